@@ -1,0 +1,82 @@
+"""The one exception hierarchy of pumpctl; the CLI maps each class to an exit code.
+
+Each error also inherits the builtin it refines, so callers that only know Python's own
+exceptions (``ValueError``, ``TimeoutError``, ``OSError``) still catch it.
+"""
+
+from __future__ import annotations
+
+
+class PumpctlError(Exception):
+    """Root of every error pumpctl raises on purpose."""
+
+
+class ConfigError(PumpctlError, ValueError):
+    """The configuration is missing, unreadable or invalid.
+
+    ``problems`` holds one human-readable line per problem (field path, value, what is allowed).
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class TransportError(PumpctlError, OSError):
+    """The serial link to the pump failed (port missing, unplugged, write failed)."""
+
+
+class TransportTimeoutError(TransportError, TimeoutError):
+    """The pump did not answer within the read or write timeout."""
+
+
+class ProtocolError(PumpctlError):
+    """Bytes from the pump could not be understood (garbled, truncated, bad CRC)."""
+
+
+class PumpAlarmError(PumpctlError):
+    """The pump answered with an alarm (``A?R``, ``A?S``, ``A?T``, ``A?E``, ``A?O``).
+
+    ``code`` is the alarm letter. ``executed`` says whether the command that drew the alarm was
+    carried out afterwards (it never is for motion commands: SR-16).
+    """
+
+    def __init__(
+        self, code: str, message: str, *, command: str = "", executed: bool = False
+    ) -> None:
+        self.code = code
+        self.command = command
+        self.executed = executed
+        super().__init__(message)
+
+
+class PumpStateError(PumpctlError):
+    """The pump is in a state that forbids what was asked (wrong identity, running, not ready)."""
+
+
+class JournalError(PumpctlError):
+    """The journal cannot be opened, read or written; delivery must not go on without it."""
+
+
+class JournalTamperedError(JournalError):
+    """The journal's hash chain does not verify: a record was edited, removed, inserted or cut."""
+
+
+class ControlError(PumpctlError):
+    """A request to the running daemon over its control socket failed or was refused."""
+
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_TAMPERED = 3
+EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The process exit code the CLI uses for ``error``."""
+    if isinstance(error, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(error, JournalTamperedError):
+        return EXIT_TAMPERED
+    return EXIT_FAILURE
