@@ -10,9 +10,11 @@ Frames (``ne1000-protocol.md``; golden vectors in the tests pin every byte)::
 Resynchronisation rules of :class:`ReplyDecoder` (client side):
 
 * Bytes before an STX are garbage: reported as :class:`~pumpctl.errors.ProtocolError` and dropped.
-* The byte after STX tells the framing apart: an ASCII digit (the first address digit) starts a
-  basic frame, anything else is a safe-mode length byte. Replies are capped at
-  :data:`MAX_REPLY_DATA` bytes, so a valid length byte (7..47) is never a digit (48..57).
+* Once the link's mode is known (``expect_safe``), every frame is read in that mode. Before that
+  (only while connecting), the byte after STX tells the framing apart: an ASCII digit (the first
+  address digit) starts a basic frame, anything else is a safe-mode length byte; this guess is
+  right for every safe reply shorter than 44 payload bytes, which all replies to setup commands
+  are.
 * A basic frame ends at ETX; an STX inside it means the frame was cut short: error, resync there.
 * A safe frame is read by its length (its CRC bytes may be 0x02/0x03); a missing ETX or a wrong CRC
   is an error and the search for the next STX restarts one byte after the bad frame's STX.
@@ -42,8 +44,8 @@ ALARMS = frozenset("RSTEO")
 #: Error texts in the data field.
 ERRORS = frozenset({"?", "?NA", "?OOR", "?COM", "?IGN"})
 
-#: Longest reply payload (address + status + data) accepted; keeps safe length bytes below '0'.
-MAX_REPLY_DATA = 43
+#: Longest reply payload (address + status + data) accepted.
+MAX_REPLY_DATA = 96
 #: Longest command text accepted in a safe packet (the length byte is one byte).
 MAX_COMMAND_DATA = 251
 #: A gap longer than this inside a safe packet discards the packet (manual, section 10).
@@ -153,9 +155,9 @@ class ReplyDecoder:
     ``feed`` raises :class:`ProtocolError` at the first bad frame; replies decoded before it in
     the same call are kept and returned by the next ``feed`` (``feed(b"")`` drains them).
 
-    ``expect_safe`` pins the framing once the link's mode is known (``None`` accepts both): a safe
-    frame that lost its length byte looks like a basic frame with the CRC as data, so in safe mode
-    a basic frame must be an error, not a reply.
+    ``expect_safe`` pins the framing once the link's mode is known (``None`` guesses per frame):
+    a safe frame that lost its length byte looks like a basic frame with the CRC as data, so in
+    safe mode every frame must pass the length and CRC checks.
     """
 
     #: Longest basic payload before a missing ETX counts as garbage.
@@ -193,12 +195,15 @@ class ReplyDecoder:
             raise ProtocolError(f"{len(junk)} byte(s) outside a frame: {junk[:16].hex(' ')}")
         if len(buf) < 2:
             return False
-        basic = 0x30 <= buf[1] <= 0x39
-        if self.expect_safe is not None and basic == self.expect_safe:
+        digit = 0x30 <= buf[1] <= 0x39
+        if self.expect_safe is None:
+            return self._step_basic() if digit else self._step_safe()
+        if self.expect_safe:
+            return self._step_safe()
+        if not digit:
             del buf[:1]
-            want = "safe" if self.expect_safe else "basic"
-            raise ProtocolError(f"reply is not framed as a {want}-mode reply")
-        return self._step_basic() if basic else self._step_safe()
+            raise ProtocolError(f"basic-mode reply starts with {bytes(buf[:1])!r}, not an address")
+        return self._step_basic()
 
     def _step_basic(self) -> bool:
         buf = self._buf

@@ -151,7 +151,7 @@ def test_decoder_rejects_truncated_basic_frame() -> None:
 def test_decoder_rejects_overlong_basic_frame() -> None:
     """A basic reply with no ETX within the reply size limit raises ProtocolError."""
     with pytest.raises(ProtocolError, match="without ETX"):
-        ReplyDecoder().feed(b"\x0200S" + b"1" * 60)
+        ReplyDecoder().feed(b"\x0200S" + b"1" * 120)
 
 
 def test_decoder_rejects_impossible_safe_length() -> None:
@@ -227,7 +227,7 @@ def test_split_address_takes_at_most_two_digits() -> None:
         (lambda: encode_command(100, "RUN", safe=False), "address"),
         (lambda: encode_command(0, "RUN\r", safe=False), "command"),
         (lambda: encode_reply(0, "Q", safe=False), "status"),
-        (lambda: encode_reply(0, "S", "x" * 50, safe=True), "exceeds"),
+        (lambda: encode_reply(0, "S", "x" * 100, safe=True), "exceeds"),
         (lambda: encode_reply(0, "S", "é", safe=True), "data"),
     ],
 )
@@ -238,12 +238,28 @@ def test_encoders_reject_invalid_arguments(call: object, field: str) -> None:
         call()
 
 
-def test_decoder_pinned_to_safe_mode_rejects_basic_frames() -> None:
-    """In safe mode a basic-looking frame (e.g. a safe frame that lost its length) is an error."""
+def test_decoder_pinned_to_safe_mode_never_reads_basic_frames() -> None:
+    """In safe mode a safe frame that lost its length byte is never taken as a basic reply."""
     frame = encode_reply(0, "S", safe=True)
     decoder = ReplyDecoder(expect_safe=True)
-    with pytest.raises(ProtocolError, match="safe-mode"):
-        decoder.feed(frame[:1] + frame[2:])
-    pinned_basic = ReplyDecoder(expect_safe=False)
+    items: list[object] = []
+    try:
+        items.extend(decoder.feed(frame[:1] + frame[2:] + bytes(60)))
+    except ProtocolError as err:
+        items.append(err)
+    assert items
+    assert all(isinstance(item, ProtocolError) for item in items)
+
+
+def test_decoder_pinned_to_safe_mode_reads_long_replies() -> None:
+    """A long safe reply whose length byte is an ASCII digit still decodes in safe mode."""
+    data = "PUMPSIM SCALE=1440.0 NOW=1764201600.123456"
+    frame = encode_reply(0, "S", data, safe=True)
+    assert 0x30 <= frame[1] <= 0x39
+    assert ReplyDecoder(expect_safe=True).feed(frame) == [Reply(0, "S", None, None, data)]
+
+
+def test_decoder_pinned_to_basic_mode_rejects_safe_frames() -> None:
+    """In basic mode a frame whose second byte is not an address digit is an error."""
     with pytest.raises(ProtocolError, match="basic-mode"):
-        pinned_basic.feed(frame)
+        ReplyDecoder(expect_safe=False).feed(encode_reply(0, "S", safe=True))
