@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import structlog
+
 from pumpctl.drivers.base import (
     Capabilities,
     DispensedTotals,
@@ -33,7 +34,6 @@ from pumpctl.drivers.ne1000_units import (
     rate_limits_ul_per_min,
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
-
 from pumpctl.errors import ConfigError, ProtocolError, PumpAlarmError, PumpStateError
 
 log = structlog.get_logger()

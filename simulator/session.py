@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from pumpctl.core.clock import Clock
 from pumpctl.drivers.ne1000_codec import (
     MAX_REPLY_DATA,
     BadPacket,
@@ -19,8 +20,6 @@ from pumpctl.drivers.ne1000_codec import (
     CommandDecoder,
     encode_reply,
 )
-
-from pumpctl.core.clock import Clock
 
 from .commands import execute
 from .faults import FaultSpec, parse_fault
