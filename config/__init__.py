@@ -1,1 +1,1 @@
-"""Example configurations (TOML), shipped as ``pumpctl.examples`` so ``pumpctl demo`` has a default."""
+"""Example configurations (TOML); shipped as ``pumpctl.examples``, the default of the demo."""

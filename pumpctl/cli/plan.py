@@ -24,7 +24,10 @@ def plan(args: argparse.Namespace) -> int:
         f"dose {p.dose_ug} ug = {p.volume_ul} uL at {p.rate_ul_per_min} uL/min; "
         f"exposure threshold {threshold:.2f} of a pulse's peak"
     )
-    header = f"{'slot (UTC)':<17} {'local':<17} {'dose ug':>7} {'vol uL':>7} {'uL/min':>8} {'pre-pulse':>9}  verdict"
+    header = (
+        f"{'slot (UTC)':<17} {'local':<17} {'dose ug':>7} {'vol uL':>7} {'uL/min':>8}"
+        f" {'pre-pulse':>9}  verdict"
+    )
     print(header)
     print("-" * len(header))
     denied = 0
@@ -33,9 +36,11 @@ def plan(args: argparse.Namespace) -> int:
         level = decision.predicted_level_fraction or 0.0
         verdict = "allowed" if decision.allowed else "DENIED " + ",".join(decision.reasons)
         denied += not decision.allowed
+        local = slot.scheduled.astimezone(p.zone)
         print(
-            f"{slot.scheduled:%Y-%m-%d %H:%M}  {slot.scheduled.astimezone(p.zone):%Y-%m-%d %H:%M}"
-            f" {slot.dose_ug:>7} {slot.volume_ul:>7} {slot.rate_ul_per_min:>8} {level:>9.2f}  {verdict}"
+            f"{slot.scheduled:%Y-%m-%d %H:%M}  {local:%Y-%m-%d %H:%M}"
+            f" {slot.dose_ug:>7} {slot.volume_ul:>7} {slot.rate_ul_per_min:>8}"
+            f" {level:>9.2f}  {verdict}"
         )
     print(f"{len(rows)} slots, {len(rows) - denied} allowed, {denied} denied")
     return EXIT_OK if denied == 0 else EXIT_FAILURE

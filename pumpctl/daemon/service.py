@@ -29,7 +29,7 @@ from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import DeliveryResult, PulseDelivery, pump_alarm_kind
 from pumpctl.drivers.base import PumpDriver
-from pumpctl.errors import PumpAlarmError, PumpctlError
+from pumpctl.errors import ControlError, PumpAlarmError, PumpctlError
 from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -57,6 +57,7 @@ class Request:
     peer: Mapping[str, Any]
     done: threading.Event = field(default_factory=threading.Event)
     reply: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
 
 class Daemon:
@@ -100,6 +101,7 @@ class Daemon:
         self._boot_last_elapsed: dict[str, float] = {}
         self._snapshot_lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self.last_pulse: str | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -221,6 +223,7 @@ class Daemon:
             self.reconcile()
 
     def _try_recover(self) -> None:
+        self.driver.close()
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -286,6 +289,10 @@ class Daemon:
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
+        self.last_pulse = (
+            f"{slot.slot_id} {result.outcome.value} {result.delivered_volume_ul} uL"
+            + (f" at {result.started.isoformat()}" if result.started else "")
+        )
         if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
             self.alarms.pulse_delivered()
         volume = (
@@ -397,18 +404,18 @@ class Daemon:
         state = "ready" if self.pump_ready else "pump-not-ready"
         if self.operator_suspended is not None or self.safety_suspended:
             state = "suspended"
-        snap = {
+        remaining = self.reservoir.remaining_ul
+        snap: dict[str, Any] = {
             "state": state,
+            "suspended_reason": self.operator_suspended
+            or (", ".join(sorted(self.safety_suspended)) or None),
+            "last_pulse": self.last_pulse,
+            "next_slot": f"{nxt.slot_id} at {nxt.scheduled.isoformat()}",
+            "reservoir": "unknown (no fill recorded)" if remaining is None else f"{remaining} uL",
+            "journal_head": None if head is None else f"{head.seq}:{head.hash}",
             "now": now.isoformat(),
-            "next_slot": {"slot_id": nxt.slot_id, "scheduled": nxt.scheduled.isoformat()},
-            "suspended": self.operator_suspended,
-            "safety_suspended": sorted(self.safety_suspended),
-            "alarms": [a.to_dict(now) for a in self.alarms.active()],
-            "reservoir_ul": None
-            if self.reservoir.remaining_ul is None
-            else str(self.reservoir.remaining_ul),
-            "journal_head": None if head is None else {"seq": head.seq, "hash": head.hash},
             "counts": dict(self.counts),
+            "alarms": [a.to_dict(now) for a in self.alarms.active()],
         }
         with self._snapshot_lock:
             self._snapshot = snap
@@ -424,19 +431,23 @@ class Daemon:
 
     # -- control requests (run on the loop thread) ----------------------------------------------
 
-    def submit(
-        self, body: Mapping[str, Any], peer: Mapping[str, Any], timeout_s: float = 10.0
-    ) -> dict[str, Any]:
-        """Called from the control thread: read-only requests answer at once, others wait."""
+    def submit(self, body: Mapping[str, Any], peer: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Called from the control thread: read-only requests answer at once, others wait.
+
+        Raises :class:`ControlError` when the action was refused; the server turns it into an
+        error reply naming the problem.
+        """
         if body.get("cmd") == "status":
-            return {"ok": True, **self.snapshot()}
+            return self.snapshot()
         if body.get("cmd") == "alarms":
-            return {"ok": True, "alarms": self.snapshot().get("alarms", [])}
-        request = Request(body, peer)
+            return {"alarms": self.snapshot().get("alarms", [])}
+        request = Request(body, peer_dict(peer))
         self._requests.put(request)
         self.waker.wake()
         if not request.done.wait(timeout_s):
-            return {"ok": False, "error": "the daemon is busy (a pulse is running); try again"}
+            raise ControlError("the daemon is busy (a pulse is running); try again in a minute")
+        if request.error is not None:
+            raise ControlError(request.error)
         return request.reply
 
     def _serve_requests(self) -> None:
@@ -447,8 +458,8 @@ class Daemon:
                 return
             try:
                 request.reply = self.handle(request.body, request.peer)
-            except PumpctlError as err:
-                request.reply = {"ok": False, "error": str(err)}
+            except (PumpctlError, ValueError, KeyError) as err:
+                request.error = str(err)
             request.done.set()
 
     def handle(self, body: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,7 +473,7 @@ class Daemon:
             self.journal.record_suspend(who, self.operator_suspended)
         elif cmd == "resume":
             if self.operator_suspended is None:
-                return {"ok": False, "error": "delivery is not suspended by an operator"}
+                raise ControlError("delivery is not suspended by an operator")
             self.operator_suspended = None
             self.journal.record_resume(who, str(body.get("reason") or "resumed by operator"))
         elif cmd == "ack":
@@ -478,9 +489,9 @@ class Daemon:
             self.alarms.clear_cause(AlarmKind.RESERVOIR_LOW)
             self.alarms.clear_cause(AlarmKind.RESERVOIR_EMPTY)
         else:
-            return {"ok": False, "error": f"unknown command {cmd!r}"}
+            raise ControlError(f"unknown command {cmd!r}")
         self._update_snapshot()
-        return {"ok": True, **self.snapshot()}
+        return self.snapshot()
 
     def _acknowledge(self, alarm_id: str, reason: str, who: str) -> None:
         self.alarms.acknowledge(alarm_id, reason=reason, who=who)
@@ -509,6 +520,10 @@ class Daemon:
             prescription, limits, who="operator (SIGHUP)", why="configuration reloaded"
         )
 
+    def reject_reload(self, why: str) -> None:
+        """An invalid configuration was not applied; the old one stays in force."""
+        self._raise(AlarmKind.CONFIG_RELOAD_REJECTED, why)
+
     def apply_prescription(
         self, prescription: Prescription, limits: Limits, *, who: str, why: str
     ) -> None:
@@ -531,6 +546,13 @@ class Daemon:
         finally:
             self.driver.close()
             self.waker.close()
+
+
+def peer_dict(peer: Any) -> dict[str, Any]:
+    """The peer's identity as journaled: uid, gid, pid (from SO_PEERCRED)."""
+    if isinstance(peer, Mapping):
+        return dict(peer)
+    return {"uid": peer.uid, "gid": peer.gid, "pid": peer.pid}
 
 
 def load_reservoir(journal: Journal) -> Reservoir:
