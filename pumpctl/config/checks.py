@@ -143,7 +143,7 @@ def prescription_problems(prescription: Prescription, limits: Limits) -> list[st
     return problems
 
 
-def pump_problems(prescription: Prescription, pump: PumpSection) -> list[str]:
+def syringe_problems(prescription: Prescription, pump: PumpSection) -> list[str]:
     """Whether one pulse fits the syringe at all."""
     if prescription.volume_exact and prescription.volume_ul > pump.syringe_volume_ul:
         return [

@@ -21,8 +21,12 @@ import structlog
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from pumpctl.config.checks import build_limits, build_prescription, prescription_problems
-from pumpctl.config.checks import pump_problems as syringe_problems
+from pumpctl.config.checks import (
+    build_limits,
+    build_prescription,
+    prescription_problems,
+    syringe_problems,
+)
 from pumpctl.config.fields import choice
 from pumpctl.config.problems import problem_lines, render_value
 from pumpctl.config.sections import (
