@@ -50,7 +50,7 @@ def render_value(value: object) -> str:
     else:
         text = repr(value)
     if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 1] + "…"
+        text = text[: MAX_VALUE_CHARS - 1] + "..."
     return text
 
 

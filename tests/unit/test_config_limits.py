@@ -46,7 +46,10 @@ def test_limit_at_its_hard_ceiling_is_accepted(name: str, ceiling: object, beyon
     if name == "max_dose_24h_ug":
         document["limits"]["max_dose_per_pulse_ug"] = Decimal(25)
     value = getattr(load(document).limits, name)
-    assert value == (float(ceiling) if name == "exposure_threshold" else ceiling)  # type: ignore[arg-type]
+    expected = (
+        float(ceiling) if isinstance(ceiling, Decimal) and name == "exposure_threshold" else ceiling
+    )
+    assert value == expected
 
 
 def test_narrowed_limits_are_in_force() -> None:
@@ -111,6 +114,20 @@ def test_suggested_concentrations_give_exact_volumes(dose: str, concentration: s
     for suggested in suggestions:
         volume = Decimal(dose) * 1000 / suggested
         assert volume == volume.quantize(PUMP_RESOLUTION)
+
+
+@pytest.mark.parametrize(
+    "path", ["limits.min_interval_min", "prescription.interval_min", "prescription.profile"]
+)
+def test_no_configuration_allows_an_interval_below_60_min(path: str) -> None:
+    """SR-02: an interval of 59 min is refused wherever a configuration could set one."""
+    if path == "prescription.profile":
+        document = changed(path, [{"start": "08:00", "end": "09:00", "interval_min": 59}])
+        path = "prescription.profile[0].interval_min"
+    else:
+        document = changed(path, 59)
+    (line,) = problems(document)
+    assert line == f"{path} = 59: allowed 60..1440 (minutes)"
 
 
 def test_interval_shorter_than_the_minimum_interval_is_refused() -> None:

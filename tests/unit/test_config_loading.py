@@ -230,3 +230,14 @@ def test_cli_refuses_a_group_writable_file(
     config_file.chmod(0o664)
     assert main(["config", "check", str(config_file)]) == EXIT_CONFIG
     assert "mode 0664 lets group or others write it" in capsys.readouterr().err
+
+
+def test_relative_state_dir_is_relative_to_the_file(tmp_path: Path) -> None:
+    """A relative state_dir is read from the configuration file's folder, not the cwd."""
+    document = valid_document()
+    document["journal"] = {"state_dir": "../state"}
+    (tmp_path / "etc").mkdir()
+    path = _write(tmp_path / "etc" / "pump.toml", dumps(document))
+    config = load_config(path, environ={})
+    assert config.journal.state_dir == tmp_path / "state"
+    assert config.journal.path == tmp_path / "state" / "journal.sqlite3"
