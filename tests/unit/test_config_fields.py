@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
-from config_samples import changed, load, problems, valid_document
 from pydantic import ValidationError
+
+from tests.unit.config_samples import changed, load, problems, valid_document
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from config_samples import changed, load, problems, valid_document
 
 from pumpctl.config.checks import suggest_concentrations
 from pumpctl.core.model import PUMP_RESOLUTION, HardCeiling, Limits
+from tests.unit.config_samples import changed, load, problems, valid_document
 
 C = HardCeiling
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import structlog
-from config_samples import dumps, valid_document
 
 from pumpctl.cli import main
 from pumpctl.config import load_config, parse_config_text
 from pumpctl.errors import EXIT_CONFIG, EXIT_OK, ConfigError
+from tests.unit.config_samples import dumps, valid_document
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config"
 

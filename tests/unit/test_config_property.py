@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from config_samples import dumps, valid_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +13,7 @@ from pumpctl.config import parse_config_text
 from pumpctl.config.sections import ConfigDocument
 from pumpctl.core.model import HardCeiling
 from pumpctl.errors import ConfigError
+from tests.unit.config_samples import dumps, valid_document
 
 SECTIONS = {name: field.annotation for name, field in ConfigDocument.model_fields.items()}
 KEYS = sorted(
