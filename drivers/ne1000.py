@@ -252,8 +252,9 @@ class Ne1000Driver:
                 executed=False,
             )
         for command in ("DIRINF", "VOLUL", f"VOL{volume_text}", f"RAT{rate_text}"):
-            reply = self._expect_ok(self._link_transact(command, Kind.SETUP))
-            self._expect_idle(reply, command)
+            reply = self._link_transact(command, Kind.SETUP)
+            self._expect_idle(reply, command)  # before the error: ?NA is how motion shows here
+            self._expect_ok(reply)
         alarms = link.alarms_seen
         if alarms:
             code = alarms[-1]

@@ -9,7 +9,7 @@ event by event, so a virtual clock runs hours of pumping in milliseconds. Comman
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -257,11 +257,23 @@ class Ne1000Pump:
 
     def inject(self, spec: FaultSpec) -> None:
         """Arm ``spec``; an immediate one fires now."""
+        now = self.advance()
         if spec.trigger.immediate:
-            self.apply_fault(spec, self.advance())
-        else:
-            self._armed.append(spec)
-            log.info("pumpsim.fault.armed", fault=spec.text or spec.kind)
+            self.apply_fault(spec, now)
+            return
+        # Counts and times run from the moment of arming (start, for command-line faults).
+        trigger = spec.trigger
+        spec = replace(
+            spec,
+            trigger=replace(
+                trigger,
+                run=None if trigger.run is None else trigger.run + self.run_count,
+                cmd=None if trigger.cmd is None else trigger.cmd + self.command_count,
+                at_s=None if trigger.at_s is None else trigger.at_s + now - self.origin_s,
+            ),
+        )
+        self._armed.append(spec)
+        log.info("pumpsim.fault.armed", fault=spec.text or spec.kind)
 
     def command_arrived(self, at: float) -> None:
         """Count a command addressed to this pump and fire faults waiting for it."""
