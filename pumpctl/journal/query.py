@@ -62,13 +62,21 @@ def pulse_history(
     Pending pulses are included whatever their age, because an uncertain pulse blocks the next
     one however long ago it was commanded (SR-09). Ordered by journal sequence.
     """
-    params: list[Any] = [utc_text(since)]
+    params: list[Any] = [utc_text(since), *pending_seqs]
+    rows = conn.execute(history_sql(len(pending_seqs)), params)
+    return [_pulse(r) for r in sorted(rows, key=lambda r: int(r[0]))]
+
+
+def history_sql(pending_count: int) -> str:
+    """The history query with room for ``pending_count`` pending intent numbers.
+
+    Ordering by the indexed column lets SQLite walk ``pulses_wall`` instead of scanning the
+    table; the caller puts the few rows found back in journal order.
+    """
     where = "p.intent_wall >= ?"
-    if pending_seqs:
-        where += f" OR p.intent_seq IN ({','.join('?' * len(pending_seqs))})"
-        params.extend(pending_seqs)
-    rows = conn.execute(f"{_PULSE_SELECT} WHERE {where} ORDER BY p.intent_seq", params)
-    return [_pulse(r) for r in rows]
+    if pending_count:
+        where += f" OR p.intent_seq IN ({','.join('?' * pending_count)})"
+    return f"{_PULSE_SELECT} WHERE {where} ORDER BY p.intent_wall"
 
 
 def pulses_by_seq(conn: sqlite3.Connection, intent_seqs: Collection[int]) -> list[PulseRecord]:

@@ -90,10 +90,19 @@ def _seq_with_hash(conn: sqlite3.Connection, digest: str) -> int | None:
 def _diagnose(
     conn: sqlite3.Connection, row: Row, expected_seq: int, expected_prev: str, after: Row | None
 ) -> Problem:
+    """Name what is wrong with ``row``, the first record that does not continue the chain."""
     seq, kind = row[0], row[1]
     if seq > expected_seq:
         missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
         return Problem(Diagnosis.REMOVED, expected_seq, f"record(s) {missing} are missing")
+    intact = _self_hash_ok(row)
+    linked = _seq_with_hash(conn, row[7]) if intact else None
+    if linked is not None and linked > seq:
+        return Problem(
+            Diagnosis.REORDERED,
+            seq,
+            f"record {seq} ({kind}) is out of order: it was written after record {linked}",
+        )
     if after is not None and after[7] == expected_prev and _self_hash_ok(after):
         return Problem(
             Diagnosis.INSERTED,
@@ -101,19 +110,12 @@ def _diagnose(
             f"record {seq} ({kind}) was inserted: record {after[0]} links past it to the one "
             "before",
         )
-    if not _self_hash_ok(row):
+    if not intact:
         return Problem(
             Diagnosis.EDITED,
             seq,
             f"record {seq} ({kind}) was changed after it was written: its hash does not match "
             "its content",
-        )
-    linked = _seq_with_hash(conn, row[7])
-    if linked is not None and linked > seq:
-        return Problem(
-            Diagnosis.REORDERED,
-            seq,
-            f"record {seq} ({kind}) is out of order: it was written after record {linked}",
         )
     if linked is not None:
         return Problem(
