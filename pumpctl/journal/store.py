@@ -11,7 +11,7 @@ import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -236,6 +236,25 @@ class Journal(EventRecorder, Reconciler):
         """Wall time of the newest record, for the gate's clock-plausibility check."""
         with self._lock:
             return query.last_event_wall(self._conn)
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] = (),
+    ) -> list[query.EventRow]:
+        """Records in journal order (newest last), filtered by wall time and kind."""
+        with self._lock:
+            return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
+
+    def last_elapsed_by_boot(self) -> dict[str, float]:
+        """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id"
+            ).fetchall()
+        return {str(boot): float(elapsed) for boot, elapsed in rows}
 
     def _latest_intent_seq(self, slot_id: str) -> int | None:
         with self._lock:
