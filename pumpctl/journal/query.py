@@ -100,14 +100,6 @@ def pending_intent_seqs(conn: sqlite3.Connection) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def latest_intent_seq(conn: sqlite3.Connection, slot_id: str) -> int | None:
-    row = conn.execute(
-        "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
-        (slot_id,),
-    ).fetchone()
-    return None if row is None else int(row[0])
-
-
 def last_event_wall(conn: sqlite3.Connection) -> datetime | None:
     row = conn.execute("SELECT wall_utc FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else datetime.fromisoformat(row[0])

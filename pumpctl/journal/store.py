@@ -256,13 +256,6 @@ class Journal(EventRecorder, Reconciler):
             ).fetchall()
         return {str(boot): float(elapsed) for boot, elapsed in rows}
 
-    def _latest_intent_seq(self, slot_id: str) -> int | None:
-        with self._lock:
-            return query.latest_intent_seq(self._conn, slot_id)
-
-    def _is_pending(self, intent_seq: int) -> bool:
-        return intent_seq in self._pending
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()

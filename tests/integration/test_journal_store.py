@@ -323,3 +323,30 @@ def test_journal_from_a_newer_pumpctl_is_refused(tmp_path: Path, clock: VirtualC
     raw.close()
     with pytest.raises(JournalError, match=f"schema version = {SCHEMA_VERSION + 1}"):
         Journal(path, clock)
+
+
+def test_events_filters_by_kind_and_time_in_journal_order(
+    journal: Journal, clock: VirtualClock
+) -> None:
+    """events() lists records oldest first, filtered by kind and by a wall-time window."""
+    journal.record_suspend("op:a", "one")
+    clock.advance(60)
+    journal.record_daemon_stop("x")
+    clock.advance(60)
+    journal.record_resume("op:a", "two")
+    kinds = ("delivery.suspended", "delivery.resumed")
+    assert [e.kind for e in journal.events(kinds=kinds)] == list(kinds)
+    window = journal.events(since=T0 + timedelta(seconds=30), until=T0 + timedelta(seconds=90))
+    assert [(e.seq, e.kind, e.payload) for e in window] == [(2, "daemon.stop", {"reason": "x"})]
+
+
+def test_last_elapsed_by_boot_gives_each_boots_last_reading(
+    journal: Journal, clock: VirtualClock
+) -> None:
+    """last_elapsed_by_boot maps every boot id to the last elapsed reading journaled in it."""
+    journal.record_daemon_start("0.1.0", "d")
+    clock.advance(100)
+    journal.record_daemon_stop("reboot")
+    clock.reboot()
+    journal.record_daemon_start("0.1.0", "d")
+    assert journal.last_elapsed_by_boot() == {"boot-a": 600.0, clock.boot_id: 5.0}
