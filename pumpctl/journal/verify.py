@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pumpctl.errors import JournalError, JournalTamperedError
-from pumpctl.journal.chain import GENESIS_HASH, Envelope, Head, read_head, record_bytes
+from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, record_bytes
 from pumpctl.journal.store import connect
 
 _SELECT = (
@@ -75,7 +75,7 @@ Row = tuple[int, str, str, int, float, str, str, str, str]
 def _self_hash_ok(row: Row) -> bool:
     _, kind, wall, offset, elapsed, boot, payload, prev_hash, stored = row
     try:
-        body = record_bytes(Envelope(kind, wall, offset, elapsed, boot, payload))
+        body = record_bytes((kind, wall, offset, elapsed, boot, payload))
         return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest() == stored
     except (ValueError, TypeError, AttributeError):
         return False
@@ -169,7 +169,7 @@ def _walk(
     for row in rows:
         seq, prev_hash, stored = row[0], row[7], row[8]
         try:
-            body = record_bytes(Envelope(*row[1:7]))
+            body = record_bytes(row[1:7])
             good = (
                 seq == expected_seq
                 and prev_hash == expected_prev
