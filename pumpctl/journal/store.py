@@ -223,9 +223,18 @@ class Journal(EventRecorder, Reconciler):
                 self._conn.execute("ROLLBACK")
 
     def pulse_history(self, since: datetime) -> list[PulseRecord]:
-        """The safety gate's history: intents since ``since`` plus every pending one (SR-09)."""
+        """The safety gate's history: intents since ``since`` plus every pending one (SR-09).
+
+        Also every pulse of the current boot whose elapsed reading lies within the same span
+        before now, so a wall clock stepped forward cannot push a recent pulse out of the
+        window (SR-11). A superset only makes the gate stricter.
+        """
+        span_s = max(0.0, (self.clock.now() - since).total_seconds())
+        boot_since = (self.clock.boot_id, self.clock.elapsed_s() - span_s)
         with self._lock:
-            return query.pulse_history(self._conn, since, sorted(self._pending))
+            return query.pulse_history(
+                self._conn, since, sorted(self._pending), boot_since=boot_since
+            )
 
     def pending_pulses(self) -> list[PulseRecord]:
         """Pulses with an intent and no final outcome (none, or UNCERTAIN): reconcile these."""

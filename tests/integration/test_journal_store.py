@@ -57,7 +57,7 @@ def test_append_returns_seq_and_hash_and_the_chain_verifies(journal: Journal) ->
 def test_record_carries_utc_time_local_offset_elapsed_reading_and_boot_id(
     journal: Journal, clock: VirtualClock
 ) -> None:
-    """SR-19: each record stores UTC time, the local offset beside it, elapsed time and boot id."""
+    """SR-11, SR-19: a record stores UTC time, the local offset beside it, elapsed time, boot id."""
     clock.advance(90)
     journal.record_suspend("op:alice", "syringe change")
     _, kind, wall, offset, elapsed, boot, payload, _, _ = raw_rows(journal.path)[0]
@@ -261,11 +261,25 @@ def test_pulse_history_is_one_indexed_query(journal: Journal) -> None:
     """The history query searches the derived pulses table by index, never scanning events."""
     journal.record_intent(slot("s1"))
     plan = journal._conn.execute(
-        f"EXPLAIN QUERY PLAN {history_sql(1)}", ("2026-01-01", 1)
+        f"EXPLAIN QUERY PLAN {history_sql(1, by_boot=True)}", ("2026-01-01", "boot-a", 0.0, 1)
     ).fetchall()
     details = " | ".join(str(row[3]) for row in plan)
-    assert "USING INDEX pulses_wall" in details or "USING COVERING INDEX pulses_wall" in details
-    assert "SCAN events" not in details
+    assert "INDEX pulses_wall (intent_wall>?)" in details
+    assert "INDEX pulses_boot_elapsed (boot_id=? AND elapsed_s>?)" in details
+    assert "SCAN" not in details
+
+
+def test_forward_wall_step_does_not_hide_a_recent_pulse_from_the_gate(
+    journal: Journal, clock: VirtualClock
+) -> None:
+    """SR-11: a pulse of this boot stays in the history even if the wall clock jumps ahead."""
+    journal.record_intent(slot("s1"))
+    journal.record_outcome("s1", Outcome.DELIVERED, delivered_volume_ul=Decimal(50))
+    clock.advance(3600)
+    clock.step_wall(30 * 3600)  # the wall clock now claims the pulse was 31 h ago
+    assert [p.slot_id for p in journal.pulse_history(clock.now() - timedelta(hours=24))] == ["s1"]
+    clock.advance(24 * 3600)  # really more than a day later: it may leave the window
+    assert journal.pulse_history(clock.now() - timedelta(hours=24)) == []
 
 
 def test_last_event_wall_is_the_newest_records_time(journal: Journal, clock: VirtualClock) -> None:
