@@ -57,15 +57,19 @@ def _describe(path: Path, err: sqlite3.Error) -> str:
 
 def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     """A configured connection; read-only ones never create or change the file."""
+    if not writable and not path.exists():
+        raise JournalError(f"journal {path} does not exist")
     try:
         if writable:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         else:
-            if not path.exists():
-                raise JournalError(f"journal {path} does not exist")
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise JournalError(_describe(path, err)) from err
+    try:
         schema.configure(conn, writable=writable)
     except sqlite3.Error as err:
+        conn.close()
         raise JournalError(_describe(path, err)) from err
     return conn
 
@@ -92,6 +96,9 @@ class Journal(EventRecorder, Reconciler):
             self._head = self._read_db_head()
             self._check_published_head()
             self._pending = query.pending_intent_seqs(self._conn)
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise JournalError(_describe(self.path, err)) from err
         except BaseException:
             self._conn.close()
             raise

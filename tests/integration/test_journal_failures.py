@@ -37,6 +37,19 @@ def test_garbage_file_is_refused_as_corrupt(tmp_path: Path) -> None:
     assert result.problem is not None and result.problem.diagnosis is Diagnosis.CORRUPT
 
 
+def test_journal_with_damaged_pages_is_refused_as_corrupt(tmp_path: Path) -> None:
+    """A journal whose pages were overwritten is refused with a JournalError, not a raw crash."""
+    path = tmp_path / "journal.db"
+    with Journal(path, VirtualClock(T0)) as j:
+        for n in range(20):
+            j.append("note.padding", {"n": n, "text": "x" * 4000})
+    with path.open("r+b") as f:
+        f.seek(4096)
+        f.write(b"\xff" * 8192)
+    with pytest.raises(JournalError, match="corrupt or not a pumpctl journal"):
+        Journal(path, VirtualClock(T0))
+
+
 def test_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
     """An SQLite file that some other program wrote is not mistaken for an empty journal."""
     path = tmp_path / "other.db"
