@@ -113,7 +113,7 @@ class Prescription:
     @property
     def effective_duration_s(self) -> Decimal:
         """How long the pump takes at the rounded rate (never more than pulse_duration_s)."""
-        return self.volume_ul * 60 / self.rate_ul_per_min
+        return (self.volume_ul * 60 / self.rate_ul_per_min).quantize(PUMP_RESOLUTION)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,0 +1,149 @@
+"""The driver contract: what the delivery layer may ask of any pump, and the values it gets back.
+
+The contract holds only what a bounded bolus needs. There is deliberately no way to start an
+open-ended run: every motion is programmed with a finite volume first (SR-01).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+
+class PumpState(StrEnum):
+    """What the pump reports it is doing (a ``StrEnum``: compares equal to its text)."""
+
+    INFUSING = "infusing"
+    WITHDRAWING = "withdrawing"
+    STOPPED = "stopped"
+    PAUSED = "paused"
+    TIMED_PAUSE = "timed-pause"
+    WAITING_TRIGGER = "waiting-trigger"
+    PURGING = "purging"
+
+    @property
+    def moving(self) -> bool:
+        """Whether the plunger may be moving in this state."""
+        return self in {PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING}
+
+
+@dataclass(frozen=True)
+class PumpStatus:
+    """One status observation.
+
+    ``alarm`` is the latest alarm letter (``R`` reset, ``S`` stall, ``T`` safe-mode timeout, ``E``
+    program error, ``O`` phase out of range) the driver saw since it last returned a status, or
+    ``None``; ``alarms`` lists all of them, oldest first. Alarms seen during other calls are kept
+    and reported by the next status, so none is lost.
+    """
+
+    state: PumpState
+    alarm: str | None = None
+    alarms: tuple[str, ...] = ()
+
+    @property
+    def moving(self) -> bool:
+        return self.state.moving
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Limits of the pump with the fitted syringe, in the units pumpctl uses."""
+
+    syringe_diameter_mm: Decimal
+    min_rate_ul_per_min: Decimal
+    max_rate_ul_per_min: Decimal
+    max_volume_ul: Decimal
+    volume_resolution_ul: Decimal  # smallest volume step the pump can be programmed in
+
+
+@dataclass(frozen=True)
+class DispensedTotals:
+    """The pump's dispensed-volume accumulators since they were last cleared."""
+
+    infused_ul: Decimal
+    withdrawn_ul: Decimal
+
+
+@dataclass(frozen=True)
+class SelfTestReport:
+    """What the start-up self-test established (SR-13, SR-14); only produced when all passed."""
+
+    firmware: str
+    model: str
+    syringe_diameter_mm: Decimal
+    safe_mode_timeout_s: int
+    power_failure_restart: bool
+    state: PumpState
+    checks: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SimulatorInfo:
+    """The answer of ``pumpsim`` to the simulator-only handshake."""
+
+    time_scale: float
+    now: datetime  # the simulator's scaled wall clock, UTC
+
+
+@runtime_checkable
+class PumpDriver(Protocol):
+    """The calls the daemon makes on a pump; volumes and rates are ``Decimal`` in uL and uL/min.
+
+    Errors: :class:`~pumpctl.errors.TransportError` (and ``TransportTimeoutError``) for the link,
+    :class:`~pumpctl.errors.ProtocolError` for bytes that cannot be understood,
+    :class:`~pumpctl.errors.PumpAlarmError` when an alarm stopped a command,
+    :class:`~pumpctl.errors.PumpStateError` when the pump refused or is not in the required state.
+    """
+
+    def connect(self) -> None:
+        """Open the link, arm the pump's safe-mode watchdog and set PF0."""
+        ...
+
+    def self_test(self, *, syringe_diameter_mm: Decimal) -> SelfTestReport:
+        """Check identity, set and read back the diameter, PF0, watchdog, stopped, alarm-free."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Limits for the syringe set by the last self-test."""
+        ...
+
+    def status(self) -> PumpStatus:
+        """Poll the pump's state (also feeds the watchdog)."""
+        ...
+
+    def program_bolus(self, volume_ul: Decimal, rate_ul_per_min: Decimal) -> None:
+        """Program a bounded infusion of ``volume_ul`` (> 0) at ``rate_ul_per_min``; no motion."""
+        ...
+
+    def run(self) -> PumpStatus:
+        """Start the programmed bolus; never re-sent after an alarm or link fault (SR-16)."""
+        ...
+
+    def stop(self) -> PumpStatus:
+        """Stop the pump (pause, then stop) and return the stopped status."""
+        ...
+
+    def dispensed(self) -> DispensedTotals:
+        """Read the dispensed-volume accumulators."""
+        ...
+
+    def clear_dispensed(self) -> None:
+        """Zero both accumulators."""
+        ...
+
+    def heartbeat(self) -> PumpStatus:
+        """Feed the safe-mode watchdog; returns the status it observed."""
+        ...
+
+    def simulator_handshake(self) -> SimulatorInfo | None:
+        """``pumpsim``'s time scale and clock, or ``None`` when the pump is real."""
+        ...
+
+    def close(self) -> None:
+        """Release the link (the pump's watchdog then stops any motion by itself)."""
+        ...

@@ -1,0 +1,222 @@
+"""The simulator as the serial line sees it: bytes in, framed replies out, with link faults.
+
+``Ne1000Simulator`` decodes commands with the shared codec, routes them by address, applies the
+alarm-acknowledgement rule (the reply to the next valid command is the pending alarm and that
+command is not executed), frames replies in the current mode, adds the wire time each reply needs
+at the configured baud, and distorts replies when a link fault is active. It never sleeps: callers
+(servers, :class:`~pumpctl.simulator.loopback.LoopbackTransport`) decide how to honour delays.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pumpctl.core.clock import Clock
+from pumpctl.drivers.ne1000_codec import (
+    MAX_REPLY_DATA,
+    BadPacket,
+    Command,
+    CommandDecoder,
+    encode_reply,
+)
+
+from .commands import execute
+from .faults import FaultSpec, parse_fault
+from .ledger import Ledger
+from .pump import FIRMWARE, Ne1000Pump
+
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Bytes the pump sends, ``delay_s`` (real seconds) after the command that drew them."""
+
+    data: bytes
+    delay_s: float
+
+
+@dataclass
+class _ActiveLinkFault:
+    spec: FaultSpec
+    until_s: float | None
+    replies_left: int | None
+
+
+class Ne1000Simulator:
+    """A virtual NE-1000 on a serial line; ``pump`` is its state machine."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        address: int = 0,
+        baud: int = 19200,
+        syringe_ul: float = 1000.0,
+        seed: int | None = None,
+        faults: list[FaultSpec] | tuple[FaultSpec, ...] = (),
+        ledger: Ledger | None = None,
+        time_scale: float = 1.0,
+        firmware: str = FIRMWARE,
+    ) -> None:
+        if baud <= 0:
+            raise ValueError(f"baud={baud} must be > 0")
+        self.baud = baud
+        self.time_scale = time_scale
+        self._rng = random.Random(seed)  # noqa: S311 - reproducible fault noise, not secrets
+        self._decoder = CommandDecoder()
+        self._link_faults: list[_ActiveLinkFault] = []
+        self.pump = Ne1000Pump(
+            clock, address=address, syringe_ul=syringe_ul, firmware=firmware, ledger=ledger
+        )
+        self.pump.vendor_queries["XSIM"] = self._xsim
+        for spec in faults:
+            self.pump.inject(spec)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def wire_time_s(self, nbytes: int) -> float:
+        """Time ``nbytes`` take on the wire at the configured baud."""
+        return nbytes * BITS_PER_BYTE / self.baud
+
+    def inject(self, fault: FaultSpec | str) -> None:
+        """Arm a fault at run time (``"stall@0.5"`` or a parsed spec)."""
+        self.pump.inject(parse_fault(fault) if isinstance(fault, str) else fault)
+
+    def receive(self, data: bytes, now_s: float | None = None) -> list[Outgoing]:
+        """Bytes from the client arrive; returns what the pump sends back (replies, alarms).
+
+        ``now_s`` is a monotonic reading for the 0.5 s in-packet gap rule (default: the clock).
+        """
+        at = self.pump.advance()
+        out = self._unprompted(at)
+        if self._silenced(at):
+            return out  # unplugged: the pump hears nothing
+        for item in self._decoder.feed(data, at if now_s is None else now_s):
+            out.extend(self._answer(item))
+        return out
+
+    def poll(self) -> list[Outgoing]:
+        """Let time pass: alarms the pump sends on its own in safe mode."""
+        return self._unprompted(self.pump.advance())
+
+    def describe(self) -> dict[str, object]:
+        """The pump's physical state, for the control channel and tests."""
+        pump = self.pump
+        pump.advance()
+        return {
+            "address": pump.address,
+            "state": pump.state,
+            "status": pump.status_char(),
+            "alarm": pump.alarm,
+            "safe_timeout_s": pump.safe_timeout_s,
+            "infused_ul": round(pump.drive.infused_ul, 6),
+            "withdrawn_ul": round(pump.drive.withdrawn_ul, 6),
+            "reservoir_ul": round(pump.drive.reservoir_ul, 6),
+            "now": pump.clock.now().isoformat(),
+            "time_scale": self.time_scale,
+        }
+
+    def next_event_s(self) -> float | None:
+        """Elapsed clock reading of the next thing the pump does on its own (for servers)."""
+        return self.pump.next_event_s()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _xsim(self) -> str:
+        scale = repr(float(self.time_scale))
+        now = self.pump.clock.now().timestamp()
+        for decimals in (6, 5, 4, 3, 2, 1, 0):
+            # The codec caps reply payloads; large scales give up NOW decimals, never the format.
+            text = f"PUMPSIM SCALE={scale} NOW={now:.{decimals}f}"
+            if len(text) + 3 <= MAX_REPLY_DATA:
+                return text
+        return text
+
+    def _safe(self) -> bool:
+        return self.pump.safe_timeout_s > 0
+
+    def _reply(self, status: str, data: str = "") -> bytes:
+        frame: bytes = encode_reply(self.pump.address, status, data, safe=self._safe())
+        return frame
+
+    def _unprompted(self, at: float) -> list[Outgoing]:
+        self._take_link_faults()
+        codes, self.pump.unprompted = self.pump.unprompted, []
+        if self._silenced(at) or not self._safe():
+            return []
+        return [Outgoing(self._reply("A?" + c), self.wire_time_s(9)) for c in codes]
+
+    def _answer(self, item: Command | BadPacket) -> list[Outgoing]:
+        pump = self.pump
+        at = pump.advance()
+        if isinstance(item, BadPacket) or (self._safe() and not item.framed):
+            # In safe mode only framed packets are valid; a bad one is answered ?COM.
+            return self._send(self._reply(pump.status_char(), "?COM"), at)
+        text = item.text
+        system = text.startswith("*")
+        address = 0 if item.address is None else item.address
+        if not system and address != pump.address:
+            return []  # another pump on the daisy chain
+        pump.command_arrived(at)
+        if item.framed:
+            pump.restart_watchdog(at)
+        self._take_link_faults()
+        if self._silenced(at):
+            return []
+        if pump.alarm is not None:
+            alarm, pump.alarm = pump.alarm, None
+            pump.unprompted = [c for c in pump.unprompted if c != alarm]
+            return self._send(self._reply("A?" + alarm), at)
+        status, data = execute(pump, text, at)
+        out = self._send(self._reply(status, data), at)
+        return out + self._unprompted(at)
+
+    def _take_link_faults(self) -> None:
+        for spec, at in self.pump.fired_link_faults:
+            until = None if spec.duration_s is None else at + spec.duration_s
+            replies = None if spec.duration_s is not None or spec.kind == "silence" else spec.times
+            self._link_faults.append(_ActiveLinkFault(spec, until, replies))
+        self.pump.fired_link_faults.clear()
+
+    def _active(self, at: float) -> list[_ActiveLinkFault]:
+        self._link_faults = [
+            f
+            for f in self._link_faults
+            if (f.until_s is None or at < f.until_s) and (f.replies_left is None or f.replies_left)
+        ]
+        return self._link_faults
+
+    def _silenced(self, at: float) -> bool:
+        self._take_link_faults()
+        return any(f.spec.kind == "silence" for f in self._active(at))
+
+    def _send(self, frame: bytes, at: float) -> list[Outgoing]:
+        delay = self.wire_time_s(len(frame))
+        frames = [frame]
+        for fault in self._active(at):
+            kind = fault.spec.kind
+            if fault.replies_left is not None:
+                fault.replies_left -= 1
+            if kind == "slow":
+                delay += fault.spec.delay_s
+            elif kind == "duplicate":
+                frames.append(frame)
+            elif kind == "truncate":
+                frames = [f[: max(1, len(f) // 2)] for f in frames]
+            elif kind == "bad-crc" and self._safe():
+                frames = [f[:-2] + bytes([f[-2] ^ 0xFF]) + f[-1:] for f in frames]
+            elif kind in ("garble", "bad-crc"):
+                # Non-ASCII bytes cannot be mistaken for another valid reply: the client must see
+                # a damaged frame, not a plausible wrong one.
+                frames = [self._garble(f) for f in frames]
+        return [Outgoing(f, delay) for f in frames]
+
+    def _garble(self, frame: bytes) -> bytes:
+        damaged = bytearray(frame)
+        first = 2 if self._safe() else 1
+        for _ in range(2):
+            index = self._rng.randrange(first, max(first + 1, len(damaged) - 1))
+            damaged[index] = self._rng.randrange(0x80, 0xFF)
+        return bytes(damaged)
