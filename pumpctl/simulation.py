@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.runner import record_configuration
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.drivers.ne1000 import Ne1000Driver
@@ -149,6 +150,7 @@ class Simulation:
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = journal_path
         self.journal = Journal(journal_path, self.clock)
+        record_configuration(self.journal, config.prescription, config.limits)
         self.journal.record_reservoir_change(
             Decimal(config.pump.syringe_volume_ul), "simulated operator", "syringe loaded"
         )

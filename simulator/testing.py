@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
-
 from pumpctl.core.clock import VirtualClock
+from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 
 from .session import Ne1000Simulator, Outgoing
 

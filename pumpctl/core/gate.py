@@ -229,7 +229,16 @@ def authorize(
 
     reasons = tuple(dict.fromkeys(reason for reason, _ in findings))
     details = tuple(f"{reason.value}: {text}" for reason, text in findings)
-    return Decision(reasons=reasons, details=details, predicted_level_fraction=level_now)
+    closest = min((m for m, _ in moved), default=None)
+    clears_in_s = None
+    if Reason.MIN_INTERVAL in reasons and closest is not None:
+        clears_in_s = (ctx.limits.min_interval_min - closest) * 60.0
+    return Decision(
+        reasons=reasons,
+        details=details,
+        predicted_level_fraction=level_now,
+        interval_clears_in_s=clears_in_s,
+    )
 
 
 def history_since(now: datetime) -> datetime:

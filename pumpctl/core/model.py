@@ -300,6 +300,8 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     details: tuple[str, ...] = field(default=())
     predicted_level_fraction: float | None = None
+    #: With min-interval among the reasons: seconds until the interval is satisfied.
+    interval_clears_in_s: float | None = None
 
     @property
     def allowed(self) -> bool:

@@ -196,13 +196,16 @@ class Daemon:
         self._record_passed_slots(now)
         self._missed_pulse_alarms(now)
         slot = self.planner.due(now, self.limits.grace_min)
+        wait_s: float | None = None
         if slot is not None and slot.slot_id not in self._attempted:
-            self._consider(slot)
+            wait_s = self._consider(slot)
         notify.watchdog()
         self._update_snapshot()
         nxt = self.planner.next_after(self.clock.now())
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
+        if wait_s is not None:
+            until_next = min(until_next, wait_s + 0.001)
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def _check_pump(self) -> None:
@@ -263,29 +266,42 @@ class Daemon:
         )
         return authorize(slot, [*history, *pending], self.clock, ctx)
 
-    def _consider(self, slot: Slot) -> None:
+    def _consider(self, slot: Slot) -> float | None:
+        """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
         decision = self.decide(slot)
+        if self._only_waiting_for_interval(slot, decision):
+            # The previous pulse started a moment after its own slot: the interval is met a
+            # moment after this slot's time, well inside its window. Wait for it quietly.
+            return decision.interval_clears_in_s
         if self._last_decision.get(slot.slot_id) != decision.reasons:
             self._last_decision[slot.slot_id] = decision.reasons
             try:
                 self.journal.record_gate_decision(slot.slot_id, decision)
             except PumpctlError as err:
                 self._raise(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
-                return
+                return None
             if not decision.allowed:
                 log.warning("gate.denied", slot_id=slot.slot_id, reasons=list(decision.reasons))
                 if Reason.CLOCK_SUSPECT in decision.reasons:
                     self._raise(AlarmKind.CLOCK_SUSPECT, "; ".join(decision.details))
         if not decision.allowed:
-            return
+            return None
         self._attempted.add(slot.slot_id)
         try:
             result = self.delivery.deliver(slot)
         except PumpctlError as err:
             # A journal failure mid-transaction: what the pump did is unknown to the record.
             self._raise(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
-            return
+            return None
         self._after_delivery(slot, result)
+        return None
+
+    def _only_waiting_for_interval(self, slot: Slot, decision: Decision) -> bool:
+        wait_s = decision.interval_clears_in_s
+        if decision.reasons != (Reason.MIN_INTERVAL,) or wait_s is None:
+            return False
+        window_end = slot.scheduled + timedelta(minutes=self.limits.grace_min)
+        return self.clock.now() + timedelta(seconds=wait_s) <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
@@ -365,11 +381,7 @@ class Daemon:
     # -- alarms --------------------------------------------------------------------------------
 
     def _raise(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
-        log.warning(
-            "pump.alarm" if kind.value.startswith("pump-") else "alarm.raised",
-            kind=str(kind),
-            detail=detail,
-        )
+        log.warning("alarm.raised", kind=str(kind), detail=detail)
         self.alarms.raise_alarm(kind, detail, priority=priority)
 
     def _journal_alarm(self, event: AlarmEvent) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from pumpctl.drivers.ne1000_units import (
     format_number,
     parse_dispensed,
@@ -12,7 +13,6 @@ from pumpctl.drivers.ne1000_units import (
     rate_command,
     rate_limits_ul_per_min,
 )
-
 from pumpctl.errors import ConfigError, ProtocolError
 
 
