@@ -236,7 +236,9 @@ def test_to_dict_is_json_ready(alarms: AlarmSet, clock: VirtualClock) -> None:
 
 
 def test_operating_guide_lists_every_alarm_with_its_priority() -> None:
-    """docs/operating.md has a table row for each alarm kind with the catalogue's priority."""
+    """docs/operating.md has a row for each alarm kind with the catalogue's priority and texts."""
     guide = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
     for kind, spec in CATALOGUE.items():
-        assert f"| `{kind}` | {spec.priority} |" in guide, kind
+        lifetime = "condition" if spec.condition else "event"
+        row = f"| `{kind}` | {spec.priority} | {lifetime} | {spec.meaning} | {spec.action} |"
+        assert row in guide, f"docs/operating.md is out of date for {kind}"
