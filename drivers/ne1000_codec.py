@@ -178,6 +178,15 @@ class ReplyDecoder:
         """How many bytes wait for the rest of their frame."""
         return len(self._buf)
 
+    def bytes_wanted(self) -> int:
+        """How many bytes surely belong to the frame in progress (1 when unknown)."""
+        buf = self._buf
+        if len(buf) >= 2 and buf[0] == STX:
+            digit = 0x30 <= buf[1] <= 0x39
+            if self.expect_safe or (self.expect_safe is None and not digit):
+                return max(1, buf[1] + 1 - len(buf))
+        return 1
+
     def feed(self, data: bytes) -> list[Reply]:
         self._buf.extend(data)
         while self._buf and self._step():

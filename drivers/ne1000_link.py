@@ -155,7 +155,8 @@ class Ne1000Link:
         self.transport.timeout = wait_s
         try:
             while True:
-                chunk = self.transport.read(1)
+                # Safe frames announce their length: read the rest in one call, not byte by byte.
+                chunk = self.transport.read(self._decoder.bytes_wanted())
                 if chunk:
                     replies = self._decoder.feed(chunk)
                     if replies:

@@ -44,6 +44,7 @@ class SerialTransport:
     def __init__(self, port: serial.Serial, url: str) -> None:
         self._port = port
         self._url = url
+        self._timeout: float | None = port.timeout
 
     @property
     def url(self) -> str:
@@ -51,11 +52,13 @@ class SerialTransport:
 
     @property
     def timeout(self) -> float | None:
-        return self._port.timeout
+        return self._timeout
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        self._port.timeout = value
+        # Only remembered here: pyserial reprograms the tty (tcsetattr) on every timeout change,
+        # so the port's own timeout is changed lazily, and never for a zero-timeout poll.
+        self._timeout = value
 
     def write(self, data: bytes) -> None:
         try:
@@ -73,6 +76,11 @@ class SerialTransport:
 
     def read(self, size: int = 1) -> bytes:
         try:
+            if self._timeout == 0:
+                waiting = self._port.in_waiting
+                return bytes(self._port.read(min(size, waiting))) if waiting else b""
+            if self._port.timeout != self._timeout:
+                self._port.timeout = self._timeout
             return bytes(self._port.read(size))
         except (serial.SerialException, OSError, ValueError) as err:
             # pyserial reports an unplugged adapter or a closed peer as SerialException.

@@ -75,3 +75,16 @@ def test_short_write_is_an_error(mocker: MockerFixture) -> None:
     port.write.return_value = 2
     with pytest.raises(TransportError, match="sent 2 of 5 bytes"):
         SerialTransport(port, "/dev/ttyUSB0").write(b"0RUN\r")
+
+
+def test_zero_timeout_read_returns_what_is_waiting_without_retuning_the_port() -> None:
+    """A zero-timeout read returns only buffered bytes and leaves the port's timeout alone."""
+    link = open_serial_transport("loop://", 19200, timeout_s=0.2, write_timeout_s=0.2)
+    link.timeout = 0
+    assert link.read(64) == b""
+    link.write(b"\x0200S\x03")
+    assert link.read(64) == b"\x0200S\x03"
+    assert link._port.timeout == 0.2
+    link.timeout = 0.05
+    assert link.read(1) == b""
+    assert link._port.timeout == 0.05
