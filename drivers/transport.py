@@ -62,8 +62,9 @@ class SerialTransport:
 
     def write(self, data: bytes) -> None:
         try:
+            # pyserial's write blocks until all bytes are handed to the OS or write_timeout hits;
+            # no flush(): tcdrain would add a wait for the UART without making anything safer.
             written = self._port.write(data)
-            self._port.flush()
         except serial.SerialTimeoutException as err:
             raise TransportTimeoutError(
                 f"write of {len(data)} bytes to {self._url} did not finish within "

@@ -269,9 +269,10 @@ def test_bytes_wanted_announces_the_rest_of_a_safe_frame() -> None:
     """After STX and the length byte the decoder knows how many bytes complete the frame."""
     frame = encode_reply(0, "S", "NE1000V3.928", safe=True)
     decoder = ReplyDecoder(expect_safe=True)
-    assert decoder.bytes_wanted() == 1
+    assert decoder.bytes_wanted() == 2
     decoder.feed(frame[:2])
     assert decoder.bytes_wanted() == len(frame) - 2
     basic = ReplyDecoder(expect_safe=False)
+    assert basic.bytes_wanted() == 5  # the shortest basic reply: STX "00S" ETX
     basic.feed(b"\x0200S")
     assert basic.bytes_wanted() == 1
