@@ -95,14 +95,20 @@ class Ne1000Driver:
         transport = self._given_transport or open_serial_transport(
             self.url, self.baud, self.timeout_s, self.timeout_s
         )
-        transport.reset_input_buffer()
         link = Ne1000Link(transport, address=self.address, timeout_s=self.timeout_s)
         self._link = link
-        # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
-        # works whatever mode the pump kept from before (safe mode survives power cycles).
-        self._expect_ok(link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True))
-        link.set_safe(True)
-        self._expect_ok(link.transact("PF0", Kind.SETUP))
+        self._capabilities = None  # a new connection needs a new self-test (SR-13)
+        try:
+            transport.reset_input_buffer()
+            # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
+            # works whatever mode the pump kept from before (safe mode survives power cycles).
+            saf = link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True)
+            self._expect_ok(saf)
+            link.set_safe(True)
+            self._expect_ok(link.transact("PF0", Kind.SETUP))
+        except BaseException:
+            self.close()
+            raise
         log.info(
             "pump.connected", url=self.url, address=self.address, alarms=list(link.alarms_seen)
         )

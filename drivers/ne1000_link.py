@@ -15,6 +15,7 @@ SR-16 in one place:
 
 from __future__ import annotations
 
+import threading
 import time
 from enum import Enum
 
@@ -67,6 +68,8 @@ class Ne1000Link:
         # Alarms the pump sent on its own and that no reply has acknowledged yet: the reply that
         # acknowledges one is the same alarm event, not a new one.
         self._unacknowledged: set[str] = set()
+        # One exchange at a time even if a heartbeat thread and the delivery loop share the pump.
+        self._lock = threading.RLock()
 
     def set_safe(self, safe: bool) -> None:
         """Frame every later command in safe mode (and expect safe replies) or in basic mode."""
@@ -87,6 +90,10 @@ class Ne1000Link:
 
         ``framed`` overrides the framing for this command (``SAF`` is sent framed in any mode).
         """
+        with self._lock:
+            return self._transact(command, kind, framed)
+
+    def _transact(self, command: str, kind: Kind, framed: bool | None) -> Reply:
         unprompted = self._drain()
         if kind is Kind.MOTION and unprompted:
             # The pump would answer RUN with this alarm and not run; say so without sending it.

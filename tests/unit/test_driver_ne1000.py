@@ -14,7 +14,7 @@ from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.errors import ConfigError, PumpAlarmError, PumpStateError
+from pumpctl.errors import ConfigError, PumpAlarmError, PumpStateError, TransportTimeoutError
 
 BD_1ML_MM = Decimal("4.699")
 
@@ -254,3 +254,24 @@ def test_close_releases_the_link(rig: Rig) -> None:
     rig.driver.close()
     with pytest.raises(PumpStateError, match="not connected"):
         rig.driver.status()
+
+
+def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
+    """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
+    r = make_rig(connect=False)
+    r.sim.inject("silence")
+    with pytest.raises(TransportTimeoutError):
+        r.driver.connect()
+    assert isinstance(r.spy.inner, LoopbackTransport)
+    assert not r.spy.inner.is_open
+    with pytest.raises(PumpStateError, match="not connected"):
+        r.driver.status()
+
+
+def test_reconnect_requires_a_new_self_test(rig: Rig) -> None:
+    """SR-13: after a new connect the capabilities are unknown until the self-test runs again."""
+    rig.driver.connect()
+    with pytest.raises(PumpStateError, match="self_test"):
+        rig.driver.program_bolus(Decimal(50), Decimal(500))
+    rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    rig.driver.program_bolus(Decimal(50), Decimal(500))
