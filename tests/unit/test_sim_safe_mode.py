@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pumpctl.drivers.ne1000_codec import STX, encode_command
+from pumpctl.simulator.session import Ne1000Simulator
 from pumpctl.simulator.testing import SimClient, decode
+
+from pumpctl.core.clock import VirtualClock
 
 
 def safe_client(timeout_s: int = 5) -> SimClient:
@@ -88,3 +91,13 @@ def test_unprompted_alarm_still_needs_acknowledging() -> None:
     assert [r.alarm for r in client.advance(0.1)] == ["S"]
     assert client.ask("DIA4.699").alarm == "S"
     assert client.ask("DIA").data == "26.59"
+
+
+def test_watchdog_counts_link_seconds_under_a_time_scale() -> None:
+    """Under a 60x time scale SAF 2 lasts 2 real seconds, i.e. 120 simulator seconds."""
+    clock = VirtualClock()
+    client = SimClient(Ne1000Simulator(clock, time_scale=60.0))
+    client.acknowledge_reset()
+    client.ask("SAF2", safe=True)
+    assert client.advance(100.0) == []
+    assert [r.alarm for r in client.advance(30.0)] == ["T"]
