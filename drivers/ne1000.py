@@ -206,6 +206,7 @@ class Ne1000Driver:
             power_failure_restart=False,
             state=final_state,
             checks=tuple(checks),
+            alarms_at_connect=tuple(alarms_before),
         )
         log.info("pump.self_test_passed", checks=list(checks))
         return report

@@ -23,7 +23,13 @@ import structlog
 from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 from pumpctl.drivers.transport import Transport
 
-from pumpctl.errors import ProtocolError, PumpAlarmError, TransportTimeoutError
+from pumpctl.errors import (
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 log = structlog.get_logger()
 
@@ -91,7 +97,14 @@ class Ne1000Link:
         ``framed`` overrides the framing for this command (``SAF`` is sent framed in any mode).
         """
         with self._lock:
-            return self._transact(command, kind, framed)
+            try:
+                return self._transact(command, kind, framed)
+            except PumpctlError:
+                raise
+            except OSError as err:
+                # A transport other than pyserial's (an in-process one, a plug-in) failed raw.
+                log.error("pump.link_lost", command=command, error=str(err))
+                raise TransportError(f"pump link failed during {command!r}: {err}") from err
 
     def _transact(self, command: str, kind: Kind, framed: bool | None) -> Reply:
         unprompted = self._drain()
@@ -122,6 +135,10 @@ class Ne1000Link:
                     raise
                 self._drain()  # the rest of a damaged reply must not answer the retry
                 continue
+            except TransportError as err:
+                # The port itself failed (unplugged adapter, closed socket): nothing to retry on.
+                log.error("pump.link_lost", command=command, error=str(err))
+                raise
             if reply.alarm is None:
                 return reply
             if kind is Kind.MOTION or reply.alarm in alarm_codes:

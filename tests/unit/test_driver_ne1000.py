@@ -14,7 +14,13 @@ from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.errors import ConfigError, PumpAlarmError, PumpStateError, TransportTimeoutError
+from pumpctl.errors import (
+    ConfigError,
+    PumpAlarmError,
+    PumpStateError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 BD_1ML_MM = Decimal("4.699")
 
@@ -79,6 +85,7 @@ def test_self_test_passes_on_a_healthy_pump() -> None:
     assert report.power_failure_restart is False
     assert report.state is PumpState.STOPPED
     assert "acknowledged at connect: R" in report.checks
+    assert report.alarms_at_connect == ("R",)
     for query in ("VER", "DIA", "PF", "SAF"):
         assert query in r.spy.texts()
     assert r.driver.capabilities.syringe_diameter_mm == BD_1ML_MM
@@ -275,3 +282,11 @@ def test_reconnect_requires_a_new_self_test(rig: Rig) -> None:
         rig.driver.program_bolus(Decimal(50), Decimal(500))
     rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     rig.driver.program_bolus(Decimal(50), Decimal(500))
+
+
+def test_failed_transport_becomes_transport_error(rig: Rig) -> None:
+    """A transport failing with a raw OSError surfaces as TransportError chained to it."""
+    rig.spy.inner.close()
+    with pytest.raises(TransportError, match="pump link failed") as info:
+        rig.driver.status()
+    assert isinstance(info.value.__cause__, OSError)
