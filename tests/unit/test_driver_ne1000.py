@@ -190,7 +190,7 @@ def test_zero_volume_is_never_sent() -> None:
 
 
 def test_volume_is_never_rounded() -> None:
-    """SR-01: a volume the pump cannot take exactly is refused, never rounded to another dose."""
+    """A volume the pump cannot take exactly is refused, never rounded to another dose."""
     r = make_rig()
     r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     with pytest.raises(ConfigError, match="cannot be sent exactly"):
