@@ -131,7 +131,9 @@ class Ne1000Driver:
     def self_test(self, *, syringe_diameter_mm: Decimal) -> SelfTestReport:
         """SR-13/SR-14: identity, diameter read back, PF0, watchdog armed, stopped, alarm-free."""
         link = self._require_link()
-        alarms_before = link.take_alarms()
+        # Alarms from before the test are evidence (reconciliation): left for status() if the
+        # test fails, handed over in the report if it passes.
+        known_before = len(link.alarms_seen)
         checks: list[str] = []
         dia_text = format_number(syringe_diameter_mm, field="syringe_diameter_mm")
 
@@ -146,7 +148,7 @@ class Ne1000Driver:
 
         state = self._state_of(self._query(""))
         if state is not PumpState.STOPPED:
-            self.stop()
+            self._halt()
             raise PumpStateError(
                 f"pump was {state.value} at self-test; it must be stopped (it has been stopped now)"
             )
@@ -174,7 +176,7 @@ class Ne1000Driver:
         checks.append(f"safe-mode watchdog {saf} s")
 
         final = self._query("")
-        alarms = link.take_alarms()
+        alarms = link.alarms_seen[known_before:]
         if alarms:
             code = alarms[-1]
             raise PumpAlarmError(
@@ -188,6 +190,7 @@ class Ne1000Driver:
             raise PumpStateError(f"pump was {final_state.value} at the end of self-test")
         checks.append("alarm-free")
 
+        alarms_before = link.take_alarms()
         low, high = rate_limits_ul_per_min(syringe_diameter_mm)
         self._capabilities = Capabilities(
             syringe_diameter_mm=syringe_diameter_mm,
@@ -296,6 +299,10 @@ class Ne1000Driver:
 
     def stop(self) -> PumpStatus:
         """STP until the pump reports stopped (the first STP of a running pump only pauses)."""
+        return self._status_from(self._halt())
+
+    def _halt(self) -> Reply:
+        """STP until stopped; returns the stopped reply and leaves alarms for the next status."""
         for _ in range(_STOP_ATTEMPTS):
             reply = self._link_transact("STP", Kind.STOP)
             if reply.error is not None:
@@ -304,7 +311,7 @@ class Ne1000Driver:
             state = self._state_of(reply)
             if state is PumpState.STOPPED:
                 log.info("pump.stopped")
-                return self._status_from(reply)
+                return reply
         raise PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
 
     def dispensed(self) -> DispensedTotals:
@@ -365,7 +372,7 @@ class Ne1000Driver:
         if state.moving:
             # SR-06: the pump moves although nothing was started; stop it before anything else.
             log.error("pump.unexpected_motion", state=state.value, command=command)
-            self.stop()
+            self._halt()
             raise PumpStateError(
                 f"pump reported {state.value} while being programmed ({command}); it was "
                 "stopped: unintended flow"

@@ -98,6 +98,15 @@ def test_self_test_rejects_foreign_identity() -> None:
         r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
 
 
+def test_failed_self_test_keeps_connect_alarms_for_status() -> None:
+    """Alarms acknowledged at connect stay reported by status() when the self-test fails."""
+    r = make_rig()
+    r.sim.inject("spontaneous-start")
+    with pytest.raises(PumpStateError):
+        r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    assert r.driver.status().alarms == ("R",)
+
+
 def test_self_test_rejects_diameter_that_reads_back_wrong() -> None:
     """SR-13: a diameter that reads back different from what was set fails the self-test."""
 
