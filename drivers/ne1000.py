@@ -34,7 +34,14 @@ from pumpctl.drivers.ne1000_units import (
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
 
-from pumpctl.errors import ConfigError, ProtocolError, PumpAlarmError, PumpStateError
+from pumpctl.errors import (
+    ConfigError,
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    PumpStateError,
+    TransportTimeoutError,
+)
 
 log = structlog.get_logger()
 
@@ -303,16 +310,24 @@ class Ne1000Driver:
 
     def _halt(self) -> Reply:
         """STP until stopped; returns the stopped reply and leaves alarms for the next status."""
+        failure: PumpctlError = PumpStateError(f"pump not stopped after {_STOP_ATTEMPTS} STP")
         for _ in range(_STOP_ATTEMPTS):
-            reply = self._link_transact("STP", Kind.STOP)
-            if reply.error is not None:
-                # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
-                reply = self._query("")
+            try:
+                reply = self._link_transact("STP", Kind.STOP)
+                if reply.error is not None:
+                    # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
+                    reply = self._query("")
+            except (PumpAlarmError, ProtocolError, TransportTimeoutError) as err:
+                # Stopping is the safe direction: keep trying rather than give up at once.
+                failure = err
+                continue
             state = self._state_of(reply)
             if state is PumpState.STOPPED:
                 log.info("pump.stopped")
                 return reply
-        raise PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+            failure = PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+        log.error("pump.stop_failed", error=str(failure))
+        raise failure
 
     def dispensed(self) -> DispensedTotals:
         reply = self._query("DIS")
