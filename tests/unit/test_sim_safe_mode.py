@@ -54,7 +54,7 @@ def test_gap_inside_a_packet_discards_it() -> None:
 
 
 def test_watchdog_expiry_stops_the_pump_and_alarms_unprompted() -> None:
-    """SR-14: without packets for n seconds the pump stops itself and sends A?T on its own."""
+    """Without packets for n seconds the pump stops itself and sends A?T on its own."""
     client = safe_client(timeout_s=5)
     for command in ("DIA4.699", "DIRINF", "VOLUL", "VOL50", "RAT100UM", "RUN"):
         client.ask(command)
