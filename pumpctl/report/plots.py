@@ -31,13 +31,15 @@ COLOURS = {
     "open": "#bbbbbb",
 }
 RASTER_ABOVE = 2000
+_NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 _WIDTH_IN = 7.2  # A4 text width at 15 mm margins
 
 
 def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "pumpctl"}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        # No metadata block: the page stays reproducible and free of RDF namespace URLs.
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata=_NO_METADATA)
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline in HTML
