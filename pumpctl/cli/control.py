@@ -245,7 +245,8 @@ def _alarm_line(alarm: dict[str, Any]) -> str:
 
 def _inline(value: Any) -> str:
     if isinstance(value, dict):
-        return "  ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+        shown = "  ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+        return shown or "-"
     if isinstance(value, list):
         return ", ".join(_inline(v) for v in value) or "-"
     return str(value)

@@ -40,6 +40,7 @@ class Bench:
                 "suspended_reason": self.suspended_reason,
                 "next_slot": {"slot_id": "s-0930", "scheduled": "2026-01-05T09:30:00+00:00"},
                 "reservoir": {"remaining_ul": self.reservoir_ul},
+                "counts": {},
                 "alarms": [a.to_dict() for a in self.alarms.active()],
             }
         if cmd == "alarms":
@@ -87,6 +88,7 @@ def test_status_is_readable(bench: tuple[Bench, Path], capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "State:             running" in out
     assert "slot_id=s-0930" in out
+    assert "Counts:            -" in out
     assert "LOW    reservoir-low" in out and "[UNACKNOWLEDGED] - 300 ul left" in out
 
 
