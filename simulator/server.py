@@ -21,6 +21,7 @@ import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -33,29 +34,29 @@ _IDLE_POLL_S = 0.02  # how often time-driven pump events (safe-mode alarms) are 
 _READ_SIZE = 4096
 
 
-class Endpoint:
+class Endpoint(Protocol):
     """One byte stream to a client (pty or TCP)."""
 
     def fileno(self) -> int | None:
         """The descriptor to wait on, or None while no client is there."""
-        raise NotImplementedError
+        ...
 
     def read(self) -> bytes | None:
         """Bytes from the client; None when the client is gone."""
-        raise NotImplementedError
+        ...
 
     def write(self, data: bytes) -> None:
-        raise NotImplementedError
+        """Send to the client; dropped when none is there (as into an unplugged cable)."""
+        ...
 
     def idle(self) -> bytes:
         """Called each loop turn: look for a client; returns bytes it sent on arrival."""
-        return b""
+        ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
-class PtyEndpoint(Endpoint):
+class PtyEndpoint:
     """A raw-mode pseudo-terminal; ``link`` is a stable symlink to its slave device."""
 
     def __init__(self, link: str | Path | None = None) -> None:
@@ -115,7 +116,7 @@ class PtyEndpoint(Endpoint):
                 self.link.unlink()
 
 
-class TcpEndpoint(Endpoint):
+class TcpEndpoint:
     """A TCP listener serving one client at a time (a serial line has one far end)."""
 
     def __init__(self, host: str, port: int) -> None:

@@ -68,7 +68,12 @@ class Ne1000Simulator:
         self._decoder = CommandDecoder()
         self._link_faults: list[_ActiveLinkFault] = []
         self.pump = Ne1000Pump(
-            clock, address=address, syringe_ul=syringe_ul, firmware=firmware, ledger=ledger
+            clock,
+            address=address,
+            syringe_ul=syringe_ul,
+            firmware=firmware,
+            ledger=ledger,
+            time_scale=time_scale,
         )
         self.pump.vendor_queries["XSIM"] = self._xsim
         for spec in faults:

@@ -124,6 +124,13 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
         journal = Journal(config.journal.path, clock)
         prescription = effective_prescription(config, journal)
         record_configuration(journal, prescription, config.limits)
+        if not journal.events(kinds=("reservoir.changed",)):
+            # A new journal is a new therapy: the syringe is loaded as configured, on record.
+            journal.record_reservoir_change(
+                Decimal(config.pump.syringe_volume_ul),
+                "configuration",
+                "syringe loaded at first start",
+            )
         heartbeat_s = config.pump.safe_mode_timeout_s / HEARTBEATS_PER_WATCHDOG
         daemon = Daemon(
             prescription=prescription,

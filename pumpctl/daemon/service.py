@@ -99,6 +99,7 @@ class Daemon:
         self._alarm_cursor = clock.now()
         self._snapshot: dict[str, Any] = {"state": "starting"}
         self._boot_last_elapsed: dict[str, float] = {}
+        self._max_journal_wall: datetime | None = None
         self._snapshot_lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.last_pulse: str | None = None
@@ -115,6 +116,9 @@ class Daemon:
         self._restore_suspension()
         # Earlier boots are over: their last elapsed readings never change again.
         self._boot_last_elapsed = self.journal.last_elapsed_by_boot()
+        self._max_journal_wall = self.journal.max_event_wall()
+        # Slots that already have an intent are never considered again, whatever the clock says.
+        self._attempted.update(r.slot_id for r in self.journal.pulse_history(history_since(now)))
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -251,9 +255,16 @@ class Daemon:
             suspended=self.operator_suspended is not None,
             pump_ready=self.pump_ready,
             reservoir_ul=self.reservoir.remaining_ul,
-            last_journal_wall=self.journal.last_event_wall(),
+            reservoir_unknown=self.reservoir.remaining_ul is None,
+            last_journal_wall=self._latest_journal_wall(),
             journal_writable=self.journal.writable,
         )
+
+    def _latest_journal_wall(self) -> datetime | None:
+        """The latest wall time in the journal; SR-11 compares the clock against it."""
+        walls = [w for w in (self._max_journal_wall, self.journal.last_event_wall()) if w]
+        self._max_journal_wall = max(walls) if walls else None
+        return self._max_journal_wall
 
     def decide(self, slot: Slot) -> Decision:
         now = self.clock.now()

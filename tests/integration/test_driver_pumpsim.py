@@ -190,13 +190,13 @@ def test_safe_mode_timeout_alarm_is_surfaced(sim: Pumpsim, link_kind: str) -> No
 
 
 def test_watchdog_stops_pump_when_daemon_goes_quiet(sim: Pumpsim, link_kind: str) -> None:
-    """SR-14: with SAF 10 and no packets for 10 simulated seconds the pump stops by itself."""
-    driver, _ = connect(sim, link_kind, safe_mode_timeout_s=10)
+    """SR-14: with SAF 1 and no packet for over a second of link time the pump stops itself."""
+    driver, _ = connect(sim, link_kind, safe_mode_timeout_s=1)
     bolus(driver, volume_ul=200, rate_ul_per_min=200)  # 60 s simulated, 2 s real
-    time.sleep(0.6)  # 18 s simulated without a packet
+    time.sleep(1.4)  # the watchdog runs in real (link) time, whatever the time scale
     assert sim.state()["state"] == "stopped"
     assert driver.status().alarm == "T"
-    assert driver.dispensed().infused_ul < Decimal(50)
+    assert driver.dispensed().infused_ul < Decimal(150)
 
 
 def test_runaway_detected_by_status_and_totals(sim: Pumpsim, link_kind: str) -> None:

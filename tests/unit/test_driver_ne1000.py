@@ -12,7 +12,13 @@ from pumpctl.drivers.base import PumpDriver, PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.ne1000_codec import Command, encode_reply
 from pumpctl.drivers.testing import Rewrite, SpyTransport
-from pumpctl.errors import ConfigError, PumpAlarmError, PumpStateError
+from pumpctl.errors import (
+    ConfigError,
+    PumpAlarmError,
+    PumpStateError,
+    TransportError,
+    TransportTimeoutError,
+)
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 
@@ -79,6 +85,7 @@ def test_self_test_passes_on_a_healthy_pump() -> None:
     assert report.power_failure_restart is False
     assert report.state is PumpState.STOPPED
     assert "acknowledged at connect: R" in report.checks
+    assert report.alarms_at_connect == ("R",)
     for query in ("VER", "DIA", "PF", "SAF"):
         assert query in r.spy.texts()
     assert r.driver.capabilities.syringe_diameter_mm == BD_1ML_MM
@@ -89,6 +96,15 @@ def test_self_test_rejects_foreign_identity() -> None:
     r = make_rig(firmware="XP2000V1.0")
     with pytest.raises(PumpStateError, match=r"XP2000V1\.0"):
         r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+
+
+def test_failed_self_test_keeps_connect_alarms_for_status() -> None:
+    """Alarms acknowledged at connect stay reported by status() when the self-test fails."""
+    r = make_rig()
+    r.sim.inject("spontaneous-start")
+    with pytest.raises(PumpStateError):
+        r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    assert r.driver.status().alarms == ("R",)
 
 
 def test_self_test_rejects_diameter_that_reads_back_wrong() -> None:
@@ -183,7 +199,7 @@ def test_zero_volume_is_never_sent() -> None:
 
 
 def test_volume_is_never_rounded() -> None:
-    """SR-01: a volume the pump cannot take exactly is refused, never rounded to another dose."""
+    """A volume the pump cannot take exactly is refused, never rounded to another dose."""
     r = make_rig()
     r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     with pytest.raises(ConfigError, match="cannot be sent exactly"):
@@ -254,3 +270,32 @@ def test_close_releases_the_link(rig: Rig) -> None:
     rig.driver.close()
     with pytest.raises(PumpStateError, match="not connected"):
         rig.driver.status()
+
+
+def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
+    """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
+    r = make_rig(connect=False)
+    r.sim.inject("silence")
+    with pytest.raises(TransportTimeoutError):
+        r.driver.connect()
+    assert isinstance(r.spy.inner, LoopbackTransport)
+    assert not r.spy.inner.is_open
+    with pytest.raises(PumpStateError, match="not connected"):
+        r.driver.status()
+
+
+def test_reconnect_requires_a_new_self_test(rig: Rig) -> None:
+    """SR-13: after a new connect the capabilities are unknown until the self-test runs again."""
+    rig.driver.connect()
+    with pytest.raises(PumpStateError, match="self_test"):
+        rig.driver.program_bolus(Decimal(50), Decimal(500))
+    rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    rig.driver.program_bolus(Decimal(50), Decimal(500))
+
+
+def test_failed_transport_becomes_transport_error(rig: Rig) -> None:
+    """A transport failing with a raw OSError surfaces as TransportError chained to it."""
+    rig.spy.inner.close()
+    with pytest.raises(TransportError, match="pump link failed") as info:
+        rig.driver.status()
+    assert isinstance(info.value.__cause__, OSError)

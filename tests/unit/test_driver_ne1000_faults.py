@@ -236,3 +236,19 @@ def test_wrong_identity_fails_self_test() -> None:
     r.sim.inject("wrong-identity,ver=XYZ9")
     with pytest.raises(PumpStateError, match="XYZ9"):
         r.driver.self_test(syringe_diameter_mm=Decimal("4.699"))
+
+
+def test_stop_persists_through_damaged_replies(rig: Rig) -> None:
+    """stop() keeps sending STP through garbled replies until the pump reports stopped."""
+    rig.start_bolus(volume_ul=100, rate_ul_per_min=100)
+    rig.sim.inject("garble@cmd:1,times=3")
+    assert rig.driver.stop().state is PumpState.STOPPED
+    assert rig.sim.pump.state == "stopped"
+
+
+def test_stop_gives_up_with_the_last_error_when_the_pump_is_gone(rig: Rig) -> None:
+    """stop() against a silent pump raises TransportTimeoutError after its attempts."""
+    rig.sim.inject("silence")
+    with pytest.raises(TransportTimeoutError):
+        rig.driver.stop()
+    assert rig.spy.count("STP") == 6  # three attempts, each retried once by the link

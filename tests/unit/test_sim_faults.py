@@ -197,3 +197,22 @@ def test_slow_reply_is_delayed() -> None:
     client = ready("slow,delay=0.3")
     assert client.raw(b"0VER\r")[0].delay_s > 0.3
     assert client.raw(b"0VER\r")[0].delay_s < 0.1
+
+
+def test_power_reset_with_pf1_restarts_the_bolus() -> None:
+    """With PF1 the pump restarts an interrupted program after power returns (hence PF0)."""
+    client = ready("power-reset@0.5")
+    client.ask("PF1")
+    client.ask("RUN")
+    client.advance(60.0)
+    assert client.ask("").alarm == "R"
+    assert client.ask("DIS").data == "I75.00W0.000UL"
+
+
+def test_fired_faults_are_in_the_ledger() -> None:
+    """The ground-truth ledger records when each fault happened."""
+    client = ready("stall@0.5")
+    client.ask("RUN")
+    client.advance(60.0)
+    faults = [e for e in client.sim.pump.ledger.entries if e["event"] == "fault"]
+    assert [(f["kind"], f["spec"]) for f in faults] == [("stall", "stall@0.5")]
