@@ -222,24 +222,33 @@ class ControlServer:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                ready = self._selector.select(timeout=min(1.0, self._idle_timeout_s / 2))
-                for key, events in ready:
+            ready = self._selector.select(timeout=min(1.0, self._idle_timeout_s / 2))
+            for key, events in ready:
+                try:
                     if isinstance(key.fileobj, socket.socket) and key.data is None:
                         self._accept(key.fileobj)
                     elif key.fileobj == self._wake_r:
                         os.read(self._wake_r, 64)
                     else:
                         self._service(key.data, events)
-                self._reap_idle()
-            except Exception:
-                # Invariant: nothing a client sends stops the control thread (SR-24).
-                _log.exception("control.loop_error")
+                except Exception:
+                    # Invariant: nothing a client sends stops the control thread (SR-24); the
+                    # connection that caused it is dropped so it cannot fail again and again.
+                    _log.exception("control.loop_error")
+                    if isinstance(key.data, _Conn):
+                        self._close(key.data)
+            self._reap_idle()
 
     def _accept(self, listener: socket.socket) -> None:
         try:
             sock, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            # Out of file descriptors or memory: the pending client stays queued; pause briefly
+            # rather than spin on a listener that stays readable.
+            _log.warning("control.accept_failed", error=str(err))
+            time.sleep(0.1)
             return
         sock.setblocking(False)
         pid, uid, gid = _PEERCRED.unpack(
@@ -273,6 +282,10 @@ class ControlServer:
             conn.closing, conn.outbox = True, bytearray()
             return
         if not chunk:
+            # End of input: a last request without its newline is still answered.
+            if conn.inbox.strip() and len(conn.inbox) <= self._max_request_bytes:
+                conn.outbox += encode_reply(self._answer(bytes(conn.inbox), conn.peer))
+            conn.inbox.clear()
             conn.closing = True
             return
         conn.last_active_s = time.monotonic()

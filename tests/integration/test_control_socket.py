@@ -317,3 +317,12 @@ def test_peer_description_names_the_user() -> None:
     assert me.user_name is not None
     assert str(me) == f"{me.user_name} (uid={me.uid} gid={me.gid} pid={me.pid})"
     assert str(PeerCred(pid=1, uid=4_000_000, gid=1)) == "(uid=4000000 gid=1 pid=1)"
+
+
+def test_last_request_without_newline_is_answered_at_end_of_input(server: ControlServer) -> None:
+    """A client that half-closes after a request without a newline still gets its reply."""
+    with _connect(server.path) as sock:
+        sock.sendall(b'{"cmd": "alarms"}')
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_reply(sock) == {"ok": True, "echo": "alarms"}
+        assert sock.recv(1) == b""
