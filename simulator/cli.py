@@ -85,7 +85,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     endpoints: list[Endpoint] = []
     if args.pty:
-        pty = PtyEndpoint(args.link)
+        pty = PtyEndpoint(args.link, baud=args.baud)
         endpoints.append(pty)
         print(f"pumpsim: pty {pty.device}" + (f" (link {args.link})" if args.link else ""))
     if args.tcp is not None:

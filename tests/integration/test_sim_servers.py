@@ -146,3 +146,12 @@ def test_sigterm_removes_the_link(tmp_path: Path) -> None:
     assert proc.link.is_symlink()
     assert proc.stop() == 0
     assert not proc.link.exists()
+
+
+def test_client_at_the_wrong_baud_rate_hears_nothing(pumpsim: PumpsimProcess) -> None:
+    """A pty client set to 9600 baud against a 1200-baud pump gets no reply, as on a real line."""
+    with serial.serial_for_url(str(pumpsim.link), baudrate=9600, timeout=0.5) as port:
+        port.write(b"0VER\r")
+        assert port.read(20) == b""
+    with open_pty(pumpsim) as port:
+        assert ask(port, b"0VER\r") == b"\x0200A?R\x03"
