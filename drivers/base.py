@@ -27,7 +27,10 @@ class PumpState(StrEnum):
     @property
     def moving(self) -> bool:
         """Whether the plunger may be moving in this state."""
-        return self in {PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING}
+        return self in _MOVING_STATES
+
+
+_MOVING_STATES = frozenset({PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING})
 
 
 @dataclass(frozen=True)
