@@ -102,7 +102,13 @@ class Ne1000Driver:
             transport.reset_input_buffer()
             # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
             # works whatever mode the pump kept from before (safe mode survives power cycles).
-            saf = link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True)
+            try:
+                saf = link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True)
+            except TransportTimeoutError as err:
+                raise TransportTimeoutError(
+                    f"no pump answers at address {self.address} on {self.url} at {self.baud} "
+                    f"baud ({err}); check the cable, the baud rate and the pump's address"
+                ) from err
             self._expect_ok(saf)
             link.set_safe(True)
             self._expect_ok(link.transact("PF0", Kind.SETUP))

@@ -301,7 +301,7 @@ def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
     """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
     r = make_rig(connect=False)
     r.sim.inject("silence")
-    with pytest.raises(TransportTimeoutError):
+    with pytest.raises(TransportTimeoutError, match="no pump answers at address 0 on loop://"):
         r.driver.connect()
     assert isinstance(r.spy.inner, LoopbackTransport)
     assert not r.spy.inner.is_open
