@@ -12,7 +12,7 @@ from types import FrameType
 from pumpctl.core.clock import ScaledClock
 from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
 
-from .faults import FaultSpec, load_scenario, parse_fault
+from .faults import FaultSpec, check_identity, load_scenario, parse_fault
 from .ledger import Ledger
 from .pump import FIRMWARE
 from .server import Endpoint, PtyEndpoint, PumpServer, TcpEndpoint
@@ -71,6 +71,7 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--address {args.address} is out of range; allowed 0..99")
     if args.baud <= 0 or args.time_scale <= 0 or args.syringe_ul <= 0:
         raise ConfigError("--baud, --time-scale and --syringe-ul must be > 0")
+    check_identity(args.firmware, "--firmware")
     clock = ScaledClock(args.time_scale, origin=args.start)
     sim = Ne1000Simulator(
         clock,

@@ -244,3 +244,11 @@ def test_reply_delay_is_the_wire_time_at_the_baud() -> None:
     sim = Ne1000Simulator(VirtualClock(), baud=9600)
     out = sim.receive(encode_command(0, "VER", safe=False))
     assert out[0].delay_s == pytest.approx(len(out[0].data) * 10 / 9600)
+
+
+def test_phase_functions_take_only_numeric_arguments(client: SimClient) -> None:
+    """FUN accepts a known function with a short number and refuses anything else (?OOR)."""
+    assert client.ask("FUNPAS20").error is None
+    assert client.ask("FUN").data == "PAS20"
+    assert client.ask("FUNPAS" + "X" * 200).error == "?OOR"
+    assert client.ask("FUNXYZ").error == "?OOR"
