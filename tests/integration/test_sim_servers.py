@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,8 @@ def pumpsim(tmp_path: Path) -> Iterator[PumpsimProcess]:
     assert proc.stop() == 0
 
 
-def open_pty(proc: PumpsimProcess) -> serial.SerialBase:
-    return serial.serial_for_url(str(proc.link), baudrate=1200, timeout=2.0, exclusive=True)
+def open_pty(proc: PumpsimProcess, baud: int = 1200) -> serial.SerialBase:
+    return serial.serial_for_url(str(proc.link), baudrate=baud, timeout=2.0, exclusive=True)
 
 
 def control(proc: PumpsimProcess, request: str) -> str:
@@ -155,3 +156,31 @@ def test_client_at_the_wrong_baud_rate_hears_nothing(pumpsim: PumpsimProcess) ->
         assert port.read(20) == b""
     with open_pty(pumpsim) as port:
         assert ask(port, b"0VER\r") == b"\x0200A?R\x03"
+
+
+def test_scenario_start_and_scale_reach_the_wire(tmp_path: Path) -> None:
+    """--scenario faults fire, and XSIM reports --time-scale and the clock started at --start."""
+    (tmp_path / "scenario.toml").write_text('faults = ["wrong-identity,ver=NE300V9.9"]\n')
+    proc = PumpsimProcess(
+        tmp_path,
+        "--pty",
+        "--link",
+        "pump",
+        "--time-scale",
+        "3600",
+        "--start",
+        "2026-01-05T08:00:00+00:00",
+        "--scenario",
+        "scenario.toml",
+    )
+    try:
+        with open_pty(proc, baud=19200) as port:
+            ask(port, b"0\r")
+            assert ask(port, b"0VER\r") == b"\x0200SNE300V9.9\x03"
+            reply = ask(port, b"0XSIM\r").decode()
+    finally:
+        assert proc.stop() == 0
+    scale, now = reply[1:-1].removeprefix("00SPUMPSIM SCALE=").split(" NOW=")
+    assert float(scale) == 3600.0
+    elapsed_sim_s = float(now) - datetime(2026, 1, 5, 8, tzinfo=UTC).timestamp()
+    assert 0 < elapsed_sim_s < 3600 * 30  # started at --start, running 3600x faster
