@@ -274,6 +274,13 @@ class PumpServer:
         self._flush_due()
 
     def _receive(self, endpoint: Endpoint, data: bytes | None) -> None:
+        if data is None:
+            # The client is gone: its half-sent command and undelivered replies must not reach
+            # the next client as if they were its own.
+            self._due = [d for d in self._due if d.endpoint is not endpoint]
+            heapq.heapify(self._due)
+            self.sim.reset_line()
+            return
         if data:
             out = self.sim.receive(data, time.monotonic())
             self._queue(endpoint, [(o.data, o.delay_s) for o in out])

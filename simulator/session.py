@@ -90,6 +90,10 @@ class Ne1000Simulator:
         """Arm a fault at run time (``"stall@0.5"`` or a parsed spec)."""
         self.pump.inject(parse_fault(fault) if isinstance(fault, str) else fault)
 
+    def reset_line(self) -> None:
+        """Forget a partly received command (the client that sent it went away)."""
+        self._decoder = CommandDecoder()
+
     def receive(self, data: bytes, now_s: float | None = None) -> list[Outgoing]:
         """Bytes from the client arrive; returns what the pump sends back (replies, alarms).
 

@@ -75,6 +75,17 @@ def test_pump_state_survives_client_reconnects(pumpsim: PumpsimProcess) -> None:
         assert ask(port, b"0DIA\r") == b"\x0200S4.699\x03"
 
 
+def test_a_half_sent_command_dies_with_its_client(pumpsim: PumpsimProcess) -> None:
+    """Bytes of an unfinished command from a client that left do not prefix the next client's."""
+    url = f"socket://127.0.0.1:{pumpsim.tcp_port}"
+    with serial.serial_for_url(url, timeout=2.0) as port:
+        ask(port, b"0\r")
+        port.write(b"0DIA")
+        time.sleep(0.2)
+    with serial.serial_for_url(url, timeout=2.0) as port:
+        assert ask(port, b"0VER\r") == b"\x0200SNE1000V3.928\x03"
+
+
 def test_tcp_serves_the_same_pump(pumpsim: PumpsimProcess) -> None:
     """socket://HOST:PORT reaches the same simulator as the pty."""
     url = f"socket://127.0.0.1:{pumpsim.tcp_port}"
