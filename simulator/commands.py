@@ -136,7 +136,8 @@ def _run(pump: Ne1000Pump, arg: str, at: float) -> str:
         if not arg.isdigit() or not 1 <= int(arg) <= MAX_PHASES:
             return OOR
         start = int(arg)
-    if pump.state == "stopped" and pump.phases.get(start, Phase(function="STP")).function != "RAT":
+    startable = ("RAT", "PAS")
+    if pump.state == "stopped" and pump.phases.get(start, Phase("STP")).function not in startable:
         return NOT_APPLICABLE
     pump.run(start, at)
     return OK

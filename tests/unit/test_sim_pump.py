@@ -252,3 +252,23 @@ def test_phase_functions_take_only_numeric_arguments(client: SimClient) -> None:
     assert client.ask("FUN").data == "PAS20"
     assert client.ask("FUNPAS" + "X" * 200).error == "?OOR"
     assert client.ask("FUNXYZ").error == "?OOR"
+
+
+def test_a_pause_phase_waits_with_status_t_then_continues(client: SimClient) -> None:
+    """A PAS n phase between two RAT phases waits n seconds (status T), then pumps on."""
+    program(client)
+    client.ask("PHN2")
+    client.ask("FUNPAS20")
+    client.ask("PHN3")
+    client.ask("FUNRAT")
+    client.ask("RAT500UM")
+    client.ask("VOL10")
+    client.ask("RUN")
+    client.advance(10.0)
+    assert client.ask("").status == "T"
+    assert client.ask("DIS").data == "I50.00W0.000UL"
+    client.advance(16.5)
+    assert client.ask("").status == "I"
+    client.advance(5.0)
+    assert client.ask("").status == "S"
+    assert client.ask("DIS").data == "I60.00W0.000UL"
