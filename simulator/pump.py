@@ -149,7 +149,7 @@ class Ne1000Pump:
             at = self.next_event_s()
             if at is None or at > now:
                 break
-            self.drive.move_to(at)
+            self.drive.move_to(at, [f.threshold_ul for f in self._bolus_faults])
             self._handle_due(at)
         self.drive.move_to(now)
         return now

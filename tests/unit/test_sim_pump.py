@@ -272,3 +272,19 @@ def test_a_pause_phase_waits_with_status_t_then_continues(client: SimClient) -> 
     client.advance(5.0)
     assert client.ask("").status == "S"
     assert client.ask("DIS").data == "I60.00W0.000UL"
+
+
+@pytest.mark.timeout(20)
+def test_motion_ends_exactly_even_at_large_clock_readings() -> None:
+    """With an elapsed clock near 1e9 s (long scaled runs) boluses and faults still end exactly."""
+    clock = VirtualClock(elapsed_s=1.0e9)
+    client = SimClient(Ne1000Simulator(clock))
+    client.acknowledge_reset()
+    program(client, volume="7.3", rate="437UM")
+    for _ in range(50):
+        client.sim.inject("keypad-pause@0.37")
+        client.ask("RUN")
+        client.advance(0.77)
+        client.ask("RUN")
+        client.advance(3.3)
+    assert client.ask("DIS").data == "I365.0W0.000UL"
