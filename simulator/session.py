@@ -13,7 +13,6 @@ import random
 from dataclasses import dataclass
 
 from pumpctl.drivers.ne1000_codec import (
-    MAX_REPLY_DATA,
     BadPacket,
     Command,
     CommandDecoder,
@@ -135,14 +134,8 @@ class Ne1000Simulator:
     # -- internals ----------------------------------------------------------------------------
 
     def _xsim(self) -> str:
-        scale = repr(float(self.time_scale))
         now = self.pump.clock.now().timestamp()
-        for decimals in (6, 5, 4, 3, 2, 1, 0):
-            # The codec caps reply payloads; large scales give up NOW decimals, never the format.
-            text = f"PUMPSIM SCALE={scale} NOW={now:.{decimals}f}"
-            if len(text) + 3 <= MAX_REPLY_DATA:
-                return text
-        return text
+        return f"PUMPSIM SCALE={float(self.time_scale)!r} NOW={now:.6f}"
 
     def _safe(self) -> bool:
         return self.pump.safe_timeout_s > 0
