@@ -1,9 +1,10 @@
-"""``pumpsim``: run the virtual NE-1000 on a pty and/or a TCP port from the command line."""
+"""``pumpsim``: serve the virtual NE-1000 on a pty and/or TCP, and talk to its control socket."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -54,7 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--scenario", help="TOML or JSON file with faults = [...]")
     serve.add_argument("--control", help="unix socket for run-time control (fault, state)")
+    ctl = sub.add_parser("control", help="send one request to a running pumpsim's control socket")
+    ctl.add_argument("socket", help="the path given to serve --control")
+    ctl.add_argument("request", nargs="+", help="'fault KIND[@WHEN]' or 'state'")
     return parser
+
+
+def control(args: argparse.Namespace) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5.0)
+        conn.connect(args.socket)
+        conn.sendall((" ".join(args.request) + "\n").encode("utf-8"))
+        answer = conn.recv(65536).decode("utf-8", "replace").strip()
+    print(answer)
+    return 1 if answer.startswith("error") else 0
 
 
 def _faults(args: argparse.Namespace) -> list[FaultSpec]:
@@ -111,7 +125,7 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return serve(args)
+        return control(args) if args.command == "control" else serve(args)
     except PumpctlError as err:
         print(f"pumpsim: {err}", file=sys.stderr)
         return exit_code_for(err)

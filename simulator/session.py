@@ -76,6 +76,16 @@ class Ne1000Simulator:
             time_scale=time_scale,
         )
         self.pump.vendor_queries["XSIM"] = self._xsim
+        # Marks where this run begins in a ledger file that several runs append to.
+        self.pump.ledger.record(
+            "sim.start",
+            at=clock.now().isoformat(),
+            elapsed_s=round(clock.elapsed_s(), 6),
+            address=address,
+            syringe_ul=syringe_ul,
+            time_scale=time_scale,
+            firmware=firmware,
+        )
         for spec in faults:
             self.pump.inject(spec)
 

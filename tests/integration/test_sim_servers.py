@@ -123,6 +123,25 @@ def test_control_socket_injects_faults_and_reports_state(pumpsim: PumpsimProcess
     assert state["infused_ul"] == pytest.approx(2.5)
 
 
+def test_control_subcommand_talks_to_the_socket(pumpsim: PumpsimProcess) -> None:
+    """`pumpsim control SOCKET state` prints the state; a refused request exits 1."""
+    sock = str(pumpsim.workdir / "ctl.sock")
+    ok = subprocess.run(
+        [PUMPSIM, "control", sock, "state"], capture_output=True, text=True, check=False, timeout=20
+    )
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["alarm"] == "R"
+    bad = subprocess.run(
+        [PUMPSIM, "control", sock, "fault", "explode"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
+    )
+    assert bad.returncode == 1
+    assert "explode" in bad.stdout
+
+
 def test_ledger_file_records_each_motion(pumpsim: PumpsimProcess) -> None:
     """Every motion start and end is a JSON line in the ledger file as soon as it happens."""
     with open_pty(pumpsim) as port:
@@ -134,9 +153,9 @@ def test_ledger_file_records_each_motion(pumpsim: PumpsimProcess) -> None:
     lines = [
         json.loads(line) for line in (pumpsim.workdir / "ledger.jsonl").read_text().splitlines()
     ]
-    assert [e["event"] for e in lines] == ["motion.start", "motion.end"]
-    assert lines[1]["volume_ul"] == 5.0
-    assert lines[1]["cause"] == "target-reached"
+    assert [e["event"] for e in lines] == ["sim.start", "motion.start", "motion.end"]
+    assert lines[2]["volume_ul"] == 5.0
+    assert lines[2]["cause"] == "target-reached"
 
 
 def test_bad_fault_on_the_command_line_is_a_configuration_error(tmp_path: Path) -> None:
