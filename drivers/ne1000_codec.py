@@ -50,7 +50,7 @@ MAX_REPLY_DATA = 96
 MAX_COMMAND_DATA = 251
 #: A gap longer than this inside a safe packet discards the packet (manual, section 10).
 PACKET_GAP_S = 0.5
-#: A basic command line longer than this is dropped unterminated (protects the pump side's memory).
+#: Bytes of a basic command line beyond this many are ignored (bounds the pump side's memory).
 MAX_BASIC_LINE = 256
 
 _SAFE_OVERHEAD = 4  # len byte, two CRC bytes, ETX

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from pumpctl.core.clock import Clock
 from pumpctl.drivers.ne1000_codec import (
-    MAX_REPLY_DATA,
     BadPacket,
     Command,
     CommandDecoder,
@@ -76,6 +75,16 @@ class Ne1000Simulator:
             time_scale=time_scale,
         )
         self.pump.vendor_queries["XSIM"] = self._xsim
+        # Marks where this run begins in a ledger file that several runs append to.
+        self.pump.ledger.record(
+            "sim.start",
+            at=clock.now().isoformat(),
+            elapsed_s=round(clock.elapsed_s(), 6),
+            address=address,
+            syringe_ul=syringe_ul,
+            time_scale=time_scale,
+            firmware=firmware,
+        )
         for spec in faults:
             self.pump.inject(spec)
 
@@ -88,6 +97,10 @@ class Ne1000Simulator:
     def inject(self, fault: FaultSpec | str) -> None:
         """Arm a fault at run time (``"stall@0.5"`` or a parsed spec)."""
         self.pump.inject(parse_fault(fault) if isinstance(fault, str) else fault)
+
+    def reset_line(self) -> None:
+        """Forget a partly received command (the client that sent it went away)."""
+        self._decoder = CommandDecoder()
 
     def receive(self, data: bytes, now_s: float | None = None) -> list[Outgoing]:
         """Bytes from the client arrive; returns what the pump sends back (replies, alarms).
@@ -130,14 +143,8 @@ class Ne1000Simulator:
     # -- internals ----------------------------------------------------------------------------
 
     def _xsim(self) -> str:
-        scale = repr(float(self.time_scale))
         now = self.pump.clock.now().timestamp()
-        for decimals in (6, 5, 4, 3, 2, 1, 0):
-            # The codec caps reply payloads; large scales give up NOW decimals, never the format.
-            text = f"PUMPSIM SCALE={scale} NOW={now:.{decimals}f}"
-            if len(text) + 3 <= MAX_REPLY_DATA:
-                return text
-        return text
+        return f"PUMPSIM SCALE={float(self.time_scale)!r} NOW={now:.6f}"
 
     def _safe(self) -> bool:
         return self.pump.safe_timeout_s > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tty
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,16 @@ def test_open_failure_names_the_url(url: str) -> None:
     with pytest.raises(TransportError, match="cannot open pump link") as info:
         open_serial_transport(url, 19200)
     assert url in str(info.value)
+
+
+def test_spy_url_traces_the_bytes(pty_device: tuple[int, str], tmp_path: Path) -> None:
+    """A spy:// URL works like the device itself and writes a hex trace of the traffic."""
+    master, name = pty_device
+    trace = tmp_path / "trace.txt"
+    link = open_serial_transport(f"spy://{name}?file={trace}", 19200, timeout_s=0.2)
+    try:
+        link.write(b"0VER\r")
+        assert os.read(master, 64) == b"0VER\r"
+    finally:
+        link.close()
+    assert "30 56 45 52 0d" in trace.read_text().lower()

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,8 @@ def pumpsim(tmp_path: Path) -> Iterator[PumpsimProcess]:
     assert proc.stop() == 0
 
 
-def open_pty(proc: PumpsimProcess) -> serial.SerialBase:
-    return serial.serial_for_url(str(proc.link), baudrate=1200, timeout=2.0, exclusive=True)
+def open_pty(proc: PumpsimProcess, baud: int = 1200) -> serial.SerialBase:
+    return serial.serial_for_url(str(proc.link), baudrate=baud, timeout=2.0, exclusive=True)
 
 
 def control(proc: PumpsimProcess, request: str) -> str:
@@ -72,6 +73,17 @@ def test_pump_state_survives_client_reconnects(pumpsim: PumpsimProcess) -> None:
         assert ask(port, b"0DIA4.699\r") == b"\x0200S\x03"
     with open_pty(pumpsim) as port:
         assert ask(port, b"0DIA\r") == b"\x0200S4.699\x03"
+
+
+def test_a_half_sent_command_dies_with_its_client(pumpsim: PumpsimProcess) -> None:
+    """Bytes of an unfinished command from a client that left do not prefix the next client's."""
+    url = f"socket://127.0.0.1:{pumpsim.tcp_port}"
+    with serial.serial_for_url(url, timeout=2.0) as port:
+        ask(port, b"0\r")
+        port.write(b"0DIA")
+        time.sleep(0.2)
+    with serial.serial_for_url(url, timeout=2.0) as port:
+        assert ask(port, b"0VER\r") == b"\x0200SNE1000V3.928\x03"
 
 
 def test_tcp_serves_the_same_pump(pumpsim: PumpsimProcess) -> None:
@@ -111,6 +123,25 @@ def test_control_socket_injects_faults_and_reports_state(pumpsim: PumpsimProcess
     assert state["infused_ul"] == pytest.approx(2.5)
 
 
+def test_control_subcommand_talks_to_the_socket(pumpsim: PumpsimProcess) -> None:
+    """`pumpsim control SOCKET state` prints the state; a refused request exits 1."""
+    sock = str(pumpsim.workdir / "ctl.sock")
+    ok = subprocess.run(
+        [PUMPSIM, "control", sock, "state"], capture_output=True, text=True, check=False, timeout=20
+    )
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["alarm"] == "R"
+    bad = subprocess.run(
+        [PUMPSIM, "control", sock, "fault", "explode"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=20,
+    )
+    assert bad.returncode == 1
+    assert "explode" in bad.stdout
+
+
 def test_ledger_file_records_each_motion(pumpsim: PumpsimProcess) -> None:
     """Every motion start and end is a JSON line in the ledger file as soon as it happens."""
     with open_pty(pumpsim) as port:
@@ -122,9 +153,9 @@ def test_ledger_file_records_each_motion(pumpsim: PumpsimProcess) -> None:
     lines = [
         json.loads(line) for line in (pumpsim.workdir / "ledger.jsonl").read_text().splitlines()
     ]
-    assert [e["event"] for e in lines] == ["motion.start", "motion.end"]
-    assert lines[1]["volume_ul"] == 5.0
-    assert lines[1]["cause"] == "target-reached"
+    assert [e["event"] for e in lines] == ["sim.start", "motion.start", "motion.end"]
+    assert lines[2]["volume_ul"] == 5.0
+    assert lines[2]["cause"] == "target-reached"
 
 
 def test_bad_fault_on_the_command_line_is_a_configuration_error(tmp_path: Path) -> None:
@@ -146,3 +177,40 @@ def test_sigterm_removes_the_link(tmp_path: Path) -> None:
     assert proc.link.is_symlink()
     assert proc.stop() == 0
     assert not proc.link.exists()
+
+
+def test_client_at_the_wrong_baud_rate_hears_nothing(pumpsim: PumpsimProcess) -> None:
+    """A pty client set to 9600 baud against a 1200-baud pump gets no reply, as on a real line."""
+    with serial.serial_for_url(str(pumpsim.link), baudrate=9600, timeout=0.5) as port:
+        port.write(b"0VER\r")
+        assert port.read(20) == b""
+    with open_pty(pumpsim) as port:
+        assert ask(port, b"0VER\r") == b"\x0200A?R\x03"
+
+
+def test_scenario_start_and_scale_reach_the_wire(tmp_path: Path) -> None:
+    """--scenario faults fire, and XSIM reports --time-scale and the clock started at --start."""
+    (tmp_path / "scenario.toml").write_text('faults = ["wrong-identity,ver=NE300V9.9"]\n')
+    proc = PumpsimProcess(
+        tmp_path,
+        "--pty",
+        "--link",
+        "pump",
+        "--time-scale",
+        "3600",
+        "--start",
+        "2026-01-05T08:00:00+00:00",
+        "--scenario",
+        "scenario.toml",
+    )
+    try:
+        with open_pty(proc, baud=19200) as port:
+            ask(port, b"0\r")
+            assert ask(port, b"0VER\r") == b"\x0200SNE300V9.9\x03"
+            reply = ask(port, b"0XSIM\r").decode()
+    finally:
+        assert proc.stop() == 0
+    scale, now = reply[1:-1].removeprefix("00SPUMPSIM SCALE=").split(" NOW=")
+    assert float(scale) == 3600.0
+    elapsed_sim_s = float(now) - datetime(2026, 1, 5, 8, tzinfo=UTC).timestamp()
+    assert 0 < elapsed_sim_s < 3600 * 30  # started at --start, running 3600x faster

@@ -183,8 +183,33 @@ def test_bolus_runs_to_completion(rig: Rig) -> None:
     rig.clock.advance(4)
     status = rig.driver.status()
     assert status.state is PumpState.STOPPED
-    assert status.alarm is None
-    assert rig.driver.dispensed().infused_ul == Decimal(50)
+    assert (status.alarm, status.unexpected_motion) == (None, False)
+    totals = rig.driver.dispensed()
+    assert (totals.infused_ul, totals.commanded_ul, totals.excess_ul) == (50, 50, 0)
+    assert not totals.over_delivered
+
+
+def test_run_needs_a_fresh_program_each_time(rig: Rig) -> None:
+    """SR-01: RUN is sent only right after a programmed bolus, never a second time on its own."""
+    with pytest.raises(PumpStateError, match="no bolus programmed"):
+        rig.driver.run()
+    rig.driver.program_bolus(Decimal(20), Decimal(600))
+    rig.driver.run()
+    rig.clock.advance(3)
+    assert rig.driver.status().state is PumpState.STOPPED
+    with pytest.raises(PumpStateError, match="no bolus programmed"):
+        rig.driver.run()
+    assert rig.spy.count("RUN") == 1
+
+
+def test_commanded_volume_is_unknown_until_totals_are_cleared() -> None:
+    """Before the driver cleared the totals they may hold older deliveries: commanded is None."""
+    r = make_rig()
+    r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    totals = r.driver.dispensed()
+    assert (totals.commanded_ul, totals.excess_ul, totals.over_delivered) == (None, None, False)
+    r.driver.clear_dispensed()
+    assert r.driver.dispensed().commanded_ul == Decimal(0)
 
 
 def test_zero_volume_is_never_sent() -> None:
@@ -276,7 +301,7 @@ def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
     """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
     r = make_rig(connect=False)
     r.sim.inject("silence")
-    with pytest.raises(TransportTimeoutError):
+    with pytest.raises(TransportTimeoutError, match="no pump answers at address 0 on loop://"):
         r.driver.connect()
     assert isinstance(r.spy.inner, LoopbackTransport)
     assert not r.spy.inner.is_open

@@ -65,13 +65,15 @@ def test_rate_limits_scale_with_bore_area() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "infused", "withdrawn"),
-    [("I0.050W0.000ML", "50.000", "0"), ("I50.00W1.500UL", "50.00", "1.5"),
-     ("I9999.W0.000UL", "9999", "0")],
+    ("data", "infused", "withdrawn", "step"),
+    [("I0.050W0.000ML", "50.000", "0", "1"), ("I50.00W1.500UL", "50.00", "1.5", "0.01"),
+     ("I9999.W0.000UL", "9999", "0", "1")],
 )  # fmt: skip
-def test_parse_dispensed_converts_to_microlitres(data: str, infused: str, withdrawn: str) -> None:
-    """DIS totals in mL or uL become exact microlitres."""
-    assert parse_dispensed(data) == (Decimal(infused), Decimal(withdrawn))
+def test_parse_dispensed_converts_to_microlitres(
+    data: str, infused: str, withdrawn: str, step: str
+) -> None:
+    """DIS totals in mL or uL become exact microlitres, with the step of the printed digits."""
+    assert parse_dispensed(data) == (Decimal(infused), Decimal(withdrawn), Decimal(step))
 
 
 @pytest.mark.parametrize("data", ["", "I0.05ML", "I0.050W0.000", "X1W2UL", "I1W2UL junk"])

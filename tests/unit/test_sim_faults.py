@@ -47,7 +47,16 @@ def test_fault_options_parse() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["explode", "stall@1.5", "stall@run:0", "stall@t=-1", "slow,pace=3", "stall@run:1:2:3"]
+    "text",
+    [
+        "explode",
+        "stall@1.5",
+        "stall@run:0",
+        "stall@t=-1",
+        "slow,pace=3",
+        "stall@run:1:2:3",
+        "wrong-identity,ver=" + "X" * 60,
+    ],
 )
 def test_bad_fault_specs_name_the_problem(text: str) -> None:
     """An unknown kind, a bad WHEN or option is a ConfigError naming the spec."""
