@@ -54,6 +54,19 @@ SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
 
 
+class ReconnectableLoopback(LoopbackTransport):
+    """The in-process cable, which the daemon may close on a link fault and open again.
+
+    The daemon recovers from a link fault with ``close()`` then ``connect()``; a serial port
+    opens afresh, and so must this cable, or the recovery itself fails on a closed transport.
+    """
+
+    def reset_input_buffer(self) -> None:
+        # The driver's connect() begins with this call on the transport it was given.
+        self.is_open = True
+        super().reset_input_buffer()
+
+
 def default_config() -> Config:
     """The embedded demo configuration, anchored on the fixed simulation day."""
     text = files("pumpctl.examples").joinpath("demo.toml").read_text(encoding="utf-8")
@@ -145,7 +158,7 @@ class Simulation:
             "loop://",
             address=config.pump.address,
             safe_mode_timeout_s=255,
-            transport=LoopbackTransport(self.sim),
+            transport=ReconnectableLoopback(self.sim),
         )
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = journal_path

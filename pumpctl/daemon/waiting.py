@@ -41,6 +41,7 @@ class RealWaker:
         self._clock = clock
         self._scale = scale
         self._event = threading.Event()
+        self._scheduled: datetime | None = None
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.start()
 
@@ -52,6 +53,11 @@ class RealWaker:
         self._event.set()
 
     def schedule(self, when: datetime, grace_s: float) -> None:
+        if when == self._scheduled:
+            # The loop asks on every tick; the job for this slot already exists. Re-adding it
+            # would cost CPU and an APScheduler log line per heartbeat for nothing.
+            return
+        self._scheduled = when
         real_delay_s = max(0.0, (when - self._clock.now()).total_seconds()) / self._scale
         run_date = datetime.now(UTC) + timedelta(seconds=real_delay_s)
         self._scheduler.add_job(
