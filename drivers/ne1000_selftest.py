@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import structlog
+
 from pumpctl.drivers.base import Capabilities, PumpState, SelfTestReport
 from pumpctl.drivers.ne1000_codec import Reply
 from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_name
@@ -21,7 +22,6 @@ from pumpctl.drivers.ne1000_units import (
     parse_number,
     rate_limits_ul_per_min,
 )
-
 from pumpctl.errors import PumpAlarmError, PumpStateError
 
 log = structlog.get_logger()

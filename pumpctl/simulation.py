@@ -54,7 +54,7 @@ SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
 
 
-class ReconnectableLoopback(LoopbackTransport):
+class ReconnectableLoopback(LoopbackTransport):  # type: ignore[misc, unused-ignore]
     """The in-process cable, which the daemon may close on a link fault and open again.
 
     The daemon recovers from a link fault with ``close()`` then ``connect()``; a serial port
