@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nesp_lib
 import structlog
+
 from pumpctl.drivers.ne1000 import Ne1000Driver
 
 DIA_MM = 4.699

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import structlog
+
 from pumpctl.drivers.base import (
     Capabilities,
     DispensedTotals,
@@ -30,7 +31,6 @@ from pumpctl.drivers.ne1000_units import (
     rate_command,
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
-
 from pumpctl.errors import (
     ConfigError,
     ProtocolError,

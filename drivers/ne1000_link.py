@@ -20,9 +20,9 @@ import time
 from enum import Enum
 
 import structlog
+
 from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 from pumpctl.drivers.transport import Transport
-
 from pumpctl.errors import (
     ProtocolError,
     PumpAlarmError,

@@ -12,14 +12,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from pumpctl.core.clock import Clock
 from pumpctl.drivers.ne1000_codec import (
     BadPacket,
     Command,
     CommandDecoder,
     encode_reply,
 )
-
-from pumpctl.core.clock import Clock
 
 from .commands import execute
 from .faults import FaultSpec, parse_fault

@@ -19,11 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from pumpctl.drivers.base import PumpState, PumpStatus
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.testing import SpyTransport
 from pumpctl.drivers.transport import open_serial_transport
-
 from pumpctl.errors import ProtocolError, PumpAlarmError, PumpStateError, TransportTimeoutError
 
 SCALE = 30.0

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pumpctl.drivers.transport import open_serial_transport
 
+from pumpctl.drivers.transport import open_serial_transport
 from pumpctl.errors import TransportError
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import serial
-from pumpctl.drivers.ne1000_codec import ReplyDecoder, encode_command
 
+from pumpctl.drivers.ne1000_codec import ReplyDecoder, encode_command
 from tests.integration.pumpsim_process import PUMPSIM, PumpsimProcess
 
 

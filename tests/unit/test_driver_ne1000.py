@@ -6,14 +6,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.base import PumpDriver, PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.ne1000_codec import Command, encode_reply
 from pumpctl.drivers.testing import Rewrite, SpyTransport
-from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
-
-from pumpctl.core.clock import VirtualClock
 from pumpctl.errors import (
     ConfigError,
     PumpAlarmError,
@@ -21,6 +19,8 @@ from pumpctl.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from pumpctl.simulator.loopback import LoopbackTransport
+from pumpctl.simulator.session import Ne1000Simulator
 
 BD_1ML_MM = Decimal("4.699")
 

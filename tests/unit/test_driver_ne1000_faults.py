@@ -5,19 +5,19 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.base import PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.testing import SpyTransport
-from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
-
-from pumpctl.core.clock import VirtualClock
 from pumpctl.errors import (
     ProtocolError,
     PumpAlarmError,
     PumpStateError,
     TransportTimeoutError,
 )
+from pumpctl.simulator.loopback import LoopbackTransport
+from pumpctl.simulator.session import Ne1000Simulator
 
 
 class Rig:

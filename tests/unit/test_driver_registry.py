@@ -5,10 +5,10 @@ from __future__ import annotations
 from importlib.metadata import EntryPoint
 
 import pytest
-from pumpctl.drivers import registry
-from pumpctl.drivers.ne1000 import Ne1000Driver
 from pytest_mock import MockerFixture
 
+from pumpctl.drivers import registry
+from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.errors import ConfigError, PumpctlError
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import serial
-from pumpctl.drivers.transport import SerialTransport, Transport, open_serial_transport
 from pytest_mock import MockerFixture
 
+from pumpctl.drivers.transport import SerialTransport, Transport, open_serial_transport
 from pumpctl.errors import TransportError, TransportTimeoutError
 
 

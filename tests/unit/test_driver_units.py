@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from pumpctl.drivers.ne1000_units import (
     format_number,
     parse_dispensed,
@@ -14,7 +15,6 @@ from pumpctl.drivers.ne1000_units import (
     rate_command,
     rate_limits_ul_per_min,
 )
-
 from pumpctl.errors import ConfigError, ProtocolError
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pumpctl.drivers.ne1000_codec import (
     BadPacket,
     Command,
@@ -15,7 +16,6 @@ from pumpctl.drivers.ne1000_codec import (
     parse_reply_payload,
     split_address,
 )
-
 from pumpctl.errors import ProtocolError
 
 GOLDEN = [

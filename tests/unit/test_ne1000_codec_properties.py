@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from pumpctl.drivers.ne1000_codec import (
     ALARMS,
     ERRORS,
@@ -16,7 +17,6 @@ from pumpctl.drivers.ne1000_codec import (
     encode_command,
     encode_reply,
 )
-
 from pumpctl.errors import ProtocolError
 
 addresses = st.integers(min_value=0, max_value=99)

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pumpctl.simulator.faults import Trigger, load_scenario, parse_fault
-from pumpctl.simulator.testing import SimClient, decode
 
 from pumpctl.errors import ConfigError, ProtocolError
+from pumpctl.simulator.faults import Trigger, load_scenario, parse_fault
+from pumpctl.simulator.testing import SimClient, decode
 
 
 def ready(faults: str = "") -> SimClient:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.ne1000_codec import encode_command, encode_reply
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
-
-from pumpctl.core.clock import VirtualClock
 
 
 def test_write_then_read_returns_the_reply_bytes() -> None:

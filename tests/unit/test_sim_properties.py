@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
 from pumpctl.drivers.ne1000_codec import ReplyDecoder
 from pumpctl.simulator.commands import HANDLERS
 from pumpctl.simulator.testing import SimClient

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.ne1000_codec import encode_command
 from pumpctl.simulator.session import Ne1000Simulator
 from pumpctl.simulator.testing import SimClient, decode
-
-from pumpctl.core.clock import VirtualClock
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.ne1000_codec import STX, encode_command
 from pumpctl.simulator.session import Ne1000Simulator
 from pumpctl.simulator.testing import SimClient, decode
-
-from pumpctl.core.clock import VirtualClock
 
 
 def safe_client(timeout_s: int = 5) -> SimClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from pumpctl.simulator.units import (
     default_volume_units,
     format_number,

@@ -1,0 +1,33 @@
+"""``pumpctl config check FILE``: validate a configuration and show what it will do."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pumpctl.config import load_config
+from pumpctl.errors import EXIT_OK
+
+
+def check(args: argparse.Namespace) -> int:
+    """Print the effective prescription and limits; errors go through the CLI's error path."""
+    config = load_config(Path(args.file))
+    for line in config.summary_lines():
+        print(line)
+    print("configuration OK")
+    return EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("config", help="check a configuration file")
+    actions = parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    checker = actions.add_parser(
+        "check",
+        help="validate FILE and print the effective prescription and limits",
+        description=(
+            "Validate FILE and print the effective prescription, derived pump settings and "
+            "limits. Exit 0 when valid, 78 with one line per problem otherwise."
+        ),
+    )
+    checker.add_argument("file", metavar="FILE", help="TOML configuration file")
+    checker.set_defaults(func=check)

@@ -1,0 +1,189 @@
+"""The catalogue of alarm kinds: priority, whether it tracks an ongoing condition, and guidance.
+
+Priorities follow IEC 60601-1-8 in spirit (high: act now; medium: act soon; low: be aware).
+The guidance texts are what ``pumpctl alarms`` and docs/operating.md show the operator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Priority(StrEnum):
+    """Alarm priority; the order of the members is the order of urgency."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for the most urgent; for sorting."""
+        return _RANK[self]
+
+
+_RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
+
+
+class AlarmKind(StrEnum):
+    """Every alarm the daemon can raise; the value is the alarm's id and its journal name."""
+
+    PUMP_ALARM_RESET = "pump-alarm-reset"
+    PUMP_ALARM_STALL = "pump-alarm-stall"
+    PUMP_ALARM_TIMEOUT = "pump-alarm-timeout"
+    UNINTENDED_FLOW = "unintended-flow"
+    OVER_DELIVERY = "over-delivery"
+    PARTIAL_DELIVERY = "partial-delivery"
+    MISSED_PULSE = "missed-pulse"
+    RESERVOIR_LOW = "reservoir-low"
+    RESERVOIR_EMPTY = "reservoir-empty"
+    LINK_FAULT = "link-fault"
+    UNCERTAIN_PULSE = "uncertain-pulse"
+    CLOCK_SUSPECT = "clock-suspect"
+    JOURNAL_UNAVAILABLE = "journal-unavailable"
+    CONFIG_RELOAD_REJECTED = "config-reload-rejected"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """What an alarm kind means and what the operator should do about it.
+
+    ``condition`` is true for alarms that track an ongoing state (reservoir low, link down): the
+    daemon clears the cause when the state ends. Event alarms (a stall, a missed pulse) have no
+    lasting cause; they stay until acknowledged.
+    """
+
+    kind: AlarmKind
+    priority: Priority
+    condition: bool
+    meaning: str
+    action: str
+
+
+def _spec(
+    kind: AlarmKind, priority: Priority, meaning: str, action: str, *, condition: bool = False
+) -> AlarmSpec:
+    return AlarmSpec(kind, priority, condition, meaning, action)
+
+
+_K = AlarmKind
+_P = Priority
+
+CATALOGUE: dict[AlarmKind, AlarmSpec] = {
+    spec.kind: spec
+    for spec in (
+        _spec(
+            _K.PUMP_ALARM_RESET,
+            _P.HIGH,
+            "The pump reported a reset (power interruption); its state and any running pulse "
+            "are unknown.",
+            "Check the pump's power and the line; confirm the syringe and settings, then "
+            "acknowledge. The interrupted pulse is reconciled from the pump's totals.",
+        ),
+        _spec(
+            _K.PUMP_ALARM_STALL,
+            _P.HIGH,
+            "The pump stalled: occlusion, a closed clamp, a kinked line or an empty syringe.",
+            "Inspect the line and the syringe, clear the occlusion, then acknowledge. The "
+            "undelivered remainder is not given later.",
+        ),
+        _spec(
+            _K.PUMP_ALARM_TIMEOUT,
+            _P.HIGH,
+            "The pump's safe-mode watchdog expired: it lost contact with the daemon and stopped "
+            "itself.",
+            "Check the serial cable and the daemon's log (journalctl -u pumpctl), then "
+            "acknowledge.",
+        ),
+        _spec(
+            _K.UNINTENDED_FLOW,
+            _P.HIGH,
+            "The pump was seen infusing when no pulse was commanded, or after a pulse should have "
+            "ended; it was stopped at once and delivery is suspended.",
+            "Clamp the line and inspect the pump and its programme. Acknowledging ends the "
+            "suspension, so acknowledge only once it is safe to go on.",
+        ),
+        _spec(
+            _K.OVER_DELIVERY,
+            _P.HIGH,
+            "The pump's dispensed total exceeds the commanded volume plus tolerance; delivery is "
+            "suspended.",
+            "Check the syringe diameter setting and the pump and inform the clinician. "
+            "Acknowledging ends the suspension, so acknowledge only once it is safe to go on.",
+        ),
+        _spec(
+            _K.PARTIAL_DELIVERY,
+            _P.MEDIUM,
+            "A pulse delivered less than 90 % of its volume; the remainder is never re-delivered.",
+            "Inspect the line for occlusion or air and acknowledge; the next pulse comes on "
+            "schedule.",
+        ),
+        _spec(
+            _K.MISSED_PULSE,
+            _P.MEDIUM,
+            "A pulse was not confirmed in time after its slot (limits.missed_alarm_min, 15 min "
+            "by default); it is never delivered late. Two missed in a row raise it to high "
+            "priority.",
+            "Find out why (pump, link, reservoir, suspension; see pumpctl status) and acknowledge.",
+        ),
+        _spec(
+            _K.RESERVOIR_LOW,
+            _P.LOW,
+            "The syringe holds fewer pulses than the configured warning level "
+            "(limits.reservoir_low_pulses).",
+            "Prepare a new syringe; after refilling, record it with pumpctl reservoir fill.",
+            condition=True,
+        ),
+        _spec(
+            _K.RESERVOIR_EMPTY,
+            _P.HIGH,
+            "The syringe cannot cover the next pulse; pulses are denied.",
+            "Replace the syringe and record the fill with pumpctl reservoir fill, then "
+            "acknowledge.",
+            condition=True,
+        ),
+        _spec(
+            _K.LINK_FAULT,
+            _P.MEDIUM,
+            "The serial link to the pump fails (timeouts, garbled frames, unplugged cable).",
+            "Check the cable and the device name (/dev/pump-ne1000); the alarm's cause clears "
+            "when the pump answers again.",
+            condition=True,
+        ),
+        _spec(
+            _K.UNCERTAIN_PULSE,
+            _P.HIGH,
+            "Whether a pulse was delivered is unknown (the link or the daemon failed "
+            "mid-pulse); no further pulse is given until it is resolved.",
+            "Leave the pump connected so the daemon can read its totals; if it cannot, compare "
+            "the syringe with the journal and acknowledge with your finding: the pulse is then "
+            "recorded as delivered, counting in full for every limit.",
+            condition=True,
+        ),
+        _spec(
+            _K.CLOCK_SUSPECT,
+            _P.MEDIUM,
+            "The wall clock jumped or disagrees with the elapsed-time clock; pulses are denied "
+            "while in doubt.",
+            "Check time synchronisation (timedatectl); the cause clears once the clock is "
+            "consistent again.",
+            condition=True,
+        ),
+        _spec(
+            _K.JOURNAL_UNAVAILABLE,
+            _P.HIGH,
+            "The journal cannot be written; no pulse is delivered without a durable record.",
+            "Check the disk (space, permissions, errors) under the state directory, then "
+            "acknowledge.",
+            condition=True,
+        ),
+        _spec(
+            _K.CONFIG_RELOAD_REJECTED,
+            _P.LOW,
+            "A configuration reload (SIGHUP) was rejected as invalid; the previous configuration "
+            "stays in force.",
+            "Run pumpctl config check on the file, fix it, and reload again.",
+        ),
+    )
+}

@@ -1,0 +1,265 @@
+"""The journal's event kinds and one typed helper per kind over the generic ``append``.
+
+Every helper turns domain values into a JSON payload (decimals as exact strings, times as UTC
+ISO 8601) and appends it; the payload fields of each kind are documented in ``docs/journal.md``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from pumpctl.core.model import Decision, Outcome, Reason, Slot
+
+
+class EventKind(StrEnum):
+    """Every kind of record the daemon writes."""
+
+    DAEMON_START = "daemon.start"
+    DAEMON_STOP = "daemon.stop"
+    PRESCRIPTION_CHANGE = "prescription.change"
+    LIMITS_CHANGE = "limits.change"
+    SLOT_SCHEDULED = "slot.scheduled"
+    GATE_DECISION = "gate.decision"
+    PULSE_INTENT = "pulse.intent"
+    PULSE_OUTCOME = "pulse.outcome"
+    SLOT_MISSED = "slot.missed"
+    PULSE_RECONCILED = "pulse.reconciled"
+    ALARM_RAISED = "alarm.raised"
+    ALARM_ACKNOWLEDGED = "alarm.acknowledged"
+    ALARM_SILENCED = "alarm.silenced"
+    ALARM_CLEARED = "alarm.cleared"
+    DELIVERY_SUSPENDED = "delivery.suspended"
+    DELIVERY_RESUMED = "delivery.resumed"
+    RESERVOIR_CHANGED = "reservoir.changed"
+    OPERATOR_ACTION = "operator.action"
+    CORRECTION = "journal.correction"
+
+
+class AlarmPriority(StrEnum):
+    """IEC 60601-1-8 style alarm priorities (SR-22)."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Appended(NamedTuple):
+    """Where a record landed: its sequence number and chain hash."""
+
+    seq: int
+    hash: str
+
+
+def utc_text(when: datetime) -> str:
+    """A timezone-aware time as the journal writes it: UTC, microseconds, ``+00:00``."""
+    if when.tzinfo is None:
+        raise ValueError(f"time {when.isoformat()} is naive: allowed timezone-aware times only")
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _opt_time(when: datetime | None) -> str | None:
+    return None if when is None else utc_text(when)
+
+
+def _opt_dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _require(field: str, value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{field} = {value!r}: allowed a non-empty text")
+    return value
+
+
+class EventRecorder(ABC):
+    """Typed helpers for each event kind; subclasses provide the durable ``append``."""
+
+    @abstractmethod
+    def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
+        """Durably append one record; returns only after it is on disk."""
+
+    def record_daemon_start(
+        self, version: str, config_digest: str, *, config_path: str | None = None
+    ) -> Appended:
+        return self.append(
+            EventKind.DAEMON_START,
+            {"version": version, "config_digest": config_digest, "config_path": config_path},
+        )
+
+    def record_daemon_stop(self, reason: str) -> Appended:
+        return self.append(EventKind.DAEMON_STOP, {"reason": reason})
+
+    def record_prescription_change(
+        self, who: str, old: Mapping[str, Any] | None, new: Mapping[str, Any], why: str
+    ) -> Appended:
+        """SR-21: who changed the prescription, from what to what, and why."""
+        return self.append(
+            EventKind.PRESCRIPTION_CHANGE,
+            {"who": _require("who", who), "old": old, "new": new, "why": _require("why", why)},
+        )
+
+    def record_limits_change(
+        self, who: str, old: Mapping[str, Any] | None, new: Mapping[str, Any], why: str
+    ) -> Appended:
+        """SR-21: who changed the safety limits, from what to what, and why."""
+        return self.append(
+            EventKind.LIMITS_CHANGE,
+            {"who": _require("who", who), "old": old, "new": new, "why": _require("why", why)},
+        )
+
+    def record_slot_scheduled(self, slot: Slot) -> Appended:
+        return self.append(EventKind.SLOT_SCHEDULED, _slot_payload(slot))
+
+    def record_gate_decision(self, slot_id: str, decision: Decision) -> Appended:
+        return self.append(
+            EventKind.GATE_DECISION,
+            {
+                "slot_id": slot_id,
+                "allowed": decision.allowed,
+                "reasons": [Reason(r).value for r in decision.reasons],
+                "details": list(decision.details),
+                "predicted_level_fraction": decision.predicted_level_fraction,
+            },
+        )
+
+    def record_intent(
+        self, slot: Slot, *, pump_settings: Mapping[str, Any] | None = None
+    ) -> Appended:
+        """SR-08: the pulse counts as delivered from the moment this returns."""
+        payload = _slot_payload(slot)
+        payload["pump_settings"] = dict(pump_settings or {})
+        return self.append(EventKind.PULSE_INTENT, payload)
+
+    def record_outcome(
+        self,
+        slot_id: str,
+        outcome: Outcome,
+        *,
+        delivered_volume_ul: Decimal | None,
+        started: datetime | None = None,
+        ended: datetime | None = None,
+        detail: str = "",
+    ) -> Appended:
+        return self.append(
+            EventKind.PULSE_OUTCOME,
+            {
+                "slot_id": slot_id,
+                "outcome": Outcome(outcome).value,
+                "delivered_volume_ul": _opt_dec(delivered_volume_ul),
+                "started_utc": _opt_time(started),
+                "ended_utc": _opt_time(ended),
+                "detail": detail,
+            },
+        )
+
+    def record_missed(
+        self,
+        slot_id: str,
+        scheduled: datetime,
+        *,
+        reasons: Sequence[Reason] = (),
+        detail: str = "",
+    ) -> Appended:
+        """SR-10: a slot that could not start within its grace window; never delivered late."""
+        return self.append(
+            EventKind.SLOT_MISSED,
+            {
+                "slot_id": slot_id,
+                "scheduled_utc": utc_text(scheduled),
+                "reasons": [Reason(r).value for r in reasons],
+                "detail": detail,
+            },
+        )
+
+    def record_alarm(
+        self,
+        alarm_id: str,
+        code: str,
+        priority: AlarmPriority | str,
+        message: str,
+        *,
+        slot_id: str | None = None,
+    ) -> Appended:
+        return self.append(
+            EventKind.ALARM_RAISED,
+            {
+                "alarm_id": alarm_id,
+                "code": code,
+                "priority": AlarmPriority(priority).value,
+                "message": message,
+                "slot_id": slot_id,
+            },
+        )
+
+    def record_alarm_acknowledged(self, alarm_id: str, who: str, *, note: str = "") -> Appended:
+        return self.append(
+            EventKind.ALARM_ACKNOWLEDGED,
+            {"alarm_id": alarm_id, "who": _require("who", who), "note": note},
+        )
+
+    def record_alarm_silenced(self, alarm_id: str, who: str, until: datetime) -> Appended:
+        return self.append(
+            EventKind.ALARM_SILENCED,
+            {"alarm_id": alarm_id, "who": _require("who", who), "until_utc": utc_text(until)},
+        )
+
+    def record_alarm_cleared(self, alarm_id: str, *, why: str = "") -> Appended:
+        return self.append(EventKind.ALARM_CLEARED, {"alarm_id": alarm_id, "why": why})
+
+    def record_suspend(self, who: str, reason: str) -> Appended:
+        return self.append(
+            EventKind.DELIVERY_SUSPENDED, {"who": _require("who", who), "reason": reason}
+        )
+
+    def record_resume(self, who: str, reason: str) -> Appended:
+        return self.append(
+            EventKind.DELIVERY_RESUMED, {"who": _require("who", who), "reason": reason}
+        )
+
+    def record_reservoir_change(self, volume_ul: Decimal, who: str, reason: str) -> Appended:
+        return self.append(
+            EventKind.RESERVOIR_CHANGED,
+            {"volume_ul": str(volume_ul), "who": _require("who", who), "reason": reason},
+        )
+
+    def record_operator_action(
+        self, peer: Mapping[str, Any], action: str, arguments: Mapping[str, Any] | None = None
+    ) -> Appended:
+        """SR-23: what an operator asked over the control socket, with the peer's identity."""
+        return self.append(
+            EventKind.OPERATOR_ACTION,
+            {"peer": dict(peer), "action": _require("action", action), "arguments": arguments},
+        )
+
+    def record_correction(
+        self, refers_to_seq: int, who: str, why: str, correction: Mapping[str, Any]
+    ) -> Appended:
+        """A correction never changes a record: it is a new one that names the old one."""
+        if refers_to_seq < 1:
+            raise ValueError(f"refers_to_seq = {refers_to_seq}: allowed a sequence number >= 1")
+        return self.append(
+            EventKind.CORRECTION,
+            {
+                "refers_to_seq": refers_to_seq,
+                "who": _require("who", who),
+                "why": _require("why", why),
+                "correction": dict(correction),
+            },
+        )
+
+
+def _slot_payload(slot: Slot) -> dict[str, Any]:
+    return {
+        "slot_id": slot.slot_id,
+        "scheduled_utc": utc_text(slot.scheduled),
+        "interval_min": slot.interval_min,
+        "dose_ug": str(slot.dose_ug),
+        "volume_ul": str(slot.volume_ul),
+        "rate_ul_per_min": str(slot.rate_ul_per_min),
+        "duration_s": str(slot.duration_s),
+    }

@@ -1,0 +1,294 @@
+"""The durable journal: an append-only, hash-chained SQLite file that the daemon writes.
+
+``append`` returns only after SQLite's COMMIT has fsynced the write-ahead log, then publishes the
+new head. When the journal cannot be written, ``append`` raises :class:`JournalError` and
+``writable`` turns False, so the daemon denies delivery: a missed pulse, never an unrecorded one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import threading
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+
+from pumpctl.core.clock import Clock
+from pumpctl.core.model import Outcome, PulseRecord
+from pumpctl.errors import JournalError, JournalTamperedError
+from pumpctl.journal import query, schema
+from pumpctl.journal.chain import (
+    GENESIS_HASH,
+    Envelope,
+    Head,
+    canonical_json,
+    link_hash,
+    read_head,
+    record_bytes,
+    write_head,
+)
+from pumpctl.journal.derive import derive_rows
+from pumpctl.journal.events import Appended, EventKind, EventRecorder
+from pumpctl.journal.reconcile import Reconciler
+
+_log = structlog.get_logger()
+_KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+
+
+def _describe(path: Path, err: sqlite3.Error) -> str:
+    text = str(err)
+    if isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+        return f"journal {path} is corrupt or not a pumpctl journal ({text})"
+    if "readonly" in text or "unable to open" in text:
+        return (
+            f"journal {path} cannot be written ({text}); its directory must exist and be "
+            "writable by the daemon"
+        )
+    if "full" in text:
+        return f"journal {path} cannot be written: disk or journal size limit is full ({text})"
+    return f"journal {path}: {text}"
+
+
+def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
+    """A configured connection; read-only ones never create or change the file."""
+    if not writable and not path.exists():
+        raise JournalError(f"journal {path} does not exist")
+    try:
+        if writable:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise JournalError(_describe(path, err)) from err
+    try:
+        schema.configure(conn, writable=writable)
+    except sqlite3.Error as err:
+        conn.close()
+        raise JournalError(_describe(path, err)) from err
+    return conn
+
+
+class Journal(EventRecorder, Reconciler):
+    """The daemon's journal: append events, read the gate's history, reconcile pending pulses.
+
+    Thread-safe (one lock around the connection). One writer per file: the daemon's
+    single-instance lock guarantees it.
+    """
+
+    def __init__(self, path: str | Path, clock: Clock, *, local_tz: tzinfo | None = None) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._local_tz = local_tz
+        self._lock = threading.Lock()
+        if not self.path.parent.is_dir():
+            raise JournalError(
+                f"journal {self.path}: state directory {self.path.parent} does not exist"
+            )
+        self._conn = connect(self.path, writable=True)
+        try:
+            self._open_schema()
+            self._head = self._read_db_head()
+            self._check_published_head()
+            self._pending = query.pending_intent_seqs(self._conn)
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise JournalError(_describe(self.path, err)) from err
+        except BaseException:
+            self._conn.close()
+            raise
+        self._writable = True
+
+    def _open_schema(self) -> None:
+        try:
+            if schema.schema_version(self._conn) == 0:
+                tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if tables:
+                    raise JournalError(
+                        f"journal {self.path} is an SQLite file but not a pumpctl journal "
+                        "(schema version 0 with tables in it)"
+                    )
+            schema.migrate(self._conn)
+        except ValueError as err:
+            raise JournalError(f"journal {self.path}: {err}") from err
+        except sqlite3.Error as err:
+            raise JournalError(_describe(self.path, err)) from err
+
+    def _read_db_head(self) -> Head | None:
+        row = self._conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else Head(int(row[0]), str(row[1]))
+
+    def _check_published_head(self) -> None:
+        """Refuse to extend a chain that has lost records since its head was published."""
+        try:
+            published = read_head(self.path)
+        except (OSError, ValueError) as err:
+            raise JournalError(f"journal {self.path}: cannot read its head ({err})") from err
+        if published is None:
+            return
+        last = 0 if self._head is None else self._head.seq
+        if published.seq > last:
+            raise JournalTamperedError(
+                f"journal {self.path} ends at record {last} but its published head is "
+                f"{published}: records were cut off (run `pumpctl log verify`)"
+            )
+        row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (published.seq,))
+        found = row.fetchone()
+        if found is None or found[0] != published.hash:
+            raise JournalTamperedError(
+                f"journal {self.path}: record {published.seq} does not match the published "
+                f"head {published} (run `pumpctl log verify`)"
+            )
+
+    @property
+    def writable(self) -> bool:
+        """False after a failed write, until an append succeeds again; deny delivery while False."""
+        return self._writable
+
+    @property
+    def head(self) -> Head | None:
+        """The last record's sequence number and hash (None for an empty journal)."""
+        return self._head
+
+    def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
+        """Durably append one record; returns ``(seq, hash)`` only once it is on disk (SR-19).
+
+        Raises ``ValueError`` for a bad kind or payload (nothing is written) and
+        :class:`JournalError` when the journal cannot be written.
+        """
+        kind = str(kind)
+        if not _KIND_PATTERN.match(kind):
+            raise ValueError(f"kind = {kind!r}: allowed dotted lowercase words like 'pulse.intent'")
+        try:
+            payload_json = canonical_json(dict(payload))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"payload of {kind}: {err}") from err
+        now = self.clock.now()
+        wall_utc = now.astimezone(UTC).isoformat(timespec="microseconds")
+        offset = now.astimezone(self._local_tz).utcoffset()
+        offset_min = 0 if offset is None else int(offset.total_seconds() // 60)
+        elapsed_s = float(self.clock.elapsed_s())
+        env = Envelope(kind, wall_utc, offset_min, elapsed_s, self.clock.boot_id, payload_json)
+        with self._lock:
+            appended, touched = self._commit(env)
+            self._head = Head(appended.seq, appended.hash)
+            if touched is not None:
+                intent_seq, outcome = touched
+                if outcome is None or outcome is Outcome.UNCERTAIN:
+                    self._pending.add(intent_seq)
+                else:
+                    self._pending.discard(intent_seq)
+            try:
+                write_head(self.path, self._head)
+            except OSError as err:
+                self._writable = False
+                raise JournalError(
+                    f"journal {self.path}: record {appended.seq} is committed but its head could "
+                    f"not be published ({err})"
+                ) from err
+            self._writable = True
+        _log.info("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
+        return appended
+
+    def _commit(self, env: Envelope) -> tuple[Appended, tuple[int, Outcome | None] | None]:
+        conn = self._conn
+        body = record_bytes(env)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # The head is read inside the write transaction, so the chain can never fork.
+            row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, prev = (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, str(row[1]))
+            digest = link_hash(prev, body)
+            conn.execute(
+                "INSERT INTO events (seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id,"
+                " payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, *env, prev, digest),
+            )
+            touched = derive_rows(conn, seq, env)
+            conn.execute("COMMIT")
+        except (ValueError, KeyError) as err:
+            self._rollback()
+            raise ValueError(f"{env.kind}: {err}") from err
+        except sqlite3.Error as err:
+            self._rollback()
+            self._writable = False
+            _log.error("journal.write_failed", path=str(self.path), error=str(err))
+            raise JournalError(_describe(self.path, err)) from err
+        return Appended(seq, digest), touched
+
+    def _rollback(self) -> None:
+        # The transaction may already be gone (SQLITE_FULL rolls back by itself).
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+
+    def pulse_history(self, since: datetime) -> list[PulseRecord]:
+        """The safety gate's history: intents since ``since`` plus every pending one (SR-09).
+
+        Also every pulse of the current boot whose elapsed reading lies within the same span
+        before now, so a wall clock stepped forward cannot push a recent pulse out of the
+        window (SR-11). A superset only makes the gate stricter.
+        """
+        span_s = max(0.0, (self.clock.now() - since).total_seconds())
+        boot_since = (self.clock.boot_id, self.clock.elapsed_s() - span_s)
+        with self._lock:
+            return query.pulse_history(
+                self._conn, since, sorted(self._pending), boot_since=boot_since
+            )
+
+    def pending_pulses(self) -> list[PulseRecord]:
+        """Pulses with an intent and no final outcome (none, or UNCERTAIN): reconcile these."""
+        with self._lock:
+            return query.pulses_by_seq(self._conn, sorted(self._pending))
+
+    def last_event_wall(self) -> datetime | None:
+        """Wall time of the newest record, for the gate's clock-plausibility check."""
+        with self._lock:
+            return query.last_event_wall(self._conn)
+
+    def events(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: Collection[str] = (),
+    ) -> list[query.EventRow]:
+        """Records in journal order (newest last), filtered by wall time and kind."""
+        with self._lock:
+            return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
+
+    def max_event_wall(self) -> datetime | None:
+        """The latest wall time any record carries (a clock stepped back writes earlier ones)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(wall_utc) FROM events").fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
+    def last_elapsed_by_boot(self) -> dict[str, float]:
+        """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id"
+            ).fetchall()
+        return {str(boot): float(elapsed) for boot, elapsed in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,275 @@
+"""Verify a journal file's hash chain and say precisely what is wrong with it.
+
+The verifier walks the records in order, recomputes each link and, at the first bad record,
+diagnoses the attack or accident: a record edited, removed, inserted, moved, records cut off the
+end (against the published head or an anchor the caller kept), or a damaged file (SR-20).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from pumpctl.errors import JournalError, JournalTamperedError
+from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, record_bytes
+from pumpctl.journal.store import connect
+
+_SELECT = (
+    "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload, prev_hash, hash"
+    " FROM events ORDER BY seq"
+)
+_TRIGGERS = ("events_no_update", "events_no_delete")
+
+
+class Diagnosis(StrEnum):
+    """What is wrong with the first bad record."""
+
+    EDITED = "edited"
+    REMOVED = "removed"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    TRUNCATED = "truncated"
+    BROKEN_LINK = "broken-link"  # a record was re-hashed after an edit, or removed and renumbered
+    REWRITTEN = "rewritten"  # the chain is consistent but differs from a published head
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True)
+class Problem:
+    diagnosis: Diagnosis
+    seq: int
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The verdict: ``ok`` with the head, or the first problem found."""
+
+    path: Path
+    records: int
+    head: Head | None
+    problem: Problem | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def raise_for_problem(self) -> None:
+        """Raise :class:`JournalTamperedError` describing the problem, if there is one."""
+        if self.problem is not None:
+            raise JournalTamperedError(
+                f"journal {self.path}: {self.problem.diagnosis.value} at record "
+                f"{self.problem.seq}: {self.problem.message}"
+            )
+
+
+Row = tuple[int, str, str, int, float, str, str, str, str]
+
+
+def _self_hash_ok(row: Row) -> bool:
+    _, kind, wall, offset, elapsed, boot, payload, prev_hash, stored = row
+    try:
+        body = record_bytes((kind, wall, offset, elapsed, boot, payload))
+        return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest() == stored
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+def _seq_with_hash(conn: sqlite3.Connection, digest: str) -> int | None:
+    row = conn.execute("SELECT seq FROM events WHERE hash = ?", (digest,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def _diagnose(
+    conn: sqlite3.Connection, row: Row, expected_seq: int, expected_prev: str, after: Row | None
+) -> Problem:
+    """Name what is wrong with ``row``, the first record that does not continue the chain."""
+    seq, kind = row[0], row[1]
+    if seq > expected_seq:
+        missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+        return Problem(Diagnosis.REMOVED, expected_seq, f"record(s) {missing} are missing")
+    intact = _self_hash_ok(row)
+    linked = _seq_with_hash(conn, row[7]) if intact else None
+    if linked is not None and linked > seq:
+        return Problem(
+            Diagnosis.REORDERED,
+            seq,
+            f"record {seq} ({kind}) is out of order: it was written after record {linked}",
+        )
+    if after is not None and after[7] == expected_prev and _self_hash_ok(after):
+        return Problem(
+            Diagnosis.INSERTED,
+            seq,
+            f"record {seq} ({kind}) was inserted: record {after[0]} links past it to the one "
+            "before",
+        )
+    if not intact:
+        return Problem(
+            Diagnosis.EDITED,
+            seq,
+            f"record {seq} ({kind}) was changed after it was written: its hash does not match "
+            "its content",
+        )
+    if linked is not None:
+        return Problem(
+            Diagnosis.INSERTED,
+            linked + 1,
+            f"record(s) {linked + 1}..{seq - 1} were inserted: record {seq} links to record "
+            f"{linked}",
+        )
+    return Problem(
+        Diagnosis.BROKEN_LINK,
+        seq,
+        f"record {seq} ({kind}) links to a hash no record has: record {seq - 1} was edited and "
+        f"re-hashed, or records before {seq} were removed and the rest renumbered",
+    )
+
+
+def _file_truncated(path: Path) -> str | None:
+    """Compare the file's size with the size its SQLite header declares."""
+    try:
+        with path.open("rb") as f:
+            header = f.read(100)
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return None
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    pages = struct.unpack(">I", header[28:32])[0]
+    if pages and size < pages * page_size:
+        return f"the file is {size} bytes but its header declares {pages * page_size}"
+    return None
+
+
+def _rows(conn: sqlite3.Connection) -> Iterator[Row]:
+    has_events = conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+    ).fetchone()[0]
+    if has_events:
+        yield from conn.execute(_SELECT)
+
+
+def _walk(
+    conn: sqlite3.Connection, anchors: Sequence[Head]
+) -> tuple[int, Head | None, Problem | None, dict[int, str]]:
+    wanted = {a.seq for a in anchors}
+    seen: dict[int, str] = {}
+    expected_seq, expected_prev = 1, GENESIS_HASH
+    sha256 = hashlib.sha256
+    fromhex = bytes.fromhex
+    rows = _rows(conn)
+    for row in rows:
+        seq, prev_hash, stored = row[0], row[7], row[8]
+        try:
+            body = record_bytes(row[1:7])
+            good = (
+                seq == expected_seq
+                and prev_hash == expected_prev
+                and sha256(fromhex(prev_hash) + body).hexdigest() == stored
+            )
+        except (ValueError, TypeError, AttributeError):
+            good = False
+        if not good:
+            problem = _diagnose(conn, row, expected_seq, expected_prev, next(rows, None))
+            return expected_seq - 1, None, problem, seen
+        if seq in wanted:
+            seen[seq] = stored
+        expected_seq, expected_prev = seq + 1, stored
+    last = expected_seq - 1
+    return last, (Head(last, expected_prev) if last else None), None, seen
+
+
+def _check_anchor(anchor: Head, label: str, last: int, seen: dict[int, str]) -> Problem | None:
+    if anchor.seq > last:
+        return Problem(
+            Diagnosis.TRUNCATED,
+            last + 1,
+            f"the journal ends at record {last} but {label} is {anchor}: records "
+            f"{last + 1}..{anchor.seq} were cut off",
+        )
+    if seen.get(anchor.seq) != anchor.hash:
+        return Problem(
+            Diagnosis.REWRITTEN,
+            anchor.seq,
+            f"record {anchor.seq} has hash {seen.get(anchor.seq)} but {label} is {anchor}: the "
+            "chain up to it was rewritten",
+        )
+    return None
+
+
+def _damaged(path: Path, err: BaseException) -> VerifyResult:
+    return VerifyResult(
+        path, 0, None, Problem(Diagnosis.CORRUPT, 0, f"the file is damaged ({err})")
+    )
+
+
+def _scan(
+    path: Path, anchors: Sequence[Head]
+) -> VerifyResult | tuple[int, Head | None, Problem | None, dict[int, str], set[str]]:
+    """Walk the chain; a damaged file becomes a CORRUPT result, an unreadable one an error."""
+    try:
+        conn = connect(path, writable=False)
+    except JournalError as err:
+        cause = err.__cause__
+        if isinstance(cause, sqlite3.DatabaseError) and not isinstance(
+            cause, sqlite3.OperationalError
+        ):
+            return _damaged(path, cause)
+        raise
+    try:
+        last, head, problem, seen = _walk(conn, anchors)
+        triggers = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        }
+    except sqlite3.OperationalError as err:
+        if "unable to open" in str(err):
+            raise JournalError(f"journal {path} cannot be read ({err})") from err
+        return _damaged(path, err)
+    except sqlite3.DatabaseError as err:
+        return _damaged(path, err)
+    finally:
+        conn.close()
+    return last, head, problem, seen, triggers
+
+
+def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
+    """Check the whole chain of the journal at ``path``, against its head file and ``anchor``.
+
+    Raises :class:`JournalError` only when the file cannot be read at all (missing, no
+    permission); every sign of tampering or damage is reported in the result.
+    """
+    path = Path(path)
+    warnings: list[str] = []
+    try:
+        published = read_head(path)
+    except (OSError, ValueError) as err:
+        published = None
+        warnings.append(f"published head unreadable ({err}); truncation checked only by anchor")
+    truncated = _file_truncated(path)
+    if truncated is not None:
+        return VerifyResult(path, 0, None, Problem(Diagnosis.TRUNCATED, 0, truncated))
+    labelled = [(published, "the published head"), (anchor, "the anchor")]
+    points = [(point, label) for point, label in labelled if point is not None]
+    scanned = _scan(path, [point for point, _ in points])
+    if isinstance(scanned, VerifyResult):
+        return scanned
+    last, head, problem, seen, triggers = scanned
+    for point, label in points:
+        problem = problem or _check_anchor(point, label, last, seen)
+    if published is not None and last > published.seq + 1:
+        warnings.append(
+            f"{last - published.seq} records follow the published head {published}; "
+            "at most one is expected after a crash"
+        )
+    missing = [t for t in _TRIGGERS if t not in triggers]
+    if last and missing:
+        warnings.append(f"append-only triggers missing: {', '.join(missing)}")
+    return VerifyResult(path, last, head, problem, tuple(warnings))
