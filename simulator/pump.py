@@ -238,11 +238,13 @@ class Ne1000Pump:
             self._play_program(start_phase, at, "run")
         for spec in [s for s in self._armed if s.trigger.run == self.run_count]:
             self._armed.remove(spec)
-            if spec.trigger.fraction is not None and self.state == "running":
+            if spec.kind in LINK_FAULTS or self.state != "running":
+                self.apply_fault(spec, at)  # a link fault hits this RUN's own reply
+            elif spec.trigger.fraction is not None:
                 self._arm_bolus_fault(spec)
             else:
-                self.apply_fault(spec, at)
-        self.advance()
+                # Due at once but played after RUN is answered: the motor started, then it struck.
+                self._bolus_faults.append(_BolusFault(self.drive.progress_ul, spec))
 
     def purge(self, at: float) -> None:
         """PUR: move at the maximum rate until stopped."""

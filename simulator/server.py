@@ -211,6 +211,7 @@ class PumpServer:
         self.endpoints = endpoints
         self.stop = threading.Event()
         self._due: list[_Due] = []
+        self._wire_free_at: dict[int, float] = {}
         self._seq = 0
         self._control: socket.socket | None = None
         self.control_path = Path(control_path) if control_path is not None else None
@@ -226,8 +227,11 @@ class PumpServer:
     def _queue(self, endpoint: Endpoint, outgoing: list[tuple[bytes, float]]) -> None:
         now = time.monotonic()
         for data, delay_s in outgoing:
+            # One wire per endpoint: a reply starts only when the one before it has gone out.
+            start = max(now, self._wire_free_at.get(id(endpoint), now))
+            self._wire_free_at[id(endpoint)] = start + delay_s
             self._seq += 1
-            heapq.heappush(self._due, _Due(now + delay_s, self._seq, endpoint, data))
+            heapq.heappush(self._due, _Due(start + delay_s, self._seq, endpoint, data))
 
     def _flush_due(self) -> None:
         now = time.monotonic()

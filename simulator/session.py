@@ -205,6 +205,7 @@ class Ne1000Simulator:
         return any(f.spec.kind == "silence" for f in self._active(at))
 
     def _send(self, frame: bytes, at: float) -> list[Outgoing]:
+        self._take_link_faults()  # one fired while handling this command hits its reply
         delay = self.wire_time_s(len(frame))
         frames = [frame]
         for fault in self._active(at):

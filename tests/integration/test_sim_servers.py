@@ -66,6 +66,18 @@ def test_pty_serves_the_protocol_with_wire_time(pumpsim: PumpsimProcess) -> None
     assert elapsed >= len(reply) * 10 / 1200 * 0.9
 
 
+def test_back_to_back_replies_share_one_wire(pumpsim: PumpsimProcess) -> None:
+    """Three commands in one write: the last reply arrives after all three replies' wire time."""
+    with open_pty(pumpsim) as port:
+        ask(port, b"0\r")
+        start = time.monotonic()
+        port.write(b"0VER\r0VER\r0VER\r")
+        replies = port.read(3 * 17)
+        elapsed = time.monotonic() - start
+    assert replies == b"\x0200SNE1000V3.928\x03" * 3
+    assert elapsed >= 3 * 17 * 10 / 1200 * 0.9
+
+
 def test_pump_state_survives_client_reconnects(pumpsim: PumpsimProcess) -> None:
     """A second client after the first closed sees the same pump (settings, no new reset)."""
     with open_pty(pumpsim) as port:

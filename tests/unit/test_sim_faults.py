@@ -92,7 +92,7 @@ def test_power_reset_at_the_second_run_loses_that_bolus() -> None:
     client = ready("power-reset@run:2")
     client.ask("RUN")
     client.advance(60.0)
-    assert client.ask("RUN").status in ("I", "S")
+    assert client.ask("RUN").status == "I"
     client.advance(60.0)
     assert client.ask("").alarm == "R"
     assert client.ask("DIS").data == "I50.00W0.000UL"
@@ -225,3 +225,11 @@ def test_fired_faults_are_in_the_ledger() -> None:
     client.advance(60.0)
     faults = [e for e in client.sim.pump.ledger.entries if e["event"] == "fault"]
     assert [(f["kind"], f["spec"]) for f in faults] == [("stall", "stall@0.5")]
+
+
+def test_link_fault_at_a_run_hits_that_runs_reply() -> None:
+    """garble@run:1 damages the reply to RUN itself, while the pump does start."""
+    client = ready("garble@run:1")
+    with pytest.raises(ProtocolError):
+        client.send("RUN")
+    assert client.ask("").status == "I"
