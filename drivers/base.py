@@ -79,6 +79,9 @@ class SelfTestReport:
     power_failure_restart: bool
     state: PumpState
     checks: tuple[str, ...] = field(default=())
+    #: Alarms acknowledged between connect and the self-test (``R`` after power-up, ``T`` when
+    #: the watchdog fired while no daemon was talking): evidence for reconciliation.
+    alarms_at_connect: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,14 @@ from pumpctl.drivers.ne1000_units import (
     rate_limits_ul_per_min,
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
-from pumpctl.errors import ConfigError, ProtocolError, PumpAlarmError, PumpStateError
+from pumpctl.errors import (
+    ConfigError,
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    PumpStateError,
+    TransportTimeoutError,
+)
 
 log = structlog.get_logger()
 
@@ -95,14 +102,20 @@ class Ne1000Driver:
         transport = self._given_transport or open_serial_transport(
             self.url, self.baud, self.timeout_s, self.timeout_s
         )
-        transport.reset_input_buffer()
         link = Ne1000Link(transport, address=self.address, timeout_s=self.timeout_s)
         self._link = link
-        # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
-        # works whatever mode the pump kept from before (safe mode survives power cycles).
-        self._expect_ok(link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True))
-        link.set_safe(True)
-        self._expect_ok(link.transact("PF0", Kind.SETUP))
+        self._capabilities = None  # a new connection needs a new self-test (SR-13)
+        try:
+            transport.reset_input_buffer()
+            # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
+            # works whatever mode the pump kept from before (safe mode survives power cycles).
+            saf = link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True)
+            self._expect_ok(saf)
+            link.set_safe(True)
+            self._expect_ok(link.transact("PF0", Kind.SETUP))
+        except BaseException:
+            self.close()
+            raise
         log.info(
             "pump.connected", url=self.url, address=self.address, alarms=list(link.alarms_seen)
         )
@@ -125,7 +138,9 @@ class Ne1000Driver:
     def self_test(self, *, syringe_diameter_mm: Decimal) -> SelfTestReport:
         """SR-13/SR-14: identity, diameter read back, PF0, watchdog armed, stopped, alarm-free."""
         link = self._require_link()
-        alarms_before = link.take_alarms()
+        # Alarms from before the test are evidence (reconciliation): left for status() if the
+        # test fails, handed over in the report if it passes.
+        known_before = len(link.alarms_seen)
         checks: list[str] = []
         dia_text = format_number(syringe_diameter_mm, field="syringe_diameter_mm")
 
@@ -140,7 +155,7 @@ class Ne1000Driver:
 
         state = self._state_of(self._query(""))
         if state is not PumpState.STOPPED:
-            self.stop()
+            self._halt()
             raise PumpStateError(
                 f"pump was {state.value} at self-test; it must be stopped (it has been stopped now)"
             )
@@ -168,7 +183,7 @@ class Ne1000Driver:
         checks.append(f"safe-mode watchdog {saf} s")
 
         final = self._query("")
-        alarms = link.take_alarms()
+        alarms = link.alarms_seen[known_before:]
         if alarms:
             code = alarms[-1]
             raise PumpAlarmError(
@@ -182,6 +197,7 @@ class Ne1000Driver:
             raise PumpStateError(f"pump was {final_state.value} at the end of self-test")
         checks.append("alarm-free")
 
+        alarms_before = link.take_alarms()
         low, high = rate_limits_ul_per_min(syringe_diameter_mm)
         self._capabilities = Capabilities(
             syringe_diameter_mm=syringe_diameter_mm,
@@ -200,6 +216,7 @@ class Ne1000Driver:
             power_failure_restart=False,
             state=final_state,
             checks=tuple(checks),
+            alarms_at_connect=tuple(alarms_before),
         )
         log.info("pump.self_test_passed", checks=list(checks))
         return report
@@ -252,8 +269,9 @@ class Ne1000Driver:
                 executed=False,
             )
         for command in ("DIRINF", "VOLUL", f"VOL{volume_text}", f"RAT{rate_text}"):
-            reply = self._expect_ok(self._link_transact(command, Kind.SETUP))
-            self._expect_idle(reply, command)
+            reply = self._link_transact(command, Kind.SETUP)
+            self._expect_idle(reply, command)  # before the error: ?NA is how motion shows here
+            self._expect_ok(reply)
         alarms = link.alarms_seen
         if alarms:
             code = alarms[-1]
@@ -288,16 +306,28 @@ class Ne1000Driver:
 
     def stop(self) -> PumpStatus:
         """STP until the pump reports stopped (the first STP of a running pump only pauses)."""
+        return self._status_from(self._halt())
+
+    def _halt(self) -> Reply:
+        """STP until stopped; returns the stopped reply and leaves alarms for the next status."""
+        failure: PumpctlError = PumpStateError(f"pump not stopped after {_STOP_ATTEMPTS} STP")
         for _ in range(_STOP_ATTEMPTS):
-            reply = self._link_transact("STP", Kind.STOP)
-            if reply.error is not None:
-                # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
-                reply = self._query("")
+            try:
+                reply = self._link_transact("STP", Kind.STOP)
+                if reply.error is not None:
+                    # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
+                    reply = self._query("")
+            except (PumpAlarmError, ProtocolError, TransportTimeoutError) as err:
+                # Stopping is the safe direction: keep trying rather than give up at once.
+                failure = err
+                continue
             state = self._state_of(reply)
             if state is PumpState.STOPPED:
                 log.info("pump.stopped")
-                return self._status_from(reply)
-        raise PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+                return reply
+            failure = PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+        log.error("pump.stop_failed", error=str(failure))
+        raise failure
 
     def dispensed(self) -> DispensedTotals:
         reply = self._query("DIS")
@@ -357,7 +387,7 @@ class Ne1000Driver:
         if state.moving:
             # SR-06: the pump moves although nothing was started; stop it before anything else.
             log.error("pump.unexpected_motion", state=state.value, command=command)
-            self.stop()
+            self._halt()
             raise PumpStateError(
                 f"pump reported {state.value} while being programmed ({command}); it was "
                 "stopped: unintended flow"

@@ -22,12 +22,13 @@ VOLUME_RESOLUTION_UL = Decimal("0.001")
 #: pi to more places than any syringe diameter is known to.
 _PI = Decimal("3.14159265358979323846")
 
-#: Rate units the driver may send, in order of preference, with their factor to uL/min.
+#: Rate units the driver may send, in order of preference, with the exact factor that turns
+#: uL/min into that unit (a multiplication, so no repeating decimal is ever involved).
 RATE_UNITS: tuple[tuple[str, Decimal], ...] = (
     ("UM", Decimal(1)),
-    ("UH", Decimal(1) / Decimal(60)),
-    ("MM", Decimal(1000)),
-    ("MH", Decimal(1000) / Decimal(60)),
+    ("UH", Decimal(60)),
+    ("MM", Decimal("0.001")),
+    ("MH", Decimal("0.06")),
 )
 _VOLUME_FACTORS = {"UL": Decimal(1), "ML": Decimal(1000)}
 _NUMBER = r"\d+\.?\d*|\.\d+"
@@ -65,7 +66,7 @@ def rate_command(rate_ul_per_min: Decimal) -> str:
     if not rate_ul_per_min.is_finite() or rate_ul_per_min <= 0:
         raise ConfigError(f"rate_ul_per_min={rate_ul_per_min} must be > 0")
     for units, factor in RATE_UNITS:
-        value = rate_ul_per_min / factor
+        value = rate_ul_per_min * factor
         try:
             return f"{format_number(value, field='rate_ul_per_min')}{units}"
         except ConfigError:

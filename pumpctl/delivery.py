@@ -19,7 +19,7 @@ import structlog
 
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, Slot
-from pumpctl.drivers.base import PumpDriver
+from pumpctl.drivers.base import PumpDriver, PumpState
 from pumpctl.errors import PumpAlarmError, PumpctlError
 from pumpctl.journal.reconcile import classify_delivery
 
@@ -56,7 +56,12 @@ class DeliveryJournal(Protocol):
     ) -> object: ...
 
 
-PUMP_ALARM_KINDS = {"R": "pump-alarm-reset", "S": "pump-alarm-stall", "T": "pump-alarm-timeout"}
+PUMP_ALARM_KINDS = {
+    "R": "pump-alarm-reset",
+    "S": "pump-alarm-stall",
+    "T": "pump-alarm-timeout",
+    "P": "partial-delivery",  # paused from the keypad mid-bolus
+}
 
 
 def pump_alarm_kind(code: str) -> str:
@@ -172,6 +177,10 @@ class PulseDelivery:
             if status.alarm is not None:
                 alarms.append(status.alarm)
             if not status.moving:
+                if status.state is PumpState.PAUSED:
+                    # Paused mid-bolus (keypad): end the phase so no later RUN can resume it.
+                    self._stop_now(slot, "paused mid-bolus")
+                    alarms.append("P")
                 break
             if self.clock.elapsed_s() > deadline:
                 # Invariant (SR-06): a pulse still running past its end + margin is stopped now.
@@ -180,10 +189,10 @@ class PulseDelivery:
                 break
         return self._settle(slot, started, alarms, overran, first_error)
 
-    def _stop_now(self, slot: Slot) -> None:
+    def _stop_now(self, slot: Slot, why: str = "unintended flow") -> None:
         try:
             self.driver.stop()
-            log.critical("pump.stopped", slot_id=slot.slot_id, why="unintended flow")
+            log.warning("pump.stopped", slot_id=slot.slot_id, why=why)
         except PumpctlError as err:
             log.critical("pump.stop_failed", slot_id=slot.slot_id, error=str(err))
 

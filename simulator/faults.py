@@ -5,9 +5,12 @@ channel alike). WHEN is one of:
 
 * nothing - at once (when the simulator starts, or when injected at run time);
 * ``F`` (a fraction 0 < F <= 1) - when the next bolus has delivered F of its volume;
-* ``run:N`` or ``run:N:F`` - at the N-th RUN since start (optionally at F of that bolus);
+* ``run:N`` or ``run:N:F`` - at the N-th RUN (optionally at F of that bolus);
 * ``cmd:N`` - when the N-th command addressed to the pump arrives (before it is handled);
-* ``t=S`` - S seconds of simulator time after start.
+* ``t=S`` - S seconds of simulator time later.
+
+Counts and times start when the fault is armed: at start for command-line and scenario faults,
+at injection for the control channel.
 
 Options: ``for=S`` (silence and slow replies last S seconds instead of for good / one reply),
 ``times=N`` (reply faults hit N replies, default 1), ``delay=S`` (slow replies, default 1.0),

@@ -9,7 +9,7 @@ event by event, so a virtual clock runs hours of pumping in milliseconds. Comman
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import structlog
@@ -85,8 +85,11 @@ class Ne1000Pump:
         firmware: str = FIRMWARE,
         ledger: Ledger | None = None,
         faults: tuple[FaultSpec, ...] | list[FaultSpec] = (),
+        time_scale: float = 1.0,
     ) -> None:
         self.clock = clock
+        #: Simulator seconds per real second: the link (and so the watchdog) runs in real time.
+        self.time_scale = time_scale
         self.origin_s = clock.elapsed_s()
         self.address = address
         self.firmware = firmware
@@ -253,15 +256,32 @@ class Ne1000Pump:
 
     def restart_watchdog(self, at: float) -> None:
         """A valid packet arrived: the safe-mode watchdog starts counting again."""
-        self.watchdog_deadline_s = at + self.safe_timeout_s if self.safe_timeout_s > 0 else None
+        if self.safe_timeout_s > 0:
+            # The watchdog guards the serial link, which runs in real time even when the
+            # plunger's clock is scaled: n real seconds are n x scale simulator seconds.
+            self.watchdog_deadline_s = at + self.safe_timeout_s * self.time_scale
+        else:
+            self.watchdog_deadline_s = None
 
     def inject(self, spec: FaultSpec) -> None:
         """Arm ``spec``; an immediate one fires now."""
+        now = self.advance()
         if spec.trigger.immediate:
-            self.apply_fault(spec, self.advance())
-        else:
-            self._armed.append(spec)
-            log.info("pumpsim.fault.armed", fault=spec.text or spec.kind)
+            self.apply_fault(spec, now)
+            return
+        # Counts and times run from the moment of arming (start, for command-line faults).
+        trigger = spec.trigger
+        spec = replace(
+            spec,
+            trigger=replace(
+                trigger,
+                run=None if trigger.run is None else trigger.run + self.run_count,
+                cmd=None if trigger.cmd is None else trigger.cmd + self.command_count,
+                at_s=None if trigger.at_s is None else trigger.at_s + now - self.origin_s,
+            ),
+        )
+        self._armed.append(spec)
+        log.info("pumpsim.fault.armed", fault=spec.text or spec.kind)
 
     def command_arrived(self, at: float) -> None:
         """Count a command addressed to this pump and fire faults waiting for it."""
@@ -273,13 +293,21 @@ class Ne1000Pump:
     def apply_fault(self, spec: FaultSpec, at: float) -> None:
         """The fault happens now."""
         log.info("pumpsim.fault.fired", fault=spec.text or spec.kind, elapsed_s=at)
+        self.ledger.record(
+            "fault", kind=spec.kind, spec=spec.text, at=self.wall_at(at).isoformat(), elapsed_s=at
+        )
         kind = spec.kind
         if kind in LINK_FAULTS:
             self.fired_link_faults.append((spec, at))
         elif kind == "power-reset":
+            was_running = self.state == "running"
             self._halt(at, "power-reset", "stopped")
             self.drive.progress_ul = 0.0
             self.raise_alarm("R")
+            if was_running and self.pf == 1:
+                # PF1: the pump restarts the interrupted program from its start (why pumpctl
+                # sets PF0: a restarted bolus is a second bolus).
+                self._start_phase(self.running_phase, at, "power-restart")
         elif kind == "stall":
             self._halt(at, "stall", "stopped")
             self.raise_alarm("S")

@@ -68,7 +68,12 @@ class Ne1000Simulator:
         self._decoder = CommandDecoder()
         self._link_faults: list[_ActiveLinkFault] = []
         self.pump = Ne1000Pump(
-            clock, address=address, syringe_ul=syringe_ul, firmware=firmware, ledger=ledger
+            clock,
+            address=address,
+            syringe_ul=syringe_ul,
+            firmware=firmware,
+            ledger=ledger,
+            time_scale=time_scale,
         )
         self.pump.vendor_queries["XSIM"] = self._xsim
         for spec in faults:
@@ -100,6 +105,23 @@ class Ne1000Simulator:
     def poll(self) -> list[Outgoing]:
         """Let time pass: alarms the pump sends on its own in safe mode."""
         return self._unprompted(self.pump.advance())
+
+    def describe(self) -> dict[str, object]:
+        """The pump's physical state, for the control channel and tests."""
+        pump = self.pump
+        pump.advance()
+        return {
+            "address": pump.address,
+            "state": pump.state,
+            "status": pump.status_char(),
+            "alarm": pump.alarm,
+            "safe_timeout_s": pump.safe_timeout_s,
+            "infused_ul": round(pump.drive.infused_ul, 6),
+            "withdrawn_ul": round(pump.drive.withdrawn_ul, 6),
+            "reservoir_ul": round(pump.drive.reservoir_ul, 6),
+            "now": pump.clock.now().isoformat(),
+            "time_scale": self.time_scale,
+        }
 
     def next_event_s(self) -> float | None:
         """Elapsed clock reading of the next thing the pump does on its own (for servers)."""

@@ -17,7 +17,16 @@ from pumpctl import __version__
 from pumpctl.errors import EXIT_FAILURE, EXIT_USAGE, ConfigError, PumpctlError, exit_code_for
 
 #: Modules under ``pumpctl.cli`` that contribute subcommands, in help order.
-SUBCOMMANDS: tuple[str, ...] = ("config", "log")
+SUBCOMMANDS: tuple[str, ...] = (
+    "run",
+    "demo",
+    "simulate",
+    "config",
+    "plan",
+    "control",
+    "log",
+    "report",
+)
 
 
 class _Registrar(Protocol):

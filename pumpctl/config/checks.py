@@ -26,11 +26,11 @@ def resolve_anchor(anchor: datetime | time, timezone: str, now: datetime) -> dat
         return anchor.astimezone(UTC)
     zone = ZoneInfo(timezone)
     local_day = now.astimezone(zone).date()
-    for days_back in range(3):
-        candidate = datetime.combine(local_day - timedelta(days=days_back), anchor, tzinfo=zone)
-        if candidate <= now:
-            return candidate.astimezone(UTC)
-    raise ValueError(f"no local {anchor} before {now}")  # pragma: no cover - 3 days always hold one
+    candidate = datetime.combine(local_day, anchor, tzinfo=zone)
+    if candidate > now:
+        # Yesterday's local time always lies before today's local midnight, hence before now.
+        candidate = datetime.combine(local_day - timedelta(days=1), anchor, tzinfo=zone)
+    return candidate.astimezone(UTC)
 
 
 def build_prescription(section: PrescriptionSection, now: datetime) -> Prescription:
@@ -143,7 +143,7 @@ def prescription_problems(prescription: Prescription, limits: Limits) -> list[st
     return problems
 
 
-def pump_problems(prescription: Prescription, pump: PumpSection) -> list[str]:
+def syringe_problems(prescription: Prescription, pump: PumpSection) -> list[str]:
     """Whether one pulse fits the syringe at all."""
     if prescription.volume_exact and prescription.volume_ul > pump.syringe_volume_ul:
         return [

@@ -228,7 +228,9 @@ def parse_serial_url(value: object) -> str:
     if not re.fullmatch(r"[a-z0-9]+", scheme) or (
         importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}") is None
     ):
-        raise fail("unknown URL scheme: pyserial handles socket://, rfc2217://, loop://, spy://, …")
+        raise fail(
+            "unknown URL scheme: pyserial handles socket://, rfc2217://, loop://, spy://, ..."
+        )
     if scheme in ("socket", "rfc2217"):
         try:
             parts = urlsplit(value)

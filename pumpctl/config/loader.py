@@ -21,8 +21,12 @@ import structlog
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from pumpctl.config.checks import build_limits, build_prescription, prescription_problems
-from pumpctl.config.checks import pump_problems as syringe_problems
+from pumpctl.config.checks import (
+    build_limits,
+    build_prescription,
+    prescription_problems,
+    syringe_problems,
+)
 from pumpctl.config.fields import choice
 from pumpctl.config.problems import problem_lines, render_value
 from pumpctl.config.sections import (
@@ -59,23 +63,35 @@ def read_config_bytes(path: Path) -> bytes:
         raise ConfigError(f"{path}: no such file") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot open: {err.strerror}") from err
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: not a regular file; allowed a TOML file")
-        mode = stat.S_IMODE(info.st_mode)
-        # Invariant: a file others can write could change a prescription without the owner.
-        if mode & 0o022:
-            raise ConfigError(
-                f"{path}: mode {mode:04o} lets group or others write it; allowed only the "
-                f"owner may write (chmod go-w {path})"
-            )
-        if info.st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: {info.st_size} bytes; allowed <= {MAX_FILE_BYTES}")
-        try:
-            return handle.read(MAX_FILE_BYTES + 1)
-        except OSError as err:
-            raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        return _read_checked(fd, path)
+    finally:
+        os.close(fd)
+
+
+def _read_checked(fd: int, path: Path) -> bytes:
+    """Checks on the open descriptor, so the file checked is the file read."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: not a regular file; allowed a TOML file")
+    mode = stat.S_IMODE(info.st_mode)
+    # Invariant: a file others can write could change a prescription without the owner.
+    if mode & 0o022:
+        raise ConfigError(
+            f"{path}: mode {mode:04o} lets group or others write it; allowed only the "
+            f"owner may write (chmod go-w {path})"
+        )
+    if info.st_size > MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: {info.st_size} bytes; allowed <= {MAX_FILE_BYTES}")
+    chunks: list[bytes] = []
+    try:
+        while chunk := os.read(fd, MAX_FILE_BYTES):
+            chunks.append(chunk)
+            if sum(map(len, chunks)) > MAX_FILE_BYTES:  # grew after fstat
+                raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    return b"".join(chunks)
 
 
 def parse_toml(data: bytes, source: str) -> dict[str, Any]:

@@ -45,10 +45,12 @@ def render_value(value: object) -> str:
         text = value.isoformat()
     elif isinstance(value, int | Decimal):
         text = str(value)
+    elif isinstance(value, list):
+        text = "[" + ", ".join(render_value(item) for item in value) + "]"
     else:
         text = repr(value)
     if len(text) > MAX_VALUE_CHARS:
-        text = text[: MAX_VALUE_CHARS - 1] + "…"
+        text = text[: MAX_VALUE_CHARS - 1] + "..."
     return text
 
 
@@ -134,7 +136,10 @@ def problem_line(root: type[BaseModel], error: Any) -> str:
         message = f"at most {error['ctx']['max_length']} entries allowed"
     if message is None:
         message = str(error["msg"])
-    if isinstance(value, dict | list):
+    if isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(item, dict) for item in value)
+    ):
+        # Tables speak through their path; echoing them would bury the message.
         return f"{path}: {message}"
     return f"{path} = {render_value(value)}: {message}"
 

@@ -134,7 +134,9 @@ class ScaledClock:
     """N x faster than real time, from a fixed origin; for demos and long simulator runs only.
 
     A real pump cannot run faster than real time, so the daemon accepts a scaled clock only
-    after the pump proves it is a simulator running at the same scale.
+    after the pump proves it is a simulator running at the same scale. The elapsed reading is the
+    scaled wall time in seconds: when the origin comes from the simulator's own clock, a
+    restarted daemon continues the same timeline (and ``boot_id`` names that timeline).
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class ScaledClock:
         *,
         origin: datetime | None = None,
         base: Clock | None = None,
+        boot_id: str | None = None,
     ) -> None:
         if not scale > 0:
             raise ValueError(f"time scale must be > 0, got {scale}")
@@ -150,20 +153,19 @@ class ScaledClock:
         self._base: Clock = base or SystemClock()
         self._origin_wall = (origin or self._base.now()).astimezone(UTC)
         self._origin_elapsed = self._base.elapsed_s()
+        self._boot_id = boot_id or f"scaled-{self._base.boot_id}"
 
     @property
     def scale(self) -> float:
         return self._scale
 
-    def _scaled_elapsed(self) -> float:
-        return (self._base.elapsed_s() - self._origin_elapsed) * self._scale
-
     def now(self) -> datetime:
-        return self._origin_wall + timedelta(seconds=self._scaled_elapsed())
+        scaled_s = (self._base.elapsed_s() - self._origin_elapsed) * self._scale
+        return self._origin_wall + timedelta(seconds=scaled_s)
 
     def elapsed_s(self) -> float:
-        return self._origin_elapsed + self._scaled_elapsed()
+        return self.now().timestamp()
 
     @property
     def boot_id(self) -> str:
-        return f"scaled-{self._base.boot_id}"
+        return self._boot_id

@@ -41,7 +41,6 @@ class GateContext:
 
     limits: Limits
     state: GateState = field(default_factory=GateState)
-    exposure_threshold: float | None = None  # already resolved (config value or default)
     boot_last_elapsed_s: Mapping[str, float] | None = (
         None  # last journaled elapsed per earlier boot
     )
@@ -62,12 +61,15 @@ def minutes_since(record: PulseRecord, clock: Clock, ctx: GateContext) -> float:
     return min(wall_min, lower_bound_min)
 
 
-def resolve_threshold(slot_interval_min: float, ctx: GateContext) -> float:
-    if ctx.exposure_threshold is not None:
-        return ctx.exposure_threshold
-    if ctx.limits.exposure_threshold is not None:
-        return ctx.limits.exposure_threshold
-    return default_threshold(slot_interval_min)
+def resolve_threshold(limits: Limits) -> float:
+    """The configured exposure threshold, or the default derived from the minimum interval.
+
+    Every prescribed interval is at least the minimum interval, so the prescription's own
+    cadence passes the default with its margin, whatever its time-of-day profile.
+    """
+    if limits.exposure_threshold is not None:
+        return limits.exposure_threshold
+    return default_threshold(limits.min_interval_min)
 
 
 def exposure_fractions(
@@ -158,7 +160,9 @@ def _pulse_findings(slot: Slot, limits: Limits, state: GateState) -> list[Findin
                 f"duration {slot.duration_s} s > {limits.max_pulse_duration_s} s",
             )
         )
-    if state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
+    if state.reservoir_unknown:
+        found.append((Reason.RESERVOIR, "no reservoir fill recorded (pumpctl reservoir fill)"))
+    elif state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
         found.append(
             (Reason.RESERVOIR, f"reservoir {state.reservoir_ul} uL < pulse {slot.volume_ul} uL")
         )
@@ -211,7 +215,7 @@ def authorize(
     findings.extend(_history_findings(slot, moved, ctx.limits))
 
     # Invariant (SR-05): no pulse while the predicted level is high, nor one that keeps it high.
-    threshold = resolve_threshold(slot.interval_min, ctx)
+    threshold = resolve_threshold(ctx.limits)
     level_now, level_next = exposure_fractions(slot, moved, ctx.pk)
     if level_now > threshold:
         findings.append(
@@ -227,7 +231,16 @@ def authorize(
 
     reasons = tuple(dict.fromkeys(reason for reason, _ in findings))
     details = tuple(f"{reason.value}: {text}" for reason, text in findings)
-    return Decision(reasons=reasons, details=details, predicted_level_fraction=level_now)
+    closest = min((m for m, _ in moved), default=None)
+    clears_in_s = None
+    if Reason.MIN_INTERVAL in reasons and closest is not None:
+        clears_in_s = (ctx.limits.min_interval_min - closest) * 60.0
+    return Decision(
+        reasons=reasons,
+        details=details,
+        predicted_level_fraction=level_now,
+        interval_clears_in_s=clears_in_s,
+    )
 
 
 def history_since(now: datetime) -> datetime:

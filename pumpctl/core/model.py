@@ -288,7 +288,8 @@ class GateState:
     alarm_active: bool = False
     suspended: bool = False
     pump_ready: bool = True
-    reservoir_ul: Decimal | None = None
+    reservoir_ul: Decimal | None = None  # None: not tracked by this caller
+    reservoir_unknown: bool = False  # tracked, but no fill was ever recorded
     last_journal_wall: datetime | None = None
     journal_writable: bool = True
 
@@ -300,6 +301,8 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     details: tuple[str, ...] = field(default=())
     predicted_level_fraction: float | None = None
+    #: With min-interval among the reasons: seconds until the interval is satisfied.
+    interval_clears_in_s: float | None = None
 
     @property
     def allowed(self) -> bool:

@@ -29,7 +29,7 @@ from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import DeliveryResult, PulseDelivery, pump_alarm_kind
 from pumpctl.drivers.base import PumpDriver
-from pumpctl.errors import PumpAlarmError, PumpctlError
+from pumpctl.errors import ControlError, PumpAlarmError, PumpctlError
 from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -57,6 +57,7 @@ class Request:
     peer: Mapping[str, Any]
     done: threading.Event = field(default_factory=threading.Event)
     reply: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
 
 
 class Daemon:
@@ -98,8 +99,10 @@ class Daemon:
         self._alarm_cursor = clock.now()
         self._snapshot: dict[str, Any] = {"state": "starting"}
         self._boot_last_elapsed: dict[str, float] = {}
+        self._max_journal_wall: datetime | None = None
         self._snapshot_lock = threading.Lock()
         self.counts: dict[str, int] = {}
+        self.last_pulse: str | None = None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -113,6 +116,9 @@ class Daemon:
         self._restore_suspension()
         # Earlier boots are over: their last elapsed readings never change again.
         self._boot_last_elapsed = self.journal.last_elapsed_by_boot()
+        self._max_journal_wall = self.journal.max_event_wall()
+        # Slots that already have an intent are never considered again, whatever the clock says.
+        self._attempted.update(r.slot_id for r in self.journal.pulse_history(history_since(now)))
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -194,13 +200,16 @@ class Daemon:
         self._record_passed_slots(now)
         self._missed_pulse_alarms(now)
         slot = self.planner.due(now, self.limits.grace_min)
+        wait_s: float | None = None
         if slot is not None and slot.slot_id not in self._attempted:
-            self._consider(slot)
+            wait_s = self._consider(slot)
         notify.watchdog()
         self._update_snapshot()
         nxt = self.planner.next_after(self.clock.now())
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
+        if wait_s is not None:
+            until_next = min(until_next, wait_s + 0.001)
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def _check_pump(self) -> None:
@@ -221,6 +230,7 @@ class Daemon:
             self.reconcile()
 
     def _try_recover(self) -> None:
+        self.driver.close()
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -245,9 +255,16 @@ class Daemon:
             suspended=self.operator_suspended is not None,
             pump_ready=self.pump_ready,
             reservoir_ul=self.reservoir.remaining_ul,
-            last_journal_wall=self.journal.last_event_wall(),
+            reservoir_unknown=self.reservoir.remaining_ul is None,
+            last_journal_wall=self._latest_journal_wall(),
             journal_writable=self.journal.writable,
         )
+
+    def _latest_journal_wall(self) -> datetime | None:
+        """The latest wall time in the journal; SR-11 compares the clock against it."""
+        walls = [w for w in (self._max_journal_wall, self.journal.last_event_wall()) if w]
+        self._max_journal_wall = max(walls) if walls else None
+        return self._max_journal_wall
 
     def decide(self, slot: Slot) -> Decision:
         now = self.clock.now()
@@ -260,32 +277,49 @@ class Daemon:
         )
         return authorize(slot, [*history, *pending], self.clock, ctx)
 
-    def _consider(self, slot: Slot) -> None:
+    def _consider(self, slot: Slot) -> float | None:
+        """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
         decision = self.decide(slot)
+        if self._only_waiting_for_interval(slot, decision):
+            # The previous pulse started a moment after its own slot: the interval is met a
+            # moment after this slot's time, well inside its window. Wait for it quietly.
+            return decision.interval_clears_in_s
         if self._last_decision.get(slot.slot_id) != decision.reasons:
             self._last_decision[slot.slot_id] = decision.reasons
             try:
                 self.journal.record_gate_decision(slot.slot_id, decision)
             except PumpctlError as err:
                 self._raise(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
-                return
+                return None
             if not decision.allowed:
                 log.warning("gate.denied", slot_id=slot.slot_id, reasons=list(decision.reasons))
                 if Reason.CLOCK_SUSPECT in decision.reasons:
                     self._raise(AlarmKind.CLOCK_SUSPECT, "; ".join(decision.details))
         if not decision.allowed:
-            return
+            return None
         self._attempted.add(slot.slot_id)
         try:
             result = self.delivery.deliver(slot)
         except PumpctlError as err:
             # A journal failure mid-transaction: what the pump did is unknown to the record.
             self._raise(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
-            return
+            return None
         self._after_delivery(slot, result)
+        return None
+
+    def _only_waiting_for_interval(self, slot: Slot, decision: Decision) -> bool:
+        wait_s = decision.interval_clears_in_s
+        if decision.reasons != (Reason.MIN_INTERVAL,) or wait_s is None:
+            return False
+        window_end = slot.scheduled + timedelta(minutes=self.limits.grace_min)
+        return self.clock.now() + timedelta(seconds=wait_s) <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
+        self.last_pulse = (
+            f"{slot.slot_id} {result.outcome.value} {result.delivered_volume_ul} uL"
+            + (f" at {result.started.isoformat()}" if result.started else "")
+        )
         if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
             self.alarms.pulse_delivered()
         volume = (
@@ -358,11 +392,7 @@ class Daemon:
     # -- alarms --------------------------------------------------------------------------------
 
     def _raise(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
-        log.warning(
-            "pump.alarm" if kind.value.startswith("pump-") else "alarm.raised",
-            kind=str(kind),
-            detail=detail,
-        )
+        log.warning("alarm.raised", kind=str(kind), detail=detail)
         self.alarms.raise_alarm(kind, detail, priority=priority)
 
     def _journal_alarm(self, event: AlarmEvent) -> None:
@@ -397,18 +427,18 @@ class Daemon:
         state = "ready" if self.pump_ready else "pump-not-ready"
         if self.operator_suspended is not None or self.safety_suspended:
             state = "suspended"
-        snap = {
+        remaining = self.reservoir.remaining_ul
+        snap: dict[str, Any] = {
             "state": state,
+            "suspended_reason": self.operator_suspended
+            or (", ".join(sorted(self.safety_suspended)) or None),
+            "last_pulse": self.last_pulse,
+            "next_slot": f"{nxt.slot_id} at {nxt.scheduled.isoformat()}",
+            "reservoir": "unknown (no fill recorded)" if remaining is None else f"{remaining} uL",
+            "journal_head": None if head is None else f"{head.seq}:{head.hash}",
             "now": now.isoformat(),
-            "next_slot": {"slot_id": nxt.slot_id, "scheduled": nxt.scheduled.isoformat()},
-            "suspended": self.operator_suspended,
-            "safety_suspended": sorted(self.safety_suspended),
-            "alarms": [a.to_dict(now) for a in self.alarms.active()],
-            "reservoir_ul": None
-            if self.reservoir.remaining_ul is None
-            else str(self.reservoir.remaining_ul),
-            "journal_head": None if head is None else {"seq": head.seq, "hash": head.hash},
             "counts": dict(self.counts),
+            "alarms": [a.to_dict(now) for a in self.alarms.active()],
         }
         with self._snapshot_lock:
             self._snapshot = snap
@@ -424,19 +454,23 @@ class Daemon:
 
     # -- control requests (run on the loop thread) ----------------------------------------------
 
-    def submit(
-        self, body: Mapping[str, Any], peer: Mapping[str, Any], timeout_s: float = 10.0
-    ) -> dict[str, Any]:
-        """Called from the control thread: read-only requests answer at once, others wait."""
+    def submit(self, body: Mapping[str, Any], peer: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+        """Called from the control thread: read-only requests answer at once, others wait.
+
+        Raises :class:`ControlError` when the action was refused; the server turns it into an
+        error reply naming the problem.
+        """
         if body.get("cmd") == "status":
-            return {"ok": True, **self.snapshot()}
+            return self.snapshot()
         if body.get("cmd") == "alarms":
-            return {"ok": True, "alarms": self.snapshot().get("alarms", [])}
-        request = Request(body, peer)
+            return {"alarms": self.snapshot().get("alarms", [])}
+        request = Request(body, peer_dict(peer))
         self._requests.put(request)
         self.waker.wake()
         if not request.done.wait(timeout_s):
-            return {"ok": False, "error": "the daemon is busy (a pulse is running); try again"}
+            raise ControlError("the daemon is busy (a pulse is running); try again in a minute")
+        if request.error is not None:
+            raise ControlError(request.error)
         return request.reply
 
     def _serve_requests(self) -> None:
@@ -447,8 +481,8 @@ class Daemon:
                 return
             try:
                 request.reply = self.handle(request.body, request.peer)
-            except PumpctlError as err:
-                request.reply = {"ok": False, "error": str(err)}
+            except (PumpctlError, ValueError, KeyError) as err:
+                request.error = str(err)
             request.done.set()
 
     def handle(self, body: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,7 +496,7 @@ class Daemon:
             self.journal.record_suspend(who, self.operator_suspended)
         elif cmd == "resume":
             if self.operator_suspended is None:
-                return {"ok": False, "error": "delivery is not suspended by an operator"}
+                raise ControlError("delivery is not suspended by an operator")
             self.operator_suspended = None
             self.journal.record_resume(who, str(body.get("reason") or "resumed by operator"))
         elif cmd == "ack":
@@ -478,9 +512,9 @@ class Daemon:
             self.alarms.clear_cause(AlarmKind.RESERVOIR_LOW)
             self.alarms.clear_cause(AlarmKind.RESERVOIR_EMPTY)
         else:
-            return {"ok": False, "error": f"unknown command {cmd!r}"}
+            raise ControlError(f"unknown command {cmd!r}")
         self._update_snapshot()
-        return {"ok": True, **self.snapshot()}
+        return self.snapshot()
 
     def _acknowledge(self, alarm_id: str, reason: str, who: str) -> None:
         self.alarms.acknowledge(alarm_id, reason=reason, who=who)
@@ -509,6 +543,10 @@ class Daemon:
             prescription, limits, who="operator (SIGHUP)", why="configuration reloaded"
         )
 
+    def reject_reload(self, why: str) -> None:
+        """An invalid configuration was not applied; the old one stays in force."""
+        self._raise(AlarmKind.CONFIG_RELOAD_REJECTED, why)
+
     def apply_prescription(
         self, prescription: Prescription, limits: Limits, *, who: str, why: str
     ) -> None:
@@ -531,6 +569,13 @@ class Daemon:
         finally:
             self.driver.close()
             self.waker.close()
+
+
+def peer_dict(peer: Any) -> dict[str, Any]:
+    """The peer's identity as journaled: uid, gid, pid (from SO_PEERCRED)."""
+    if isinstance(peer, Mapping):
+        return dict(peer)
+    return {"uid": peer.uid, "gid": peer.gid, "pid": peer.pid}
 
 
 def load_reservoir(journal: Journal) -> Reservoir:

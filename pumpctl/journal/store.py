@@ -264,6 +264,12 @@ class Journal(EventRecorder, Reconciler):
         with self._lock:
             return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
 
+    def max_event_wall(self) -> datetime | None:
+        """The latest wall time any record carries (a clock stepped back writes earlier ones)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(wall_utc) FROM events").fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
     def last_elapsed_by_boot(self) -> dict[str, float]:
         """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
         with self._lock:

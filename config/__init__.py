@@ -1,0 +1,1 @@
+"""Example configurations (TOML); shipped as ``pumpctl.examples``, the default of the demo."""

@@ -1,0 +1,251 @@
+"""Operator subcommands that talk to the running daemon over its control socket (SR-23).
+
+``pumpctl status``, ``suspend``, ``resume``, ``alarms``, ``ack``, ``silence`` and
+``reservoir fill``. Requests are checked against the same schema the daemon enforces before
+they are sent, so a typo is a usage error here rather than a round trip. ``--json`` prints the
+daemon's reply object as one line, for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
+from pumpctl.daemon.control_protocol import RequestError, parse_request
+from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, ControlError
+
+#: Where the packaged units put the socket (RuntimeDirectory), then the configuration's default
+#: (inside the state directory); the first that exists is used when neither --socket nor -c is
+#: given.
+DEFAULT_SOCKET_PATHS = (Path("/run/pumpctl/control.sock"), Path("/var/lib/pumpctl/control.sock"))
+
+Render = Callable[[dict[str, Any]], str]
+Build = Callable[[argparse.Namespace], dict[str, Any]]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    where = common.add_argument_group("daemon connection")
+    where.add_argument("-c", "--config", type=Path, help="the daemon's configuration file")
+    where.add_argument("--socket", type=Path, help="control socket path (overrides -c)")
+    where.add_argument("--timeout-s", type=float, default=10.0, help="reply timeout (seconds)")
+    where.add_argument("--json", action="store_true", help="print the reply as one JSON line")
+
+    def add(
+        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        help_text: str,
+        build: Build,
+        render: Render,
+    ) -> argparse.ArgumentParser:
+        parser = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        parser.set_defaults(func=_runner(build, render))
+        return parser
+
+    add(subparsers, "status", "show the daemon's state, pulses, alarms and reservoir",
+        _build_status, render_status)  # fmt: skip
+
+    p = add(subparsers, "suspend", "suspend delivery until resumed (journaled with your identity)",
+            _build_suspend, _render_message("Delivery suspended."))  # fmt: skip
+    p.add_argument("--reason", required=True, help="why (journaled)")
+
+    p = add(subparsers, "resume", "resume delivery after a suspension",
+            _build_resume, _render_message("Delivery resumed."))  # fmt: skip
+    p.add_argument("--reason", help="why (journaled)")
+
+    add(subparsers, "alarms", "list active alarms with what to do about each",
+        _build_alarms, render_alarms)  # fmt: skip
+
+    p = add(subparsers, "ack", "acknowledge an alarm",
+            _build_ack, _render_message("Alarm acknowledged."))  # fmt: skip
+    p.add_argument("alarm", metavar="ALARM", help="alarm id as shown by `pumpctl alarms`")
+    p.add_argument("--reason", required=True, help="what was found or done (journaled)")
+
+    p = add(subparsers, "silence", "silence an alarm's signal for a while (it stays active)",
+            _build_silence, _render_message("Alarm silenced."))  # fmt: skip
+    p.add_argument("alarm", metavar="ALARM", help="alarm id as shown by `pumpctl alarms`")
+    p.add_argument("--minutes", type=int, default=DEFAULT_SILENCE_MIN,
+                   help=f"1 to {MAX_SILENCE_MIN} (default {DEFAULT_SILENCE_MIN})")  # fmt: skip
+
+    reservoir = subparsers.add_parser("reservoir", help="record reservoir (syringe) changes")
+    actions = reservoir.add_subparsers(dest="reservoir_action", metavar="ACTION", required=True)
+    p = add(actions, "fill", "record a new or refilled syringe",
+            _build_fill, _render_message("Reservoir fill recorded."))  # fmt: skip
+    p.add_argument("--volume-ul", required=True, type=_decimal, help="volume now in the syringe")
+    p.add_argument("--reason", help="note for the journal (e.g. the lot number)")
+
+
+def _build_status(_: argparse.Namespace) -> dict[str, Any]:
+    return {"cmd": "status"}
+
+
+def _build_alarms(_: argparse.Namespace) -> dict[str, Any]:
+    return {"cmd": "alarms"}
+
+
+def _build_suspend(args: argparse.Namespace) -> dict[str, Any]:
+    return {"cmd": "suspend", "reason": args.reason}
+
+
+def _build_resume(args: argparse.Namespace) -> dict[str, Any]:
+    return _without_none({"cmd": "resume", "reason": args.reason})
+
+
+def _build_ack(args: argparse.Namespace) -> dict[str, Any]:
+    return {"cmd": "ack", "alarm_id": args.alarm, "reason": args.reason}
+
+
+def _build_silence(args: argparse.Namespace) -> dict[str, Any]:
+    return {"cmd": "silence", "alarm_id": args.alarm, "minutes": args.minutes}
+
+
+def _build_fill(args: argparse.Namespace) -> dict[str, Any]:
+    return _without_none(
+        {"cmd": "reservoir_fill", "volume_ul": args.volume_ul, "reason": args.reason}
+    )
+
+
+def _runner(build: Build, render: Render) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        request = build(args)
+        try:
+            # The daemon validates again; checking here turns a typo into a usage error.
+            parse_request(json.dumps(request, default=str))
+        except RequestError as err:
+            print(f"pumpctl: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        path = resolve_socket_path(args.socket, args.config)
+        reply = ControlClient(path, args.timeout_s).request_raw(request)
+        if args.json:
+            print(json.dumps(reply, default=str))
+            return EXIT_OK if reply.get("ok") is True else EXIT_FAILURE
+        if reply.get("ok") is not True:
+            raise ControlRefusedError(request["cmd"], reply)
+        print(render(reply))
+        return EXIT_OK
+
+    return run
+
+
+def resolve_socket_path(socket_path: Path | None, config_path: Path | None) -> Path:
+    """``--socket`` wins; else the configuration's ``control.socket_path``; else a default."""
+    if socket_path is not None:
+        return socket_path
+    if config_path is not None:
+        try:
+            # Loaded lazily so this command works on hosts (and branches) without it.
+            config_module: Any = importlib.import_module("pumpctl.config")
+        except ImportError as err:
+            raise ConfigError(
+                f"-c {config_path}: configuration support is not installed; use --socket PATH"
+            ) from err
+        return Path(config_module.load_config(config_path).control.socket_path)
+    for candidate in DEFAULT_SOCKET_PATHS:
+        if candidate.exists():
+            return candidate
+    tried = ", ".join(str(p) for p in DEFAULT_SOCKET_PATHS)
+    raise ControlError(
+        f"no control socket found (tried {tried}): is the pumpctl daemon running? "
+        "Pass --socket PATH or -c CONFIG"
+    )
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from err
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def _without_none(request: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in request.items() if value is not None}
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _render_message(default: str) -> Render:
+    def render(reply: dict[str, Any]) -> str:
+        return str(reply.get("message") or default)
+
+    return render
+
+
+_STATUS_LABELS = (
+    ("state", "State"),
+    ("suspended_reason", "Suspended because"),
+    ("last_pulse", "Last pulse"),
+    ("next_slot", "Next slot"),
+    ("reservoir", "Reservoir"),
+    ("journal_head", "Journal head"),
+)
+
+
+def render_status(reply: dict[str, Any]) -> str:
+    """Known fields first with labels, then anything else the daemon reports, then alarms."""
+    shown = {"ok", "alarms"}
+    lines = []
+    for key, label in _STATUS_LABELS:
+        if reply.get(key) is not None:
+            lines.append(f"{label + ':':<19}{_inline(reply[key])}")
+        shown.add(key)
+    for key, value in reply.items():
+        if key not in shown:
+            lines.append(f"{key.replace('_', ' ').capitalize() + ':':<19}{_inline(value)}")
+    alarms = reply.get("alarms") or []
+    if alarms:
+        lines.append(f"{'Alarms:':<19}{len(alarms)} active")
+        lines.extend("  " + _alarm_line(alarm) for alarm in alarms)
+    else:
+        lines.append(f"{'Alarms:':<19}none")
+    return "\n".join(lines)
+
+
+def render_alarms(reply: dict[str, Any]) -> str:
+    """One block per alarm: priority, id, state, detail, and the catalogue's guidance."""
+    alarms = reply.get("alarms") or []
+    if not alarms:
+        return "No active alarms."
+    blocks = []
+    for alarm in alarms:
+        block = [_alarm_line(alarm)]
+        if alarm.get("meaning"):
+            block.append(f"    means:   {alarm['meaning']}")
+        if alarm.get("action"):
+            block.append(f"    do:      {alarm['action']}")
+        blocks.append("\n".join(block))
+    return "\n".join(blocks)
+
+
+def _alarm_line(alarm: dict[str, Any]) -> str:
+    if alarm.get("acknowledged"):
+        state = f"acknowledged by {alarm.get('acknowledged_by')}"
+    elif alarm.get("silenced"):
+        state = f"silenced until {alarm.get('silenced_until')}"
+    else:
+        state = "UNACKNOWLEDGED"
+    priority = str(alarm.get("priority", "?")).upper()
+    detail = f" - {alarm['detail']}" if alarm.get("detail") else ""
+    return (
+        f"{priority:<6} {alarm.get('id', '?')}  since {alarm.get('raised_at', '?')}  "
+        f"[{state}]{detail}"
+    )
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "  ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return ", ".join(_inline(v) for v in value) or "-"
+    return str(value)

@@ -1,0 +1,55 @@
+"""What the coming slots will look like: the planner and the gate run ahead on a virtual clock.
+
+Each slot is judged as the daemon would judge it, assuming every earlier allowed slot was
+delivered in full; the result lets an operator or clinician check a prescription before
+anything runs (``pumpctl plan``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pumpctl.core.clock import VirtualClock
+from pumpctl.core.gate import GateContext, authorize
+from pumpctl.core.model import Decision, Limits, Outcome, Prescription, PulseRecord, Slot
+from pumpctl.core.planner import Planner
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    slot: Slot
+    decision: Decision
+
+
+def preview(
+    prescription: Prescription,
+    limits: Limits,
+    start: datetime,
+    hours: float,
+    history: Sequence[PulseRecord] = (),
+) -> list[PlanRow]:
+    """Judge every slot from ``start`` for ``hours``, as if each allowed one were delivered."""
+    clock = VirtualClock(start, boot_id="plan")
+    records = list(history)
+    rows: list[PlanRow] = []
+    for slot in Planner(prescription).slots_between(start, start + timedelta(hours=hours)):
+        clock.advance_to(slot.scheduled)
+        decision = authorize(slot, records, clock, GateContext(limits=limits))
+        rows.append(PlanRow(slot, decision))
+        if decision.allowed:
+            records.append(
+                PulseRecord(
+                    slot_id=slot.slot_id,
+                    intent_wall=clock.now(),
+                    intent_elapsed_s=clock.elapsed_s(),
+                    boot_id=clock.boot_id,
+                    dose_ug=slot.dose_ug,
+                    volume_ul=slot.volume_ul,
+                    duration_s=slot.duration_s,
+                    outcome=Outcome.DELIVERED,
+                    delivered_volume_ul=slot.volume_ul,
+                )
+            )
+    return rows

@@ -1,0 +1,82 @@
+"""Safety invariants checked against ground truth: the simulator's ledger and the journal.
+
+Used by ``pumpctl simulate`` after each pulse and at the end, and by the reliability tests.
+The ledger says what the plunger physically did; the journal what pumpctl recorded. A clean
+run has no violation: no commanded start inside the minimum interval, 24 h caps held, every
+commanded start covered by a journaled intent, no intent started twice.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pumpctl.core.model import Limits
+
+#: Ledger causes of motion that pumpctl commanded (everything else is a pump fault).
+COMMANDED_CAUSES = frozenset({"run"})
+
+
+@dataclass(frozen=True)
+class PhysicalPulse:
+    """One commanded motion start from the ledger, in simulator time."""
+
+    started: datetime
+    elapsed_s: float
+
+
+def commanded_starts(ledger: Iterable[Mapping[str, Any]]) -> list[PhysicalPulse]:
+    return [
+        PhysicalPulse(datetime.fromisoformat(str(e["at"])), float(e["elapsed_s"]))
+        for e in ledger
+        if e.get("event") == "motion.start" and e.get("cause") in COMMANDED_CAUSES
+    ]
+
+
+def check_starts(starts: Sequence[PhysicalPulse], limits: Limits) -> list[str]:
+    """Minimum interval and rolling 24 h count on physical commanded starts (true time)."""
+    problems: list[str] = []
+    ordered = sorted(starts, key=lambda p: p.elapsed_s)
+    for a, b in itertools.pairwise(ordered):
+        gap_min = (b.elapsed_s - a.elapsed_s) / 60.0
+        if gap_min < limits.min_interval_min - 1e-6:
+            problems.append(
+                f"starts at {a.started.isoformat()} and {b.started.isoformat()} are "
+                f"{gap_min:.2f} min apart (< {limits.min_interval_min} min)"
+            )
+    day_s = timedelta(hours=24).total_seconds()
+    j = 0
+    for i, pulse in enumerate(ordered):
+        while ordered[j].elapsed_s <= pulse.elapsed_s - day_s:
+            j += 1
+        if i - j + 1 > limits.max_pulses_24h:
+            problems.append(
+                f"{i - j + 1} starts in the 24 h ending {pulse.started.isoformat()} "
+                f"(> {limits.max_pulses_24h})"
+            )
+    return problems
+
+
+def check_intents_cover_starts(
+    starts: Sequence[PhysicalPulse], intent_walls: Sequence[datetime], slack_s: float = 120.0
+) -> list[str]:
+    """Every commanded start follows its own journaled intent; no intent started twice."""
+    problems: list[str] = []
+    intents = sorted(intent_walls)
+    used: set[int] = set()
+    for pulse in sorted(starts, key=lambda p: p.started):
+        candidates = [
+            i
+            for i, wall in enumerate(intents)
+            if wall <= pulse.started + timedelta(seconds=1)
+            and (pulse.started - wall).total_seconds() <= slack_s
+            and i not in used
+        ]
+        if not candidates:
+            problems.append(f"start at {pulse.started.isoformat()} has no journaled intent")
+            continue
+        used.add(candidates[-1])
+    return problems

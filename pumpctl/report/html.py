@@ -1,0 +1,309 @@
+"""HTML: one self-contained page (inline CSS and SVG, no script, no fetch), printable on A4.
+
+Order: integrity verdict (red when the journal is tampered), identity and period, prescription and
+its changes, the four figures, then the tables. Every text from the journal is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pumpctl.report import plots
+from pumpctl.report.model import CATEGORIES, NOT_RECORDED, DayRow, Report
+
+_CSS = """
+@page { size: A4; margin: 15mm; }
+body { font: 10pt/1.35 system-ui, sans-serif; color: #111; max-width: 190mm; margin: 1em auto; }
+h1 { font-size: 16pt; margin: 0 0 .3em; } h2 { font-size: 12pt; margin: 1.2em 0 .4em; }
+table { border-collapse: collapse; width: 100%; margin: .3em 0 .8em; font-size: 8.5pt; }
+th, td { border: 1px solid #bbb; padding: 2px 3px; text-align: left; vertical-align: top; }
+th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.verdict { padding: .5em .8em; border: 2px solid; font-weight: bold; margin: .5em 0; }
+.ok { border-color: #1b7837; color: #1b7837; }
+.tampered { border-color: #b2182b; background: #fde0dd; color: #b2182b; font-size: 13pt; }
+.nodata { padding: .5em .8em; border: 2px dashed #888; margin: .5em 0; }
+.flag { color: #b2182b; font-weight: bold; }
+figure { margin: .4em 0; break-inside: avoid; } figure svg { width: 100%; height: auto; }
+.hash { font-family: monospace; word-break: break-all; }
+@media print { h2 { break-after: avoid; } tr { break-inside: avoid; } }
+"""
+
+
+def _t(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return escape(value.isoformat(timespec="seconds"))
+    return escape(str(value))
+
+
+def _table(
+    element_id: str,
+    head: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    numeric: Collection[int] = (),
+) -> str:
+    """A table; the columns at the ``numeric`` indices are right-aligned numbers."""
+    out = [f'<table id="{element_id}"><thead><tr>']
+    out += [f"<th>{escape(h)}</th>" for h in head]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = [
+            f'<td class="n">{_t(v)}</td>' if i in numeric else f"<td>{_t(v)}</td>"
+            for i, v in enumerate(row)
+        ]
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _mapping(element_id: str, data: dict[str, Any] | None) -> str:
+    if not data:
+        return f'<p id="{element_id}">{NOT_RECORDED}</p>'
+    return _table(element_id, ("field", "value"), sorted(data.items()))
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} ×{n}" for reason, n in sorted(counts.items()))
+
+
+def _day_cells(label: object, row: DayRow) -> list[object]:
+    return [
+        label,
+        row.scheduled,
+        *(row.counts[c] for c in CATEGORIES),
+        row.delivered_dose_ug,
+        row.prescribed_dose_ug,
+        row.adherence_pct,
+        _reasons(row.denied_by_reason),
+        _reasons(row.missed_by_reason),
+    ]
+
+
+def _header(report: Report) -> list[str]:
+    integrity = report.integrity
+    css = "ok" if integrity.ok else "tampered"
+    parts = [
+        f'<div id="integrity" class="verdict {css}">Journal integrity: {_t(integrity.verdict)}'
+        + "".join(f"<br>warning: {_t(w)}" for w in integrity.warnings)
+        + "</div>",
+        "<h1>pumpctl delivery report</h1>",
+        _table(
+            "identity",
+            ("item", "value"),
+            [
+                ("journal", report.journal_path),
+                ("period from", report.period_from or "start of the journal"),
+                ("period to", report.period_to or "end of the journal"),
+                ("days counted in", report.timezone),
+                ("generated", report.generated),
+                ("journal head", f"#{integrity.head_seq} {integrity.head_hash}"),
+                (
+                    "pumpctl",
+                    report.daemon_starts[-1].get("version") if report.daemon_starts else None,
+                ),
+                (
+                    "config digest",
+                    report.daemon_starts[-1].get("config_digest") if report.daemon_starts else None,
+                ),
+            ],
+        ),
+        "<h2>Subject</h2>",
+        _mapping("subject", report.subject),
+        "<h2>Pump</h2>",
+        _mapping("pump", report.pump),
+    ]
+    if not report.has_data:
+        parts.append(
+            '<div id="no-data" class="nodata">No data: the journal has no slots, '
+            "alarms or suspensions in this period.</div>"
+        )
+    return parts
+
+
+def _prescription(report: Report) -> list[str]:
+    changes = [
+        (c.when, c.what, c.who, c.why, _compact(c.old), _compact(c.new)) for c in report.changes
+    ]
+    return [
+        "<h2>Prescription in force at the start of the period</h2>",
+        _mapping("prescription", report.prescription_in_force),
+        "<h2>Limits in force</h2>",
+        _mapping("limits", report.limits_in_force),
+        "<h2>Changes in the period</h2>",
+        _table("changes", ("when (UTC)", "what", "who", "why", "old", "new"), changes)
+        if changes
+        else '<p id="changes">none</p>',
+    ]
+
+
+def _compact(data: dict[str, Any] | None) -> str:
+    if not data:
+        return "—"
+    return "; ".join(f"{k}={v}" for k, v in sorted(data.items()))
+
+
+def _figures(report: Report) -> list[str]:
+    if not report.slots:
+        return []
+    figures = [
+        ("timeline", plots.timeline(report)),
+        ("exposure", plots.exposure(report)),
+        ("interval-histogram", plots.interval_histogram(report)),
+        ("daily-dose", plots.daily_dose(report)),
+    ]
+    return ["<h2>Figures</h2>"] + [
+        f'<figure id="fig-{name}">{svg}</figure>' for name, svg in figures
+    ]
+
+
+def _tables(report: Report) -> list[str]:
+    iv = report.intervals
+    ex = report.exposure
+    below = "; ".join(f"{a} → {b}: {m} min" for a, b, m in iv.below_limit) or "none"
+    head = [
+        "day",
+        "sched.",
+        *CATEGORIES,
+        "delivered µg",
+        "prescribed µg",
+        "adherence %",
+        "denied by reason",
+        "missed by reason",
+    ]
+    exceptions = [r for r in report.slots if r.category != "delivered"]
+    return [
+        "<h2>Per day</h2>",
+        _table(
+            "days",
+            head,
+            [*(_day_cells(d.day, d) for d in report.days), _day_cells("total", report.total)],
+            numeric=range(1, len(head) - 2),
+        ),
+        "<h2>Intervals between delivered pulses</h2>",
+        _table(
+            "intervals",
+            ("statistic", "minutes"),
+            [
+                ("intervals", iv.count),
+                ("median", iv.median_min),
+                ("5th percentile", iv.p5_min),
+                ("95th percentile", iv.p95_min),
+                ("minimum", iv.min_min),
+                ("longest gap", iv.longest_gap_min),
+                ("longest gap from - to", f"{_t(iv.longest_gap_from)} - {_t(iv.longest_gap_to)}"),
+                ("minimum interval limit", iv.min_interval_limit_min),
+            ],
+            numeric=(1,),
+        ),
+        f'<p id="below-limit" class="{"flag" if iv.below_limit else ""}">'
+        f"Intervals below the minimum interval: {escape(below)}</p>",
+        "<h2>Predicted exposure</h2>",
+        _table(
+            "exposure",
+            ("quantity", "value"),
+            [
+                ("highest predicted level (pg/mL)", _num(ex.max_level_pg_per_ml)),
+                ("single-pulse reference peak (pg/mL)", _num(ex.reference_peak_pg_per_ml)),
+                ("gate threshold (fraction of the peak)", _num(ex.threshold_fraction, 3)),
+                ("gate threshold (pg/mL)", _num(ex.threshold_pg_per_ml)),
+                (
+                    "highest pre-pulse level (fraction of the peak)",
+                    _num(ex.max_pre_pulse_fraction, 3),
+                ),
+                ("pulses starting above the threshold", ex.pre_pulse_above_threshold),
+            ],
+            numeric=(1,),
+        ),
+        "<h2>Alarms</h2>",
+        _table(
+            "alarms",
+            (
+                "raised (UTC)",
+                "priority",
+                "code",
+                "message",
+                "slot",
+                "acknowledged",
+                "by",
+                "note",
+                "cleared",
+                "why",
+            ),
+            [
+                (
+                    a.raised,
+                    a.priority,
+                    a.code,
+                    a.message,
+                    a.slot_id,
+                    a.acknowledged,
+                    a.acknowledged_by,
+                    a.acknowledge_note,
+                    a.cleared,
+                    a.cleared_why,
+                )
+                for a in report.alarms
+            ],
+        ),
+        "<h2>Suspensions</h2>",
+        _table(
+            "suspensions",
+            ("from (UTC)", "by", "reason", "to", "resumed by", "why"),
+            [
+                (s.started, s.who, s.reason, s.ended, s.resumed_by, s.resume_reason)
+                for s in report.suspensions
+            ],
+        ),
+        "<h2>Slots not delivered in full</h2>",
+        _table(
+            "exceptions",
+            (
+                "slot",
+                "scheduled (UTC)",
+                "category",
+                "outcome",
+                "reasons",
+                "prescribed µg",
+                "delivered µg",
+            ),
+            [
+                (
+                    r.slot_id,
+                    r.scheduled,
+                    r.category,
+                    r.outcome,
+                    "; ".join(r.reasons),
+                    r.prescribed_dose_ug,
+                    r.delivered_dose_ug,
+                )
+                for r in exceptions
+            ],
+            numeric=(5, 6),
+        ),
+    ]
+
+
+def _num(value: float | None, digits: int = 1) -> str | None:
+    return None if value is None else f"{value:.{digits}f}"
+
+
+def render_html(report: Report) -> str:
+    body = [*_header(report), *_prescription(report), *_figures(report), *_tables(report)]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>pumpctl delivery report</title>"
+        f"<style>{_CSS}</style></head><body>"
+        + "\n".join(body)
+        + '<p class="foot">Research software, not a medical device. Exposure is a model '
+        "prediction, not a measurement.</p></body></html>\n"
+    )
+
+
+def write_html(report: Report, output: Path) -> None:
+    output.write_text(render_html(report), encoding="utf-8")

@@ -1,0 +1,168 @@
+"""JSON: the report's data in one versioned document (``schema`` = ``pumpctl.report/1``).
+
+Doses are exact decimal strings in µg (as in the journal), times UTC ISO 8601, intervals minutes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pumpctl.report.model import NOT_RECORDED, REPORT_SCHEMA, DayRow, Report, SlotRow
+
+
+def plain(value: Any) -> Any:
+    """Decimals as exact strings, times as ISO 8601, containers converted recursively."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _day(row: DayRow) -> dict[str, Any]:
+    return {
+        "date": row.day,
+        "scheduled": row.scheduled,
+        **row.counts,
+        "denied_by_reason": dict(sorted(row.denied_by_reason.items())),
+        "missed_by_reason": dict(sorted(row.missed_by_reason.items())),
+        "delivered_dose_ug": row.delivered_dose_ug,
+        "prescribed_dose_ug": row.prescribed_dose_ug,
+        "adherence_pct": row.adherence_pct,
+    }
+
+
+def _slot(row: SlotRow) -> dict[str, Any]:
+    return {
+        "slot_id": row.slot_id,
+        "scheduled_utc": row.scheduled,
+        "category": row.category,
+        "outcome": row.outcome,
+        "prescribed_dose_ug": row.prescribed_dose_ug,
+        "delivered_dose_ug": row.delivered_dose_ug,
+        "requested_volume_ul": row.requested_volume_ul,
+        "delivered_volume_ul": row.delivered_volume_ul,
+        "start_utc": row.started,
+        "end_utc": row.ended,
+        "reasons": list(row.reasons),
+        "resolved_by": row.resolved_by,
+        "alarms": list(row.alarm_codes),
+        "pre_pulse_level_fraction": row.pre_pulse_level_fraction,
+    }
+
+
+def to_data(report: Report) -> dict[str, Any]:
+    """The whole report as JSON-ready data (every fact the other formats show)."""
+    exposure = report.exposure
+    intervals = report.intervals
+    data: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "generated_utc": report.generated,
+        "journal": report.journal_path,
+        "period": {
+            "from_utc": report.period_from,
+            "to_utc": report.period_to,
+            "timezone": report.timezone,
+            "has_data": report.has_data,
+        },
+        "subject": report.subject or NOT_RECORDED,
+        "pump": report.pump or NOT_RECORDED,
+        "daemon_starts": list(report.daemon_starts),
+        "integrity": {
+            "ok": report.integrity.ok,
+            "verdict": report.integrity.verdict,
+            "records": report.integrity.records,
+            "head_seq": report.integrity.head_seq,
+            "head_hash": report.integrity.head_hash,
+            "problem": report.integrity.problem,
+            "warnings": list(report.integrity.warnings),
+        },
+        "prescription_in_force": report.prescription_in_force or NOT_RECORDED,
+        "limits_in_force": report.limits_in_force or NOT_RECORDED,
+        "changes": [
+            {
+                "seq": c.seq,
+                "when_utc": c.when,
+                "what": c.what,
+                "who": c.who,
+                "why": c.why,
+                "old": c.old,
+                "new": c.new,
+            }
+            for c in report.changes
+        ],
+        "total": _day(report.total),
+        "days": [_day(d) for d in report.days],
+        "intervals": {
+            "count": intervals.count,
+            "median_min": intervals.median_min,
+            "p5_min": intervals.p5_min,
+            "p95_min": intervals.p95_min,
+            "min_min": intervals.min_min,
+            "longest_gap_min": intervals.longest_gap_min,
+            "longest_gap_from_utc": intervals.longest_gap_from,
+            "longest_gap_to_utc": intervals.longest_gap_to,
+            "min_interval_limit_min": intervals.min_interval_limit_min,
+            "below_limit": [
+                {"from_slot": a, "to_slot": b, "interval_min": m}
+                for a, b, m in intervals.below_limit
+            ],
+        },
+        "alarms": [
+            {
+                "alarm_id": a.alarm_id,
+                "code": a.code,
+                "priority": a.priority,
+                "message": a.message,
+                "raised_utc": a.raised,
+                "slot_id": a.slot_id,
+                "acknowledged_utc": a.acknowledged,
+                "acknowledged_by": a.acknowledged_by,
+                "acknowledge_note": a.acknowledge_note,
+                "silenced_by": a.silenced_by,
+                "silenced_until_utc": a.silenced_until,
+                "cleared_utc": a.cleared,
+                "cleared_why": a.cleared_why,
+            }
+            for a in report.alarms
+        ],
+        "suspensions": [
+            {
+                "from_utc": s.started,
+                "who": s.who,
+                "reason": s.reason,
+                "to_utc": s.ended,
+                "resumed_by": s.resumed_by,
+                "resume_reason": s.resume_reason,
+            }
+            for s in report.suspensions
+        ],
+        "exposure": {
+            "reference_peak_pg_per_ml": exposure.reference_peak_pg_per_ml,
+            "threshold_fraction": exposure.threshold_fraction,
+            "threshold_pg_per_ml": exposure.threshold_pg_per_ml,
+            "max_level_pg_per_ml": exposure.max_level_pg_per_ml,
+            "max_pre_pulse_fraction": exposure.max_pre_pulse_fraction,
+            "pre_pulse_above_threshold": exposure.pre_pulse_above_threshold,
+            "curve": {
+                "times_utc": list(exposure.times),
+                "levels_pg_per_ml": [round(v, 3) for v in exposure.levels_pg_per_ml],
+            },
+        },
+        "slots": [_slot(s) for s in report.slots],
+    }
+    return plain(data)  # type: ignore[no-any-return]
+
+
+def write_json(report: Report, output: Path) -> None:
+    with output.open("w", encoding="utf-8") as stream:
+        json.dump(to_data(report), stream, ensure_ascii=False, indent=1)
+        stream.write("\n")

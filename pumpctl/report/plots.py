@@ -1,0 +1,143 @@
+"""The report's figures as inline SVG text, drawn with matplotlib's non-interactive backend.
+
+Fonts are drawn as paths, so the SVG needs nothing outside the page. Artists with thousands of
+marks (years of slots) are rasterised inside the SVG to keep the file small; axes stay vector.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import matplotlib as mpl
+
+mpl.use("Agg")  # never open a window; must precede pyplot's import
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from pumpctl.report import stats
+from pumpctl.report.model import CATEGORIES, Report
+
+#: Outcome colours, distinguishable in greyscale print too (dark to light).
+COLOURS = {
+    "delivered": "#1b7837",
+    "partial": "#e08214",
+    "not-delivered": "#762a83",
+    "missed": "#b2182b",
+    "denied": "#2166ac",
+    "uncertain": "#000000",
+    "open": "#bbbbbb",
+}
+RASTER_ABOVE = 2000
+_NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_WIDTH_IN = 7.2  # A4 text width at 15 mm margins
+
+
+def _svg(fig: Figure) -> str:
+    buffer = io.StringIO()
+    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "pumpctl"}):
+        # No metadata block: the page stays reproducible and free of RDF namespace URLs.
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata=_NO_METADATA)
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline in HTML
+
+
+def _figure(height_in: float) -> tuple[Figure, Axes]:
+    fig, ax = plt.subplots(figsize=(_WIDTH_IN, height_in), dpi=100)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def _x(times: list[datetime]) -> list[float]:
+    """Matplotlib's date numbers (days), which its typed API accepts where datetimes work too."""
+    return [float(mdates.date2num(t)) for t in times]  # type: ignore[no-untyped-call]
+
+
+def _time_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+
+
+def timeline(report: Report) -> str:
+    """One mark per slot at its scheduled time, one lane and colour per outcome."""
+    fig, ax = _figure(2.2)
+    lanes = [c for c in CATEGORIES if report.total.counts[c]]
+    raster = len(report.slots) > RASTER_ABOVE
+    for lane, category in enumerate(lanes):
+        times = [r.scheduled for r in report.slots if r.category == category and r.scheduled]
+        ax.scatter(
+            _x(times),
+            [lane] * len(times),
+            marker="|",
+            s=120,
+            color=COLOURS[category],
+            label=category,
+            rasterized=raster,
+        )
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(-0.7, max(len(lanes), 1) - 0.3)
+    _time_axis(ax)
+    ax.set_title("Pulse timeline (one mark per slot, UTC)", fontsize=9)
+    return _svg(fig)
+
+
+def exposure(report: Report) -> str:
+    """Predicted plasma level with the gate's threshold, scaled to pg/mL."""
+    fig, ax = _figure(2.4)
+    curve = report.exposure
+    ax.plot(
+        _x(list(curve.times)),
+        list(curve.levels_pg_per_ml),
+        color="#333333",
+        linewidth=0.8,
+        label="predicted level",
+        rasterized=len(curve.times) > RASTER_ABOVE,
+    )
+    threshold = curve.threshold_pg_per_ml
+    if threshold is not None:
+        ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1, label="gate threshold")
+    ax.set_ylabel("pg/mL")
+    ax.set_ylim(bottom=0)
+    _time_axis(ax)
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title("Predicted plasma gonadorelin (model, not a measurement)", fontsize=9)
+    return _svg(fig)
+
+
+def interval_histogram(report: Report) -> str:
+    """Minutes between pulse starts, with the minimum interval marked."""
+    fig, ax = _figure(2.2)
+    values = [g[0] for g in stats.gaps(report.slots)]
+    if values:
+        ax.hist(values, bins=min(40, max(5, len(values) // 4)), color="#4d4d4d")
+    ax.axvline(
+        report.intervals.min_interval_limit_min,
+        color="#b2182b",
+        linestyle="--",
+        label=f"minimum interval {report.intervals.min_interval_limit_min} min",
+    )
+    ax.set_xlabel("minutes between pulse starts")
+    ax.set_ylabel("intervals")
+    ax.legend(fontsize=7)
+    ax.set_title("Intervals between delivered pulses", fontsize=9)
+    return _svg(fig)
+
+
+def daily_dose(report: Report) -> str:
+    """Delivered dose per day as bars, the prescribed dose as a step line over them."""
+    fig, ax = _figure(2.2)
+    days = [datetime(d.day.year, d.day.month, d.day.day, 12) for d in report.days if d.day]
+    delivered = [float(d.delivered_dose_ug) for d in report.days if d.day]
+    prescribed = [float(d.prescribed_dose_ug) for d in report.days if d.day]
+    raster = len(days) > RASTER_ABOVE // 4
+    ax.bar(_x(days), delivered, width=0.8, color="#1b7837", label="delivered", rasterized=raster)
+    ax.step(_x(days), prescribed, where="mid", color="#000000", linewidth=1, label="prescribed")
+    ax.set_ylabel("µg per day")
+    _time_axis(ax)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"Daily dose ({report.timezone} days)", fontsize=9)
+    return _svg(fig)

@@ -1,0 +1,204 @@
+"""Pure summaries over a report's slots: per-day tallies, pulse intervals and predicted exposure.
+
+Functions of data only (no journal, no clock), so tests feed them known slots and check numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pumpctl.core.exposure import MODEL_HORIZON_MIN, Infusion, level_pg_per_ml, single_pulse_peak
+from pumpctl.report.model import DayRow, Exposure, Intervals, SlotRow
+
+#: Pulses that moved fluid: the intervals between their starts are what SR-02 bounds.
+MOVED = ("delivered", "partial")
+
+#: A start measured on the pump may trail its journaled intent by a moment; within this the
+#: interval is not flagged as below the limit (the gate itself measures intent to intent).
+INTERVAL_TOLERANCE_MIN = 1 / 60
+
+#: Periods up to this long get a dense curve; longer ones one point before and at each peak.
+DENSE_CURVE_SPAN = timedelta(days=7)
+DENSE_STEP_MIN = 2.0
+
+
+def tally(rows: Iterable[SlotRow], zone: ZoneInfo) -> tuple[list[DayRow], DayRow]:
+    """Per local day (in ``zone``) and for the whole period: counts by category and doses."""
+    days: dict[date, DayRow] = {}
+    total = DayRow(day=None)
+    for row in rows:
+        if row.scheduled is None:
+            continue
+        day = row.scheduled.astimezone(zone).date()
+        target = days.get(day)
+        if target is None:
+            target = days[day] = DayRow(day=day)
+        for summary in (target, total):
+            _add(summary, row)
+    return [days[d] for d in sorted(days)], total
+
+
+def _add(summary: DayRow, row: SlotRow) -> None:
+    summary.counts[row.category] += 1
+    by_reason = {"denied": summary.denied_by_reason, "missed": summary.missed_by_reason}.get(
+        row.category
+    )
+    if by_reason is not None:
+        for reason in row.reasons or ("(no reason recorded)",):
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+    if row.category != "open" and row.prescribed_dose_ug is not None:
+        summary.prescribed_dose_ug += row.prescribed_dose_ug
+    if row.category in MOVED and row.delivered_dose_ug is not None:
+        summary.delivered_dose_ug += row.delivered_dose_ug
+
+
+def pulse_start(row: SlotRow) -> datetime | None:
+    """When a pulse started: the pump's start if recorded, else its slot time."""
+    return row.started or row.scheduled
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), ``q`` in [0, 100]."""
+    if not sorted_values:
+        raise ValueError("percentile of no values: allowed one value or more")
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+Gap = tuple[float, tuple[datetime, str], tuple[datetime, str]]
+
+
+def gaps(rows: Iterable[SlotRow]) -> list[Gap]:
+    """(minutes, (start, slot), (next start, next slot)) between pulses that moved fluid."""
+    starts = sorted(
+        (start, row.slot_id)
+        for row in rows
+        if row.category in MOVED and (start := pulse_start(row)) is not None
+    )
+    return [((b[0] - a[0]).total_seconds() / 60, a, b) for a, b in itertools.pairwise(starts)]
+
+
+def intervals(rows: Iterable[SlotRow], min_interval_min: int) -> Intervals:
+    """Intervals between starts of pulses that moved fluid; any below the limit is listed."""
+    gaps_ = gaps(rows)
+    if not gaps_:
+        return Intervals(0, None, None, None, None, None, None, None, min_interval_min, ())
+    values = sorted(g[0] for g in gaps_)
+    longest = max(gaps_, key=lambda g: g[0])
+    below = tuple(
+        (a[1], b[1], round(minutes, 2))
+        for minutes, a, b in gaps_
+        if minutes < min_interval_min - INTERVAL_TOLERANCE_MIN
+    )
+    return Intervals(
+        count=len(gaps_),
+        median_min=round(percentile(values, 50), 2),
+        p5_min=round(percentile(values, 5), 2),
+        p95_min=round(percentile(values, 95), 2),
+        min_min=round(values[0], 2),
+        longest_gap_min=round(longest[0], 2),
+        longest_gap_from=longest[1][0],
+        longest_gap_to=longest[2][0],
+        min_interval_limit_min=min_interval_min,
+        below_limit=below,
+    )
+
+
+@lru_cache(maxsize=64)
+def _peak(dose_ug: float, duration_min: float) -> float:
+    return single_pulse_peak(dose_ug, duration_min)
+
+
+@lru_cache(maxsize=64)
+def _peak_offset_min(duration_min: float) -> float:
+    """When a single pulse peaks after its start (golden-section; the response is unimodal)."""
+    pulse = [Infusion(0.0, 1.0, duration_min)]
+    lo, hi = 0.0, duration_min + 120.0
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(60):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if level_pg_per_ml(pulse, a) < level_pg_per_ml(pulse, b):
+            lo = a
+        else:
+            hi = b
+    return (lo + hi) / 2
+
+
+class _History:
+    """Infusions sorted by start, so a level sums only the pulses within the model's horizon."""
+
+    def __init__(self, infusions: list[Infusion]) -> None:
+        self.infusions = sorted(infusions, key=lambda i: i.start_min)
+        self.starts = [i.start_min for i in self.infusions]
+        self.reach_min = MODEL_HORIZON_MIN + max((i.duration_min for i in infusions), default=0)
+
+    def level(self, t_min: float, *, before_only: bool = False) -> float:
+        hi = (bisect.bisect_left if before_only else bisect.bisect_right)(self.starts, t_min)
+        lo = bisect.bisect_left(self.starts, t_min - self.reach_min)
+        return level_pg_per_ml(self.infusions[lo:hi], t_min)
+
+
+def exposure(
+    rows: Sequence[SlotRow],
+    durations_s: dict[str, Decimal],
+    threshold_fraction: float,
+    reference: tuple[Decimal, Decimal] | None,
+) -> tuple[Exposure, dict[str, float]]:
+    """The predicted level over the period and each pulse's pre-pulse level over its own peak.
+
+    Uncertain pulses count in full (SR-09); ``reference`` is (dose µg, duration s) of the
+    prescription, whose single-pulse peak scales the threshold to pg/mL.
+    """
+    pulses = [
+        (row, start)
+        for row in rows
+        if row.category in (*MOVED, "uncertain") and (start := pulse_start(row)) is not None
+    ]
+    ref_peak = None if reference is None else _peak(float(reference[0]), float(reference[1]) / 60)
+    if not pulses:
+        return Exposure(ref_peak, threshold_fraction, (), (), None, None, 0), {}
+    origin = min(start for _, start in pulses)
+
+    def minutes(when: datetime) -> float:
+        return (when - origin).total_seconds() / 60
+
+    specs: list[tuple[SlotRow, float, float, float]] = []
+    for row, start in pulses:
+        dose = row.delivered_dose_ug if row.category in MOVED else row.prescribed_dose_ug
+        duration_min = float(durations_s.get(row.slot_id, Decimal(60))) / 60
+        specs.append((row, minutes(start), float(dose or 0), duration_min))
+    history = _History([Infusion(t, dose, dur) for _, t, dose, dur in specs])
+    fractions: dict[str, float] = {}
+    for row, t, _, dur in specs:
+        own = row.prescribed_dose_ug or row.delivered_dose_ug
+        if own:
+            fractions[row.slot_id] = history.level(t, before_only=True) / _peak(float(own), dur)
+    end = max(t for _, t, _, _ in specs) + max(180.0, MODEL_HORIZON_MIN / 2)
+    if timedelta(minutes=end) <= DENSE_CURVE_SPAN:
+        grid = [k * DENSE_STEP_MIN for k in range(int(end / DENSE_STEP_MIN) + 1)]
+    else:
+        grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
+    levels = tuple(history.level(t) for t in grid)
+    max_pre = max(fractions.values(), default=None)
+    above = sum(1 for f in fractions.values() if f > threshold_fraction)
+    return (
+        Exposure(
+            reference_peak_pg_per_ml=ref_peak,
+            threshold_fraction=threshold_fraction,
+            times=tuple(origin + timedelta(minutes=t) for t in grid),
+            levels_pg_per_ml=levels,
+            max_level_pg_per_ml=max(levels),
+            max_pre_pulse_fraction=max_pre,
+            pre_pulse_above_threshold=above,
+        ),
+        fractions,
+    )

@@ -1,0 +1,263 @@
+"""``pumpctl simulate``: the whole daemon against the in-process simulator on a virtual clock.
+
+The same delivery code, gate and journal as ``pumpctl run``; only the clock (virtual), the
+transport (in process) and the operator (simulated: acknowledges alarms and refills the syringe
+after a delay) differ. Deterministic for a seed. Invariants are checked against the simulator's
+ground-truth ledger after every pulse and at the end.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib.resources import files
+from pathlib import Path
+
+from pumpctl.config import Config, parse_config_text
+from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.runner import record_configuration
+from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.waiting import VirtualWaker
+from pumpctl.drivers.ne1000 import Ne1000Driver
+from pumpctl.errors import ConfigError, JournalError
+from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
+from pumpctl.journal import Journal
+from pumpctl.journal.verify import verify
+from pumpctl.simulator.faults import parse_fault
+from pumpctl.simulator.ledger import Ledger
+from pumpctl.simulator.loopback import LoopbackTransport
+from pumpctl.simulator.session import Ne1000Simulator
+
+#: Faults drawn at random per pulse by ``--fault-rate`` (pump and link faults mid-transaction).
+RANDOM_FAULTS = (
+    "stall@0.5",
+    "power-reset@0.4",
+    "runaway@0.9",
+    "keypad-pause@0.3",
+    "safe-timeout@0.6",
+    "spontaneous-start",
+    "garble",
+    "bad-crc",
+    "truncate",
+    "duplicate",
+    "slow,delay=2",
+    "silence,for=120",
+)
+
+#: Simulated time of one start-up; the reference day is fixed so runs are reproducible.
+SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
+
+
+def default_config() -> Config:
+    """The embedded demo configuration, anchored on the fixed simulation day."""
+    text = files("pumpctl.examples").joinpath("demo.toml").read_text(encoding="utf-8")
+    return parse_config_text(text, source="<embedded demo.toml>", now=SIMULATION_EPOCH)
+
+
+@dataclass
+class SimulationOptions:
+    days: float
+    seed: int = 0
+    faults: list[str] = field(default_factory=list)
+    fault_rate: float = 0.0
+    operator_delay_min: float = 30.0
+    heartbeat_s: float = 80.0
+
+
+@dataclass
+class SimulationSummary:
+    """What happened, by the journal's outcomes and the simulator's ledger."""
+
+    days: float
+    outcomes: Counter[str]
+    alarms: Counter[str]
+    physical_starts: int
+    ledger_infused_ul: Decimal
+    faults_injected: Counter[str]
+    violations: list[str]
+    journal_path: Path
+    chain_ok: bool
+    head_seq: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.chain_ok and not self.violations
+
+    def lines(self) -> list[str]:
+        out = [
+            f"simulated {self.days:g} days; journal {self.journal_path}",
+            "pulses: "
+            + ", ".join(
+                f"{k.lower()} {self.outcomes.get(k, 0)}"
+                for k in ("DELIVERED", "PARTIAL", "UNCERTAIN", "NOT_DELIVERED", "MISSED", "DENIED")
+            ),
+            f"physical pulse starts (ledger): {self.physical_starts}; "
+            f"infused {self.ledger_infused_ul} uL",
+            "alarms: " + (", ".join(f"{k} {v}" for k, v in sorted(self.alarms.items())) or "none"),
+        ]
+        if self.faults_injected:
+            out.append(
+                "faults injected: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.faults_injected.items()))
+            )
+        out.append(
+            f"journal chain: {'verified' if self.chain_ok else 'BROKEN'} (head {self.head_seq})"
+        )
+        out.append(
+            "invariants: all held"
+            if not self.violations
+            else f"invariants: {len(self.violations)} VIOLATED: " + "; ".join(self.violations[:5])
+        )
+        return out
+
+
+class Simulation:
+    """One simulated therapy: daemon, simulator and a patient operator on one virtual clock."""
+
+    def __init__(self, config: Config, journal_path: Path, options: SimulationOptions) -> None:
+        if journal_path.exists():
+            raise ConfigError(
+                f"--journal {journal_path}: the file exists; a simulation writes a new journal"
+            )
+        self.config = config
+        self.options = options
+        self.rng = random.Random(options.seed)  # noqa: S311 - reproducible faults, not secrets
+        start = min(config.prescription.anchor - timedelta(minutes=5), SIMULATION_EPOCH)
+        self.clock = VirtualClock(start, elapsed_s=1000.0, boot_id="simulation")
+        self.end = start + timedelta(days=options.days)
+        self.ledger = Ledger()
+        self.sim = Ne1000Simulator(
+            self.clock,
+            address=config.pump.address,
+            syringe_ul=float(config.pump.syringe_volume_ul),
+            seed=options.seed,
+            faults=[parse_fault(f) for f in options.faults],
+            ledger=self.ledger,
+        )
+        self.faults_injected: Counter[str] = Counter(f.split("@")[0] for f in options.faults)
+        driver = Ne1000Driver(
+            "loop://",
+            address=config.pump.address,
+            safe_mode_timeout_s=255,
+            transport=LoopbackTransport(self.sim),
+        )
+        journal_path.parent.mkdir(parents=True, exist_ok=True)
+        self.journal_path = journal_path
+        self.journal = Journal(journal_path, self.clock)
+        record_configuration(self.journal, config.prescription, config.limits)
+        self.journal.record_reservoir_change(
+            Decimal(config.pump.syringe_volume_ul), "simulated operator", "syringe loaded"
+        )
+        self.daemon = Daemon(
+            prescription=config.prescription,
+            limits=config.limits,
+            driver=driver,
+            journal=self.journal,
+            clock=self.clock,
+            waker=VirtualWaker(self.clock),
+            options=DaemonOptions(
+                syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
+                heartbeat_s=options.heartbeat_s,
+                config_digest=config.digest,
+            ),
+        )
+        self.alarm_counts: Counter[str] = Counter()
+        self.daemon.alarms.add_listener(
+            lambda ev: (
+                self.alarm_counts.update([str(ev.alarm.kind)])
+                if ev.transition.value in ("raised", "escalated")
+                else None
+            )
+        )
+        self._faulted_slot: str | None = None
+
+    def run(self, progress: Callable[[float], None] | None = None) -> SimulationSummary:
+        self.daemon.start()
+        total_s = (self.end - self.clock.now()).total_seconds()
+        while self.clock.now() < self.end:
+            self._maybe_fault()
+            pause = self.daemon.tick()
+            self._operator()
+            pause = min(pause, max(0.0, (self.end - self.clock.now()).total_seconds()))
+            self.daemon.waker.sleep(max(pause, 0.001))
+            if progress is not None:
+                left = (self.end - self.clock.now()).total_seconds()
+                progress(1.0 - max(0.0, left) / total_s)
+        self.daemon.shutdown("simulation complete")
+        self.journal.close()
+        return self.summary()
+
+    def _maybe_fault(self) -> None:
+        """Just before a slot, arm a random fault with the configured probability."""
+        if self.options.fault_rate <= 0:
+            return
+        nxt = self.daemon.planner.next_after(self.clock.now())
+        if nxt.slot_id == self._faulted_slot:
+            return
+        if (nxt.scheduled - self.clock.now()).total_seconds() > self.options.heartbeat_s:
+            return
+        self._faulted_slot = nxt.slot_id
+        if self.rng.random() < self.options.fault_rate:
+            spec = self.rng.choice(RANDOM_FAULTS)
+            self.sim.inject(spec)
+            self.faults_injected.update([spec.split("@")[0].split(",")[0]])
+
+    def _operator(self) -> None:
+        """An operator who answers alarms after a delay and refills a low syringe."""
+        now = self.clock.now()
+        delay = timedelta(minutes=self.options.operator_delay_min)
+        for alarm in self.daemon.alarms.unacknowledged():
+            if now - alarm.raised_at >= delay:
+                self.daemon.handle(
+                    {"cmd": "ack", "alarm_id": alarm.alarm_id, "reason": "checked pump and line"},
+                    OPERATOR,
+                )
+        remaining = self.daemon.reservoir.remaining_ul
+        low = self.config.prescription.volume_ul * self.config.limits.reservoir_low_pulses
+        if remaining is not None and remaining < low:
+            self.sim.pump.drive.reservoir_ul = float(self.config.pump.syringe_volume_ul)
+            self.daemon.handle(
+                {"cmd": "reservoir_fill", "volume_ul": str(self.config.pump.syringe_volume_ul)},
+                OPERATOR,
+            )
+
+    def summary(self) -> SimulationSummary:
+        outcomes: Counter[str] = Counter()
+        intents = []
+        with Journal(self.journal_path, self.clock) as journal:
+            for event in journal.events(
+                kinds=("pulse.intent", "pulse.outcome", "pulse.reconciled", "slot.missed")
+            ):
+                if event.kind == "pulse.intent":
+                    intents.append(event.wall)
+                elif event.kind in ("pulse.outcome", "pulse.reconciled"):
+                    outcomes.update([str(event.payload["outcome"])])
+                else:
+                    outcomes.update(["DENIED" if event.payload.get("reasons") else "MISSED"])
+        starts = commanded_starts(self.ledger.entries)
+        violations = check_starts(starts, self.config.limits)
+        violations += check_intents_cover_starts(starts, intents)
+        try:
+            result = verify(self.journal_path)
+            chain_ok, head = result.ok, result.head
+        except JournalError as err:
+            chain_ok, head = False, None
+            violations.append(str(err))
+        return SimulationSummary(
+            days=self.options.days,
+            outcomes=outcomes,
+            alarms=self.alarm_counts,
+            physical_starts=len(starts),
+            ledger_infused_ul=Decimal(str(round(self.ledger.infused_ul(), 3))),
+            faults_injected=self.faults_injected,
+            violations=violations,
+            journal_path=self.journal_path,
+            chain_ok=chain_ok,
+            head_seq=None if head is None else head.seq,
+        )

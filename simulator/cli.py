@@ -1,0 +1,123 @@
+"""``pumpsim``: run the virtual NE-1000 on a pty and/or a TCP port from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import FrameType
+
+from pumpctl.core.clock import ScaledClock
+from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
+
+from .faults import FaultSpec, load_scenario, parse_fault
+from .ledger import Ledger
+from .pump import FIRMWARE
+from .server import Endpoint, PtyEndpoint, PumpServer, TcpEndpoint
+from .session import Ne1000Simulator
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"--tcp {text!r}: expected HOST:PORT with PORT 0..65535")
+    return host or "127.0.0.1", int(port)
+
+
+def _start(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--start {text!r} is not an ISO 8601 time") from err
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pumpsim", description="A virtual NE-1000 syringe pump.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the simulator on a pty and/or TCP")
+    serve.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    serve.add_argument("--link", help="stable symlink to the pty device (with --pty)")
+    serve.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="serve on TCP")
+    serve.add_argument("--address", type=int, default=0, help="pump network address 0..99")
+    serve.add_argument("--baud", type=int, default=19200, help="emulated line speed")
+    serve.add_argument("--syringe-ul", type=float, default=1000.0, help="fluid in the syringe")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="N x faster than real time")
+    serve.add_argument("--start", type=_start, help="simulated wall time at start (ISO 8601)")
+    serve.add_argument("--seed", type=int, help="seed for reproducible fault noise")
+    serve.add_argument("--firmware", default=FIRMWARE, help="identity VER reports")
+    serve.add_argument("--ledger", help="append the ground-truth plunger ledger (JSON lines)")
+    serve.add_argument(
+        "--fault", action="append", default=[], metavar="KIND[@WHEN]", help="inject a fault"
+    )
+    serve.add_argument("--scenario", help="TOML or JSON file with faults = [...]")
+    serve.add_argument("--control", help="unix socket for run-time control (fault, state)")
+    return parser
+
+
+def _faults(args: argparse.Namespace) -> list[FaultSpec]:
+    faults = [parse_fault(text) for text in args.fault]
+    if args.scenario:
+        faults.extend(load_scenario(args.scenario))
+    return faults
+
+
+def serve(args: argparse.Namespace) -> int:
+    if not args.pty and args.tcp is None:
+        raise ConfigError("pumpsim serve needs --pty and/or --tcp HOST:PORT")
+    if not 0 <= args.address <= 99:
+        raise ConfigError(f"--address {args.address} is out of range; allowed 0..99")
+    if args.baud <= 0 or args.time_scale <= 0 or args.syringe_ul <= 0:
+        raise ConfigError("--baud, --time-scale and --syringe-ul must be > 0")
+    clock = ScaledClock(args.time_scale, origin=args.start)
+    sim = Ne1000Simulator(
+        clock,
+        address=args.address,
+        baud=args.baud,
+        syringe_ul=args.syringe_ul,
+        seed=args.seed,
+        faults=_faults(args),
+        ledger=Ledger(args.ledger) if args.ledger else None,
+        time_scale=args.time_scale,
+        firmware=args.firmware,
+    )
+    endpoints: list[Endpoint] = []
+    if args.pty:
+        pty = PtyEndpoint(args.link)
+        endpoints.append(pty)
+        print(f"pumpsim: pty {pty.device}" + (f" (link {args.link})" if args.link else ""))
+    if args.tcp is not None:
+        tcp = TcpEndpoint(*args.tcp)
+        endpoints.append(tcp)
+        print(f"pumpsim: tcp {tcp.address[0]}:{tcp.address[1]}")
+    server = PumpServer(sim, endpoints, control_path=args.control)
+    if args.control:
+        print(f"pumpsim: control {args.control}")
+    sys.stdout.flush()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        server.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    server.serve_forever()
+    sim.pump.ledger.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return serve(args)
+    except PumpctlError as err:
+        print(f"pumpsim: {err}", file=sys.stderr)
+        return exit_code_for(err)
+    except OSError as err:
+        print(f"pumpsim: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

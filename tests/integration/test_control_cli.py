@@ -1,0 +1,192 @@
+"""The operator subcommands against a real control socket served by a bench handler."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tempfile
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from pumpctl.cli import main
+from pumpctl.cli.control import resolve_socket_path
+from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.alarms import AlarmKind, AlarmSet
+from pumpctl.daemon.control import ControlServer, PeerCred
+
+
+class Bench:
+    """A stand-in for the daemon's handler: real alarms, a suspension flag, a reservoir."""
+
+    def __init__(self) -> None:
+        self.alarms = AlarmSet(VirtualClock())
+        self.suspended_reason: str | None = None
+        self.reservoir_ul = "0"
+        self.requests: list[tuple[dict[str, Any], PeerCred]] = []
+
+    def handle(self, request: dict[str, Any], peer: PeerCred) -> dict[str, Any]:  # noqa: PLR0911 -- one return per command
+        self.requests.append((request, peer))
+        cmd = request["cmd"]
+        who = str(peer)
+        if cmd == "status":
+            return {
+                "state": "suspended" if self.suspended_reason else "running",
+                "suspended_reason": self.suspended_reason,
+                "next_slot": {"slot_id": "s-0930", "scheduled": "2026-01-05T09:30:00+00:00"},
+                "reservoir": {"remaining_ul": self.reservoir_ul},
+                "alarms": [a.to_dict() for a in self.alarms.active()],
+            }
+        if cmd == "alarms":
+            return {"alarms": [a.to_dict() for a in self.alarms.active()]}
+        if cmd == "suspend":
+            self.suspended_reason = request["reason"]
+            return {}
+        if cmd == "resume":
+            self.suspended_reason = None
+            return {}
+        if cmd == "ack":
+            self.alarms.acknowledge(request["alarm_id"], reason=request["reason"], who=who)
+            return {}
+        if cmd == "silence":
+            alarm = self.alarms.silence(request["alarm_id"], who=who, minutes=request["minutes"])
+            return {"message": f"Silenced until {alarm.silenced_until:%H:%M} UTC."}
+        if cmd == "reservoir_fill":
+            self.reservoir_ul = str(request["volume_ul"])
+            return {}
+        raise AssertionError(f"unexpected command {cmd}")
+
+
+@pytest.fixture(autouse=True)
+def _server_logs_aside() -> Iterator[None]:
+    """The server thread's log lines go to a buffer, not into the CLI output under test."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def bench() -> Iterator[tuple[Bench, Path]]:
+    with tempfile.TemporaryDirectory(prefix="pc") as tmp:
+        path = Path(tmp) / "control.sock"
+        bench = Bench()
+        with ControlServer(path, bench.handle):
+            yield bench, path
+
+
+def test_status_is_readable(bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """`pumpctl status` prints labelled lines for state, next slot, reservoir and alarms."""
+    state, path = bench
+    state.alarms.raise_alarm(AlarmKind.RESERVOIR_LOW, "300 ul left")
+    assert main(["status", "--socket", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "State:             running" in out
+    assert "slot_id=s-0930" in out
+    assert "LOW    reservoir-low" in out and "[UNACKNOWLEDGED] - 300 ul left" in out
+
+
+def test_alarms_show_guidance(
+    bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pumpctl alarms` shows each alarm with its meaning and what to do."""
+    state, path = bench
+    state.alarms.raise_alarm(AlarmKind.PUMP_ALARM_STALL)
+    assert main(["alarms", "--socket", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HIGH   pump-alarm-stall")
+    assert "do:      Inspect the line" in out
+
+
+def test_ack_carries_reason_and_peer(bench: tuple[Bench, Path]) -> None:
+    """SR-23: `pumpctl ack` delivers the reason, and the daemon sees who acknowledged."""
+    state, path = bench
+    state.alarms.raise_alarm(AlarmKind.PARTIAL_DELIVERY)
+    assert main(["ack", "partial-delivery", "--reason", "line fixed", "--socket", str(path)]) == 0
+    assert state.alarms.active() == []
+    request, peer = state.requests[-1]
+    assert request == {"cmd": "ack", "alarm_id": "partial-delivery", "reason": "line fixed"}
+    assert peer.pid > 0
+
+
+def test_suspend_resume_and_fill(
+    bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Suspend, resume and reservoir fill reach the daemon with their typed arguments."""
+    state, path = bench
+    sock = ["--socket", str(path)]
+    assert main(["suspend", "--reason", "line change", *sock]) == 0
+    assert state.suspended_reason == "line change"
+    assert main(["resume", *sock]) == 0
+    assert state.suspended_reason is None
+    assert main(["reservoir", "fill", "--volume-ul", "2500.5", *sock]) == 0
+    assert state.reservoir_ul == "2500.5"
+    assert capsys.readouterr().out.splitlines() == [
+        "Delivery suspended.",
+        "Delivery resumed.",
+        "Reservoir fill recorded.",
+    ]
+
+
+def test_silence_prints_daemon_message(
+    bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daemon-supplied message replaces the default confirmation."""
+    state, path = bench
+    state.alarms.raise_alarm(AlarmKind.MISSED_PULSE)
+    assert main(["silence", "missed-pulse", "--minutes", "30", "--socket", str(path)]) == 0
+    assert capsys.readouterr().out == "Silenced until 08:30 UTC.\n"
+
+
+def test_invalid_arguments_are_usage_errors_not_sent(
+    bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-24: out-of-range silence is a usage error (exit 2) and never reaches the daemon."""
+    state, path = bench
+    assert main(["silence", "missed-pulse", "--minutes", "90", "--socket", str(path)]) == 2
+    assert "minutes" in capsys.readouterr().err
+    assert main(["reservoir", "fill", "--volume-ul", "-5", "--socket", str(path)]) == 2
+    assert state.requests == []
+
+
+def test_refusal_is_one_line_and_exit_1(
+    bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused request prints the daemon's reason on one stderr line and exits 1."""
+    _, path = bench
+    assert main(["ack", "nope", "--reason", "x", "--socket", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pumpctl: error: ack: alarm_id: no alarm 'nope'")
+    assert err.count("\n") == 1
+
+
+def test_json_output(bench: tuple[Bench, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """--json prints the reply object as one line, for success and refusal alike."""
+    _, path = bench
+    assert main(["alarms", "--json", "--socket", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "alarms": []}
+    assert main(["ack", "nope", "--reason", "x", "--json", "--socket", str(path)]) == 1
+    assert json.loads(capsys.readouterr().out)["code"] == "refused"
+
+
+def test_no_daemon_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a running daemon the command says so on one line and exits 1."""
+    assert main(["status", "--socket", str(tmp_path / "none.sock")]) == 1
+    assert "is the pumpctl daemon running?" in capsys.readouterr().err
+
+
+def test_socket_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--socket wins over -c; -c reads control.socket_path from the configuration."""
+    configured = tmp_path / "from-config.sock"
+    fake = types.ModuleType("pumpctl.config")
+    fake.load_config = lambda path: types.SimpleNamespace(  # type: ignore[attr-defined]
+        control=types.SimpleNamespace(socket_path=configured)
+    )
+    monkeypatch.setitem(sys.modules, "pumpctl.config", fake)
+    explicit = tmp_path / "explicit.sock"
+    assert resolve_socket_path(explicit, tmp_path / "pumpctl.toml") == explicit
+    assert resolve_socket_path(None, tmp_path / "pumpctl.toml") == configured

@@ -1,0 +1,150 @@
+"""Reports from unusual journals: tampered, empty, one pulse, a period without data; the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pumpctl.cli import main
+from pumpctl.core.clock import VirtualClock
+from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
+from pumpctl.journal import Journal
+from pumpctl.report import write_report
+from pumpctl.report.build import build_report
+from pumpctl.report.html import render_html
+from tests.report_journals import DAY1, JournalBuilder, Known, known_journal
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> Known:
+    return known_journal(tmp_path / "journal.sqlite3")
+
+
+def _tamper(path: Path) -> None:
+    """Edit the partial pulse's delivered volume in place, as an attacker with SQLite would."""
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute(
+        "UPDATE events SET payload = replace(payload, '\"6\"', '\"10\"') "
+        "WHERE kind = 'pulse.outcome' AND payload LIKE '%\"PARTIAL\"%'"
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_tampered_journal_report_says_so_first_and_in_red(known: Known) -> None:
+    """SR-20: a report from an edited journal states the failed verification at the top."""
+    _tamper(known.path)
+    report = build_report(known.path)
+    assert not report.integrity.ok
+    assert report.integrity.verdict.startswith("TAMPERED OR DAMAGED: edited at record")
+    page = render_html(report)
+    body = page[page.index("<body>") :]
+    assert body.index('class="verdict tampered"') < body.index("<h1>")
+    assert "TAMPERED OR DAMAGED" in body[: body.index("<h1>")]
+    assert "#b2182b" in page  # the tampered verdict's red
+
+
+def test_cli_writes_tampered_report_and_exits_with_the_tampered_code(
+    known: Known, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-20: `pumpctl report` still writes the report but exits 3 when the chain is broken."""
+    _tamper(known.path)
+    out = tmp_path / "r.json"
+    code = main(["report", "-j", str(known.path), "--format", "json", "-o", str(out)])
+    assert code == EXIT_TAMPERED
+    assert json.loads(out.read_text())["integrity"]["ok"] is False
+    assert "TAMPERED" in capsys.readouterr().err
+
+
+def test_empty_journal_gives_a_report_without_data(tmp_path: Path) -> None:
+    """A journal with no records: verified-empty verdict, no days, and a no-data notice."""
+    path = tmp_path / "empty.sqlite3"
+    Journal(path, VirtualClock(DAY1)).close()
+    report = build_report(path)
+    assert report.integrity.ok
+    assert report.integrity.verdict == "chain verified (empty journal)"
+    assert not report.has_data
+    assert report.days == ()
+    assert report.total.adherence_pct is None
+    assert report.intervals.count == 0
+    assert report.subject is None
+    page = render_html(report)
+    assert 'id="no-data"' in page
+    assert "not recorded" in page
+    for fmt in ("csv", "json", "fhir"):
+        write_report(path, fmt, tmp_path / f"r.{fmt}")
+    assert (tmp_path / "r.csv").read_text().count("\n") == 1  # the header only
+
+
+def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -> None:
+    """One delivered pulse: 100 % adherence, no interval statistics, a one-day table."""
+    builder = JournalBuilder(tmp_path / "one.sqlite3")
+    builder.start_daemon(with_config=False)
+    builder.deliver(DAY1.replace(hour=8))
+    builder.close()
+    report = build_report(builder.path)
+    assert report.subject is None  # this daemon.start carried no subject: "not recorded"
+    assert report.total.counts["delivered"] == 1
+    assert str(report.total.adherence_pct) == "100.0"
+    assert report.intervals.count == 0
+    assert report.intervals.median_min is None
+    assert report.exposure.max_pre_pulse_fraction == 0.0
+    assert len(report.days) == 1
+    page = render_html(report)
+    assert page.count("<svg") == 4
+    assert 'Subject</h2>\n<p id="subject">not recorded' in page
+
+
+def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
+    """--from/--to keep only the slots scheduled, alarms raised and changes made in the period."""
+    start = datetime(2026, 3, 3, tzinfo=UTC)
+    report = build_report(known.path, start=start)
+    assert report.total.scheduled == 4
+    assert [d.day.isoformat() for d in report.days if d.day] == ["2026-03-03"]
+    assert [a.alarm_id for a in report.alarms] == ["A2"]
+    assert [c.why for c in report.changes] == ["LH response low"]
+    assert report.prescription_in_force is not None
+    assert report.prescription_in_force["dose_ug"] == "10"  # in force when the period began
+    assert report.suspensions == ()
+
+
+def test_period_without_data_says_so(known: Known, tmp_path: Path) -> None:
+    """A period with nothing journaled gives a report that says there is no data."""
+    start, end = datetime(2026, 4, 1, tzinfo=UTC), datetime(2026, 4, 2, tzinfo=UTC)
+    report = build_report(known.path, start=start, end=end)
+    assert not report.has_data
+    assert report.total.scheduled == 0
+    assert "No data" in render_html(report)
+    out = tmp_path / "r.json"
+    code = main(["report", "-j", str(known.path), "--from", "2026-04-01", "--to",
+                 "2026-04-02", "--format", "json", "-o", str(out)])  # fmt: skip
+    assert code == EXIT_OK
+    assert json.loads(out.read_text())["period"]["has_data"] is False
+
+
+def test_cli_rejects_a_period_that_ends_before_it_starts(
+    known: Known, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --to before --from is a usage error naming both values."""
+    out = tmp_path / "r.csv"
+    code = main(["report", "-j", str(known.path), "--from", "2026-03-03", "--to", "2026-03-02",
+                 "-o", str(out), "--format", "csv"])  # fmt: skip
+    assert code == EXIT_USAGE
+    assert "--to = 2026-03-02T00:00:00+00:00" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_reports_a_missing_journal_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A journal path that does not exist is one clear error line, exit 1, no traceback."""
+    code = main(["report", "-j", str(tmp_path / "nope.sqlite3"), "-o", str(tmp_path / "r.html")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err
+    assert "Traceback" not in err
