@@ -264,6 +264,10 @@ def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
     last, head, problem, seen, triggers = scanned
     for point, label in points:
         problem = problem or _check_anchor(point, label, last, seen)
+    if published is None and last and not warnings:
+        warnings.append(
+            "no published head next to the journal: truncation is checked only against --anchor"
+        )
     if published is not None and last > published.seq + 1:
         warnings.append(
             f"{last - published.seq} records follow the published head {published}; "

@@ -15,7 +15,7 @@ from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
 from pumpctl.errors import JournalError
 from pumpctl.journal import EventKind, Journal
-from pumpctl.journal.chain import read_head
+from pumpctl.journal.chain import read_head, write_head
 from pumpctl.journal.query import history_sql
 from pumpctl.journal.schema import MIGRATIONS, SCHEMA_VERSION
 from pumpctl.journal.store import connect
@@ -364,3 +364,19 @@ def test_last_elapsed_by_boot_gives_each_boots_last_reading(
     clock.reboot()
     journal.record_daemon_start("0.1.0", "d")
     assert journal.last_elapsed_by_boot() == {"boot-a": 600.0, clock.boot_id: 5.0}
+
+
+def test_head_one_behind_after_a_crash_is_accepted(tmp_path: Path, clock: VirtualClock) -> None:
+    """SR-19: a crash between commit and head publication leaves an older head, which is fine."""
+    path = tmp_path / "journal.db"
+    with Journal(path, clock) as j:
+        j.record_daemon_start("0.1.0", "d")
+        older = j.head
+        j.record_intent(slot("s1"))
+    assert older is not None
+    write_head(path, older)  # as if killed right after the second COMMIT
+    result = verify(path)
+    assert result.ok and result.records == 2 and result.warnings == ()
+    with Journal(path, clock) as j:
+        assert j.record_daemon_stop("restart").seq == 3
+    assert read_head(path) == verify(path).head
