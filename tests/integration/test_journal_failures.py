@@ -195,7 +195,7 @@ def test_failed_head_publication_is_an_error_and_unwritable(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with Journal(tmp_path / "journal.db", VirtualClock(T0)) as j:
-        monkeypatch.setattr("pumpctl.journal.chain.os.replace", no_space)
+        monkeypatch.setattr("pumpctl.journal.chain.os.fdatasync", no_space)
         with pytest.raises(JournalError, match="head could not be published"):
             j.record_daemon_start("0.1.0", "d")
         assert not j.writable
