@@ -31,6 +31,8 @@ COLOURS = {
     "open": "#bbbbbb",
 }
 RASTER_ABOVE = 2000
+ENVELOPE_ABOVE = 4000
+ENVELOPE_BINS = 1500
 _NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 _WIDTH_IN = 7.2  # A4 text width at 15 mm margins
 
@@ -53,13 +55,34 @@ def _figure(height_in: float) -> tuple[Figure, Axes]:
 
 def _x(times: list[datetime]) -> list[float]:
     """Matplotlib's date numbers (days), which its typed API accepts where datetimes work too."""
-    return [float(mdates.date2num(t)) for t in times]  # type: ignore[no-untyped-call]
+    if not times:
+        return []
+    return [float(v) for v in mdates.date2num(times)]  # type: ignore[no-untyped-call]
 
 
 def _time_axis(ax: Axes) -> None:
     locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+
+
+def _envelope(
+    x: list[float], y: list[float], bins: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Per equal-width bin of ``x``: the lowest and highest ``y`` and the bin centre."""
+    lo_x, width = x[0], (x[-1] - x[0]) / bins or 1.0
+    lows: dict[int, float] = {}
+    highs: dict[int, float] = {}
+    for xi, yi in zip(x, y, strict=True):
+        b = min(int((xi - lo_x) / width), bins - 1)
+        lows[b] = min(lows.get(b, yi), yi)
+        highs[b] = max(highs.get(b, yi), yi)
+    keys = sorted(lows)
+    return (
+        [lows[b] for b in keys],
+        [highs[b] for b in keys],
+        [lo_x + (b + 0.5) * width for b in keys],
+    )
 
 
 def timeline(report: Report) -> str:
@@ -89,14 +112,14 @@ def exposure(report: Report) -> str:
     """Predicted plasma level with the gate's threshold, scaled to pg/mL."""
     fig, ax = _figure(2.4)
     curve = report.exposure
-    ax.plot(
-        _x(list(curve.times)),
-        list(curve.levels_pg_per_ml),
-        color="#333333",
-        linewidth=0.8,
-        label="predicted level",
-        rasterized=len(curve.times) > RASTER_ABOVE,
-    )
+    x = _x(list(curve.times))
+    y = list(curve.levels_pg_per_ml)
+    if len(x) > ENVELOPE_ABOVE:
+        # Years of pulses: each column shows the lowest and highest level within it.
+        lows, highs, centres = _envelope(x, y, ENVELOPE_BINS)
+        ax.fill_between(centres, lows, highs, color="#333333", label="predicted level (range)")
+    else:
+        ax.plot(x, y, color="#333333", linewidth=0.8, label="predicted level")
     threshold = curve.threshold_pg_per_ml
     if threshold is not None:
         ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1, label="gate threshold")
