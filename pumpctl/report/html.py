@@ -112,6 +112,7 @@ def _header(report: Report) -> list[str]:
                 ),
             ],
         ),
+        _glance(report),
         "<h2>Subject</h2>",
         _mapping("subject", report.subject),
         "<h2>Pump</h2>",
@@ -123,6 +124,20 @@ def _header(report: Report) -> list[str]:
             "alarms or suspensions in this period.</div>"
         )
     return parts
+
+
+def _glance(report: Report) -> str:
+    """One line a clinician reads first: what share of the therapy arrived."""
+    total = report.total
+    counts = ", ".join(f"{total.counts[c]} {c}" for c in CATEGORIES if total.counts[c])
+    adherence = "—" if total.adherence_pct is None else f"{total.adherence_pct} %"
+    return (
+        f'<p id="glance"><b>{total.scheduled} slots</b> ({escape(counts) or "none"}); '
+        f"adherence <b>{adherence}</b>; delivered <b>{total.delivered_dose_ug} µg</b> of "
+        f"{total.prescribed_dose_ug} µg prescribed; {len(report.alarms)} alarms, "
+        f"{len(report.suspensions)} suspensions; "
+        f"{len(report.intervals.below_limit)} intervals below the minimum.</p>"
+    )
 
 
 def _prescription(report: Report) -> list[str]:

@@ -147,6 +147,9 @@ def test_html_states_the_same_facts_in_one_self_contained_page(outputs: dict[str
     assert "SUBJ-042" in page
     assert "LH response low" in page
     assert page.count("<svg") == 4
+    assert "<b>10 slots</b> (4 delivered, 1 partial, 1 not-delivered, 1 missed, 1 denied, " in page
+    assert "adherence <b>40.0 %</b>; delivered <b>48.000 µg</b> of 108 µg prescribed" in page
+    assert "2 alarms, 1 suspensions; 1 intervals below the minimum" in page
     for fact in ("181.0", "88.6", "882.0", "990.0", "36.000", "108", "40.0", "nurse jones"):
         assert fact in page, fact
     assert "S20260302T093000Z → S20260302T110000Z: 88.0 min" in page
