@@ -37,10 +37,10 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from pumpctl.report import _writer  # noqa: PLC0415  (matplotlib loads only when needed)
+    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415  (matplotlib loads only when needed)
 
     writer = _writer(args.format)
-    report = build_report(args.journal, start=start, end=end)
+    report = build_report(args.journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
     writer(report, args.output)
     print(f"{args.format} report written to {args.output}")
     if not report.has_data:

@@ -249,8 +249,12 @@ def build_report(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
+    curve: bool = True,
 ) -> Report:
-    """Everything the journal says about ``[start, end)`` (default: all of it)."""
+    """Everything the journal says about ``[start, end)`` (default: all of it).
+
+    ``curve=False`` skips sampling the exposure curve (formats that do not show it).
+    """
     if start is not None and end is not None and end <= start:
         raise ValueError(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
@@ -303,8 +307,9 @@ def build_report(
     ]
     days, total = stats.tally(rows, zone)
     reference = _reference(prescription, rows, durations)
-    curve, fractions = stats.exposure(rows, durations, resolve_threshold(limits), reference)
-    rows = [dataclasses.replace(r, pre_pulse_level_fraction=fractions.get(r.slot_id)) for r in rows]
+    exposure, fractions = stats.exposure(
+        rows, durations, resolve_threshold(limits), reference, curve=curve
+    )
     last = started[-1] if started else {}
     return Report(
         journal_path=str(journal_path),
@@ -325,5 +330,6 @@ def build_report(
         intervals=stats.intervals(rows, limits.min_interval_min),
         alarms=tuple(alarms),
         suspensions=tuple(suspensions),
-        exposure=curve,
+        exposure=exposure,
+        pre_pulse_fractions=fractions,
     )

@@ -70,7 +70,6 @@ class SlotRow:
     reasons: tuple[str, ...]
     resolved_by: str | None
     alarm_codes: tuple[str, ...]
-    pre_pulse_level_fraction: float | None = None
 
 
 @dataclass
@@ -155,6 +154,7 @@ class Exposure:
     max_level_pg_per_ml: float | None
     max_pre_pulse_fraction: float | None
     pre_pulse_above_threshold: int
+    curve_computed: bool = True
 
     @property
     def threshold_pg_per_ml(self) -> float | None:
@@ -186,6 +186,8 @@ class Report:
     alarms: tuple[AlarmRow, ...]
     suspensions: tuple[Suspension, ...]
     exposure: Exposure
+    #: Each pulse's predicted level at its start over its own single-pulse peak, by slot id.
+    pre_pulse_fractions: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:

@@ -28,6 +28,8 @@ from pumpctl.report.model import DayRow, Exposure, Intervals, SlotRow
 
 #: Pulses that moved fluid: the intervals between their starts are what SR-02 bounds.
 MOVED = ("delivered", "partial")
+#: Pulses the exposure model counts: uncertain ones in full (SR-09).
+EXPOSED = frozenset((*MOVED, "uncertain"))
 
 #: A start measured on the pump may trail its journaled intent by a moment; within this the
 #: interval is not flagged as below the limit (the gate itself measures intent to intent).
@@ -185,16 +187,19 @@ def exposure(
     durations_s: dict[str, Decimal],
     threshold_fraction: float,
     reference: tuple[Decimal, Decimal] | None,
+    *,
+    curve: bool = True,
 ) -> tuple[Exposure, dict[str, float]]:
     """The predicted level over the period and each pulse's pre-pulse level over its own peak.
 
     Uncertain pulses count in full (SR-09); ``reference`` is (dose µg, duration s) of the
-    prescription, whose single-pulse peak scales the threshold to pg/mL.
+    prescription, whose single-pulse peak scales the threshold to pg/mL. Without ``curve``
+    only the pre-pulse levels and their summary are computed (the CSV needs no curve).
     """
     pulses = [
         (row, start)
         for row in rows
-        if row.category in (*MOVED, "uncertain") and (start := pulse_start(row)) is not None
+        if row.category in EXPOSED and (start := pulse_start(row)) is not None
     ]
     ref_peak = None if reference is None else _peak(float(reference[0]), float(reference[1]) / 60)
     if not pulses:
@@ -221,7 +226,9 @@ def exposure(
         if own:
             fractions[row.slot_id] = pre_by_time[t] / _peak(float(own), dur)
     end = max(t for _, t, _, _ in specs) + max(180.0, MODEL_HORIZON_MIN / 2)
-    if timedelta(minutes=end) <= DENSE_CURVE_SPAN:
+    if not curve:
+        grid = []
+    elif timedelta(minutes=end) <= DENSE_CURVE_SPAN:
         grid = [k * DENSE_STEP_MIN for k in range(int(end / DENSE_STEP_MIN) + 1)]
     else:
         grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
@@ -234,9 +241,10 @@ def exposure(
             threshold_fraction=threshold_fraction,
             times=tuple(origin + timedelta(minutes=t) for t in grid),
             levels_pg_per_ml=levels,
-            max_level_pg_per_ml=max(levels),
+            max_level_pg_per_ml=max(levels, default=None),
             max_pre_pulse_fraction=max_pre,
             pre_pulse_above_threshold=above,
+            curve_computed=curve,
         ),
         fractions,
     )
