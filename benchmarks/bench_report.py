@@ -105,7 +105,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="reuse or keep the journal at this path")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    ram = Path("/dev/shm")
+    ram = Path("/dev/shm")  # noqa: S108  (only a parent: mkdtemp makes a private folder in it)
     work = Path(tempfile.mkdtemp(prefix="pumpctl-bench-", dir=ram if ram.is_dir() else None))
     try:
         path = args.keep or work / "journal.sqlite3"
