@@ -97,7 +97,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     assert len(report.days) == 1
     page = render_html(report)
     assert page.count("<svg") == 4
-    assert 'Subject</h2>\n<p id="subject">not recorded' in page
+    assert '<tr id="subject"><th>subject</th><td>not recorded</td></tr>' in page
 
 
 def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
