@@ -122,7 +122,13 @@ def exposure(report: Report) -> str:
         ax.plot(x, y, color="#333333", linewidth=0.8, label="predicted level")
     threshold = curve.threshold_pg_per_ml
     if threshold is not None:
-        ax.axhline(threshold, color="#b2182b", linestyle="--", linewidth=1, label="gate threshold")
+        ax.axhline(
+            threshold,
+            color="#b2182b",
+            linestyle="--",
+            linewidth=1,
+            label="gate threshold (pre-pulse level)",
+        )
     ax.set_ylabel("pg/mL")
     ax.set_ylim(bottom=0)
     _time_axis(ax)
