@@ -64,8 +64,8 @@ def test_csv_has_one_row_per_slot_with_every_value(known: Known, outputs: dict[s
     assert by_id[known.slot_ids["d1_0930"]]["start_utc"] == "2026-03-02T09:32:00+00:00"
     assert by_id[known.slot_ids["d1_0800"]]["local_date"] == "2026-03-02"
     assert by_id[known.slot_ids["d1_0800"]]["pre_pulse_level_fraction"] == "0.0000"
-    delivered = sum((Decimal(r["delivered_dose_ug"] or 0) for r in rows), Decimal(0))
-    assert delivered == Decimal("48")  # the not-delivered slot adds 0
+    delivered_total = sum((Decimal(r["delivered_dose_ug"] or 0) for r in rows), Decimal(0))
+    assert delivered_total == Decimal("48")  # the not-delivered slot adds 0
 
 
 def test_json_is_versioned_and_carries_every_summary(outputs: dict[str, Path]) -> None:
