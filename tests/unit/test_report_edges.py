@@ -148,3 +148,17 @@ def test_cli_reports_a_missing_journal_in_one_line(
     err = capsys.readouterr().err
     assert "does not exist" in err
     assert "Traceback" not in err
+
+
+def test_journal_text_cannot_inject_markup_into_the_html(tmp_path: Path) -> None:
+    """Who, why and alarm messages from the journal appear escaped, never as markup."""
+    builder = JournalBuilder(tmp_path / "xss.sqlite3")
+    builder.start_daemon()
+    builder.journal.record_alarm("A<1>", "x", "low", "<script>alert(1)</script>")
+    builder.journal.record_suspend("<b>mallory</b>", "<img src=x onerror=alert(1)>")
+    builder.close()
+    page = render_html(build_report(builder.path))
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;mallory&lt;/b&gt;" in page

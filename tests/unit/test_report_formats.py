@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
 
 from pumpctl.report import write_report
 from pumpctl.report.csvfmt import COLUMNS
@@ -115,6 +116,9 @@ def test_fhir_bundle_validates_and_maps_each_outcome(
     assert resources[1]["code"] == {"text": "gonadorelin"}
     admins = {r["identifier"][0]["value"]: r for r in resources[2:]}
     assert len(admins) == 10
+    # The models check structure and cardinality, not value sets: check the status codes here.
+    r4_statuses = {"in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped"}
+    assert {a["status"] for a in admins.values()} <= r4_statuses | {"unknown"}
     expected = {
         "d1_0800": ("completed", 10),
         "d1_1100": ("completed", 6),
@@ -155,3 +159,13 @@ def test_html_states_the_same_facts_in_one_self_contained_page(outputs: dict[str
     assert "S20260302T093000Z → S20260302T110000Z: 88.0 min" in page
     for fetch in ('src="', 'href="http', "url(http", "url(//", "@import", "<script", "<link"):
         assert fetch not in page, fetch
+
+
+def test_fhir_validation_rejects_an_administration_without_subject(
+    outputs: dict[str, Path],
+) -> None:
+    """The FHIR models really validate: dropping a required element makes the Bundle fail."""
+    data = json.loads(outputs["fhir"].read_text(encoding="utf-8"))
+    del data["entry"][2]["resource"]["subject"]
+    with pytest.raises(ValidationError, match="subject"):
+        Bundle.model_validate(data)
