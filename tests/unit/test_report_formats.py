@@ -113,6 +113,8 @@ def test_fhir_bundle_validates_and_maps_each_outcome(
     Bundle.model_validate(data)
     resources = [e["resource"] for e in data["entry"]]
     assert [r["resourceType"] for r in resources[:2]] == ["Device", "Medication"]
+    assert resources[0]["deviceName"][0]["name"] == "bench pump 3"
+    assert resources[0]["note"][0]["text"].startswith("journal integrity: chain verified")
     assert resources[1]["code"] == {"text": "gonadorelin"}
     admins = {r["identifier"][0]["value"]: r for r in resources[2:]}
     assert len(admins) == 10
