@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -56,11 +56,33 @@ def _time(text: object) -> datetime | None:
     return None if not isinstance(text, str) else datetime.fromisoformat(text).astimezone(UTC)
 
 
-def read_events(path: Path) -> list[EventRow]:
-    """Every record, read-only; a damaged file raises :class:`JournalError`."""
+#: Records that describe the whole therapy, read in full whatever the period.
+CONTEXT_KINDS = (
+    "daemon.start",
+    "prescription.change",
+    "limits.change",
+    "delivery.suspended",
+    "delivery.resumed",
+)
+
+#: Records of a slot are written from its window's start (the slot time, less the gate's early
+#: tolerance of seconds) on; a day of margin before the period keeps every one of them.
+READ_MARGIN = timedelta(days=1)
+
+
+def read_events(path: Path, since: datetime | None = None) -> list[EventRow]:
+    """Records in journal order, read-only; from ``since`` (less a margin) plus the context.
+
+    A damaged file raises :class:`JournalError`.
+    """
     conn = connect(path, writable=False)
     try:
-        return list(iter_events(conn))
+        if since is None:
+            return list(iter_events(conn))
+        context = iter_events(conn, kinds=CONTEXT_KINDS, until=since - READ_MARGIN)
+        recent = iter_events(conn, since=since - READ_MARGIN)
+        # Journal order even if the wall clock once stepped back between the two reads.
+        return sorted([*context, *recent], key=lambda e: e.seq)
     except (sqlite3.Error, ValueError) as err:
         raise JournalError(f"journal {path}: records cannot be read ({err})") from err
     finally:
@@ -260,7 +282,7 @@ def build_report(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
     integrity = integrity_of(journal_path)
-    events = read_events(journal_path)
+    events = read_events(journal_path, since=start)
     starts = [e for e in events if e.kind == "daemon.start"]
     started = [{"when": e.wall, **e.payload} for e in starts]
     changes = [

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pumpctl.cli import main
 from pumpctl.core.clock import VirtualClock
+from pumpctl.core.model import Reason
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.journal import Journal
 from pumpctl.report import write_report
 from pumpctl.report.build import build_report
 from pumpctl.report.html import render_html
-from tests.report_journals import DAY1, JournalBuilder, Known, known_journal
+from tests.report_journals import (
+    DAY1,
+    PRESCRIPTION,
+    SUBJECT,
+    JournalBuilder,
+    Known,
+    known_journal,
+)
 
 
 @pytest.fixture
@@ -111,6 +120,42 @@ def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
     assert report.prescription_in_force is not None
     assert report.prescription_in_force["dose_ug"] == "10"  # in force when the period began
     assert report.suspensions == ()
+
+
+def test_period_keeps_a_suspension_that_began_before_it(known: Known) -> None:
+    """A suspension begun before the period and ended in it is shown with its real start."""
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    report = build_report(known.path, start=start, end=start + timedelta(hours=4))
+    (suspension,) = report.suspensions
+    assert suspension.started == datetime(2026, 3, 2, 11, 20, tzinfo=UTC)
+    assert suspension.ended == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    assert report.alarms == ()  # A1 was raised at 11:01, before the period
+    assert [r.category for r in report.slots] == ["denied", "missed", "delivered"]
+    assert report.prescription_in_force is not None
+    assert report.total.prescribed_dose_ug == 30
+
+
+def test_period_long_after_the_context_still_has_it(tmp_path: Path) -> None:
+    """Subject, prescription and a suspension journaled days before the period are all shown."""
+    builder = JournalBuilder(tmp_path / "long.sqlite3")
+    builder.at(DAY1 + timedelta(hours=7))
+    builder.start_daemon()
+    builder.prescribe(PRESCRIPTION, who="dr. smith", why="initial prescription")
+    builder.at(DAY1 + timedelta(hours=8))
+    builder.journal.record_suspend("nurse jones", "patient away")
+    slot = builder.deny(DAY1 + timedelta(days=3, hours=8), [Reason.SUSPENDED])
+    builder.close()
+    report = build_report(builder.path, start=DAY1 + timedelta(days=3))
+    assert report.subject == SUBJECT
+    assert report.prescription_in_force == PRESCRIPTION
+    (suspension,) = report.suspensions
+    assert (suspension.started, suspension.ended) == (DAY1 + timedelta(hours=8), None)
+    (row,) = report.slots
+    assert (row.slot_id, row.category, row.prescribed_dose_ug) == (
+        slot.slot_id,
+        "denied",
+        Decimal(10),
+    )
 
 
 def test_period_without_data_says_so(known: Known, tmp_path: Path) -> None:
