@@ -27,7 +27,10 @@ class PumpState(StrEnum):
     @property
     def moving(self) -> bool:
         """Whether the plunger may be moving in this state."""
-        return self in {PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING}
+        return self in _MOVING_STATES
+
+
+_MOVING_STATES = frozenset({PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class PumpStatus:
     state: PumpState
     alarm: str | None = None
     alarms: tuple[str, ...] = ()
+    #: SR-06: the pump moves although the driver started nothing (no RUN since it last stood
+    #: still): a spontaneous start, or a pump someone else started.
+    unexpected_motion: bool = False
 
     @property
     def moving(self) -> bool:
@@ -62,10 +68,28 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class DispensedTotals:
-    """The pump's dispensed-volume accumulators since they were last cleared."""
+    """The pump's dispensed-volume accumulators since they were last cleared.
+
+    ``commanded_ul`` is the volume of the boluses this driver started since it cleared the
+    totals (``None`` before its first clear: the pump's totals may hold older deliveries). A RUN
+    whose reply was lost counts as started. ``resolution_ul`` is the step of the printed totals.
+    """
 
     infused_ul: Decimal
     withdrawn_ul: Decimal
+    commanded_ul: Decimal | None = None
+    resolution_ul: Decimal = Decimal(0)
+
+    @property
+    def excess_ul(self) -> Decimal | None:
+        """Infused volume above what was commanded (negative when less), or None if unknown."""
+        return None if self.commanded_ul is None else self.infused_ul - self.commanded_ul
+
+    @property
+    def over_delivered(self) -> bool:
+        """SR-06: more was infused than commanded, beyond the totals' resolution."""
+        excess = self.excess_ul
+        return excess is not None and excess > self.resolution_ul
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,9 @@ class SelfTestReport:
     power_failure_restart: bool
     state: PumpState
     checks: tuple[str, ...] = field(default=())
+    #: Alarms acknowledged between connect and the self-test (``R`` after power-up, ``T`` when
+    #: the watchdog fired while no daemon was talking): evidence for reconciliation.
+    alarms_at_connect: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -24,32 +24,25 @@ from pumpctl.drivers.base import (
 )
 from pumpctl.drivers.ne1000_codec import Reply
 from pumpctl.drivers.ne1000_link import Kind, Ne1000Link, alarm_name
+from pumpctl.drivers.ne1000_selftest import STATES, run_self_test
 from pumpctl.drivers.ne1000_units import (
-    MAX_NUMBER,
-    VOLUME_RESOLUTION_UL,
     format_number,
     parse_dispensed,
-    parse_number,
     rate_command,
-    rate_limits_ul_per_min,
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
-from pumpctl.errors import ConfigError, ProtocolError, PumpAlarmError, PumpStateError
+from pumpctl.errors import (
+    ConfigError,
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    PumpStateError,
+    TransportTimeoutError,
+)
 
 log = structlog.get_logger()
 
-#: Firmware identities of the supported family: model, then ``V`` and the version.
-_IDENTITY_RE = re.compile(r"(?P<model>NE1000|NE500|NE300)[A-Z]*V(?P<version>[0-9][0-9.]*)")
 _SIMULATOR_RE = re.compile(r"PUMPSIM SCALE=(?P<scale>[0-9.eE+-]+) NOW=(?P<now>[0-9]+(\.[0-9]+)?)")
-_STATES = {
-    "I": PumpState.INFUSING,
-    "W": PumpState.WITHDRAWING,
-    "S": PumpState.STOPPED,
-    "P": PumpState.PAUSED,
-    "T": PumpState.TIMED_PAUSE,
-    "U": PumpState.WAITING_TRIGGER,
-    "X": PumpState.PURGING,
-}
 _ERROR_NAMES = {
     "?": "unrecognised command",
     "?NA": "not applicable now",
@@ -88,6 +81,10 @@ class Ne1000Driver:
         self._given_transport = transport
         self._link: Ne1000Link | None = None
         self._capabilities: Capabilities | None = None
+        # SR-06 bookkeeping: what this driver set in motion, to tell it from what it did not.
+        self._programmed_ul: Decimal | None = None
+        self._commanded_ul: Decimal | None = None  # since the last clear_dispensed()
+        self._motion_expected = False
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -95,14 +92,29 @@ class Ne1000Driver:
         transport = self._given_transport or open_serial_transport(
             self.url, self.baud, self.timeout_s, self.timeout_s
         )
-        transport.reset_input_buffer()
         link = Ne1000Link(transport, address=self.address, timeout_s=self.timeout_s)
         self._link = link
-        # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
-        # works whatever mode the pump kept from before (safe mode survives power cycles).
-        self._expect_ok(link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True))
-        link.set_safe(True)
-        self._expect_ok(link.transact("PF0", Kind.SETUP))
+        self._capabilities = None  # a new connection needs a new self-test (SR-13)
+        self._programmed_ul = None
+        self._commanded_ul = None
+        self._motion_expected = False  # whatever moves now was not started by this connection
+        try:
+            transport.reset_input_buffer()
+            # Framed even in basic mode: the pump accepts a safe packet in either mode, so this
+            # works whatever mode the pump kept from before (safe mode survives power cycles).
+            try:
+                saf = link.transact(f"SAF{self.safe_mode_timeout_s}", Kind.SETUP, framed=True)
+            except TransportTimeoutError as err:
+                raise TransportTimeoutError(
+                    f"no pump answers at address {self.address} on {self.url} at {self.baud} "
+                    f"baud ({err}); check the cable, the baud rate and the pump's address"
+                ) from err
+            self._expect_ok(saf)
+            link.set_safe(True)
+            self._expect_ok(link.transact("PF0", Kind.SETUP))
+        except BaseException:
+            self.close()
+            raise
         log.info(
             "pump.connected", url=self.url, address=self.address, alarms=list(link.alarms_seen)
         )
@@ -124,84 +136,14 @@ class Ne1000Driver:
 
     def self_test(self, *, syringe_diameter_mm: Decimal) -> SelfTestReport:
         """SR-13/SR-14: identity, diameter read back, PF0, watchdog armed, stopped, alarm-free."""
-        link = self._require_link()
-        alarms_before = link.take_alarms()
-        checks: list[str] = []
-        dia_text = format_number(syringe_diameter_mm, field="syringe_diameter_mm")
-
-        firmware = self._query("VER").data
-        identity = _IDENTITY_RE.fullmatch(firmware)
-        if identity is None:
-            raise PumpStateError(
-                f"pump identity {firmware!r} is not NE-1000 family firmware "
-                "(expected NE1000, NE500 or NE300 followed by V<version>)"
-            )
-        checks.append(f"identity {firmware}")
-
-        state = self._state_of(self._query(""))
-        if state is not PumpState.STOPPED:
-            self.stop()
-            raise PumpStateError(
-                f"pump was {state.value} at self-test; it must be stopped (it has been stopped now)"
-            )
-        checks.append("stopped")
-
-        self._expect_ok(self._link_transact(f"DIA{dia_text}", Kind.SETUP))
-        read_back = parse_number(self._query("DIA").data, what="DIA")
-        if read_back != syringe_diameter_mm:
-            raise PumpStateError(
-                f"syringe diameter read back as {read_back} mm; set {syringe_diameter_mm} mm"
-            )
-        checks.append(f"diameter {read_back} mm read back")
-
-        self._expect_ok(self._link_transact("PF0", Kind.SETUP))
-        pf = self._query("PF").data
-        if pf != "0":
-            raise PumpStateError(f"power-failure mode reads PF{pf}; PF0 is required")
-        checks.append("PF0")
-
-        saf = self._query("SAF").data
-        if saf != str(self.safe_mode_timeout_s):
-            raise PumpStateError(
-                f"safe-mode watchdog reads SAF{saf}; SAF{self.safe_mode_timeout_s} is required"
-            )
-        checks.append(f"safe-mode watchdog {saf} s")
-
-        final = self._query("")
-        alarms = link.take_alarms()
-        if alarms:
-            code = alarms[-1]
-            raise PumpAlarmError(
-                code,
-                f"alarm {code} ({alarm_name(code)}) during self-test; clear its cause first",
-                command="self-test",
-                executed=False,
-            )
-        final_state = self._state_of(final)
-        if final_state is not PumpState.STOPPED:
-            raise PumpStateError(f"pump was {final_state.value} at the end of self-test")
-        checks.append("alarm-free")
-
-        low, high = rate_limits_ul_per_min(syringe_diameter_mm)
-        self._capabilities = Capabilities(
+        report, self._capabilities = run_self_test(
+            self._require_link(),
+            query=self._query,
+            setup=lambda command: self._expect_ok(self._link_transact(command, Kind.SETUP)),
+            halt=self._halt,
             syringe_diameter_mm=syringe_diameter_mm,
-            min_rate_ul_per_min=low,
-            max_rate_ul_per_min=high,
-            max_volume_ul=MAX_NUMBER,
-            volume_resolution_ul=VOLUME_RESOLUTION_UL,
-        )
-        if alarms_before:
-            checks.append("acknowledged at connect: " + ", ".join(alarms_before))
-        report = SelfTestReport(
-            firmware=firmware,
-            model=identity["model"],
-            syringe_diameter_mm=read_back,
             safe_mode_timeout_s=self.safe_mode_timeout_s,
-            power_failure_restart=False,
-            state=final_state,
-            checks=tuple(checks),
         )
-        log.info("pump.self_test_passed", checks=list(checks))
         return report
 
     @property
@@ -251,6 +193,7 @@ class Ne1000Driver:
                 command="program_bolus",
                 executed=False,
             )
+        self._programmed_ul = None  # until every setting below is confirmed
         for command in ("DIRINF", "VOLUL", f"VOL{volume_text}", f"RAT{rate_text}"):
             reply = self._link_transact(command, Kind.SETUP)
             self._expect_idle(reply, command)  # before the error: ?NA is how motion shows here
@@ -265,11 +208,18 @@ class Ne1000Driver:
                 command="program_bolus",
                 executed=True,
             )
+        self._programmed_ul = volume_ul
         log.info("pump.bolus_programmed", volume_ul=str(volume_ul), rate=rate_text)
 
     def run(self) -> PumpStatus:
-        """Send RUN once. Invariant (SR-16): never re-sent, whatever its answer."""
+        """Send RUN once for the bolus just programmed.
+
+        Invariant (SR-16): never re-sent, whatever its answer. Invariant (SR-01): RUN follows a
+        successful ``program_bolus`` each time, so it never starts anything but that bolus.
+        """
         link = self._require_link()
+        if self._programmed_ul is None:
+            raise PumpStateError("RUN not sent: no bolus programmed since the last RUN")
         if link.alarms_seen:
             code = link.alarms_seen[-1]
             raise PumpAlarmError(
@@ -278,36 +228,73 @@ class Ne1000Driver:
                 command="RUN",
                 executed=False,
             )
-        reply = link.transact("RUN", Kind.MOTION)
+        try:
+            reply = link.transact("RUN", Kind.MOTION)
+        except (ProtocolError, TransportTimeoutError):
+            self._started()  # RUN went out and its answer was lost: the bolus may be running
+            raise
         if reply.error is not None:
             raise PumpStateError(
                 f"pump refused RUN with {reply.error} ({_ERROR_NAMES[reply.error]}); not started"
             )
+        self._started()
         status = self._status_from(reply)
         log.info("pump.run", state=status.state.value)
         return status
 
+    def _started(self) -> None:
+        self._motion_expected = True
+        if self._commanded_ul is not None and self._programmed_ul is not None:
+            self._commanded_ul += self._programmed_ul
+        self._programmed_ul = None
+
     def stop(self) -> PumpStatus:
         """STP until the pump reports stopped (the first STP of a running pump only pauses)."""
+        return self._status_from(self._halt())
+
+    def _halt(self) -> Reply:
+        """STP until stopped; returns the stopped reply and leaves alarms for the next status."""
+        failure: PumpctlError = PumpStateError(f"pump not stopped after {_STOP_ATTEMPTS} STP")
         for _ in range(_STOP_ATTEMPTS):
-            reply = self._link_transact("STP", Kind.STOP)
-            if reply.error is not None:
-                # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
-                reply = self._query("")
+            try:
+                reply = self._link_transact("STP", Kind.STOP)
+                if reply.error is not None:
+                    # The NE-1000 answers ?NA to STP when there is nothing to stop; trust a poll.
+                    reply = self._query("")
+            except (PumpAlarmError, ProtocolError, TransportTimeoutError) as err:
+                # Stopping is the safe direction: keep trying rather than give up at once.
+                failure = err
+                continue
             state = self._state_of(reply)
             if state is PumpState.STOPPED:
                 log.info("pump.stopped")
-                return self._status_from(reply)
-        raise PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+                return reply
+            failure = PumpStateError(f"pump still {state.value} after {_STOP_ATTEMPTS} STP")
+        log.error("pump.stop_failed", error=str(failure))
+        raise failure
 
     def dispensed(self) -> DispensedTotals:
         reply = self._query("DIS")
-        infused_ul, withdrawn_ul = parse_dispensed(reply.data)
-        return DispensedTotals(infused_ul=infused_ul, withdrawn_ul=withdrawn_ul)
+        infused_ul, withdrawn_ul, resolution_ul = parse_dispensed(reply.data)
+        totals = DispensedTotals(
+            infused_ul=infused_ul,
+            withdrawn_ul=withdrawn_ul,
+            commanded_ul=self._commanded_ul,
+            resolution_ul=resolution_ul,
+        )
+        if totals.over_delivered:
+            log.error(
+                "pump.over_delivery",
+                infused_ul=str(infused_ul),
+                commanded_ul=str(self._commanded_ul),
+            )
+        return totals
 
     def clear_dispensed(self) -> None:
+        self._commanded_ul = None  # unknown until both accumulators are confirmed cleared
         for command in ("CLDINF", "CLDWDR"):
             self._expect_ok(self._link_transact(command, Kind.SETUP))
+        self._commanded_ul = Decimal(0)
 
     def simulator_handshake(self) -> SimulatorInfo | None:
         """Ask the vendor-extension ``XSIM``; a real pump answers ``?`` and this returns None."""
@@ -358,7 +345,7 @@ class Ne1000Driver:
         if state.moving:
             # SR-06: the pump moves although nothing was started; stop it before anything else.
             log.error("pump.unexpected_motion", state=state.value, command=command)
-            self.stop()
+            self._halt()
             raise PumpStateError(
                 f"pump reported {state.value} while being programmed ({command}); it was "
                 "stopped: unintended flow"
@@ -366,10 +353,19 @@ class Ne1000Driver:
 
     @staticmethod
     def _state_of(reply: Reply) -> PumpState:
-        return _STATES[reply.status]
+        return STATES[reply.status]
 
     def _status_from(self, reply: Reply) -> PumpStatus:
         alarms = tuple(self._require_link().take_alarms())
+        state = self._state_of(reply)
+        unexpected = state.moving and not self._motion_expected
+        if unexpected:
+            log.error("pump.unexpected_motion", state=state.value)
+        if not state.moving:
+            self._motion_expected = False  # a bolus ends when the pump stands still
         return PumpStatus(
-            state=self._state_of(reply), alarm=alarms[-1] if alarms else None, alarms=alarms
+            state=state,
+            alarm=alarms[-1] if alarms else None,
+            alarms=alarms,
+            unexpected_motion=unexpected,
         )

@@ -50,7 +50,7 @@ MAX_REPLY_DATA = 96
 MAX_COMMAND_DATA = 251
 #: A gap longer than this inside a safe packet discards the packet (manual, section 10).
 PACKET_GAP_S = 0.5
-#: A basic command line longer than this is dropped unterminated (protects the pump side's memory).
+#: Bytes of a basic command line beyond this many are ignored (bounds the pump side's memory).
 MAX_BASIC_LINE = 256
 
 _SAFE_OVERHEAD = 4  # len byte, two CRC bytes, ETX
@@ -59,6 +59,7 @@ _PAYLOAD_RE = re.compile(
     r"(?P<addr>[0-9]{2})(?P<status>[IWSPTUX]|A\?(?P<alarm>.))(?P<data>.*)", re.S
 )
 _MIN_SAFE_LENGTH = _SAFE_OVERHEAD + _MIN_REPLY_PAYLOAD
+_MIN_BASIC_FRAME = _MIN_REPLY_PAYLOAD + 2
 _MAX_SAFE_LENGTH = _SAFE_OVERHEAD + MAX_REPLY_DATA
 
 
@@ -177,6 +178,18 @@ class ReplyDecoder:
     def pending_bytes(self) -> int:
         """How many bytes wait for the rest of their frame."""
         return len(self._buf)
+
+    def bytes_wanted(self) -> int:
+        """How many bytes surely belong to the frame in progress (1 when unknown)."""
+        buf = self._buf
+        if not buf:
+            # Every frame is at least STX + length (safe) or STX "00S" ETX (basic).
+            return _MIN_BASIC_FRAME if self.expect_safe is False else 2
+        if len(buf) >= 2 and buf[0] == STX:
+            digit = 0x30 <= buf[1] <= 0x39
+            if self.expect_safe or (self.expect_safe is None and not digit):
+                return max(1, buf[1] + 1 - len(buf))
+        return 1
 
     def feed(self, data: bytes) -> list[Reply]:
         self._buf.extend(data)

@@ -15,6 +15,7 @@ SR-16 in one place:
 
 from __future__ import annotations
 
+import threading
 import time
 from enum import Enum
 
@@ -22,7 +23,13 @@ import structlog
 
 from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 from pumpctl.drivers.transport import Transport
-from pumpctl.errors import ProtocolError, PumpAlarmError, TransportTimeoutError
+from pumpctl.errors import (
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    TransportError,
+    TransportTimeoutError,
+)
 
 log = structlog.get_logger()
 
@@ -67,6 +74,8 @@ class Ne1000Link:
         # Alarms the pump sent on its own and that no reply has acknowledged yet: the reply that
         # acknowledges one is the same alarm event, not a new one.
         self._unacknowledged: set[str] = set()
+        # One exchange at a time even if a heartbeat thread and the delivery loop share the pump.
+        self._lock = threading.RLock()
 
     def set_safe(self, safe: bool) -> None:
         """Frame every later command in safe mode (and expect safe replies) or in basic mode."""
@@ -87,6 +96,17 @@ class Ne1000Link:
 
         ``framed`` overrides the framing for this command (``SAF`` is sent framed in any mode).
         """
+        with self._lock:
+            try:
+                return self._transact(command, kind, framed)
+            except PumpctlError:
+                raise
+            except OSError as err:
+                # A transport other than pyserial's (an in-process one, a plug-in) failed raw.
+                log.error("pump.link_lost", command=command, error=str(err))
+                raise TransportError(f"pump link failed during {command!r}: {err}") from err
+
+    def _transact(self, command: str, kind: Kind, framed: bool | None) -> Reply:
         unprompted = self._drain()
         if kind is Kind.MOTION and unprompted:
             # The pump would answer RUN with this alarm and not run; say so without sending it.
@@ -115,6 +135,10 @@ class Ne1000Link:
                     raise
                 self._drain()  # the rest of a damaged reply must not answer the retry
                 continue
+            except TransportError as err:
+                # The port itself failed (unplugged adapter, closed socket): nothing to retry on.
+                log.error("pump.link_lost", command=command, error=str(err))
+                raise
             if reply.alarm is None:
                 return reply
             if kind is Kind.MOTION or reply.alarm in alarm_codes:
@@ -155,7 +179,8 @@ class Ne1000Link:
         self.transport.timeout = wait_s
         try:
             while True:
-                chunk = self.transport.read(1)
+                # Safe frames announce their length: read the rest in one call, not byte by byte.
+                chunk = self.transport.read(self._decoder.bytes_wanted())
                 if chunk:
                     replies = self._decoder.feed(chunk)
                     if replies:

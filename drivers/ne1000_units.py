@@ -88,10 +88,18 @@ def rate_limits_ul_per_min(diameter_mm: Decimal) -> tuple[Decimal, Decimal]:
     return area * MIN_SPEED_MM_PER_MIN, area * MAX_SPEED_MM_PER_MIN
 
 
-def parse_dispensed(data: str) -> tuple[Decimal, Decimal]:
-    """``I<float>W<float><UL|ML>`` as (infused_ul, withdrawn_ul)."""
+def parse_dispensed(data: str) -> tuple[Decimal, Decimal, Decimal]:
+    """``I<float>W<float><UL|ML>`` as (infused_ul, withdrawn_ul, resolution_ul)."""
     match = _DIS_RE.fullmatch(data)
     if match is None:
         raise ProtocolError(f"DIS reply {data!r} is not I<number>W<number><UL|ML>")
     factor = _VOLUME_FACTORS[match["units"]]
-    return Decimal(match["inf"]) * factor, Decimal(match["wdr"]) * factor
+    infused, withdrawn = Decimal(match["inf"]), Decimal(match["wdr"])
+    # The last printed digit is the step: 50.00 -> 0.01 (the exponent of the Decimal as written).
+    step = max(Decimal(1).scaleb(_exponent(infused)), Decimal(1).scaleb(_exponent(withdrawn)))
+    return infused * factor, withdrawn * factor, step * factor
+
+
+def _exponent(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return exponent if isinstance(exponent, int) else 0

@@ -44,6 +44,7 @@ class SerialTransport:
     def __init__(self, port: serial.Serial, url: str) -> None:
         self._port = port
         self._url = url
+        self._timeout: float | None = port.timeout
 
     @property
     def url(self) -> str:
@@ -51,16 +52,19 @@ class SerialTransport:
 
     @property
     def timeout(self) -> float | None:
-        return self._port.timeout
+        return self._timeout
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        self._port.timeout = value
+        # Only remembered here: pyserial reprograms the tty (tcsetattr) on every timeout change,
+        # so the port's own timeout is changed lazily, and never for a zero-timeout poll.
+        self._timeout = value
 
     def write(self, data: bytes) -> None:
         try:
+            # pyserial's write blocks until all bytes are handed to the OS or write_timeout hits;
+            # no flush(): tcdrain would add a wait for the UART without making anything safer.
             written = self._port.write(data)
-            self._port.flush()
         except serial.SerialTimeoutException as err:
             raise TransportTimeoutError(
                 f"write of {len(data)} bytes to {self._url} did not finish within "
@@ -73,6 +77,11 @@ class SerialTransport:
 
     def read(self, size: int = 1) -> bytes:
         try:
+            if self._timeout == 0:
+                waiting = self._port.in_waiting
+                return bytes(self._port.read(min(size, waiting))) if waiting else b""
+            if self._port.timeout != self._timeout:
+                self._port.timeout = self._timeout
             return bytes(self._port.read(size))
         except (serial.SerialException, OSError, ValueError) as err:
             # pyserial reports an unplugged adapter or a closed peer as SerialException.

@@ -82,6 +82,9 @@ class DeliveryResult:
     alarms: tuple[str, ...] = ()
     suspend: bool = False  # unintended flow: delivery stays suspended until acknowledged (SR-06)
     intent_written: bool = True
+    # False after a pump power reset: its totals may have been cleared, so only an operator's
+    # acknowledgement may settle this UNCERTAIN pulse, never a later DIS reading (SR-09).
+    totals_trusted: bool = True
 
 
 def query_with_retry(call: Callable[[], T]) -> T:
@@ -167,6 +170,9 @@ class PulseDelivery:
         overran = False
         while True:
             self.waiter.sleep(min(self.poll_interval_s, max(0.05, expected_s)))
+            # The question's time, not the answer's: a reply delayed by a busy host says what
+            # the pump did when asked, and must not make a bolus that ended in time look overrun.
+            asked_s = self.clock.elapsed_s()
             try:
                 status = self.driver.status()
             except PumpAlarmError as err:
@@ -182,7 +188,7 @@ class PulseDelivery:
                     self._stop_now(slot, "paused mid-bolus")
                     alarms.append("P")
                 break
-            if self.clock.elapsed_s() > deadline:
+            if asked_s > deadline:
                 # Invariant (SR-06): a pulse still running past its end + margin is stopped now.
                 overran = True
                 self._stop_now(slot)
@@ -214,6 +220,7 @@ class PulseDelivery:
                 slot,
                 started,
                 f"pump power reset during the pulse; totals read {totals.infused_ul} uL",
+                totals_trusted=False,
             )
         delivered = totals.infused_ul
         ended = self.clock.now()
@@ -284,7 +291,14 @@ class PulseDelivery:
             (alarm,),
         )
 
-    def _unknown(self, slot: Slot, started: datetime | None, detail: str) -> DeliveryResult:
+    def _unknown(
+        self,
+        slot: Slot,
+        started: datetime | None,
+        detail: str,
+        *,
+        totals_trusted: bool = True,
+    ) -> DeliveryResult:
         """The pump cannot tell us what happened: UNCERTAIN, counted as delivered (SR-09)."""
         self.journal.record_outcome(
             slot.slot_id,
@@ -303,4 +317,5 @@ class PulseDelivery:
             None,
             detail,
             ("link-fault", "uncertain-pulse"),
+            totals_trusted=totals_trusted,
         )

@@ -164,6 +164,11 @@ def run_demo(
             sim.kill()
     journal_path = state_dir / "journal.sqlite3"
     lines, ok = summarize(journal_path, ledger, config_path, time_scale)
+    if journal_path.exists():
+        from pumpctl.report import write_report  # noqa: PLC0415 - matplotlib loads slowly
+
+        report = write_report(journal_path, "html", work_dir / "report.html")
+        lines.append(f"clinician report: {report}")
     if daemon is not None and daemon.returncode not in (0, None):
         ok = False
         lines.append(f"daemon exited with code {daemon.returncode}; see its events above")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.runner import record_configuration
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.drivers.ne1000 import Ne1000Driver
@@ -51,6 +52,19 @@ RANDOM_FAULTS = (
 SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
+
+
+class ReconnectableLoopback(LoopbackTransport):  # type: ignore[misc, unused-ignore]
+    """The in-process cable, which the daemon may close on a link fault and open again.
+
+    The daemon recovers from a link fault with ``close()`` then ``connect()``; a serial port
+    opens afresh, and so must this cable, or the recovery itself fails on a closed transport.
+    """
+
+    def reset_input_buffer(self) -> None:
+        # The driver's connect() begins with this call on the transport it was given.
+        self.is_open = True
+        super().reset_input_buffer()
 
 
 def default_config() -> Config:
@@ -144,11 +158,12 @@ class Simulation:
             "loop://",
             address=config.pump.address,
             safe_mode_timeout_s=255,
-            transport=LoopbackTransport(self.sim),
+            transport=ReconnectableLoopback(self.sim),
         )
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = journal_path
         self.journal = Journal(journal_path, self.clock)
+        record_configuration(self.journal, config.prescription, config.limits)
         self.journal.record_reservoir_change(
             Decimal(config.pump.syringe_volume_ul), "simulated operator", "syringe loaded"
         )

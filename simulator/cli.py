@@ -1,9 +1,10 @@
-"""``pumpsim``: run the virtual NE-1000 on a pty and/or a TCP port from the command line."""
+"""``pumpsim``: serve the virtual NE-1000 on a pty and/or TCP, and talk to its control socket."""
 
 from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from types import FrameType
 from pumpctl.core.clock import ScaledClock
 from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
 
-from .faults import FaultSpec, load_scenario, parse_fault
+from .faults import FaultSpec, check_identity, load_scenario, parse_fault
 from .ledger import Ledger
 from .pump import FIRMWARE
 from .server import Endpoint, PtyEndpoint, PumpServer, TcpEndpoint
@@ -54,7 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--scenario", help="TOML or JSON file with faults = [...]")
     serve.add_argument("--control", help="unix socket for run-time control (fault, state)")
+    ctl = sub.add_parser("control", help="send one request to a running pumpsim's control socket")
+    ctl.add_argument("socket", help="the path given to serve --control")
+    ctl.add_argument("request", nargs="+", help="'fault KIND[@WHEN]' or 'state'")
     return parser
+
+
+def control(args: argparse.Namespace) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(5.0)
+        conn.connect(args.socket)
+        conn.sendall((" ".join(args.request) + "\n").encode("utf-8"))
+        answer = conn.recv(65536).decode("utf-8", "replace").strip()
+    print(answer)
+    return 1 if answer.startswith("error") else 0
 
 
 def _faults(args: argparse.Namespace) -> list[FaultSpec]:
@@ -71,6 +85,7 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--address {args.address} is out of range; allowed 0..99")
     if args.baud <= 0 or args.time_scale <= 0 or args.syringe_ul <= 0:
         raise ConfigError("--baud, --time-scale and --syringe-ul must be > 0")
+    check_identity(args.firmware, "--firmware")
     clock = ScaledClock(args.time_scale, origin=args.start)
     sim = Ne1000Simulator(
         clock,
@@ -85,7 +100,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     endpoints: list[Endpoint] = []
     if args.pty:
-        pty = PtyEndpoint(args.link)
+        pty = PtyEndpoint(args.link, baud=args.baud)
         endpoints.append(pty)
         print(f"pumpsim: pty {pty.device}" + (f" (link {args.link})" if args.link else ""))
     if args.tcp is not None:
@@ -110,7 +125,7 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return serve(args)
+        return control(args) if args.command == "control" else serve(args)
     except PumpctlError as err:
         print(f"pumpsim: {err}", file=sys.stderr)
         return exit_code_for(err)

@@ -22,6 +22,8 @@ from .units import (
 )
 
 _NAME_RE = re.compile(r"\*?[A-Z]*")
+#: A phase function's argument: a phase, count or seconds number (``JMP 3``, ``PAS 20``).
+_FUN_ARGUMENT_RE = re.compile(r"\d{0,4}")
 _MIN_DIAMETER_MM = 0.1
 _MAX_DIAMETER_MM = 80.0
 #: Program functions the pump accepts in a phase (FUN); only RAT and STP are played.
@@ -134,7 +136,8 @@ def _run(pump: Ne1000Pump, arg: str, at: float) -> str:
         if not arg.isdigit() or not 1 <= int(arg) <= MAX_PHASES:
             return OOR
         start = int(arg)
-    if pump.state == "stopped" and pump.phases.get(start, Phase(function="STP")).function != "RAT":
+    startable = ("RAT", "PAS")
+    if pump.state == "stopped" and pump.phases.get(start, Phase("STP")).function not in startable:
         return NOT_APPLICABLE
     pump.run(start, at)
     return OK
@@ -208,11 +211,12 @@ def _fun(pump: Ne1000Pump, arg: str, at: float) -> str:
         return phase.function + phase.argument
     name = _NAME_RE.match(arg)
     function = name.group(0) if name else ""
-    if function not in _FUNCTIONS:
+    argument = arg[len(function) :]
+    if function not in _FUNCTIONS or not _FUN_ARGUMENT_RE.fullmatch(argument):
         return OOR
     if pump.state != "stopped":
         return NOT_APPLICABLE
-    phase.function, phase.argument = function, arg[len(function) :]
+    phase.function, phase.argument = function, argument
     return OK
 
 

@@ -102,6 +102,18 @@ def _seconds(text: str, spec: str, what: str) -> float:
     return value
 
 
+MAX_IDENTITY_CHARS = 40  # keeps the VER reply inside the codec's reply size
+
+
+def check_identity(text: str, what: str) -> str:
+    """A firmware identity the pump can report: printable ASCII without spaces, short."""
+    if not (0 < len(text) <= MAX_IDENTITY_CHARS and text.isascii() and text.isprintable()):
+        raise ConfigError(
+            f"{what}={text!r}: must be 1..{MAX_IDENTITY_CHARS} printable ASCII characters"
+        )
+    return text
+
+
 def parse_trigger(when: str, spec: str) -> Trigger:
     """Parse the WHEN part of a fault spec."""
     if when.startswith("t="):
@@ -143,7 +155,7 @@ def parse_fault(spec: str) -> FaultSpec:
         elif name == "times":
             values["times"] = _count(value, spec, "times")
         else:
-            values["ver"] = value.strip()
+            values["ver"] = check_identity(value.strip(), f"fault {spec!r}: ver")
     return FaultSpec(kind=kind, trigger=trigger, text=spec.strip(), **values)
 
 

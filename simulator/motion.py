@@ -120,17 +120,28 @@ class Drive:
         limits.extend(t - self.progress_ul for t in thresholds_ul if t >= self.progress_ul)
         return self._at_s + max(min(limits), 0.0) / motion.rate_ul_per_s
 
-    def move_to(self, now_s: float) -> None:
-        """Advance the plunger to ``now_s`` (never past the target or the end of travel)."""
+    def move_to(self, now_s: float, thresholds_ul: list[float] | None = None) -> None:
+        """Advance the plunger to ``now_s`` (never past the target or the end of travel).
+
+        Invariant: a limit or threshold whose time (as ``next_event_s`` computes it) has come is
+        reached exactly. At large clock readings the float time step cannot resolve the last
+        nanolitres, and without this snap the pump would wait forever for an event that is due.
+        """
         motion = self.motion
-        if motion is None or now_s <= self._at_s:
+        if motion is None or now_s <= self._at_s or motion.rate_ul_per_s <= 0:
             self._at_s = max(self._at_s, now_s)
             return
-        step = motion.rate_ul_per_s * (now_s - self._at_s)
-        step = min(step, self._room_ul(motion))
-        remaining = self.remaining_ul()
-        if remaining is not None:
-            step = min(step, remaining)
+        rate = motion.rate_ul_per_s
+        step = rate * (now_s - self._at_s)
+        for threshold in thresholds_ul or []:
+            distance = threshold - self.progress_ul
+            if distance >= 0 and self._at_s + distance / rate <= now_s:
+                step = max(step, distance)
+        caps = [c for c in (self._room_ul(motion), self.remaining_ul()) if c is not None]
+        due = [c for c in caps if self._at_s + c / rate <= now_s]
+        if due:
+            step = max(step, min(due))
+        step = max(min([step, *caps]), 0.0)
         self._at_s = now_s
         motion.moved_ul += step
         self.progress_ul += step

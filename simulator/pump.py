@@ -85,8 +85,11 @@ class Ne1000Pump:
         firmware: str = FIRMWARE,
         ledger: Ledger | None = None,
         faults: tuple[FaultSpec, ...] | list[FaultSpec] = (),
+        time_scale: float = 1.0,
     ) -> None:
         self.clock = clock
+        #: Simulator seconds per real second: the link (and so the watchdog) runs in real time.
+        self.time_scale = time_scale
         self.origin_s = clock.elapsed_s()
         self.address = address
         self.firmware = firmware
@@ -95,13 +98,15 @@ class Ne1000Pump:
         self.phases: dict[int, Phase] = {1: Phase(rate_units="MH")}
         self.phase_n = 1
         self.running_phase = 1
-        #: 'stopped', 'running', 'paused' or 'purging'.
+        #: 'stopped', 'running', 'paused', 'timed-pause' (PAS phase) or 'purging'.
         self.state = "stopped"
         #: The power-up reset alarm is pending at start, as on the real pump.
         self.alarm: str | None = "R"
         self.unprompted: list[str] = []
         self.safe_timeout_s = 0
         self.watchdog_deadline_s: float | None = None
+        #: End of a PAS phase's timed pause.
+        self.pause_until_s: float | None = None
         self.pf = 0
         self.settings = Settings()
         self.ledger = ledger if ledger is not None else Ledger()
@@ -127,6 +132,8 @@ class Ne1000Pump:
         times = [self.origin_s + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
         if self.watchdog_deadline_s is not None:
             times.append(self.watchdog_deadline_s)
+        if self.pause_until_s is not None:
+            times.append(self.pause_until_s)
         return min(times, default=None)
 
     def next_event_s(self) -> float | None:
@@ -142,7 +149,7 @@ class Ne1000Pump:
             at = self.next_event_s()
             if at is None or at > now:
                 break
-            self.drive.move_to(at)
+            self.drive.move_to(at, [f.threshold_ul for f in self._bolus_faults])
             self._handle_due(at)
         self.drive.move_to(now)
         return now
@@ -156,6 +163,9 @@ class Ne1000Pump:
             if spec.trigger.at_s is not None and self.origin_s + spec.trigger.at_s <= at:
                 self._armed.remove(spec)
                 self.apply_fault(spec, at)
+        if self.pause_until_s is not None and self.pause_until_s <= at:
+            self.pause_until_s = None
+            self._play_program(self.running_phase + 1, at)
         if self.watchdog_deadline_s is not None and self.watchdog_deadline_s <= at:
             self.watchdog_deadline_s = None
             self._halt(at, "safe-mode-timeout", "stopped")
@@ -171,7 +181,7 @@ class Ne1000Pump:
     def status_char(self) -> str:
         if self.state == "running":
             return "I" if self.phases[self.running_phase].direction == "INF" else "W"
-        return {"paused": "P", "purging": "X"}.get(self.state, "S")
+        return {"paused": "P", "purging": "X", "timed-pause": "T"}.get(self.state, "S")
 
     def _halt(self, at: float, cause: str, state: str) -> None:
         self.drive.move_to(at)
@@ -180,6 +190,7 @@ class Ne1000Pump:
         self.state = state
         if state == "stopped":
             self._bolus_faults.clear()
+            self.pause_until_s = None
 
     def _start_phase(self, n: int, at: float, cause: str) -> None:
         phase = self.phases[n]
@@ -199,13 +210,22 @@ class Ne1000Pump:
         self._bolus_faults.append(_BolusFault(fraction * target, spec))
 
     def _phase_done(self, at: float) -> None:
-        nxt = self.running_phase + 1
         self._halt(at, "target-reached", "stopped")
-        phase = self.phases.get(nxt)
-        # A following RAT phase continues the program; STP or an unset phase ends it. Other
-        # functions (INC, DEC, LOP, PAS ...) are stored and answered but not played: program end.
+        self._play_program(self.running_phase + 1, at, "program-phase")
+
+    def _play_program(self, n: int, at: float, cause: str = "program-phase") -> None:
+        """Carry on with phase ``n``: pump (RAT), wait (PAS n seconds, status T) or end."""
+        phase = self.phases.get(n)
+        # STP or an unset phase ends the program. Other functions (INC, DEC, LOP, JMP ...) are
+        # stored and answered but not played: the program ends there too (docs/simulator.md).
         if phase is not None and phase.function == "RAT" and phase.rate > 0:
-            self._start_phase(nxt, at, "program-phase")
+            self._start_phase(n, at, cause)
+        elif phase is not None and phase.function == "PAS":
+            self.running_phase = n
+            self.state = "timed-pause"
+            self.pause_until_s = at + float(phase.argument or 0)
+        else:
+            self.state = "stopped"
 
     def run(self, start_phase: int, at: float) -> None:
         """RUN: resume a paused phase or start the program at ``start_phase``."""
@@ -215,14 +235,16 @@ class Ne1000Pump:
             self.state = "running"
             self.drive.start(phase.direction, phase.rate_ul_per_min / 60.0, at, "run-resume")
         elif self.state == "stopped":
-            self._start_phase(start_phase, at, "run")
+            self._play_program(start_phase, at, "run")
         for spec in [s for s in self._armed if s.trigger.run == self.run_count]:
             self._armed.remove(spec)
-            if spec.trigger.fraction is not None and self.state == "running":
+            if spec.kind in LINK_FAULTS or self.state != "running":
+                self.apply_fault(spec, at)  # a link fault hits this RUN's own reply
+            elif spec.trigger.fraction is not None:
                 self._arm_bolus_fault(spec)
             else:
-                self.apply_fault(spec, at)
-        self.advance()
+                # Due at once but played after RUN is answered: the motor started, then it struck.
+                self._bolus_faults.append(_BolusFault(self.drive.progress_ul, spec))
 
     def purge(self, at: float) -> None:
         """PUR: move at the maximum rate until stopped."""
@@ -239,7 +261,7 @@ class Ne1000Pump:
         """STP: running -> paused, paused -> stopped (a purge stops at once)."""
         if self.state == "running":
             self._halt(at, "stop-command", "paused")
-        elif self.state in ("paused", "purging"):
+        elif self.state in ("paused", "purging", "timed-pause"):
             self._halt(at, "stop-command", "stopped")
 
     # -- alarms, watchdog, faults -------------------------------------------------------------
@@ -253,7 +275,12 @@ class Ne1000Pump:
 
     def restart_watchdog(self, at: float) -> None:
         """A valid packet arrived: the safe-mode watchdog starts counting again."""
-        self.watchdog_deadline_s = at + self.safe_timeout_s if self.safe_timeout_s > 0 else None
+        if self.safe_timeout_s > 0:
+            # The watchdog guards the serial link, which runs in real time even when the
+            # plunger's clock is scaled: n real seconds are n x scale simulator seconds.
+            self.watchdog_deadline_s = at + self.safe_timeout_s * self.time_scale
+        else:
+            self.watchdog_deadline_s = None
 
     def inject(self, spec: FaultSpec) -> None:
         """Arm ``spec``; an immediate one fires now."""
@@ -285,13 +312,21 @@ class Ne1000Pump:
     def apply_fault(self, spec: FaultSpec, at: float) -> None:
         """The fault happens now."""
         log.info("pumpsim.fault.fired", fault=spec.text or spec.kind, elapsed_s=at)
+        self.ledger.record(
+            "fault", kind=spec.kind, spec=spec.text, at=self.wall_at(at).isoformat(), elapsed_s=at
+        )
         kind = spec.kind
         if kind in LINK_FAULTS:
             self.fired_link_faults.append((spec, at))
         elif kind == "power-reset":
+            was_running = self.state == "running"
             self._halt(at, "power-reset", "stopped")
             self.drive.progress_ul = 0.0
             self.raise_alarm("R")
+            if was_running and self.pf == 1:
+                # PF1: the pump restarts the interrupted program from its start (why pumpctl
+                # sets PF0: a restarted bolus is a second bolus).
+                self._start_phase(self.running_phase, at, "power-restart")
         elif kind == "stall":
             self._halt(at, "stall", "stopped")
             self.raise_alarm("S")

@@ -16,11 +16,13 @@ import json
 import os
 import selectors
 import socket
+import termios
 import threading
 import time
 import tty
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
@@ -31,34 +33,40 @@ from .session import Ne1000Simulator
 log = structlog.get_logger()
 _IDLE_POLL_S = 0.02  # how often time-driven pump events (safe-mode alarms) are looked at
 _READ_SIZE = 4096
+#: termios speed constants -> baud, for the rates an NE-1000 supports.
+_SPEEDS = {
+    getattr(termios, f"B{baud}"): baud for baud in (300, 1200, 2400, 9600, 19200, 38400, 57600)
+}
 
 
-class Endpoint:
+class Endpoint(Protocol):
     """One byte stream to a client (pty or TCP)."""
 
     def fileno(self) -> int | None:
         """The descriptor to wait on, or None while no client is there."""
-        raise NotImplementedError
+        ...
 
     def read(self) -> bytes | None:
         """Bytes from the client; None when the client is gone."""
-        raise NotImplementedError
+        ...
 
     def write(self, data: bytes) -> None:
-        raise NotImplementedError
+        """Send to the client; dropped when none is there (as into an unplugged cable)."""
+        ...
 
     def idle(self) -> bytes:
         """Called each loop turn: look for a client; returns bytes it sent on arrival."""
-        return b""
+        ...
 
-    def close(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
 
-class PtyEndpoint(Endpoint):
+class PtyEndpoint:
     """A raw-mode pseudo-terminal; ``link`` is a stable symlink to its slave device."""
 
-    def __init__(self, link: str | Path | None = None) -> None:
+    def __init__(self, link: str | Path | None = None, *, baud: int | None = None) -> None:
+        self.baud = baud
+        self._mismatch_reported = False
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no echo, no line buffering: bytes pass as on a serial line
         self.device = os.ttyname(slave)
@@ -88,12 +96,28 @@ class PtyEndpoint(Endpoint):
                 return b""  # nobody holds the slave side: no client yet
             raise
         self.connected = True
+        self._mismatch_reported = False
         log.info("pumpsim.client.connected", endpoint=self.device)
-        return data
+        return self._heard(data)
+
+    def client_baud(self) -> int | None:
+        """The line speed the client set on its side of the pty (a pty shares its termios)."""
+        speed = termios.tcgetattr(self.master)[5]
+        return _SPEEDS.get(speed)
+
+    def _heard(self, data: bytes) -> bytes:
+        """What the pump makes of ``data``: nothing when the client's baud rate is wrong."""
+        client = self.client_baud()
+        if self.baud is None or client is None or client == self.baud or not data:
+            return data
+        if not self._mismatch_reported:
+            self._mismatch_reported = True
+            log.warning("pumpsim.baud.mismatch", client_baud=client, pump_baud=self.baud)
+        return b""  # framing errors: the pump understands nothing, so it answers nothing
 
     def read(self) -> bytes | None:
         try:
-            return os.read(self.master, _READ_SIZE)
+            return self._heard(os.read(self.master, _READ_SIZE))
         except BlockingIOError:
             return b""
         except OSError as err:
@@ -115,7 +139,7 @@ class PtyEndpoint(Endpoint):
                 self.link.unlink()
 
 
-class TcpEndpoint(Endpoint):
+class TcpEndpoint:
     """A TCP listener serving one client at a time (a serial line has one far end)."""
 
     def __init__(self, host: str, port: int) -> None:
@@ -187,6 +211,7 @@ class PumpServer:
         self.endpoints = endpoints
         self.stop = threading.Event()
         self._due: list[_Due] = []
+        self._wire_free_at: dict[int, float] = {}
         self._seq = 0
         self._control: socket.socket | None = None
         self.control_path = Path(control_path) if control_path is not None else None
@@ -202,8 +227,11 @@ class PumpServer:
     def _queue(self, endpoint: Endpoint, outgoing: list[tuple[bytes, float]]) -> None:
         now = time.monotonic()
         for data, delay_s in outgoing:
+            # One wire per endpoint: a reply starts only when the one before it has gone out.
+            start = max(now, self._wire_free_at.get(id(endpoint), now))
+            self._wire_free_at[id(endpoint)] = start + delay_s
             self._seq += 1
-            heapq.heappush(self._due, _Due(now + delay_s, self._seq, endpoint, data))
+            heapq.heappush(self._due, _Due(start + delay_s, self._seq, endpoint, data))
 
     def _flush_due(self) -> None:
         now = time.monotonic()
@@ -250,6 +278,13 @@ class PumpServer:
         self._flush_due()
 
     def _receive(self, endpoint: Endpoint, data: bytes | None) -> None:
+        if data is None:
+            # The client is gone: its half-sent command and undelivered replies must not reach
+            # the next client as if they were its own.
+            self._due = [d for d in self._due if d.endpoint is not endpoint]
+            heapq.heapify(self._due)
+            self.sim.reset_line()
+            return
         if data:
             out = self.sim.receive(data, time.monotonic())
             self._queue(endpoint, [(o.data, o.delay_s) for o in out])

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from pumpctl.core.clock import Clock
 from pumpctl.drivers.ne1000_codec import (
-    MAX_REPLY_DATA,
     BadPacket,
     Command,
     CommandDecoder,
@@ -68,9 +67,24 @@ class Ne1000Simulator:
         self._decoder = CommandDecoder()
         self._link_faults: list[_ActiveLinkFault] = []
         self.pump = Ne1000Pump(
-            clock, address=address, syringe_ul=syringe_ul, firmware=firmware, ledger=ledger
+            clock,
+            address=address,
+            syringe_ul=syringe_ul,
+            firmware=firmware,
+            ledger=ledger,
+            time_scale=time_scale,
         )
         self.pump.vendor_queries["XSIM"] = self._xsim
+        # Marks where this run begins in a ledger file that several runs append to.
+        self.pump.ledger.record(
+            "sim.start",
+            at=clock.now().isoformat(),
+            elapsed_s=round(clock.elapsed_s(), 6),
+            address=address,
+            syringe_ul=syringe_ul,
+            time_scale=time_scale,
+            firmware=firmware,
+        )
         for spec in faults:
             self.pump.inject(spec)
 
@@ -83,6 +97,10 @@ class Ne1000Simulator:
     def inject(self, fault: FaultSpec | str) -> None:
         """Arm a fault at run time (``"stall@0.5"`` or a parsed spec)."""
         self.pump.inject(parse_fault(fault) if isinstance(fault, str) else fault)
+
+    def reset_line(self) -> None:
+        """Forget a partly received command (the client that sent it went away)."""
+        self._decoder = CommandDecoder()
 
     def receive(self, data: bytes, now_s: float | None = None) -> list[Outgoing]:
         """Bytes from the client arrive; returns what the pump sends back (replies, alarms).
@@ -125,14 +143,8 @@ class Ne1000Simulator:
     # -- internals ----------------------------------------------------------------------------
 
     def _xsim(self) -> str:
-        scale = repr(float(self.time_scale))
         now = self.pump.clock.now().timestamp()
-        for decimals in (6, 5, 4, 3, 2, 1, 0):
-            # The codec caps reply payloads; large scales give up NOW decimals, never the format.
-            text = f"PUMPSIM SCALE={scale} NOW={now:.{decimals}f}"
-            if len(text) + 3 <= MAX_REPLY_DATA:
-                return text
-        return text
+        return f"PUMPSIM SCALE={float(self.time_scale)!r} NOW={now:.6f}"
 
     def _safe(self) -> bool:
         return self.pump.safe_timeout_s > 0
@@ -193,6 +205,7 @@ class Ne1000Simulator:
         return any(f.spec.kind == "silence" for f in self._active(at))
 
     def _send(self, frame: bytes, at: float) -> list[Outgoing]:
+        self._take_link_faults()  # one fired while handling this command hits its reply
         delay = self.wire_time_s(len(frame))
         frames = [frame]
         for fault in self._active(at):

@@ -6,8 +6,6 @@ serial line, but calls the simulator directly; ``clock`` (a VirtualClock) moves 
 
 from __future__ import annotations
 
-from typing import cast
-
 from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 
@@ -57,6 +55,5 @@ class SimClient:
 
 def decode(data: bytes) -> list[Reply]:
     """Decode every reply frame in ``data`` (raises ProtocolError on a damaged one)."""
-    decoder = ReplyDecoder()
-    replies = decoder.feed(data)
-    return cast(list[Reply], replies)
+    replies: list[Reply] = ReplyDecoder().feed(data)
+    return replies

@@ -9,6 +9,7 @@ daemon's reply object as one line, for scripts.
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import json
 import sys
@@ -22,10 +23,15 @@ from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
 from pumpctl.daemon.control_protocol import RequestError, parse_request
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, ControlError
 
-#: Where the packaged units put the socket (RuntimeDirectory), then the configuration's default
-#: (inside the state directory); the first that exists is used when neither --socket nor -c is
-#: given.
-DEFAULT_SOCKET_PATHS = (Path("/run/pumpctl/control.sock"), Path("/var/lib/pumpctl/control.sock"))
+#: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory
+#: (one daemon, or one per pumpctl@NAME instance), then the configuration's default inside the
+#: state directory. Used when neither --socket nor -c is given, and only if exactly one matches.
+DEFAULT_SOCKET_GLOBS = (
+    "/run/pumpctl/*.sock",
+    "/run/pumpctl/*/*.sock",
+    "/var/lib/pumpctl/control.sock",
+    "/var/lib/pumpctl/*/control.sock",
+)
 
 Render = Callable[[dict[str, Any]], str]
 Build = Callable[[argparse.Namespace], dict[str, Any]]
@@ -148,13 +154,24 @@ def resolve_socket_path(socket_path: Path | None, config_path: Path | None) -> P
                 f"-c {config_path}: configuration support is not installed; use --socket PATH"
             ) from err
         return Path(config_module.load_config(config_path).control.socket_path)
-    for candidate in DEFAULT_SOCKET_PATHS:
-        if candidate.exists():
-            return candidate
-    tried = ", ".join(str(p) for p in DEFAULT_SOCKET_PATHS)
+    return discover_socket()
+
+
+def discover_socket(patterns: tuple[str, ...] = DEFAULT_SOCKET_GLOBS) -> Path:
+    """The one control socket on this host, or an error saying how to pick one."""
+    found = sorted(
+        {path for pattern in patterns for path in map(Path, glob.glob(pattern)) if path.is_socket()}
+    )
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ControlError(
+            f"no control socket found (looked for {', '.join(patterns)}): is the pumpctl daemon "
+            "running? Pass --socket PATH or -c CONFIG"
+        )
     raise ControlError(
-        f"no control socket found (tried {tried}): is the pumpctl daemon running? "
-        "Pass --socket PATH or -c CONFIG"
+        f"several pumpctl daemons run here ({', '.join(map(str, found))}); "
+        "choose one with --socket PATH or -c CONFIG"
     )
 
 
@@ -245,7 +262,8 @@ def _alarm_line(alarm: dict[str, Any]) -> str:
 
 def _inline(value: Any) -> str:
     if isinstance(value, dict):
-        return "  ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+        shown = "  ".join(f"{k}={_inline(v)}" for k, v in value.items() if v is not None)
+        return shown or "-"
     if isinstance(value, list):
         return ", ".join(_inline(v) for v in value) or "-"
     return str(value)

@@ -160,7 +160,9 @@ def _pulse_findings(slot: Slot, limits: Limits, state: GateState) -> list[Findin
                 f"duration {slot.duration_s} s > {limits.max_pulse_duration_s} s",
             )
         )
-    if state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
+    if state.reservoir_unknown:
+        found.append((Reason.RESERVOIR, "no reservoir fill recorded (pumpctl reservoir fill)"))
+    elif state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
         found.append(
             (Reason.RESERVOIR, f"reservoir {state.reservoir_ul} uL < pulse {slot.volume_ul} uL")
         )

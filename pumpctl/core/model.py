@@ -288,7 +288,8 @@ class GateState:
     alarm_active: bool = False
     suspended: bool = False
     pump_ready: bool = True
-    reservoir_ul: Decimal | None = None
+    reservoir_ul: Decimal | None = None  # None: not tracked by this caller
+    reservoir_unknown: bool = False  # tracked, but no fill was ever recorded
     last_journal_wall: datetime | None = None
     journal_writable: bool = True
 

@@ -101,16 +101,16 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             _P.HIGH,
             "The pump was seen infusing when no pulse was commanded, or after a pulse should have "
             "ended; it was stopped at once and delivery is suspended.",
-            "Clamp the line, inspect the pump and its programme, then acknowledge and resume "
-            "delivery explicitly.",
+            "Clamp the line and inspect the pump and its programme. Acknowledging ends the "
+            "suspension, so acknowledge only once it is safe to go on.",
         ),
         _spec(
             _K.OVER_DELIVERY,
             _P.HIGH,
             "The pump's dispensed total exceeds the commanded volume plus tolerance; delivery is "
             "suspended.",
-            "Check the syringe diameter setting and the pump; inform the clinician; acknowledge "
-            "and resume delivery explicitly.",
+            "Check the syringe diameter setting and the pump and inform the clinician. "
+            "Acknowledging ends the suspension, so acknowledge only once it is safe to go on.",
         ),
         _spec(
             _K.PARTIAL_DELIVERY,
@@ -122,14 +122,16 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
         _spec(
             _K.MISSED_PULSE,
             _P.MEDIUM,
-            "A pulse was not confirmed 15 minutes after its slot; it is never delivered late. "
-            "Two missed in a row raise it to high priority.",
+            "A pulse was not confirmed in time after its slot (limits.missed_alarm_min, 15 min "
+            "by default); it is never delivered late. Two missed in a row raise it to high "
+            "priority.",
             "Find out why (pump, link, reservoir, suspension; see pumpctl status) and acknowledge.",
         ),
         _spec(
             _K.RESERVOIR_LOW,
             _P.LOW,
-            "The syringe will run out within the configured warning horizon.",
+            "The syringe holds fewer pulses than the configured warning level "
+            "(limits.reservoir_low_pulses).",
             "Prepare a new syringe; after refilling, record it with pumpctl reservoir fill.",
             condition=True,
         ),
@@ -155,7 +157,8 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "Whether a pulse was delivered is unknown (the link or the daemon failed "
             "mid-pulse); no further pulse is given until it is resolved.",
             "Leave the pump connected so the daemon can read its totals; if it cannot, compare "
-            "the syringe with the journal and acknowledge with your finding.",
+            "the syringe with the journal and acknowledge with your finding: the pulse is then "
+            "recorded as delivered, counting in full for every limit.",
             condition=True,
         ),
         _spec(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
+import pwd
 import selectors
 import socket
 import struct
@@ -43,6 +44,7 @@ from pumpctl.errors import ControlError, PumpctlError
 _log = structlog.get_logger()
 
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_MAX_PENDING_REPLY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,18 @@ class PeerCred:
     uid: int
     gid: int
 
+    @property
+    def user_name(self) -> str | None:
+        """The login name of ``uid`` on this host, if it has one."""
+        try:
+            return pwd.getpwuid(self.uid).pw_name
+        except KeyError:
+            return None
+
     def __str__(self) -> str:
-        return f"uid={self.uid} gid={self.gid} pid={self.pid}"
+        name = self.user_name
+        who = f"{name} " if name else ""
+        return f"{who}(uid={self.uid} gid={self.gid} pid={self.pid})"
 
 
 Handler = Callable[[dict[str, Any], PeerCred], dict[str, Any]]
@@ -105,8 +117,12 @@ class ControlServer:
         """Bind the socket (mode and group set before it appears) and start serving."""
         if self._thread is not None:
             return
-        self._remove_stale_socket()
-        self._listener = self._bind()
+        try:
+            self._remove_stale_socket()
+            self._listener = self._bind()
+        except ControlError:
+            self._selector.close()
+            raise
         self._listener.setblocking(False)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._selector.register(self._listener, selectors.EVENT_READ, None)
@@ -124,6 +140,9 @@ class ControlServer:
         self._stop.set()
         os.write(self._wake_w, b"x")
         thread.join(timeout_s)
+        if thread.is_alive():
+            # A handler is stuck; closing its sockets under it is the lesser evil at shutdown.
+            _log.warning("control.stop_timeout", timeout_s=timeout_s)
         for conn in list(self._conns.values()):
             conn.sock.close()
         self._conns.clear()
@@ -203,24 +222,33 @@ class ControlServer:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            try:
-                ready = self._selector.select(timeout=min(1.0, self._idle_timeout_s / 2))
-                for key, events in ready:
+            ready = self._selector.select(timeout=min(1.0, self._idle_timeout_s / 2))
+            for key, events in ready:
+                try:
                     if isinstance(key.fileobj, socket.socket) and key.data is None:
                         self._accept(key.fileobj)
                     elif key.fileobj == self._wake_r:
                         os.read(self._wake_r, 64)
                     else:
                         self._service(key.data, events)
-                self._reap_idle()
-            except Exception:
-                # Invariant: nothing a client sends stops the control thread (SR-24).
-                _log.exception("control.loop_error")
+                except Exception:
+                    # Invariant: nothing a client sends stops the control thread (SR-24); the
+                    # connection that caused it is dropped so it cannot fail again and again.
+                    _log.exception("control.loop_error")
+                    if isinstance(key.data, _Conn):
+                        self._close(key.data)
+            self._reap_idle()
 
     def _accept(self, listener: socket.socket) -> None:
         try:
             sock, _ = listener.accept()
         except (BlockingIOError, InterruptedError):
+            return
+        except OSError as err:
+            # Out of file descriptors or memory: the pending client stays queued; pause briefly
+            # rather than spin on a listener that stays readable.
+            _log.warning("control.accept_failed", error=str(err))
+            time.sleep(0.1)
             return
         sock.setblocking(False)
         pid, uid, gid = _PEERCRED.unpack(
@@ -254,6 +282,10 @@ class ControlServer:
             conn.closing, conn.outbox = True, bytearray()
             return
         if not chunk:
+            # End of input: a last request without its newline is still answered.
+            if conn.inbox.strip() and len(conn.inbox) <= self._max_request_bytes:
+                conn.outbox += encode_reply(self._answer(bytes(conn.inbox), conn.peer))
+            conn.inbox.clear()
             conn.closing = True
             return
         conn.last_active_s = time.monotonic()
@@ -331,7 +363,9 @@ class ControlServer:
     @staticmethod
     def _interest(conn: _Conn) -> int:
         events = selectors.EVENT_WRITE if conn.outbox else 0
-        if not conn.closing:
+        # Back-pressure: a client that sends without reading its replies is not read further
+        # until it catches up, so it cannot make the daemon buffer without bound.
+        if not conn.closing and len(conn.outbox) < _MAX_PENDING_REPLY_BYTES:
             events |= selectors.EVENT_READ
         return events or selectors.EVENT_WRITE
 

@@ -6,6 +6,7 @@ Failures become one :class:`~pumpctl.errors.ControlError` with a message an oper
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -49,7 +50,10 @@ class ControlClient:
             raise ControlError(f"request is {len(line)} bytes; the limit is {MAX_REQUEST_BYTES}")
         with self._connect() as sock:
             try:
-                sock.sendall(line)
+                # The daemon may refuse a connection (busy) before reading it; its reply is
+                # still waiting in the socket and says why.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(line)
                 raw = self._read_line(sock)
             except TimeoutError as err:
                 raise ControlError(

@@ -128,8 +128,10 @@ def parse_request(line: bytes | str) -> dict[str, Any]:
     """
     try:
         raw = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RequestError(CODE_BAD_JSON, f"request is not valid JSON: {err}") from err
+    except ValueError as err:
+        # JSONDecodeError, UnicodeDecodeError, and the int-digits limit (a number of more than
+        # 4300 digits) are all ValueErrors.
+        raise RequestError(CODE_BAD_JSON, f"request is not valid JSON: {str(err)[:200]}") from err
     except RecursionError as err:
         raise RequestError(CODE_BAD_JSON, "request is not valid JSON: nested too deeply") from err
     if not isinstance(raw, dict):

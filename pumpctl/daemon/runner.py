@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import os
 import signal
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -24,7 +26,7 @@ from pumpctl.daemon import notify
 from pumpctl.daemon.control import ControlServer
 from pumpctl.daemon.lock import StateLock
 from pumpctl.daemon.logging import configure_logging
-from pumpctl.daemon.service import Daemon, DaemonOptions, prescription_dict
+from pumpctl.daemon.service import Daemon, DaemonOptions, limits_dict, prescription_dict
 from pumpctl.daemon.waiting import RealWaker
 from pumpctl.drivers.base import PumpDriver
 from pumpctl.drivers.registry import get_driver_class
@@ -72,19 +74,36 @@ def simulator_clock(driver: PumpDriver, time_scale: float) -> ScaledClock:
 def effective_prescription(config: Config, journal: Journal) -> Prescription:
     """A time-of-day anchor keeps the cadence the journal already follows across restarts."""
     p = config.prescription
-    if config.anchor_time_of_day is None:
+    last = last_recorded(journal, "prescription.change")
+    if config.anchor_time_of_day is None or last is None or not last.get("anchor"):
         return p
-    for event in reversed(journal.events(kinds=("prescription.change",))):
-        old = event.payload.get("new") or {}
-        candidate = dict(prescription_dict(p), anchor=old.get("anchor"))
-        if old == candidate and old.get("anchor"):
-            from datetime import datetime  # noqa: PLC0415 - only for this rare path
-
-            anchor = datetime.fromisoformat(str(old["anchor"]))
-            if anchor.astimezone(p.zone).time() == config.anchor_time_of_day:
-                return Prescription(**{**p.__dict__, "anchor": anchor})
-        break
+    if last == dict(prescription_dict(p), anchor=last["anchor"]):
+        anchor = datetime.fromisoformat(str(last["anchor"]))
+        if anchor.astimezone(p.zone).time() == config.anchor_time_of_day:
+            return replace(p, anchor=anchor)
     return p
+
+
+def last_recorded(journal: Journal, kind: str) -> dict[str, Any] | None:
+    events = journal.events(kinds=(kind,))
+    if not events:
+        return None
+    new = events[-1].payload.get("new")
+    return dict(new) if isinstance(new, dict) else None
+
+
+def record_configuration(journal: Journal, prescription: Prescription, limits: Limits) -> None:
+    """SR-21: a prescription or limits different from the journal's last takes effect journaled."""
+    who = "configuration file"
+    why = "configuration at daemon start differs from the journaled one"
+    old_p = last_recorded(journal, "prescription.change")
+    new_p = prescription_dict(prescription)
+    if old_p != new_p:
+        journal.record_prescription_change(who, old_p, new_p, why if old_p else "first start")
+    old_l = last_recorded(journal, "limits.change")
+    new_l = limits_dict(limits)
+    if old_l != new_l:
+        journal.record_limits_change(who, old_l, new_l, why if old_l else "first start")
 
 
 def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
@@ -104,9 +123,13 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             scale = time_scale
         journal = Journal(config.journal.path, clock)
         prescription = effective_prescription(config, journal)
-        if not journal.events(kinds=("prescription.change",)):
-            journal.record_prescription_change(
-                "configuration", None, prescription_dict(prescription), "first start"
+        record_configuration(journal, prescription, config.limits)
+        if not journal.events(kinds=("reservoir.changed",)):
+            # A new journal is a new therapy: the syringe is loaded as configured, on record.
+            journal.record_reservoir_change(
+                Decimal(config.pump.syringe_volume_ul),
+                "configuration",
+                "syringe loaded at first start",
             )
         heartbeat_s = config.pump.safe_mode_timeout_s / HEARTBEATS_PER_WATCHDOG
         daemon = Daemon(

@@ -94,11 +94,14 @@ class Daemon:
         self.reload_requested: Callable[[], tuple[Prescription, Limits] | None] | None = None
         self._requests: queue.Queue[Request] = queue.Queue()
         self._attempted: set[str] = set()
+        # UNCERTAIN pulses whose pump was power-reset: its totals settle nothing (SR-09).
+        self._totals_untrusted: set[str] = set()
         self._last_decision: dict[str, tuple[Reason, ...]] = {}
         self._missed_cursor = clock.now()
         self._alarm_cursor = clock.now()
         self._snapshot: dict[str, Any] = {"state": "starting"}
         self._boot_last_elapsed: dict[str, float] = {}
+        self._max_journal_wall: datetime | None = None
         self._snapshot_lock = threading.Lock()
         self.counts: dict[str, int] = {}
         self.last_pulse: str | None = None
@@ -115,6 +118,9 @@ class Daemon:
         self._restore_suspension()
         # Earlier boots are over: their last elapsed readings never change again.
         self._boot_last_elapsed = self.journal.last_elapsed_by_boot()
+        self._max_journal_wall = self.journal.max_event_wall()
+        # Slots that already have an intent are never considered again, whatever the clock says.
+        self._attempted.update(r.slot_id for r in self.journal.pulse_history(history_since(now)))
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -147,6 +153,8 @@ class Daemon:
     def reconcile(self) -> None:
         """Settle every pending pulse from pump evidence (SR-08, SR-09); never re-sends."""
         for record in self.journal.pending_pulses():
+            if record.slot_id in self._totals_untrusted:
+                continue  # already alarmed; waits for the operator's acknowledgement
             deadline = self.clock.elapsed_s() + float(record.duration_s) + 30.0
             status = self.driver.status()
             while status.moving and self.clock.elapsed_s() < deadline:
@@ -154,8 +162,11 @@ class Daemon:
                 status = self.driver.status()
             if status.moving:
                 self.driver.stop()
-                self._raise(AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}")
+                self._suspend_for(
+                    AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}"
+                )
             if status.alarm == "R":
+                self._totals_untrusted.add(record.slot_id)
                 self._raise(
                     AlarmKind.UNCERTAIN_PULSE,
                     f"pulse {record.slot_id}: the pump lost power, its totals prove nothing; "
@@ -220,7 +231,9 @@ class Daemon:
             )
         if status.moving:
             self.driver.stop()
-            self._raise(AlarmKind.UNINTENDED_FLOW, f"pump {status.state} with no pulse commanded")
+            self._suspend_for(
+                AlarmKind.UNINTENDED_FLOW, f"pump {status.state} with no pulse commanded"
+            )
         self.alarms.clear_cause(AlarmKind.LINK_FAULT)
         if self.journal.pending_pulses():
             self.reconcile()
@@ -251,9 +264,16 @@ class Daemon:
             suspended=self.operator_suspended is not None,
             pump_ready=self.pump_ready,
             reservoir_ul=self.reservoir.remaining_ul,
-            last_journal_wall=self.journal.last_event_wall(),
+            reservoir_unknown=self.reservoir.remaining_ul is None,
+            last_journal_wall=self._latest_journal_wall(),
             journal_writable=self.journal.writable,
         )
+
+    def _latest_journal_wall(self) -> datetime | None:
+        """The latest wall time in the journal; SR-11 compares the clock against it."""
+        walls = [w for w in (self._max_journal_wall, self.journal.last_event_wall()) if w]
+        self._max_journal_wall = max(walls) if walls else None
+        return self._max_journal_wall
 
     def decide(self, slot: Slot) -> Decision:
         now = self.clock.now()
@@ -324,10 +344,11 @@ class Daemon:
                 if "unintended-flow" in result.alarms
                 else AlarmKind.OVER_DELIVERY
             )
-            self.safety_suspended.add(str(kind))
-            self.journal.record_suspend("pumpctl", f"{kind}: {result.detail}")
+            self._suspend_for(kind, result.detail)
         if result.outcome is Outcome.UNCERTAIN:
             self.pump_ready = False
+            if not result.totals_trusted:
+                self._totals_untrusted.add(slot.slot_id)
         self._reservoir_alarms()
 
     def _record_passed_slots(self, now: datetime) -> None:
@@ -379,6 +400,13 @@ class Daemon:
             self._raise(AlarmKind.RESERVOIR_LOW, f"{remaining} uL left")
 
     # -- alarms --------------------------------------------------------------------------------
+
+    def _suspend_for(self, kind: AlarmKind, detail: str) -> None:
+        """SR-06: unintended flow or over-delivery suspends delivery until acknowledged."""
+        if str(kind) not in self.safety_suspended:
+            self._raise(kind, detail)
+        self.safety_suspended.add(str(kind))
+        self.journal.record_suspend("pumpctl", f"{kind}: {detail}")
 
     def _raise(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
         log.warning("alarm.raised", kind=str(kind), detail=detail)
@@ -515,6 +543,7 @@ class Daemon:
             # The operator settles the uncertain pulse as delivered, the conservative reading.
             for record in self.journal.pending_pulses():
                 self.journal.acknowledge_uncertain(record.slot_id, who, reason)
+                self._totals_untrusted.discard(record.slot_id)
             self.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
 
     # -- reload --------------------------------------------------------------------------------

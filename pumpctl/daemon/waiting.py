@@ -14,6 +14,7 @@ from typing import Protocol
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from pumpctl.core.clock import Clock, VirtualClock
+from pumpctl.daemon import notify
 
 SLOT_JOB_ID = "next-slot"
 
@@ -41,17 +42,36 @@ class RealWaker:
         self._clock = clock
         self._scale = scale
         self._event = threading.Event()
+        self._scheduled: datetime | None = None
         self._scheduler = BackgroundScheduler(timezone=UTC)
         self._scheduler.start()
 
     def sleep(self, seconds: float) -> None:
-        self._event.wait(max(0.0, seconds) / self._scale)
+        """Wait ``seconds`` of clock time, or until woken, keeping systemd's watchdog fed.
+
+        Invariant (SR-15): the keep-alive comes from the delivery loop's own thread, here and in
+        every poll of a running pulse, at least twice per WatchdogSec; a hung loop stops them.
+        """
+        remaining_s = max(0.0, seconds) / self._scale
+        interval_s = notify.watchdog_interval_s()  # half of WatchdogSec, or None outside systemd
+        chunk_s = remaining_s if interval_s is None else min(remaining_s, interval_s)
+        while True:
+            notify.watchdog()
+            if self._event.wait(chunk_s) or remaining_s <= chunk_s:
+                break
+            remaining_s -= chunk_s
+            chunk_s = min(chunk_s, remaining_s)
         self._event.clear()
 
     def wake(self) -> None:
         self._event.set()
 
     def schedule(self, when: datetime, grace_s: float) -> None:
+        if when == self._scheduled:
+            # The loop asks on every tick; the job for this slot already exists. Re-adding it
+            # would cost CPU and an APScheduler log line per heartbeat for nothing.
+            return
+        self._scheduled = when
         real_delay_s = max(0.0, (when - self._clock.now()).total_seconds()) / self._scale
         run_date = datetime.now(UTC) + timedelta(seconds=real_delay_s)
         self._scheduler.add_job(

@@ -6,7 +6,26 @@ and ``iter_events`` are what review tools read.
 
 from pumpctl.journal.chain import Head
 from pumpctl.journal.events import AlarmPriority, Appended, EventKind
+from pumpctl.journal.export import EXPORT_SCHEMA, export_slots
+from pumpctl.journal.query import EventRow, iter_events
 from pumpctl.journal.reconcile import classify_delivery
-from pumpctl.journal.store import Journal
+from pumpctl.journal.store import Journal, connect
+from pumpctl.journal.verify import Diagnosis, Problem, VerifyResult, verify
 
-__all__ = ["AlarmPriority", "Appended", "EventKind", "Head", "Journal", "classify_delivery"]
+__all__ = [
+    "EXPORT_SCHEMA",
+    "AlarmPriority",
+    "Appended",
+    "Diagnosis",
+    "EventKind",
+    "EventRow",
+    "Head",
+    "Journal",
+    "Problem",
+    "VerifyResult",
+    "classify_delivery",
+    "connect",
+    "export_slots",
+    "iter_events",
+    "verify",
+]

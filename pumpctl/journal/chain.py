@@ -57,7 +57,7 @@ class Envelope(NamedTuple):
     payload_json: str
 
 
-def record_bytes(env: Envelope) -> bytes:
+def record_bytes(env: Envelope | tuple[str, str, int, float, str, str]) -> bytes:
     """The canonical JSON of one record, exactly as hashed.
 
     Equal to ``canonical_json`` of the record object (keys sorted) when ``payload_json`` is

@@ -55,20 +55,35 @@ def _pulse(row: sqlite3.Row | tuple[Any, ...]) -> PulseRecord:
 
 
 def pulse_history(
-    conn: sqlite3.Connection, since: datetime, pending_seqs: Collection[int] = ()
+    conn: sqlite3.Connection,
+    since: datetime,
+    pending_seqs: Collection[int] = (),
+    *,
+    boot_since: tuple[str, float] | None = None,
 ) -> list[PulseRecord]:
     """Pulses whose intent was recorded at or after ``since``, plus every still-pending one.
 
     Pending pulses are included whatever their age, because an uncertain pulse blocks the next
-    one however long ago it was commanded (SR-09). Ordered by journal sequence.
+    one however long ago it was commanded (SR-09). ``boot_since`` (boot id, elapsed reading)
+    adds the pulses of that boot from that elapsed reading on, whatever their wall time says.
+    Ordered by journal sequence.
     """
     params: list[Any] = [utc_text(since)]
+    if boot_since is not None:
+        params.extend(boot_since)
+    params.extend(pending_seqs)
+    rows = conn.execute(history_sql(len(pending_seqs), by_boot=boot_since is not None), params)
+    return [_pulse(r) for r in sorted(rows, key=lambda r: int(r[0]))]
+
+
+def history_sql(pending_count: int, *, by_boot: bool = False) -> str:
+    """The history query: each alternative is answered from its own index, then united."""
     where = "p.intent_wall >= ?"
-    if pending_seqs:
-        where += f" OR p.intent_seq IN ({','.join('?' * len(pending_seqs))})"
-        params.extend(pending_seqs)
-    rows = conn.execute(f"{_PULSE_SELECT} WHERE {where} ORDER BY p.intent_seq", params)
-    return [_pulse(r) for r in rows]
+    if by_boot:
+        where += " OR (p.boot_id = ? AND p.elapsed_s >= ?)"
+    if pending_count:
+        where += f" OR p.intent_seq IN ({','.join('?' * pending_count)})"
+    return f"{_PULSE_SELECT} WHERE {where}"
 
 
 def pulses_by_seq(conn: sqlite3.Connection, intent_seqs: Collection[int]) -> list[PulseRecord]:
@@ -90,14 +105,6 @@ def pending_intent_seqs(conn: sqlite3.Connection) -> set[int]:
         (Outcome.UNCERTAIN.value,),
     )
     return {int(r[0]) for r in rows}
-
-
-def latest_intent_seq(conn: sqlite3.Connection, slot_id: str) -> int | None:
-    row = conn.execute(
-        "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
-        (slot_id,),
-    ).fetchone()
-    return None if row is None else int(row[0])
 
 
 def last_event_wall(conn: sqlite3.Connection) -> datetime | None:

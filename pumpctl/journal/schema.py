@@ -111,7 +111,13 @@ def _v2(conn: sqlite3.Connection) -> None:
 
 
 #: Forward migrations; entry ``i`` takes a journal from version ``i`` to ``i + 1``.
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2)
+# The gate's history also finds the current boot's pulses by elapsed time, so that a forward
+# wall-clock step cannot hide a recent pulse (SR-11).
+_V3 = """
+CREATE INDEX pulses_boot_elapsed ON pulses (boot_id, elapsed_s);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

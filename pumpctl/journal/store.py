@@ -57,15 +57,19 @@ def _describe(path: Path, err: sqlite3.Error) -> str:
 
 def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     """A configured connection; read-only ones never create or change the file."""
+    if not writable and not path.exists():
+        raise JournalError(f"journal {path} does not exist")
     try:
         if writable:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         else:
-            if not path.exists():
-                raise JournalError(f"journal {path} does not exist")
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise JournalError(_describe(path, err)) from err
+    try:
         schema.configure(conn, writable=writable)
     except sqlite3.Error as err:
+        conn.close()
         raise JournalError(_describe(path, err)) from err
     return conn
 
@@ -92,6 +96,9 @@ class Journal(EventRecorder, Reconciler):
             self._head = self._read_db_head()
             self._check_published_head()
             self._pending = query.pending_intent_seqs(self._conn)
+        except sqlite3.Error as err:
+            self._conn.close()
+            raise JournalError(_describe(self.path, err)) from err
         except BaseException:
             self._conn.close()
             raise
@@ -223,9 +230,18 @@ class Journal(EventRecorder, Reconciler):
                 self._conn.execute("ROLLBACK")
 
     def pulse_history(self, since: datetime) -> list[PulseRecord]:
-        """The safety gate's history: intents since ``since`` plus every pending one (SR-09)."""
+        """The safety gate's history: intents since ``since`` plus every pending one (SR-09).
+
+        Also every pulse of the current boot whose elapsed reading lies within the same span
+        before now, so a wall clock stepped forward cannot push a recent pulse out of the
+        window (SR-11). A superset only makes the gate stricter.
+        """
+        span_s = max(0.0, (self.clock.now() - since).total_seconds())
+        boot_since = (self.clock.boot_id, self.clock.elapsed_s() - span_s)
         with self._lock:
-            return query.pulse_history(self._conn, since, sorted(self._pending))
+            return query.pulse_history(
+                self._conn, since, sorted(self._pending), boot_since=boot_since
+            )
 
     def pending_pulses(self) -> list[PulseRecord]:
         """Pulses with an intent and no final outcome (none, or UNCERTAIN): reconcile these."""
@@ -248,6 +264,12 @@ class Journal(EventRecorder, Reconciler):
         with self._lock:
             return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
 
+    def max_event_wall(self) -> datetime | None:
+        """The latest wall time any record carries (a clock stepped back writes earlier ones)."""
+        with self._lock:
+            row = self._conn.execute("SELECT MAX(wall_utc) FROM events").fetchone()
+        return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
+
     def last_elapsed_by_boot(self) -> dict[str, float]:
         """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
         with self._lock:
@@ -255,13 +277,6 @@ class Journal(EventRecorder, Reconciler):
                 "SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id"
             ).fetchall()
         return {str(boot): float(elapsed) for boot, elapsed in rows}
-
-    def _latest_intent_seq(self, slot_id: str) -> int | None:
-        with self._lock:
-            return query.latest_intent_seq(self._conn, slot_id)
-
-    def _is_pending(self, intent_seq: int) -> bool:
-        return intent_seq in self._pending
 
     def close(self) -> None:
         with self._lock:

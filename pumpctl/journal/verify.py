@@ -14,10 +14,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from pumpctl.errors import JournalError, JournalTamperedError
-from pumpctl.journal.chain import GENESIS_HASH, Envelope, Head, read_head, record_bytes
+from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, record_bytes
 from pumpctl.journal.store import connect
 
 _SELECT = (
@@ -76,7 +75,7 @@ Row = tuple[int, str, str, int, float, str, str, str, str]
 def _self_hash_ok(row: Row) -> bool:
     _, kind, wall, offset, elapsed, boot, payload, prev_hash, stored = row
     try:
-        body = record_bytes(Envelope(kind, wall, offset, elapsed, boot, payload))
+        body = record_bytes((kind, wall, offset, elapsed, boot, payload))
         return hashlib.sha256(bytes.fromhex(prev_hash) + body).hexdigest() == stored
     except (ValueError, TypeError, AttributeError):
         return False
@@ -90,10 +89,19 @@ def _seq_with_hash(conn: sqlite3.Connection, digest: str) -> int | None:
 def _diagnose(
     conn: sqlite3.Connection, row: Row, expected_seq: int, expected_prev: str, after: Row | None
 ) -> Problem:
+    """Name what is wrong with ``row``, the first record that does not continue the chain."""
     seq, kind = row[0], row[1]
     if seq > expected_seq:
         missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
         return Problem(Diagnosis.REMOVED, expected_seq, f"record(s) {missing} are missing")
+    intact = _self_hash_ok(row)
+    linked = _seq_with_hash(conn, row[7]) if intact else None
+    if linked is not None and linked > seq:
+        return Problem(
+            Diagnosis.REORDERED,
+            seq,
+            f"record {seq} ({kind}) is out of order: it was written after record {linked}",
+        )
     if after is not None and after[7] == expected_prev and _self_hash_ok(after):
         return Problem(
             Diagnosis.INSERTED,
@@ -101,19 +109,12 @@ def _diagnose(
             f"record {seq} ({kind}) was inserted: record {after[0]} links past it to the one "
             "before",
         )
-    if not _self_hash_ok(row):
+    if not intact:
         return Problem(
             Diagnosis.EDITED,
             seq,
             f"record {seq} ({kind}) was changed after it was written: its hash does not match "
             "its content",
-        )
-    linked = _seq_with_hash(conn, row[7])
-    if linked is not None and linked > seq:
-        return Problem(
-            Diagnosis.REORDERED,
-            seq,
-            f"record {seq} ({kind}) is out of order: it was written after record {linked}",
         )
     if linked is not None:
         return Problem(
@@ -168,7 +169,7 @@ def _walk(
     for row in rows:
         seq, prev_hash, stored = row[0], row[7], row[8]
         try:
-            body = record_bytes(Envelope(*row[1:7]))
+            body = record_bytes(row[1:7])
             good = (
                 seq == expected_seq
                 and prev_hash == expected_prev
@@ -204,6 +205,41 @@ def _check_anchor(anchor: Head, label: str, last: int, seen: dict[int, str]) -> 
     return None
 
 
+def _damaged(path: Path, err: BaseException) -> VerifyResult:
+    return VerifyResult(
+        path, 0, None, Problem(Diagnosis.CORRUPT, 0, f"the file is damaged ({err})")
+    )
+
+
+def _scan(
+    path: Path, anchors: Sequence[Head]
+) -> VerifyResult | tuple[int, Head | None, Problem | None, dict[int, str], set[str]]:
+    """Walk the chain; a damaged file becomes a CORRUPT result, an unreadable one an error."""
+    try:
+        conn = connect(path, writable=False)
+    except JournalError as err:
+        cause = err.__cause__
+        if isinstance(cause, sqlite3.DatabaseError) and not isinstance(
+            cause, sqlite3.OperationalError
+        ):
+            return _damaged(path, cause)
+        raise
+    try:
+        last, head, problem, seen = _walk(conn, anchors)
+        triggers = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        }
+    except sqlite3.OperationalError as err:
+        if "unable to open" in str(err):
+            raise JournalError(f"journal {path} cannot be read ({err})") from err
+        return _damaged(path, err)
+    except sqlite3.DatabaseError as err:
+        return _damaged(path, err)
+    finally:
+        conn.close()
+    return last, head, problem, seen, triggers
+
+
 def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
     """Check the whole chain of the journal at ``path``, against its head file and ``anchor``.
 
@@ -217,41 +253,23 @@ def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
     except (OSError, ValueError) as err:
         published = None
         warnings.append(f"published head unreadable ({err}); truncation checked only by anchor")
-    anchors = [a for a in (published, anchor) if a is not None]
     truncated = _file_truncated(path)
     if truncated is not None:
         return VerifyResult(path, 0, None, Problem(Diagnosis.TRUNCATED, 0, truncated))
-    conn = connect(path, writable=False)
-    try:
-        try:
-            last, head, problem, seen = _walk(conn, anchors)
-            triggers = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-            }
-        except sqlite3.DatabaseError as err:
-            if isinstance(err, sqlite3.OperationalError) and "unable to open" in str(err):
-                raise JournalError(f"journal {path} cannot be read ({err})") from err
-            return VerifyResult(
-                path, 0, None, Problem(Diagnosis.CORRUPT, 0, f"the file is damaged ({err})")
-            )
-    finally:
-        conn.close()
-    if problem is None:
-        labels: list[tuple[Head, str]] = []
-        if published is not None:
-            labels.append((published, "the published head"))
-        if anchor is not None:
-            labels.append((anchor, "the anchor"))
-        for point, label in labels:
-            problem = _check_anchor(point, label, last, seen)
-            if problem is not None:
-                break
+    labelled = [(published, "the published head"), (anchor, "the anchor")]
+    points = [(point, label) for point, label in labelled if point is not None]
+    scanned = _scan(path, [point for point, _ in points])
+    if isinstance(scanned, VerifyResult):
+        return scanned
+    last, head, problem, seen, triggers = scanned
+    for point, label in points:
+        problem = problem or _check_anchor(point, label, last, seen)
     if published is not None and last > published.seq + 1:
         warnings.append(
             f"{last - published.seq} records follow the published head {published}; "
             "at most one is expected after a crash"
         )
-    missing: list[Any] = [t for t in _TRIGGERS if t not in triggers]
+    missing = [t for t in _TRIGGERS if t not in triggers]
     if last and missing:
         warnings.append(f"append-only triggers missing: {', '.join(missing)}")
     return VerifyResult(path, last, head, problem, tuple(warnings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import sys
 import tempfile
 import types
@@ -15,10 +16,11 @@ import pytest
 import structlog
 
 from pumpctl.cli import main
-from pumpctl.cli.control import resolve_socket_path
+from pumpctl.cli.control import discover_socket, resolve_socket_path
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
+from pumpctl.errors import ControlError
 
 
 class Bench:
@@ -40,6 +42,7 @@ class Bench:
                 "suspended_reason": self.suspended_reason,
                 "next_slot": {"slot_id": "s-0930", "scheduled": "2026-01-05T09:30:00+00:00"},
                 "reservoir": {"remaining_ul": self.reservoir_ul},
+                "counts": {},
                 "alarms": [a.to_dict() for a in self.alarms.active()],
             }
         if cmd == "alarms":
@@ -87,6 +90,7 @@ def test_status_is_readable(bench: tuple[Bench, Path], capsys: pytest.CaptureFix
     out = capsys.readouterr().out
     assert "State:             running" in out
     assert "slot_id=s-0930" in out
+    assert "Counts:            -" in out
     assert "LOW    reservoir-low" in out and "[UNACKNOWLEDGED] - 300 ul left" in out
 
 
@@ -190,3 +194,27 @@ def test_socket_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     explicit = tmp_path / "explicit.sock"
     assert resolve_socket_path(explicit, tmp_path / "pumpctl.toml") == explicit
     assert resolve_socket_path(None, tmp_path / "pumpctl.toml") == configured
+
+
+def _bind_socket(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+
+
+def test_discovery_finds_the_single_daemon(tmp_path: Path) -> None:
+    """Without --socket or -c, the one socket under the searched places is used."""
+    _bind_socket(tmp_path / "run" / "ne1000.sock")
+    (tmp_path / "run" / "notes.sock").write_text("a regular file is not a socket")
+    patterns = (f"{tmp_path}/run/*.sock", f"{tmp_path}/run/*/*.sock")
+    assert discover_socket(patterns) == tmp_path / "run" / "ne1000.sock"
+
+
+def test_discovery_refuses_to_guess_between_daemons(tmp_path: Path) -> None:
+    """With several daemons (template instances) the command names them and asks to choose."""
+    _bind_socket(tmp_path / "run" / "bench1" / "control.sock")
+    _bind_socket(tmp_path / "run" / "bench2" / "control.sock")
+    with pytest.raises(ControlError, match=r"several pumpctl daemons.*bench1.*bench2"):
+        discover_socket((f"{tmp_path}/run/*/*.sock",))
+    with pytest.raises(ControlError, match="no control socket found"):
+        discover_socket((f"{tmp_path}/none/*.sock",))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import stat
@@ -14,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
+from pumpctl.daemon import control
 from pumpctl.daemon.control import ControlServer, PeerCred
 from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
 from pumpctl.errors import ControlError, PumpctlError
@@ -61,6 +64,10 @@ def _connect(path: Path) -> socket.socket:
 
 def _exchange(sock: socket.socket, payload: bytes) -> dict[str, Any]:
     sock.sendall(payload)
+    return _read_reply(sock)
+
+
+def _read_reply(sock: socket.socket) -> dict[str, Any]:
     buffer = b""
     while not buffer.endswith(b"\n"):
         chunk = sock.recv(65536)
@@ -176,7 +183,10 @@ def test_connections_beyond_the_limit_get_busy(sock_dir: Path, calls: Calls) -> 
     with ControlServer(path, _recording_handler(calls), max_connections=1), _connect(path) as held:
         assert _exchange(held, b'{"cmd": "status"}\n')["ok"] is True
         with _connect(path) as extra:
-            assert _exchange(extra, b'{"cmd": "status"}\n')["code"] == "busy"
+            # The server answers "busy" straight away and closes; nothing needs to be sent.
+            assert _read_reply(extra)["code"] == "busy"
+        with pytest.raises(ControlRefusedError, match="too many control connections"):
+            ControlClient(path).request("status")
 
 
 def test_idle_connection_is_closed(sock_dir: Path, calls: Calls) -> None:
@@ -272,3 +282,47 @@ def test_permission_denied_message(server: ControlServer) -> None:
     os.chmod(server.path, 0)
     with pytest.raises(ControlError, match=r"permission denied.*daemon's group"):
         ControlClient(server.path).request("status")
+
+
+def test_client_that_does_not_read_cannot_stall_others(
+    sock_dir: Path, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client pipelining requests without reading is paced, loses nothing and blocks no one."""
+    monkeypatch.setattr(control, "_MAX_PENDING_REPLY_BYTES", 1024)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    count = 30_000  # replies well beyond what the kernel's socket buffers absorb
+    path = sock_dir / "c.sock"
+    try:
+        with ControlServer(path, _recording_handler(calls)), _connect(path) as greedy:
+            sender = threading.Thread(target=greedy.sendall, args=(b'{"cmd":"alarms"}\n' * count,))
+            sender.start()
+            assert ControlClient(path).request("status") == {"ok": True, "echo": "status"}
+            # Paced: the server stopped reading, so the sender stays blocked until we read.
+            sender.join(0.5)
+            assert sender.is_alive()
+            received = b""
+            while received.count(b"\n") < count:
+                chunk = greedy.recv(1 << 16)
+                assert chunk, "server closed the pipelining client"
+                received += chunk
+            sender.join(10)
+    finally:
+        structlog.reset_defaults()
+    assert received == b'{"ok":true,"echo":"alarms"}\n' * count
+
+
+def test_peer_description_names_the_user() -> None:
+    """A peer is described with its login name when the uid has one, for the journal."""
+    me = PeerCred(pid=os.getpid(), uid=os.getuid(), gid=os.getgid())
+    assert me.user_name is not None
+    assert str(me) == f"{me.user_name} (uid={me.uid} gid={me.gid} pid={me.pid})"
+    assert str(PeerCred(pid=1, uid=4_000_000, gid=1)) == "(uid=4000000 gid=1 pid=1)"
+
+
+def test_last_request_without_newline_is_answered_at_end_of_input(server: ControlServer) -> None:
+    """A client that half-closes after a request without a newline still gets its reply."""
+    with _connect(server.path) as sock:
+        sock.sendall(b'{"cmd": "alarms"}')
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_reply(sock) == {"ok": True, "echo": "alarms"}
+        assert sock.recv(1) == b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +233,12 @@ def test_to_dict_is_json_ready(alarms: AlarmSet, clock: VirtualClock) -> None:
     assert data["raised_at"].endswith("+00:00")
     assert data["silenced"] is False
     assert data["action"] == CATALOGUE[AlarmKind.RESERVOIR_EMPTY].action
+
+
+def test_operating_guide_lists_every_alarm_with_its_priority() -> None:
+    """docs/operating.md has a row for each alarm kind with the catalogue's priority and texts."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
+    for kind, spec in CATALOGUE.items():
+        lifetime = "condition" if spec.condition else "event"
+        row = f"| `{kind}` | {spec.priority} | {lifetime} | {spec.meaning} | {spec.action} |"
+        assert row in guide, f"docs/operating.md is out of date for {kind}"

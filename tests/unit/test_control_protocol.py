@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pumpctl.daemon.control_protocol import (
     CODE_BAD_JSON,
@@ -61,6 +63,7 @@ def test_schema_covers_the_documented_commands() -> None:
         (b"not json", CODE_BAD_JSON, "not valid JSON"),
         (b"\xff\xfe{}", CODE_BAD_JSON, "not valid JSON"),
         (b"[" * 100_000, CODE_BAD_JSON, "not valid JSON"),
+        (b'{"cmd": "silence", "minutes": ' + b"1" * 5000 + b"}", CODE_BAD_JSON, "not valid JSON"),
         (b'["status"]', CODE_BAD_REQUEST, "must be a JSON object"),
         (b'{"reason": "x"}', CODE_BAD_REQUEST, "cmd: missing"),
         (b'{"cmd": 3}', CODE_BAD_REQUEST, "cmd: missing or not a string"),
@@ -95,3 +98,46 @@ def test_encode_reply_is_one_json_line_with_decimals_as_text() -> None:
     line = encode_reply({"ok": True, "volume_ul": Decimal("0.1"), "text": "a\nb"})
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     assert json.loads(line) == {"ok": True, "volume_ul": "0.1", "text": "a\nb"}
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_requests = st.fixed_dictionaries(
+    {"cmd": st.sampled_from([*REQUEST_TYPES, "x"])},
+    optional={
+        "reason": _json_values,
+        "alarm_id": _json_values,
+        "minutes": _json_values,
+        "volume_ul": _json_values,
+        "extra": _json_values,
+    },
+)
+
+
+# No deadline: the machine is shared, and a slow example is not a failure of this property.
+@settings(deadline=None)
+@given(line=st.binary(max_size=200))
+def test_any_bytes_parse_or_are_refused(line: bytes) -> None:
+    """SR-24: arbitrary bytes either parse or raise RequestError, never another exception."""
+    try:
+        parse_request(line)
+    except RequestError as err:
+        assert str(err)
+
+
+@settings(deadline=None)
+@given(request=_requests)
+def test_any_json_object_parses_or_is_refused(request: dict[str, object]) -> None:
+    """SR-24: arbitrary request objects either validate or raise RequestError with a message."""
+    try:
+        parsed = parse_request(json.dumps(request))
+    except RequestError as err:
+        assert err.code in {CODE_UNKNOWN_CMD, CODE_INVALID_ARGS, CODE_BAD_JSON}
+        assert str(err)
+    else:
+        assert parsed["cmd"] in REQUEST_TYPES

@@ -12,7 +12,13 @@ from pumpctl.drivers.base import PumpDriver, PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.ne1000_codec import Command, encode_reply
 from pumpctl.drivers.testing import Rewrite, SpyTransport
-from pumpctl.errors import ConfigError, PumpAlarmError, PumpStateError
+from pumpctl.errors import (
+    ConfigError,
+    PumpAlarmError,
+    PumpStateError,
+    TransportError,
+    TransportTimeoutError,
+)
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 
@@ -79,6 +85,7 @@ def test_self_test_passes_on_a_healthy_pump() -> None:
     assert report.power_failure_restart is False
     assert report.state is PumpState.STOPPED
     assert "acknowledged at connect: R" in report.checks
+    assert report.alarms_at_connect == ("R",)
     for query in ("VER", "DIA", "PF", "SAF"):
         assert query in r.spy.texts()
     assert r.driver.capabilities.syringe_diameter_mm == BD_1ML_MM
@@ -89,6 +96,15 @@ def test_self_test_rejects_foreign_identity() -> None:
     r = make_rig(firmware="XP2000V1.0")
     with pytest.raises(PumpStateError, match=r"XP2000V1\.0"):
         r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+
+
+def test_failed_self_test_keeps_connect_alarms_for_status() -> None:
+    """Alarms acknowledged at connect stay reported by status() when the self-test fails."""
+    r = make_rig()
+    r.sim.inject("spontaneous-start")
+    with pytest.raises(PumpStateError):
+        r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    assert r.driver.status().alarms == ("R",)
 
 
 def test_self_test_rejects_diameter_that_reads_back_wrong() -> None:
@@ -167,8 +183,33 @@ def test_bolus_runs_to_completion(rig: Rig) -> None:
     rig.clock.advance(4)
     status = rig.driver.status()
     assert status.state is PumpState.STOPPED
-    assert status.alarm is None
-    assert rig.driver.dispensed().infused_ul == Decimal(50)
+    assert (status.alarm, status.unexpected_motion) == (None, False)
+    totals = rig.driver.dispensed()
+    assert (totals.infused_ul, totals.commanded_ul, totals.excess_ul) == (50, 50, 0)
+    assert not totals.over_delivered
+
+
+def test_run_needs_a_fresh_program_each_time(rig: Rig) -> None:
+    """SR-01: RUN is sent only right after a programmed bolus, never a second time on its own."""
+    with pytest.raises(PumpStateError, match="no bolus programmed"):
+        rig.driver.run()
+    rig.driver.program_bolus(Decimal(20), Decimal(600))
+    rig.driver.run()
+    rig.clock.advance(3)
+    assert rig.driver.status().state is PumpState.STOPPED
+    with pytest.raises(PumpStateError, match="no bolus programmed"):
+        rig.driver.run()
+    assert rig.spy.count("RUN") == 1
+
+
+def test_commanded_volume_is_unknown_until_totals_are_cleared() -> None:
+    """Before the driver cleared the totals they may hold older deliveries: commanded is None."""
+    r = make_rig()
+    r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    totals = r.driver.dispensed()
+    assert (totals.commanded_ul, totals.excess_ul, totals.over_delivered) == (None, None, False)
+    r.driver.clear_dispensed()
+    assert r.driver.dispensed().commanded_ul == Decimal(0)
 
 
 def test_zero_volume_is_never_sent() -> None:
@@ -183,7 +224,7 @@ def test_zero_volume_is_never_sent() -> None:
 
 
 def test_volume_is_never_rounded() -> None:
-    """SR-01: a volume the pump cannot take exactly is refused, never rounded to another dose."""
+    """A volume the pump cannot take exactly is refused, never rounded to another dose."""
     r = make_rig()
     r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     with pytest.raises(ConfigError, match="cannot be sent exactly"):
@@ -254,3 +295,32 @@ def test_close_releases_the_link(rig: Rig) -> None:
     rig.driver.close()
     with pytest.raises(PumpStateError, match="not connected"):
         rig.driver.status()
+
+
+def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
+    """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
+    r = make_rig(connect=False)
+    r.sim.inject("silence")
+    with pytest.raises(TransportTimeoutError, match="no pump answers at address 0 on loop://"):
+        r.driver.connect()
+    assert isinstance(r.spy.inner, LoopbackTransport)
+    assert not r.spy.inner.is_open
+    with pytest.raises(PumpStateError, match="not connected"):
+        r.driver.status()
+
+
+def test_reconnect_requires_a_new_self_test(rig: Rig) -> None:
+    """SR-13: after a new connect the capabilities are unknown until the self-test runs again."""
+    rig.driver.connect()
+    with pytest.raises(PumpStateError, match="self_test"):
+        rig.driver.program_bolus(Decimal(50), Decimal(500))
+    rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    rig.driver.program_bolus(Decimal(50), Decimal(500))
+
+
+def test_failed_transport_becomes_transport_error(rig: Rig) -> None:
+    """A transport failing with a raw OSError surfaces as TransportError chained to it."""
+    rig.spy.inner.close()
+    with pytest.raises(TransportError, match="pump link failed") as info:
+        rig.driver.status()
+    assert isinstance(info.value.__cause__, OSError)

@@ -133,8 +133,11 @@ def test_run_with_garbled_reply_is_not_resent(rig: Rig) -> None:
     with pytest.raises(ProtocolError, match="not re-sent"):
         rig.driver.run()
     assert rig.spy.count("RUN") == 1
-    # The pump did start: status, not a retry, tells the caller so.
-    assert rig.driver.status().state is PumpState.INFUSING
+    # The pump did start: status, not a retry, tells the caller so, and it counts as commanded.
+    status = rig.driver.status()
+    assert status.state is PumpState.INFUSING
+    assert not status.unexpected_motion
+    assert rig.driver.dispensed().commanded_ul == Decimal(50)
 
 
 def test_run_without_reply_is_not_resent(rig: Rig) -> None:
@@ -160,7 +163,7 @@ def test_alarm_while_programming_blocks_the_bolus(rig: Rig) -> None:
     with pytest.raises(PumpAlarmError) as info:
         rig.driver.program_bolus(Decimal(50), Decimal(500))
     assert info.value.code == "R"
-    with pytest.raises(PumpAlarmError):
+    with pytest.raises(PumpStateError, match="no bolus programmed"):
         rig.driver.run()
     assert rig.spy.count("RUN") == 0
     assert rig.driver.status().alarm == "R"
@@ -214,7 +217,10 @@ def test_runaway_is_visible_as_over_delivery(rig: Rig) -> None:
     rig.start_bolus()
     rig.clock.advance(8)
     assert rig.driver.status().state is PumpState.INFUSING
-    assert rig.driver.dispensed().infused_ul > Decimal(50)
+    totals = rig.driver.dispensed()
+    assert totals.infused_ul > Decimal(50)
+    assert totals.commanded_ul == Decimal(50)
+    assert totals.over_delivered
     assert rig.driver.stop().state is PumpState.STOPPED
     rig.clock.advance(5)
     assert rig.driver.status().state is PumpState.STOPPED
@@ -223,7 +229,9 @@ def test_runaway_is_visible_as_over_delivery(rig: Rig) -> None:
 def test_spontaneous_start_is_detected_and_stopped(rig: Rig) -> None:
     """SR-06: a pump infusing with no RUN is seen by status and stopped when programmed."""
     rig.sim.inject("spontaneous-start")
-    assert rig.driver.status().state is PumpState.INFUSING
+    status = rig.driver.status()
+    assert status.state is PumpState.INFUSING
+    assert status.unexpected_motion
     with pytest.raises(PumpStateError, match="unintended flow"):
         rig.driver.program_bolus(Decimal(50), Decimal(500))
     assert rig.sim.pump.state == "stopped"
@@ -236,3 +244,19 @@ def test_wrong_identity_fails_self_test() -> None:
     r.sim.inject("wrong-identity,ver=XYZ9")
     with pytest.raises(PumpStateError, match="XYZ9"):
         r.driver.self_test(syringe_diameter_mm=Decimal("4.699"))
+
+
+def test_stop_persists_through_damaged_replies(rig: Rig) -> None:
+    """stop() keeps sending STP through garbled replies until the pump reports stopped."""
+    rig.start_bolus(volume_ul=100, rate_ul_per_min=100)
+    rig.sim.inject("garble@cmd:1,times=3")
+    assert rig.driver.stop().state is PumpState.STOPPED
+    assert rig.sim.pump.state == "stopped"
+
+
+def test_stop_gives_up_with_the_last_error_when_the_pump_is_gone(rig: Rig) -> None:
+    """stop() against a silent pump raises TransportTimeoutError after its attempts."""
+    rig.sim.inject("silence")
+    with pytest.raises(TransportTimeoutError):
+        rig.driver.stop()
+    assert rig.spy.count("STP") == 6  # three attempts, each retried once by the link

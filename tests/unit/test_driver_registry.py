@@ -57,3 +57,10 @@ def test_plugin_cannot_shadow_a_builtin(mocker: MockerFixture) -> None:
     """A plug-in reusing a built-in name is ignored: the documented driver stays."""
     _plugins(mocker, ne1000="decimal:Decimal")
     assert registry.get_driver_class("ne1000") is Ne1000Driver
+
+
+def test_installed_package_declares_its_drivers_as_entry_points() -> None:
+    """pumpctl's own metadata registers the NE-1000 family in the pumpctl.drivers group."""
+    declared = {ep.name: ep.value for ep in registry.entry_points(group="pumpctl.drivers")}
+    for name in ("ne1000", "ne500", "ne300"):
+        assert declared[name] == registry.BUILTIN_DRIVERS[name]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pumpctl.drivers.ne1000_units import (
     format_number,
@@ -63,13 +65,15 @@ def test_rate_limits_scale_with_bore_area() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "infused", "withdrawn"),
-    [("I0.050W0.000ML", "50.000", "0"), ("I50.00W1.500UL", "50.00", "1.5"),
-     ("I9999.W0.000UL", "9999", "0")],
+    ("data", "infused", "withdrawn", "step"),
+    [("I0.050W0.000ML", "50.000", "0", "1"), ("I50.00W1.500UL", "50.00", "1.5", "0.01"),
+     ("I9999.W0.000UL", "9999", "0", "1")],
 )  # fmt: skip
-def test_parse_dispensed_converts_to_microlitres(data: str, infused: str, withdrawn: str) -> None:
-    """DIS totals in mL or uL become exact microlitres."""
-    assert parse_dispensed(data) == (Decimal(infused), Decimal(withdrawn))
+def test_parse_dispensed_converts_to_microlitres(
+    data: str, infused: str, withdrawn: str, step: str
+) -> None:
+    """DIS totals in mL or uL become exact microlitres, with the step of the printed digits."""
+    assert parse_dispensed(data) == (Decimal(infused), Decimal(withdrawn), Decimal(step))
 
 
 @pytest.mark.parametrize("data", ["", "I0.05ML", "I0.050W0.000", "X1W2UL", "I1W2UL junk"])
@@ -85,3 +89,34 @@ def test_parse_number_reads_pump_numbers() -> None:
     assert parse_number("9999.", what="DIA") == Decimal(9999)
     with pytest.raises(ProtocolError, match="DIA"):
         parse_number("4.6a", what="DIA")
+
+
+@given(st.decimals(min_value=0, max_value=99999, places=4, allow_nan=False, allow_infinity=False))
+def test_format_number_is_exact_or_refuses(value: Decimal) -> None:
+    """A number is written so that it reads back identically exactly when the pump can take it."""
+    int_part, _, fraction = f"{value.normalize():f}".partition(".")
+    takeable = len(fraction) <= 3 and len(int_part) + len(fraction) <= 4
+    try:
+        text = format_number(value, field="volume_ul")
+    except ConfigError:
+        assert not takeable
+        return
+    assert takeable
+    assert parse_number(text, what="VOL") == value
+
+
+@given(st.decimals(min_value="0.0001", max_value=20000, places=4, allow_nan=False))
+def test_rate_command_states_the_rate_exactly_or_refuses(rate: Decimal) -> None:
+    """A rate goes out in units whose value, converted back, equals the rate exactly."""
+    factors = {
+        "UM": Decimal(1),
+        "UH": Decimal(1) / 60,
+        "MM": Decimal(1000),
+        "MH": Decimal(1000) / 60,
+    }
+    try:
+        text = rate_command(rate)
+    except ConfigError:
+        return
+    number, units = parse_number(text[:-2], what="RAT"), text[-2:]
+    assert abs(number * factors[units] - rate) < Decimal("1e-20")

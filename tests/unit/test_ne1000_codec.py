@@ -263,3 +263,16 @@ def test_decoder_pinned_to_basic_mode_rejects_safe_frames() -> None:
     """In basic mode a frame whose second byte is not an address digit is an error."""
     with pytest.raises(ProtocolError, match="basic-mode"):
         ReplyDecoder(expect_safe=False).feed(encode_reply(0, "S", safe=True))
+
+
+def test_bytes_wanted_announces_the_rest_of_a_safe_frame() -> None:
+    """After STX and the length byte the decoder knows how many bytes complete the frame."""
+    frame = encode_reply(0, "S", "NE1000V3.928", safe=True)
+    decoder = ReplyDecoder(expect_safe=True)
+    assert decoder.bytes_wanted() == 2
+    decoder.feed(frame[:2])
+    assert decoder.bytes_wanted() == len(frame) - 2
+    basic = ReplyDecoder(expect_safe=False)
+    assert basic.bytes_wanted() == 5  # the shortest basic reply: STX "00S" ETX
+    basic.feed(b"\x0200S")
+    assert basic.bytes_wanted() == 1

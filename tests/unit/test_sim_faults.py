@@ -47,7 +47,16 @@ def test_fault_options_parse() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["explode", "stall@1.5", "stall@run:0", "stall@t=-1", "slow,pace=3", "stall@run:1:2:3"]
+    "text",
+    [
+        "explode",
+        "stall@1.5",
+        "stall@run:0",
+        "stall@t=-1",
+        "slow,pace=3",
+        "stall@run:1:2:3",
+        "wrong-identity,ver=" + "X" * 60,
+    ],
 )
 def test_bad_fault_specs_name_the_problem(text: str) -> None:
     """An unknown kind, a bad WHEN or option is a ConfigError naming the spec."""
@@ -83,7 +92,7 @@ def test_power_reset_at_the_second_run_loses_that_bolus() -> None:
     client = ready("power-reset@run:2")
     client.ask("RUN")
     client.advance(60.0)
-    assert client.ask("RUN").status in ("I", "S")
+    assert client.ask("RUN").status == "I"
     client.advance(60.0)
     assert client.ask("").alarm == "R"
     assert client.ask("DIS").data == "I50.00W0.000UL"
@@ -197,3 +206,30 @@ def test_slow_reply_is_delayed() -> None:
     client = ready("slow,delay=0.3")
     assert client.raw(b"0VER\r")[0].delay_s > 0.3
     assert client.raw(b"0VER\r")[0].delay_s < 0.1
+
+
+def test_power_reset_with_pf1_restarts_the_bolus() -> None:
+    """With PF1 the pump restarts an interrupted program after power returns (hence PF0)."""
+    client = ready("power-reset@0.5")
+    client.ask("PF1")
+    client.ask("RUN")
+    client.advance(60.0)
+    assert client.ask("").alarm == "R"
+    assert client.ask("DIS").data == "I75.00W0.000UL"
+
+
+def test_fired_faults_are_in_the_ledger() -> None:
+    """The ground-truth ledger records when each fault happened."""
+    client = ready("stall@0.5")
+    client.ask("RUN")
+    client.advance(60.0)
+    faults = [e for e in client.sim.pump.ledger.entries if e["event"] == "fault"]
+    assert [(f["kind"], f["spec"]) for f in faults] == [("stall", "stall@0.5")]
+
+
+def test_link_fault_at_a_run_hits_that_runs_reply() -> None:
+    """garble@run:1 damages the reply to RUN itself, while the pump does start."""
+    client = ready("garble@run:1")
+    with pytest.raises(ProtocolError):
+        client.send("RUN")
+    assert client.ask("").status == "I"

@@ -244,3 +244,47 @@ def test_reply_delay_is_the_wire_time_at_the_baud() -> None:
     sim = Ne1000Simulator(VirtualClock(), baud=9600)
     out = sim.receive(encode_command(0, "VER", safe=False))
     assert out[0].delay_s == pytest.approx(len(out[0].data) * 10 / 9600)
+
+
+def test_phase_functions_take_only_numeric_arguments(client: SimClient) -> None:
+    """FUN accepts a known function with a short number and refuses anything else (?OOR)."""
+    assert client.ask("FUNPAS20").error is None
+    assert client.ask("FUN").data == "PAS20"
+    assert client.ask("FUNPAS" + "X" * 200).error == "?OOR"
+    assert client.ask("FUNXYZ").error == "?OOR"
+
+
+def test_a_pause_phase_waits_with_status_t_then_continues(client: SimClient) -> None:
+    """A PAS n phase between two RAT phases waits n seconds (status T), then pumps on."""
+    program(client)
+    client.ask("PHN2")
+    client.ask("FUNPAS20")
+    client.ask("PHN3")
+    client.ask("FUNRAT")
+    client.ask("RAT500UM")
+    client.ask("VOL10")
+    client.ask("RUN")
+    client.advance(10.0)
+    assert client.ask("").status == "T"
+    assert client.ask("DIS").data == "I50.00W0.000UL"
+    client.advance(16.5)
+    assert client.ask("").status == "I"
+    client.advance(5.0)
+    assert client.ask("").status == "S"
+    assert client.ask("DIS").data == "I60.00W0.000UL"
+
+
+@pytest.mark.timeout(20)
+def test_motion_ends_exactly_even_at_large_clock_readings() -> None:
+    """With an elapsed clock near 1e9 s (long scaled runs) boluses and faults still end exactly."""
+    clock = VirtualClock(elapsed_s=1.0e9)
+    client = SimClient(Ne1000Simulator(clock))
+    client.acknowledge_reset()
+    program(client, volume="7.3", rate="437UM")
+    for _ in range(50):
+        client.sim.inject("keypad-pause@0.37")
+        client.ask("RUN")
+        client.advance(0.77)
+        client.ask("RUN")
+        client.advance(3.3)
+    assert client.ask("DIS").data == "I365.0W0.000UL"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from pumpctl.core.clock import VirtualClock
 from pumpctl.drivers.ne1000_codec import STX, encode_command
+from pumpctl.simulator.session import Ne1000Simulator
 from pumpctl.simulator.testing import SimClient, decode
 
 
@@ -51,7 +53,7 @@ def test_gap_inside_a_packet_discards_it() -> None:
 
 
 def test_watchdog_expiry_stops_the_pump_and_alarms_unprompted() -> None:
-    """SR-14: without packets for n seconds the pump stops itself and sends A?T on its own."""
+    """Without packets for n seconds the pump stops itself and sends A?T on its own."""
     client = safe_client(timeout_s=5)
     for command in ("DIA4.699", "DIRINF", "VOLUL", "VOL50", "RAT100UM", "RUN"):
         client.ask(command)
@@ -88,3 +90,13 @@ def test_unprompted_alarm_still_needs_acknowledging() -> None:
     assert [r.alarm for r in client.advance(0.1)] == ["S"]
     assert client.ask("DIA4.699").alarm == "S"
     assert client.ask("DIA").data == "26.59"
+
+
+def test_watchdog_counts_link_seconds_under_a_time_scale() -> None:
+    """Under a 60x time scale SAF 2 lasts 2 real seconds, i.e. 120 simulator seconds."""
+    clock = VirtualClock()
+    client = SimClient(Ne1000Simulator(clock, time_scale=60.0))
+    client.acknowledge_reset()
+    client.ask("SAF2", safe=True)
+    assert client.advance(100.0) == []
+    assert [r.alarm for r in client.advance(30.0)] == ["T"]

@@ -1,0 +1,143 @@
+"""Measured command round trips: pumpctl's NE-1000 driver next to nesp-lib, same pumpsim, same run.
+
+Starts one ``pumpsim serve --pty`` at 19200 baud (it emulates the wire time of every reply), then
+times, for each client in turn on the same pty:
+
+* a status query (``0`` -> ``00S``), and
+* a full bolus program (DIR INF, VOL UL, VOL 50, RAT 500 UM: the same four commands for both).
+
+pumpctl always runs in safe mode (framed, CRC); nesp-lib is measured in basic mode (its default)
+and in safe mode. Run on demand: ``python benchmarks/bench_driver.py [--iterations N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+
+import nesp_lib
+import structlog
+
+from pumpctl.drivers.ne1000 import Ne1000Driver
+
+DIA_MM = 4.699
+
+
+def start_pumpsim(workdir: Path, baud: int) -> tuple[subprocess.Popen[bytes], Path]:
+    link = workdir / "pump"
+    out = workdir / "pumpsim.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pumpctl.simulator.cli", "serve", "--pty", "--link", str(link),
+             "--baud", str(baud), "--syringe-ul", "1000000"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 15
+    while not link.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"pumpsim did not start: {out.read_text()}")
+        time.sleep(0.02)
+    return proc, link
+
+
+def measure(action: Callable[[], object], iterations: int) -> list[float]:
+    """Milliseconds per call, after two warm-up calls."""
+    for _ in range(2):
+        action()
+    samples = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
+def bench_pumpctl(link: Path, baud: int, iterations: int) -> dict[str, list[float]]:
+    driver = Ne1000Driver(str(link), baud=baud, safe_mode_timeout_s=255)
+    driver.connect()
+    try:
+        driver.self_test(syringe_diameter_mm=Decimal(str(DIA_MM)))
+        return {
+            "status query": measure(driver.status, iterations),
+            "bolus program": measure(
+                lambda: driver.program_bolus(Decimal(50), Decimal(500)), iterations
+            ),
+        }
+    finally:
+        driver.close()
+
+
+def bench_nesp(link: Path, baud: int, iterations: int, safe_s: int) -> dict[str, list[float]]:
+    port = nesp_lib.Port(str(link), baud)
+    try:
+        pump = nesp_lib.Pump(port, safe_mode_timeout_s=safe_s)
+        pump.syringe_diameter_mm = DIA_MM
+
+        def program() -> None:
+            pump.pumping_direction = nesp_lib.PumpingDirection.INFUSE
+            pump.pumping_volume_ml = 0.05
+            pump.pumping_rate_ml_per_min = 0.5
+
+        results = {
+            "status query": measure(lambda: pump.status, iterations),
+            "bolus program": measure(program, iterations),
+        }
+        if safe_s:
+            pump.safe_mode_timeout_s = 0  # stop nesp-lib's heartbeat thread before closing
+        return results
+    finally:
+        port.close()
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=40)
+    parser.add_argument("--baud", type=int, default=19200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    # Only warnings and worse: the table is the output, and nesp-lib logs nothing either.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, link = start_pumpsim(Path(tmp), args.baud)
+        clients: dict[str, Callable[[], dict[str, list[float]]]] = {
+            "pumpctl (safe mode)": lambda: bench_pumpctl(link, args.baud, args.iterations),
+            "nesp-lib (basic mode)": lambda: bench_nesp(link, args.baud, args.iterations, 0),
+            "nesp-lib (safe mode)": lambda: bench_nesp(link, args.baud, args.iterations, 255),
+        }
+        rows: dict[str, dict[str, list[float]]] = {name: {} for name in clients}
+        try:
+            # Clients take turns over several rounds, so none profits from running later.
+            for _ in range(args.rounds):
+                for name, run in clients.items():
+                    for operation, samples in run().items():
+                        rows[name].setdefault(operation, []).extend(samples)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    calls = args.iterations * args.rounds
+    print(f"pumpsim over a pty at {args.baud} baud, {calls} calls each, in turns (ms)")
+    print(f"{'client':24} {'operation':14} {'median':>8} {'p95':>8} {'min':>8}")
+    for client, results in rows.items():
+        for operation, samples in results.items():
+            print(
+                f"{client:24} {operation:14} {statistics.median(samples):8.2f} "
+                f"{p95(samples):8.2f} {min(samples):8.2f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""A daemon wired to the in-process simulator on one virtual clock: real wire bytes, no sleeping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pumpctl.config import Config, parse_config_text
+from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.runner import record_configuration
+from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.waiting import VirtualWaker
+from pumpctl.drivers.ne1000 import Ne1000Driver
+from pumpctl.journal import Journal
+from pumpctl.simulator.ledger import Ledger
+from pumpctl.simulator.loopback import LoopbackTransport
+from pumpctl.simulator.session import Ne1000Simulator
+
+START = datetime(2026, 3, 2, 7, 55, tzinfo=UTC)
+OPERATOR = {"uid": 1000, "gid": 1000, "pid": 4242}
+
+CONFIG = """
+[prescription]
+dose_ug = 10
+concentration_ug_per_ml = 1000
+interval_min = 90
+pulse_duration_s = 60
+anchor = "2026-03-02T08:00:00+00:00"
+timezone = "UTC"
+
+[pump]
+driver = "ne1000"
+url = "socket://127.0.0.1:7777"
+syringe_diameter_mm = 4.78
+syringe_volume_ul = 1000
+
+[journal]
+state_dir = "/nonexistent"
+"""
+
+
+@dataclass
+class Bench:
+    clock: VirtualClock
+    sim: Ne1000Simulator
+    ledger: Ledger
+    journal: Journal
+    daemon: Daemon
+    config: Config
+
+    def run_for(self, seconds: float) -> None:
+        self.daemon.run(until=self.clock.now() + timedelta(seconds=seconds))
+
+    def run_until(self, when: datetime) -> None:
+        self.daemon.run(until=when)
+
+    def starts(self) -> list[dict[str, Any]]:
+        return [e for e in self.ledger.entries if e["event"] == "motion.start"]
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.journal.events()]
+
+    def ack(self, alarm_id: str, reason: str = "checked") -> dict[str, Any]:
+        return self.daemon.handle({"cmd": "ack", "alarm_id": alarm_id, "reason": reason}, OPERATOR)
+
+
+def make_bench(
+    tmp_path: Path,
+    *,
+    faults: tuple[str, ...] = (),
+    fill_ul: Decimal | None = Decimal(1000),
+    clock: VirtualClock | None = None,
+    journal_name: str = "journal.sqlite3",
+    sim: Ne1000Simulator | None = None,
+    ledger: Ledger | None = None,
+    extra_config: str = "",
+) -> Bench:
+    config = parse_config_text(CONFIG + extra_config)
+    clock = clock or VirtualClock(START, elapsed_s=5000.0)
+    ledger = ledger if ledger is not None else Ledger()
+    if sim is None:
+        sim = Ne1000Simulator(clock, syringe_ul=1000.0, ledger=ledger)
+    for fault in faults:
+        sim.inject(fault)
+    journal = Journal(tmp_path / journal_name, clock)
+    record_configuration(journal, config.prescription, config.limits)
+    if fill_ul is not None and not journal.events(kinds=("reservoir.changed",)):
+        journal.record_reservoir_change(fill_ul, "test", "syringe loaded")
+    driver = Ne1000Driver("loop://", safe_mode_timeout_s=30, transport=LoopbackTransport(sim))
+    daemon = Daemon(
+        prescription=config.prescription,
+        limits=config.limits,
+        driver=driver,
+        journal=journal,
+        clock=clock,
+        waker=VirtualWaker(clock),
+        options=DaemonOptions(syringe_diameter_mm=Decimal("4.78"), heartbeat_s=10.0),
+    )
+    return Bench(clock, sim, ledger, journal, daemon, config)
