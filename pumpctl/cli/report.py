@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.report import FORMATS
-from pumpctl.report.build import build_report
+from pumpctl.report.build import build_report, paused_gc
 
 
 def _time(text: str) -> datetime:
@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
 
     writer = _writer(args.format)
     report = build_report(args.journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
-    writer(report, args.output)
+    with paused_gc():
+        writer(report, args.output)
     print(f"{args.format} report written to {args.output}")
     if not report.has_data:
         print("note: the journal has no data in this period", file=sys.stderr)

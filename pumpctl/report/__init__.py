@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pumpctl.report.build import build_report
+from pumpctl.report.build import build_report, paused_gc
 from pumpctl.report.model import REPORT_SCHEMA, Report
 
 FORMATS = ("html", "csv", "json", "fhir")
@@ -55,7 +55,8 @@ def write_report(
     writer = _writer(fmt)
     report = build_report(Path(journal_path), start=start, end=end, curve=fmt in CURVE_FORMATS)
     output = Path(output)
-    writer(report, output)
+    with paused_gc():
+        writer(report, output)
     return output
 
 

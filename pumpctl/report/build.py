@@ -6,9 +6,11 @@ report, whose integrity verdict says so. Slots come from the journal's own expor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -54,6 +56,23 @@ def _dec(text: object) -> Decimal | None:
 
 def _time(text: object) -> datetime | None:
     return None if not isinstance(text, str) else datetime.fromisoformat(text).astimezone(UTC)
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a report is built and written.
+
+    A report allocates hundreds of thousands of small acyclic objects (records, rows); the
+    collector would rescan them again and again, which cost a ten-year report about 40 % of
+    its time. Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 #: Records that describe the whole therapy, read in full whatever the period.
@@ -277,6 +296,17 @@ def build_report(
 
     ``curve=False`` skips sampling the exposure curve (formats that do not show it).
     """
+    with paused_gc():
+        return _build(journal_path, start, end, now, curve)
+
+
+def _build(
+    journal_path: Path,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None,
+    curve: bool,
+) -> Report:
     if start is not None and end is not None and end <= start:
         raise ValueError(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"

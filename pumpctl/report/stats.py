@@ -205,21 +205,23 @@ def exposure(
     if not pulses:
         return Exposure(ref_peak, threshold_fraction, (), (), None, None, 0), {}
     origin = min(start for _, start in pulses)
-
-    def minutes(when: datetime) -> float:
-        return (when - origin).total_seconds() / 60
+    origin_s = origin.timestamp()
+    minutes_of: dict[Decimal | None, float] = {}  # few distinct durations: convert each once
 
     specs: list[tuple[SlotRow, float, float, float]] = []
     for row, start in pulses:
         dose = row.delivered_dose_ug if row.category in MOVED else row.prescribed_dose_ug
-        duration_min = float(durations_s.get(row.slot_id, Decimal(60))) / 60
-        specs.append((row, minutes(start), float(dose or 0), duration_min))
+        duration_s = durations_s.get(row.slot_id)
+        duration_min = minutes_of.get(duration_s)
+        if duration_min is None:
+            duration_min = minutes_of[duration_s] = float(duration_s or 60) / 60
+        specs.append((row, (start.timestamp() - origin_s) / 60, float(dose or 0), duration_min))
     infusions = sorted(
         (Infusion(t, dose, dur) for _, t, dose, dur in specs), key=lambda i: i.start_min
     )
     # A pulse's own start is excluded: its response is zero at the instant it starts.
-    pre_levels = levels_pg_per_ml(infusions, sorted(t for _, t, _, _ in specs))
-    pre_by_time = dict(zip(sorted(t for _, t, _, _ in specs), pre_levels, strict=True))
+    starts_min = sorted(t for _, t, _, _ in specs)
+    pre_by_time = dict(zip(starts_min, levels_pg_per_ml(infusions, starts_min), strict=True))
     fractions: dict[str, float] = {}
     for row, t, _, dur in specs:
         own = row.prescribed_dose_ug or row.delivered_dose_ug

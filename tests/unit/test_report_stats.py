@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -10,6 +11,7 @@ import pytest
 
 from pumpctl.core.exposure import Infusion, level_pg_per_ml
 from pumpctl.report import stats
+from pumpctl.report.build import paused_gc
 from pumpctl.report.model import SlotRow
 
 T0 = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
@@ -104,3 +106,18 @@ def test_vectorised_levels_match_the_core_model() -> None:
     times = [0.0, 0.25, 0.75, 1.0, 30.0, 92.0, 97.0, 102.0, 400.0, 700.0, 905.0, 1600.0]
     expected = [level_pg_per_ml(infusions, t) for t in times]
     assert stats.levels_pg_per_ml(infusions, times) == pytest.approx(expected, rel=1e-12)
+
+
+def test_paused_gc_restores_the_collector_as_it_found_it() -> None:
+    """The collector is off inside a report build and back to its former state after it."""
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
