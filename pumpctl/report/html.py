@@ -30,7 +30,6 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .nodata { padding: .5em .8em; border: 2px dashed #888; margin: .5em 0; }
 .flag { color: #b2182b; font-weight: bold; }
 figure { margin: .4em 0; break-inside: avoid; } figure svg { width: 100%; height: auto; }
-.hash { font-family: monospace; word-break: break-all; }
 @media print { h2 { break-after: avoid; } tr { break-inside: avoid; } }
 """
 

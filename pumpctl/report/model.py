@@ -153,7 +153,6 @@ class Exposure:
     max_level_pg_per_ml: float | None
     max_pre_pulse_fraction: float | None
     pre_pulse_above_threshold: int
-    curve_computed: bool = True
 
     @property
     def threshold_pg_per_ml(self) -> float | None:

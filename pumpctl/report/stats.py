@@ -246,7 +246,6 @@ def exposure(
             max_level_pg_per_ml=max(levels, default=None),
             max_pre_pulse_fraction=max_pre,
             pre_pulse_above_threshold=above,
-            curve_computed=curve,
         ),
         fractions,
     )
