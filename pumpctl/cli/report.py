@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.report import FORMATS
-from pumpctl.report.build import build_report
+from pumpctl.report.build import build_report, paused_gc
 
 
 def _time(text: str) -> datetime:
@@ -37,11 +37,12 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from pumpctl.report import _writer  # noqa: PLC0415  (matplotlib loads only when needed)
+    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415  (matplotlib loads only when needed)
 
     writer = _writer(args.format)
-    report = build_report(args.journal, start=start, end=end)
-    writer(report, args.output)
+    report = build_report(args.journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
+    with paused_gc():
+        writer(report, args.output)
     print(f"{args.format} report written to {args.output}")
     if not report.has_data:
         print("note: the journal has no data in this period", file=sys.stderr)

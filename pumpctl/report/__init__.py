@@ -10,10 +10,12 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pumpctl.report.build import build_report
+from pumpctl.report.build import build_report, paused_gc
 from pumpctl.report.model import REPORT_SCHEMA, Report
 
 FORMATS = ("html", "csv", "json", "fhir")
+#: Formats that show the sampled exposure curve; the others carry only per-pulse levels.
+CURVE_FORMATS = ("html", "json")
 
 
 def _writer(fmt: str) -> Callable[[Report, Path], None]:
@@ -51,9 +53,10 @@ def write_report(
     refuse one check ``build_report(...).integrity.ok`` instead.
     """
     writer = _writer(fmt)
-    report = build_report(Path(journal_path), start=start, end=end)
+    report = build_report(Path(journal_path), start=start, end=end, curve=fmt in CURVE_FORMATS)
     output = Path(output)
-    writer(report, output)
+    with paused_gc():
+        writer(report, output)
     return output
 
 

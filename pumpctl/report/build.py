@@ -6,10 +6,12 @@ report, whose integrity verdict says so. Slots come from the journal's own expor
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import sqlite3
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -56,11 +58,50 @@ def _time(text: object) -> datetime | None:
     return None if not isinstance(text, str) else datetime.fromisoformat(text).astimezone(UTC)
 
 
-def read_events(path: Path) -> list[EventRow]:
-    """Every record, read-only; a damaged file raises :class:`JournalError`."""
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a report is built and written.
+
+    A report allocates hundreds of thousands of small acyclic objects (records, rows); the
+    collector would rescan them again and again, which cost a ten-year report about 40 % of
+    its time. Reference counting still frees everything; the collector resumes afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+#: Records that describe the whole therapy, read in full whatever the period.
+CONTEXT_KINDS = (
+    "daemon.start",
+    "prescription.change",
+    "limits.change",
+    "delivery.suspended",
+    "delivery.resumed",
+)
+
+#: Records of a slot are written from its window's start (the slot time, less the gate's early
+#: tolerance of seconds) on; a day of margin before the period keeps every one of them.
+READ_MARGIN = timedelta(days=1)
+
+
+def read_events(path: Path, since: datetime | None = None) -> list[EventRow]:
+    """Records in journal order, read-only; from ``since`` (less a margin) plus the context.
+
+    A damaged file raises :class:`JournalError`.
+    """
     conn = connect(path, writable=False)
     try:
-        return list(iter_events(conn))
+        if since is None:
+            return list(iter_events(conn))
+        context = iter_events(conn, kinds=CONTEXT_KINDS, until=since - READ_MARGIN)
+        recent = iter_events(conn, since=since - READ_MARGIN)
+        # Journal order even if the wall clock once stepped back between the two reads.
+        return sorted([*context, *recent], key=lambda e: e.seq)
     except (sqlite3.Error, ValueError) as err:
         raise JournalError(f"journal {path}: records cannot be read ({err})") from err
     finally:
@@ -249,14 +290,29 @@ def build_report(
     start: datetime | None = None,
     end: datetime | None = None,
     now: datetime | None = None,
+    curve: bool = True,
 ) -> Report:
-    """Everything the journal says about ``[start, end)`` (default: all of it)."""
+    """Everything the journal says about ``[start, end)`` (default: all of it).
+
+    ``curve=False`` skips sampling the exposure curve (formats that do not show it).
+    """
+    with paused_gc():
+        return _build(journal_path, start, end, now, curve)
+
+
+def _build(
+    journal_path: Path,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None,
+    curve: bool,
+) -> Report:
     if start is not None and end is not None and end <= start:
         raise ValueError(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
     integrity = integrity_of(journal_path)
-    events = read_events(journal_path)
+    events = read_events(journal_path, since=start)
     starts = [e for e in events if e.kind == "daemon.start"]
     started = [{"when": e.wall, **e.payload} for e in starts]
     changes = [
@@ -303,8 +359,9 @@ def build_report(
     ]
     days, total = stats.tally(rows, zone)
     reference = _reference(prescription, rows, durations)
-    curve, fractions = stats.exposure(rows, durations, resolve_threshold(limits), reference)
-    rows = [dataclasses.replace(r, pre_pulse_level_fraction=fractions.get(r.slot_id)) for r in rows]
+    exposure, fractions = stats.exposure(
+        rows, durations, resolve_threshold(limits), reference, curve=curve
+    )
     last = started[-1] if started else {}
     return Report(
         journal_path=str(journal_path),
@@ -325,5 +382,6 @@ def build_report(
         intervals=stats.intervals(rows, limits.min_interval_min),
         alarms=tuple(alarms),
         suspensions=tuple(suspensions),
-        exposure=curve,
+        exposure=exposure,
+        pre_pulse_fractions=fractions,
     )

@@ -35,9 +35,8 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def csv_row(row: SlotRow, zone: ZoneInfo) -> list[str]:
+def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[str]:
     local = "" if row.scheduled is None else row.scheduled.astimezone(zone).date().isoformat()
-    fraction = row.pre_pulse_level_fraction
     return [
         row.slot_id,
         "" if row.scheduled is None else row.scheduled.isoformat(),
@@ -62,4 +61,5 @@ def write_csv(report: Report, output: Path) -> None:
         writer = csv.writer(stream)
         writer.writerow(COLUMNS)
         zone = ZoneInfo(report.timezone)
-        writer.writerows(csv_row(row, zone) for row in report.slots)
+        fractions = report.pre_pulse_fractions
+        writer.writerows(csv_row(row, zone, fractions.get(row.slot_id)) for row in report.slots)

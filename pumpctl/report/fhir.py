@@ -87,7 +87,11 @@ def to_bundle(report: Report) -> dict[str, Any]:
         "resourceType": "Device",
         "deviceName": [
             {
-                "name": str(pump.get("label") or "syringe pump (label not recorded)"),
+                "name": str(
+                    pump.get("label")
+                    or subject_info.get("pump_label")
+                    or "syringe pump (label not recorded)"
+                ),
                 "type": "user-friendly-name",
             }
         ],

@@ -19,16 +19,17 @@ _CSS = """
 @page { size: A4; margin: 15mm; }
 body { font: 10pt/1.35 system-ui, sans-serif; color: #111; max-width: 190mm; margin: 1em auto; }
 h1 { font-size: 16pt; margin: 0 0 .3em; } h2 { font-size: 12pt; margin: 1.2em 0 .4em; }
+h3 { font-size: 10pt; margin: .6em 0 .3em; }
 table { border-collapse: collapse; width: 100%; margin: .3em 0 .8em; font-size: 8.5pt; }
 th, td { border: 1px solid #bbb; padding: 2px 3px; text-align: left; vertical-align: top; }
-th { background: #eee; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #eee; } tbody th { width: 11em; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict { padding: .5em .8em; border: 2px solid; font-weight: bold; margin: .5em 0; }
 .ok { border-color: #1b7837; color: #1b7837; }
 .tampered { border-color: #b2182b; background: #fde0dd; color: #b2182b; font-size: 13pt; }
 .nodata { padding: .5em .8em; border: 2px dashed #888; margin: .5em 0; }
 .flag { color: #b2182b; font-weight: bold; }
 figure { margin: .4em 0; break-inside: avoid; } figure svg { width: 100%; height: auto; }
-.hash { font-family: monospace; word-break: break-all; }
 @media print { h2 { break-after: avoid; } tr { break-inside: avoid; } }
 """
 
@@ -61,12 +62,6 @@ def _table(
     return "".join(out)
 
 
-def _mapping(element_id: str, data: dict[str, Any] | None) -> str:
-    if not data:
-        return f'<p id="{element_id}">{NOT_RECORDED}</p>'
-    return _table(element_id, ("field", "value"), sorted(data.items()))
-
-
 def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} ×{n}" for reason, n in sorted(counts.items()))
 
@@ -84,38 +79,33 @@ def _day_cells(label: object, row: DayRow) -> list[object]:
     ]
 
 
+def _row(row_id: str, label: str, value: object) -> str:
+    return f'<tr id="{row_id}"><th>{escape(label)}</th><td>{_t(value)}</td></tr>'
+
+
 def _header(report: Report) -> list[str]:
     integrity = report.integrity
     css = "ok" if integrity.ok else "tampered"
+    last_start = report.daemon_starts[-1] if report.daemon_starts else {}
+    rows = [
+        _row("subject", "subject", _compact(report.subject, NOT_RECORDED)),
+        _row("pump", "pump", _compact(report.pump, NOT_RECORDED)),
+        _row("journal", "journal", report.journal_path),
+        _row("period", "period", f"{_t(report.period_from) if report.period_from else 'start'}"
+             f" to {_t(report.period_to) if report.period_to else 'end'} of the journal"
+             f" (days counted in {report.timezone})"),
+        _row("head", "journal head", f"#{integrity.head_seq} {integrity.head_hash}"),
+        _row("software", "pumpctl", f"{last_start.get('version', NOT_RECORDED)}, config digest "
+             f"{last_start.get('config_digest', NOT_RECORDED)}"),
+        _row("generated", "generated", report.generated),
+    ]  # fmt: skip
     parts = [
         f'<div id="integrity" class="verdict {css}">Journal integrity: {_t(integrity.verdict)}'
         + "".join(f"<br>warning: {_t(w)}" for w in integrity.warnings)
         + "</div>",
         "<h1>pumpctl delivery report</h1>",
-        _table(
-            "identity",
-            ("item", "value"),
-            [
-                ("journal", report.journal_path),
-                ("period from", report.period_from or "start of the journal"),
-                ("period to", report.period_to or "end of the journal"),
-                ("days counted in", report.timezone),
-                ("generated", report.generated),
-                ("journal head", f"#{integrity.head_seq} {integrity.head_hash}"),
-                (
-                    "pumpctl",
-                    report.daemon_starts[-1].get("version") if report.daemon_starts else None,
-                ),
-                (
-                    "config digest",
-                    report.daemon_starts[-1].get("config_digest") if report.daemon_starts else None,
-                ),
-            ],
-        ),
-        "<h2>Subject</h2>",
-        _mapping("subject", report.subject),
-        "<h2>Pump</h2>",
-        _mapping("pump", report.pump),
+        '<table id="identity"><tbody>' + "".join(rows) + "</tbody></table>",
+        _glance(report),
     ]
     if not report.has_data:
         parts.append(
@@ -125,25 +115,46 @@ def _header(report: Report) -> list[str]:
     return parts
 
 
+def _glance(report: Report) -> str:
+    """One line a clinician reads first: what share of the therapy arrived."""
+    total = report.total
+    counts = ", ".join(f"{total.counts[c]} {c}" for c in CATEGORIES if total.counts[c])
+    adherence = "—" if total.adherence_pct is None else f"{total.adherence_pct} %"
+    return (
+        f'<p id="glance"><b>{total.scheduled} slots</b> ({escape(counts) or "none"}); '
+        f"adherence <b>{adherence}</b>; delivered <b>{total.delivered_dose_ug} µg</b> of "
+        f"{total.prescribed_dose_ug} µg prescribed; {len(report.alarms)} alarms, "
+        f"{len(report.suspensions)} suspensions; "
+        f"{len(report.intervals.below_limit)} intervals below the minimum.</p>"
+    )
+
+
 def _prescription(report: Report) -> list[str]:
     changes = [
         (c.when, c.what, c.who, c.why, _compact(c.old), _compact(c.new)) for c in report.changes
     ]
     return [
-        "<h2>Prescription in force at the start of the period</h2>",
-        _mapping("prescription", report.prescription_in_force),
-        "<h2>Limits in force</h2>",
-        _mapping("limits", report.limits_in_force),
-        "<h2>Changes in the period</h2>",
+        "<h2>Prescription and limits</h2>",
+        '<table id="settings"><tbody>',
+        _row(
+            "prescription",
+            "prescription in force at the start",
+            _compact(report.prescription_in_force, NOT_RECORDED),
+        ),
+        _row(
+            "limits", "limits in force at the start", _compact(report.limits_in_force, NOT_RECORDED)
+        ),
+        "</tbody></table>",
+        "<h3>Changes in the period</h3>",
         _table("changes", ("when (UTC)", "what", "who", "why", "old", "new"), changes)
         if changes
         else '<p id="changes">none</p>',
     ]
 
 
-def _compact(data: dict[str, Any] | None) -> str:
+def _compact(data: dict[str, Any] | None, missing: str = "—") -> str:
     if not data:
-        return "—"
+        return missing
     return "; ".join(f"{k}={v}" for k, v in sorted(data.items()))
 
 

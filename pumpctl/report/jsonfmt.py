@@ -40,7 +40,7 @@ def _day(row: DayRow) -> dict[str, Any]:
     }
 
 
-def _slot(row: SlotRow) -> dict[str, Any]:
+def _slot(row: SlotRow, fraction: float | None) -> dict[str, Any]:
     return {
         "slot_id": row.slot_id,
         "scheduled_utc": row.scheduled,
@@ -55,7 +55,7 @@ def _slot(row: SlotRow) -> dict[str, Any]:
         "reasons": list(row.reasons),
         "resolved_by": row.resolved_by,
         "alarms": list(row.alarm_codes),
-        "pre_pulse_level_fraction": row.pre_pulse_level_fraction,
+        "pre_pulse_level_fraction": fraction,
     }
 
 
@@ -157,7 +157,7 @@ def to_data(report: Report) -> dict[str, Any]:
                 "levels_pg_per_ml": [round(v, 3) for v in exposure.levels_pg_per_ml],
             },
         },
-        "slots": [_slot(s) for s in report.slots],
+        "slots": [_slot(s, report.pre_pulse_fractions.get(s.slot_id)) for s in report.slots],
     }
     return plain(data)  # type: ignore[no-any-return]
 

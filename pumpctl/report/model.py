@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 #: Bump when a JSON field changes meaning or disappears; adding a field keeps the number.
 REPORT_SCHEMA = "pumpctl.report/1"
@@ -53,9 +53,8 @@ class Change:
     new: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class SlotRow:
-    """One scheduled slot and what became of it."""
+class SlotRow(NamedTuple):
+    """One scheduled slot and what became of it (a tuple: years of slots build fast)."""
 
     slot_id: str
     scheduled: datetime | None
@@ -70,7 +69,6 @@ class SlotRow:
     reasons: tuple[str, ...]
     resolved_by: str | None
     alarm_codes: tuple[str, ...]
-    pre_pulse_level_fraction: float | None = None
 
 
 @dataclass
@@ -186,6 +184,8 @@ class Report:
     alarms: tuple[AlarmRow, ...]
     suspensions: tuple[Suspension, ...]
     exposure: Exposure
+    #: Each pulse's predicted level at its start over its own single-pulse peak, by slot id.
+    pre_pulse_fractions: dict[str, float] = field(default_factory=dict)
 
     @property
     def has_data(self) -> bool:

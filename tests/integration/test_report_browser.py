@@ -121,6 +121,32 @@ def test_report_loads_offline_without_console_errors_and_screenshots(tmp_path: P
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
 
 
+def test_report_prints_on_a4_pages(tmp_path: Path) -> None:
+    """Printed by Chromium, the report comes out as A4 pages (595 × 842 pt), as its CSS asks."""
+    known = known_journal(tmp_path / "journal.sqlite3")
+    page = write_report(known.path, "html", tmp_path / "report.html")
+    pdf = tmp_path / "report.pdf"
+    subprocess.run(
+        [
+            str(CHROMIUM),
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile-pdf'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=TIMEOUT_S,
+        check=True,
+    )
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    boxes = re.findall(rb"MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    assert boxes
+    for width, height in boxes:
+        assert (round(float(width)), round(float(height))) == (595, 842)
+
+
 def test_the_browser_checks_catch_console_errors_and_fetches(tmp_path: Path) -> None:
     """The console and network checks above do fail on a page with an error and a fetch."""
     page = tmp_path / "bad.html"

@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from pumpctl.cli import main
 from pumpctl.core.clock import VirtualClock
+from pumpctl.core.model import Reason
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.journal import Journal
 from pumpctl.report import write_report
 from pumpctl.report.build import build_report
 from pumpctl.report.html import render_html
-from tests.report_journals import DAY1, JournalBuilder, Known, known_journal
+from tests.report_journals import (
+    DAY1,
+    PRESCRIPTION,
+    SUBJECT,
+    JournalBuilder,
+    Known,
+    known_journal,
+)
 
 
 @pytest.fixture
@@ -97,7 +106,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     assert len(report.days) == 1
     page = render_html(report)
     assert page.count("<svg") == 4
-    assert 'Subject</h2>\n<p id="subject">not recorded' in page
+    assert '<tr id="subject"><th>subject</th><td>not recorded</td></tr>' in page
 
 
 def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
@@ -111,6 +120,42 @@ def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
     assert report.prescription_in_force is not None
     assert report.prescription_in_force["dose_ug"] == "10"  # in force when the period began
     assert report.suspensions == ()
+
+
+def test_period_keeps_a_suspension_that_began_before_it(known: Known) -> None:
+    """A suspension begun before the period and ended in it is shown with its real start."""
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    report = build_report(known.path, start=start, end=start + timedelta(hours=4))
+    (suspension,) = report.suspensions
+    assert suspension.started == datetime(2026, 3, 2, 11, 20, tzinfo=UTC)
+    assert suspension.ended == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    assert report.alarms == ()  # A1 was raised at 11:01, before the period
+    assert [r.category for r in report.slots] == ["denied", "missed", "delivered"]
+    assert report.prescription_in_force is not None
+    assert report.total.prescribed_dose_ug == 30
+
+
+def test_period_long_after_the_context_still_has_it(tmp_path: Path) -> None:
+    """Subject, prescription and a suspension journaled days before the period are all shown."""
+    builder = JournalBuilder(tmp_path / "long.sqlite3")
+    builder.at(DAY1 + timedelta(hours=7))
+    builder.start_daemon()
+    builder.prescribe(PRESCRIPTION, who="dr. smith", why="initial prescription")
+    builder.at(DAY1 + timedelta(hours=8))
+    builder.journal.record_suspend("nurse jones", "patient away")
+    slot = builder.deny(DAY1 + timedelta(days=3, hours=8), [Reason.SUSPENDED])
+    builder.close()
+    report = build_report(builder.path, start=DAY1 + timedelta(days=3))
+    assert report.subject == SUBJECT
+    assert report.prescription_in_force == PRESCRIPTION
+    (suspension,) = report.suspensions
+    assert (suspension.started, suspension.ended) == (DAY1 + timedelta(hours=8), None)
+    (row,) = report.slots
+    assert (row.slot_id, row.category, row.prescribed_dose_ug) == (
+        slot.slot_id,
+        "denied",
+        Decimal(10),
+    )
 
 
 def test_period_without_data_says_so(known: Known, tmp_path: Path) -> None:
@@ -148,3 +193,17 @@ def test_cli_reports_a_missing_journal_in_one_line(
     err = capsys.readouterr().err
     assert "does not exist" in err
     assert "Traceback" not in err
+
+
+def test_journal_text_cannot_inject_markup_into_the_html(tmp_path: Path) -> None:
+    """Who, why and alarm messages from the journal appear escaped, never as markup."""
+    builder = JournalBuilder(tmp_path / "xss.sqlite3")
+    builder.start_daemon()
+    builder.journal.record_alarm("A<1>", "x", "low", "<script>alert(1)</script>")
+    builder.journal.record_suspend("<b>mallory</b>", "<img src=x onerror=alert(1)>")
+    builder.close()
+    page = render_html(build_report(builder.path))
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;mallory&lt;/b&gt;" in page

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
 
 from pumpctl.report import write_report
 from pumpctl.report.csvfmt import COLUMNS
@@ -64,8 +65,8 @@ def test_csv_has_one_row_per_slot_with_every_value(known: Known, outputs: dict[s
     assert by_id[known.slot_ids["d1_0930"]]["start_utc"] == "2026-03-02T09:32:00+00:00"
     assert by_id[known.slot_ids["d1_0800"]]["local_date"] == "2026-03-02"
     assert by_id[known.slot_ids["d1_0800"]]["pre_pulse_level_fraction"] == "0.0000"
-    delivered = sum(Decimal(r["delivered_dose_ug"] or 0) for r in rows)
-    assert delivered == Decimal("48")  # the not-delivered slot adds 0
+    delivered_total = sum((Decimal(r["delivered_dose_ug"] or 0) for r in rows), Decimal(0))
+    assert delivered_total == Decimal("48")  # the not-delivered slot adds 0
 
 
 def test_json_is_versioned_and_carries_every_summary(outputs: dict[str, Path]) -> None:
@@ -112,9 +113,14 @@ def test_fhir_bundle_validates_and_maps_each_outcome(
     Bundle.model_validate(data)
     resources = [e["resource"] for e in data["entry"]]
     assert [r["resourceType"] for r in resources[:2]] == ["Device", "Medication"]
+    assert resources[0]["deviceName"][0]["name"] == "bench pump 3"
+    assert resources[0]["note"][0]["text"].startswith("journal integrity: chain verified")
     assert resources[1]["code"] == {"text": "gonadorelin"}
     admins = {r["identifier"][0]["value"]: r for r in resources[2:]}
     assert len(admins) == 10
+    # The models check structure and cardinality, not value sets: check the status codes here.
+    r4_statuses = {"in-progress", "not-done", "on-hold", "completed", "entered-in-error", "stopped"}
+    assert {a["status"] for a in admins.values()} <= r4_statuses | {"unknown"}
     expected = {
         "d1_0800": ("completed", 10),
         "d1_1100": ("completed", 6),
@@ -147,8 +153,21 @@ def test_html_states_the_same_facts_in_one_self_contained_page(outputs: dict[str
     assert "SUBJ-042" in page
     assert "LH response low" in page
     assert page.count("<svg") == 4
+    assert "<b>10 slots</b> (4 delivered, 1 partial, 1 not-delivered, 1 missed, 1 denied, " in page
+    assert "adherence <b>40.0 %</b>; delivered <b>48.000 µg</b> of 108 µg prescribed" in page
+    assert "2 alarms, 1 suspensions; 1 intervals below the minimum" in page
     for fact in ("181.0", "88.6", "882.0", "990.0", "36.000", "108", "40.0", "nurse jones"):
         assert fact in page, fact
     assert "S20260302T093000Z → S20260302T110000Z: 88.0 min" in page
     for fetch in ('src="', 'href="http', "url(http", "url(//", "@import", "<script", "<link"):
         assert fetch not in page, fetch
+
+
+def test_fhir_validation_rejects_an_administration_without_subject(
+    outputs: dict[str, Path],
+) -> None:
+    """The FHIR models really validate: dropping a required element makes the Bundle fail."""
+    data = json.loads(outputs["fhir"].read_text(encoding="utf-8"))
+    del data["entry"][2]["resource"]["subject"]
+    with pytest.raises(ValidationError, match="subject"):
+        Bundle.model_validate(data)
