@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.runner import record_configuration
+from pumpctl.daemon.runner import config_identity, record_configuration
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.drivers.ne1000 import Ne1000Driver
@@ -178,6 +178,7 @@ class Simulation:
                 syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
                 heartbeat_s=options.heartbeat_s,
                 config_digest=config.digest,
+                identity=config_identity(config),
             ),
         )
         self.alarm_counts: Counter[str] = Counter()

@@ -51,6 +51,26 @@ def make_driver(config: Config) -> PumpDriver:
     return cast(PumpDriver, driver)
 
 
+def config_identity(config: Config) -> dict[str, Any]:
+    """Subject and pump labels for the journal's daemon.start record (read by reports)."""
+    pump = config.pump
+    return {
+        "subject": {
+            "id": config.subject.id,
+            "pump_label": config.subject.pump_label,
+            "note": config.subject.note,
+        },
+        "pump": {
+            "label": config.subject.pump_label,
+            "driver": pump.driver,
+            "url": pump.url,
+            "address": pump.address,
+            "syringe_diameter_mm": str(pump.syringe_diameter_mm),
+            "syringe_volume_ul": str(pump.syringe_volume_ul),
+        },
+    }
+
+
 def simulator_clock(driver: PumpDriver, time_scale: float) -> ScaledClock:
     """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump."""
     driver.connect()
@@ -145,6 +165,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
                 poll_interval_s=min(2.0, heartbeat_s),
                 config_digest=config.digest,
                 config_path=str(config.source_path),
+                identity=config_identity(config),
             ),
         )
         install_signals(daemon, config_path)

@@ -47,6 +47,8 @@ class DaemonOptions:
     poll_interval_s: float = 2.0
     config_digest: str = ""
     config_path: str | None = None
+    #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
+    identity: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,7 +115,14 @@ class Daemon:
         now = self.clock.now()
         self._backfill_missed(now)
         self.journal.record_daemon_start(
-            __version__, self.options.config_digest, config_path=self.options.config_path
+            __version__,
+            self.options.config_digest,
+            config_path=self.options.config_path,
+            identity={
+                **self.options.identity,
+                "prescription": prescription_dict(self.prescription),
+                "limits": limits_dict(self.limits),
+            },
         )
         self._restore_suspension()
         # Earlier boots are over: their last elapsed readings never change again.

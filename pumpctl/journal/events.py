@@ -84,12 +84,25 @@ class EventRecorder(ABC):
         """Durably append one record; returns only after it is on disk."""
 
     def record_daemon_start(
-        self, version: str, config_digest: str, *, config_path: str | None = None
+        self,
+        version: str,
+        config_digest: str,
+        *,
+        config_path: str | None = None,
+        identity: Mapping[str, Any] | None = None,
     ) -> Appended:
-        return self.append(
-            EventKind.DAEMON_START,
-            {"version": version, "config_digest": config_digest, "config_path": config_path},
-        )
+        """``identity`` adds what a report's header shows: ``subject``, ``pump``,
+        ``prescription`` and ``limits`` as JSON-ready mappings (none of them decides anything)."""
+        payload: dict[str, Any] = {
+            "version": version,
+            "config_digest": config_digest,
+            "config_path": config_path,
+        }
+        for key, value in (identity or {}).items():
+            if key in payload:
+                raise ValueError(f"identity key {key!r}: allowed keys other than {sorted(payload)}")
+            payload[key] = value
+        return self.append(EventKind.DAEMON_START, payload)
 
     def record_daemon_stop(self, reason: str) -> Appended:
         return self.append(EventKind.DAEMON_STOP, {"reason": reason})
