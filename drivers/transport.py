@@ -55,7 +55,11 @@ class SerialTransport:
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        self._port.timeout = value
+        # pyserial reconfigures the port here: an unplugged or vanished pty fails at this point.
+        try:
+            self._port.timeout = value
+        except (serial.SerialException, OSError, ValueError) as err:
+            raise TransportError(f"setting the read timeout on {self._url} failed: {err}") from err
 
     def write(self, data: bytes) -> None:
         try:
