@@ -1,7 +1,9 @@
 """The campaign's numbers: each reliability test adds what it tried; the run reports the totals.
 
-Totals are printed at the end of the pytest run and written to ``build/reliability/numbers.json``
-(read by ``benchmarks/bench_campaign.py`` and quoted in ``docs/reliability.md``).
+Totals are printed at the end of the pytest run and merged into
+``build/reliability/numbers-short.json`` or ``numbers-long.json`` (read by
+``benchmarks/bench_campaign.py``). A key this run counted replaces the saved one, so parts of the
+long form run in separate sessions still add up to one record of the latest run of each part.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ def report_lines() -> list[str]:
     return [f"{LABELS.get(k, k)}: {NUMBERS[k]:g}" for k in LABELS if k in NUMBERS]
 
 
-def write() -> Path:
+def saved_path(form: str) -> Path:
+    return OUT_DIR / f"numbers-{form}.json"
+
+
+def write(form: str) -> Path:
+    """Merge this run's numbers into the saved ones of ``form`` ("short" or "long")."""
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / "numbers.json"
-    path.write_text(json.dumps(dict(NUMBERS), indent=2, sort_keys=True) + "\n")
+    path = saved_path(form)
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    saved.update(NUMBERS)
+    path.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     return path

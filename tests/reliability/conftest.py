@@ -10,7 +10,9 @@ from tests.reliability import campaign_numbers
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not campaign_numbers.NUMBERS:
         return
-    path = campaign_numbers.write()
+    marks = str(terminalreporter.config.option.markexpr)
+    form = "long" if "long" in marks and "not long" not in marks else "short"
+    path = campaign_numbers.write(form)
     terminalreporter.section("reliability campaign")
     for line in campaign_numbers.report_lines():
         terminalreporter.write_line(line)

@@ -145,6 +145,7 @@ class CrashCampaign:
         # Every phase in turn, in a seeded order, so even a short campaign visits each one.
         self.phases = [*PHASES, "random"]
         self.rng.shuffle(self.phases)
+        self.next_phase = 0
         workdir.mkdir(parents=True, exist_ok=True)
         # The configuration's time-of-day anchor is resolved against the real date: start today.
         self.start = datetime.now(UTC).replace(microsecond=0)
@@ -166,7 +167,7 @@ class CrashCampaign:
         return subprocess.Popen(cmd, cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
 
     def life(self, index: int) -> None:
-        phase = self.phases[index % len(self.phases)]
+        phase = self.phases[self.next_phase % len(self.phases)]
         # Journal-append phases hit a random append of the life, others their first occurrence.
         nth = self.rng.randint(1, 12) if phase.startswith("append") else 1
         log_path = self.workdir / f"daemon-{index:03d}.log"
@@ -177,12 +178,18 @@ class CrashCampaign:
             time.sleep(self.rng.uniform(1.5, 3.0))
             self.pumpsim.power_reset()
             self.result.pump_restarts += 1
+        reached = True
         try:
             proc.wait(timeout=limit_s)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            phase = "random" if phase == "random" else f"{phase} (not reached; killed)"
+            # A planted phase that never came (no slot allowed in time) makes this a kill at a
+            # random moment; the next life tries the same phase again.
+            reached = phase == "random"
+            phase = "random"
+        if reached:
+            self.next_phase += 1
         if proc.returncode != -signal.SIGKILL:
             self.result.violations.append(
                 f"life {index} ({phase}) ended with code {proc.returncode}, not SIGKILL; "
