@@ -81,6 +81,7 @@ def main() -> None:
         "simulated_days": ">= 180 (long form)",
         "double_deliveries": "0",
         "lost_records": "0",
+        "wrong_records": "0",
     }
     for form in ("short", "long"):
         saved = campaign_numbers.saved_path(form)

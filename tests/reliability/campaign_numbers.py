@@ -24,6 +24,7 @@ LABELS = {
     "simulated_days": "simulated days (soak and matrix)",
     "double_deliveries": "double or early deliveries",
     "lost_records": "lost records",
+    "wrong_records": "wrong records or crash-campaign failures",
 }
 
 

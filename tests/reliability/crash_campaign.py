@@ -54,6 +54,7 @@ CLOCK_JOIN_TOLERANCE_S = 10.0  # a life whose planted phase never comes is kille
 class CampaignResult:
     kills: Counter[str] = field(default_factory=Counter)
     pump_restarts: int = 0
+    refused_starts: int = 0
     violations: list[str] = field(default_factory=list)
     tally: dict[str, int] = field(default_factory=dict)
     motions: int = 0
@@ -190,6 +191,15 @@ class CrashCampaign:
             phase = "random"
         if reached:
             self.next_phase += 1
+        if (
+            proc.returncode == 1
+            and b"pumpctl: error: cannot open pump link" in log_path.read_bytes()
+        ):
+            # Started while pumpsim was being power-reset (its pty gone): a clear refusal with
+            # nothing delivered is the right answer (SR-13); this life was not a kill.
+            self.result.refused_starts += 1
+            self._after_death(index, log_path, timeline)
+            return
         if proc.returncode != -signal.SIGKILL:
             self.result.violations.append(
                 f"life {index} ({phase}) ended with code {proc.returncode}, not SIGKILL; "
@@ -227,8 +237,10 @@ class CrashCampaign:
 
     def run(self) -> CampaignResult:
         try:
-            for index in range(self.kills):
+            index = 0
+            while self.result.kills_total < self.kills and index < 2 * self.kills:
                 self.life(index)
+                index += 1
             self._final_life()
         finally:
             self.pumpsim.stop()
@@ -244,7 +256,7 @@ class CrashCampaign:
         proc.wait(timeout=30)
         if proc.returncode != 0:
             self.result.violations.append(f"final life exited with {proc.returncode}")
-        self._after_death(self.kills, log_path, len(self.pumpsim.shifts_s) - 1)
+        self._after_death(-1, log_path, len(self.pumpsim.shifts_s) - 1)
 
     def _check(self) -> None:
         moved = motions(read_ledger(self.pumpsim.ledger), self.pumpsim.shifts_s)
