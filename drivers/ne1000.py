@@ -122,7 +122,9 @@ class Ne1000Driver:
     def close(self) -> None:
         # Safe mode stays on: if anything still moves, the pump's watchdog stops it.
         link, self._link = self._link, None
-        if link is not None:
+        # A transport handed in by the caller stays open: its owner closes it, and the daemon's
+        # link recovery (close, then connect) must find it usable again.
+        if link is not None and self._given_transport is None:
             link.transport.close()
 
     def __enter__(self) -> Ne1000Driver:

@@ -1,0 +1,169 @@
+"""The daemon and the in-process pump on two virtual clocks: the host's, which tests step,
+suspend and reboot, and the pump's, which is true time and is never touched.
+
+The ledger's times are the pump's, so every check of the physical starts is in true time, however
+wrong the host's clock is. Between steps, an operator answers alarms after 30 host minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from pumpctl.config import Config
+from pumpctl.core.clock import VirtualClock
+from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.waiting import VirtualWaker
+from pumpctl.drivers.ne1000 import Ne1000Driver
+from pumpctl.invariants import check_starts, commanded_starts
+from pumpctl.journal import Journal
+from pumpctl.journal.verify import verify
+from pumpctl.simulator.ledger import Ledger
+from pumpctl.simulator.loopback import LoopbackTransport
+from pumpctl.simulator.session import Ne1000Simulator
+
+OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "clock campaign operator"}
+OPERATOR_DELAY = timedelta(minutes=30)
+
+
+class TwinWaker(VirtualWaker):
+    """The daemon's sleep lets true time pass on both clocks."""
+
+    def __init__(self, host: VirtualClock, pump: VirtualClock) -> None:
+        super().__init__(host)
+        self._pump = pump
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        self._pump.advance(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class ClockVerdict:
+    violations: list[str]
+    missed: list[str]
+    delivered: int
+
+
+class ClockRig:
+    """One therapy whose host clock a test can step, suspend and reboot."""
+
+    def __init__(self, config: Config, workdir: Path, start: datetime) -> None:
+        self.config = config
+        self.host = VirtualClock(start, elapsed_s=1000.0, boot_id="host-boot-1")
+        self.pump_clock = VirtualClock(start, elapsed_s=0.0, boot_id="pump")
+        self.ledger = Ledger()
+        self.sim = Ne1000Simulator(
+            self.pump_clock,
+            address=config.pump.address,
+            syringe_ul=float(config.pump.syringe_volume_ul),
+            seed=1,
+            faults=[],
+            ledger=self.ledger,
+        )
+        self.path = workdir / "journal.sqlite3"
+        self.journal = Journal(self.path, self.host)
+        self.journal.record_reservoir_change(
+            Decimal(config.pump.syringe_volume_ul), "clock campaign", "syringe loaded"
+        )
+        self.daemon = self._boot()
+
+    def _boot(self) -> Daemon:
+        driver = Ne1000Driver(
+            "loop://",
+            address=self.config.pump.address,
+            safe_mode_timeout_s=255,
+            transport=LoopbackTransport(self.sim),
+        )
+        daemon = Daemon(
+            prescription=self.config.prescription,
+            limits=self.config.limits,
+            driver=driver,
+            journal=self.journal,
+            clock=self.host,
+            waker=TwinWaker(self.host, self.pump_clock),
+            options=DaemonOptions(
+                syringe_diameter_mm=Decimal(self.config.pump.syringe_diameter_mm),
+                heartbeat_s=80.0,
+                config_digest=self.config.digest,
+            ),
+        )
+        daemon.start()
+        return daemon
+
+    @property
+    def true_now(self) -> datetime:
+        return self.pump_clock.now()
+
+    def run_until(self, true_when: datetime) -> None:
+        """Let the daemon run until true time reaches ``true_when``."""
+        while self.true_now < true_when:
+            pause = self.daemon.tick()
+            self._operator()
+            pause = min(pause, (true_when - self.true_now).total_seconds())
+            self.daemon.waker.sleep(max(pause, 0.001))
+
+    def run_for(self, hours: float) -> None:
+        self.run_until(self.true_now + timedelta(hours=hours))
+
+    def _operator(self) -> None:
+        now = self.host.now()
+        for alarm in self.daemon.alarms.unacknowledged():
+            # A backward step makes raised_at look future: the operator still answers.
+            if abs(now - alarm.raised_at) >= OPERATOR_DELAY:
+                self.daemon.handle(
+                    {"cmd": "ack", "alarm_id": alarm.alarm_id, "reason": "checked the clock"},
+                    OPERATOR,
+                )
+
+    # -- what tests do to the host -------------------------------------------------------------
+
+    def step_wall(self, seconds: float) -> None:
+        self.host.step_wall(seconds)
+
+    def suspend(self, seconds: float) -> None:
+        """The host sleeps; the pump (its own hardware) keeps true time."""
+        self.host.suspend(seconds)
+        self.pump_clock.advance(seconds)
+
+    def reboot(self, *, downtime_s: float, wall_error_s: float) -> None:
+        """The host dies (no clean stop), stays down, and comes back with a wrong RTC."""
+        self.journal.close()
+        self.host.reboot(downtime_s=downtime_s, wall_error_s=wall_error_s)
+        self.pump_clock.advance(downtime_s)
+        self.journal = Journal(self.path, self.host)
+        self.daemon = self._boot()
+
+    # -- verdict -------------------------------------------------------------------------------
+
+    def verdict(self) -> ClockVerdict:
+        """True-time limits, one intent per slot, no start outside its window, chain intact."""
+        self.journal.close()
+        problems = check_starts(commanded_starts(self.ledger.entries), self.config.limits)
+        grace = timedelta(minutes=self.config.limits.grace_min)
+        seen: set[str] = set()
+        missed: list[str] = []
+        delivered = 0
+        with Journal(self.path, self.host) as journal:
+            for event in journal.events(kinds=("pulse.intent", "slot.missed", "pulse.outcome")):
+                slot_id = str(event.payload["slot_id"])
+                if event.kind == "slot.missed":
+                    missed.append(slot_id)
+                elif event.kind == "pulse.outcome":
+                    delivered += event.payload["outcome"] == "DELIVERED"
+                elif slot_id in seen:
+                    problems.append(f"{slot_id}: a second intent")
+                else:
+                    seen.add(slot_id)
+                    scheduled = datetime.fromisoformat(str(event.payload["scheduled_utc"]))
+                    # SR-10 in the daemon's own time: never before its slot, never late.
+                    if not scheduled <= event.wall <= scheduled + grace:
+                        problems.append(
+                            f"{slot_id}: intent at {event.wall.isoformat()} outside its window"
+                        )
+        result = verify(self.path)
+        if not result.ok:
+            problems.append(f"journal: {result.problem}")
+        return ClockVerdict(problems, missed, delivered)

@@ -1,0 +1,274 @@
+"""The crash campaign: a pumpsim process and a daemon process that is SIGKILLed again and again.
+
+pumpsim runs on a pty at a scaled clock with a ground-truth ledger. The daemon (``pumpctl run
+--time-scale``) is started through :mod:`tests.reliability.crashing_daemon`, which plants one
+SIGKILL at a chosen phase of a pulse; ``random`` lives are instead killed from outside at a
+random moment. After every death the journal must verify and still hold every record the dead
+daemon had acknowledged (logged ``journal.appended``); at the end the ledger and the journal are
+held against each other (:mod:`tests.reliability.ground_truth`). pumpsim itself can be killed and
+restarted (a power reset of the pump) while a daemon runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pumpctl.config import load_config
+from pumpctl.demo import demo_config_text
+from pumpctl.journal.chain import Head
+from pumpctl.journal.verify import verify
+from tests.reliability.crashing_daemon import PHASES
+from tests.reliability.ground_truth import (
+    check_physical_limits,
+    check_records,
+    journal_slots,
+    motions,
+    read_ledger,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+#: 1 simulated minute in 1/24 s: a 90 min interval passes in under 4 s of real time.
+TIME_SCALE = 1440.0
+#: At this scale a few real milliseconds between intent and RUN are minutes of simulated time.
+INTENT_SLACK_S = 0.5 * TIME_SCALE
+#: A restarted pumpsim resumes this much real time behind, so its time line never runs ahead.
+RESTART_LAG_S = 0.5
+LIFE_LIMIT_S = 12.0
+#: Joining pumpsim runs onto one time line is as exact as a control-socket round trip (a few
+#: real milliseconds, so a few simulated seconds); physical gaps are judged with this slack.
+CLOCK_JOIN_TOLERANCE_S = 10.0  # a life whose planted phase never comes is killed from outside
+
+
+@dataclass
+class CampaignResult:
+    kills: Counter[str] = field(default_factory=Counter)
+    pump_restarts: int = 0
+    refused_starts: int = 0
+    violations: list[str] = field(default_factory=list)
+    tally: dict[str, int] = field(default_factory=dict)
+    motions: int = 0
+    acknowledged_records: int = 0
+    simulated_hours: float = 0.0
+
+    @property
+    def kills_total(self) -> int:
+        return sum(self.kills.values())
+
+
+class Pumpsim:
+    """The virtual pump as its own process, restartable on the same pty link and ledger."""
+
+    def __init__(self, workdir: Path, start: datetime) -> None:
+        self.workdir = workdir
+        self.link = workdir / "pump"
+        self.control = workdir / "pumpsim.sock"
+        self.ledger = workdir / "ledger.jsonl"
+        self.origin = start
+        self.mono0 = time.monotonic()
+        self.shifts_s: list[float] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def campaign_now(self) -> datetime:
+        """Simulated time on the campaign's one continuous time line."""
+        return self.origin + timedelta(seconds=(time.monotonic() - self.mono0) * TIME_SCALE)
+
+    def start(self) -> None:
+        with self.ledger.open("a") as ledger:
+            ledger.write(json.dumps({"event": "pumpsim.start"}) + "\n")
+        self.control.unlink(missing_ok=True)
+        # The new process starts its clock a moment after this is computed, so its time line
+        # lags the campaign's (measured below; ledger and journal are corrected by it). A daemon
+        # started later borrows pumpsim's time line as its elapsed clock (only in scaled mode),
+        # so a restarted pumpsim must lag its predecessor: ahead, it would look like elapsed
+        # time that never passed. Real hosts do not borrow the pump's clock.
+        start = self.campaign_now() - timedelta(
+            seconds=RESTART_LAG_S * TIME_SCALE * bool(self.shifts_s)
+        )
+        args = ["--pty", "--link", str(self.link), "--control", str(self.control)]
+        args += ["--ledger", str(self.ledger), "--time-scale", f"{TIME_SCALE:g}"]
+        args += ["--start", start.isoformat(), "--seed", "7"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pumpctl.simulator.cli", "serve", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "pumpsim.log").open("ab"),
+        )
+        deadline = time.monotonic() + 15
+        while not self.control.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("pumpsim did not start; see pumpsim.log")
+            time.sleep(0.02)
+        pump_now = datetime.fromisoformat(str(self.state()["now"]))
+        self.shifts_s.append((self.campaign_now() - pump_now).total_seconds())
+
+    def state(self) -> dict[str, object]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(5)
+            conn.connect(str(self.control))
+            conn.sendall(b"state\n")
+            result: dict[str, object] = json.loads(conn.recv(65536).decode())
+            return result
+
+    def power_reset(self) -> None:
+        """Kill the pump process outright and start a fresh one: all pump state is lost."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.start()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+class CrashCampaign:
+    """Run ``kills`` daemon lives, each ended by SIGKILL, then check everything."""
+
+    def __init__(self, workdir: Path, *, kills: int, seed: int, pump_restarts: int = 1) -> None:
+        self.workdir = workdir
+        self.kills = kills
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible campaign, not secrets
+        self.pump_restart_lives = set(
+            self.rng.sample(range(1, kills), min(pump_restarts, kills - 1))
+        )
+        # Every phase in turn, in a seeded order, so even a short campaign visits each one.
+        self.phases = [*PHASES, "random"]
+        self.rng.shuffle(self.phases)
+        self.next_phase = 0
+        workdir.mkdir(parents=True, exist_ok=True)
+        # The configuration's time-of-day anchor is resolved against the real date: start today.
+        self.start = datetime.now(UTC).replace(microsecond=0)
+        self.pumpsim = Pumpsim(workdir, self.start)
+        self.config_path = workdir / "campaign.toml"
+        self.config_path.write_text(
+            demo_config_text(self.pumpsim.link, workdir / "state", 255), encoding="utf-8"
+        )
+        os.chmod(self.config_path, 0o600)
+        self.config = load_config(self.config_path)
+        self.journal_path = self.config.journal.path
+        self.result = CampaignResult()
+        self.acknowledged: dict[int, str] = {}
+        self.life_heads: list[tuple[int, int]] = []
+
+    def _spawn(self, phase: str, nth: int, log_path: Path) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "tests.reliability.crashing_daemon", phase, str(nth)]
+        cmd += ["run", "-c", str(self.config_path), "--time-scale", f"{TIME_SCALE:g}"]
+        return subprocess.Popen(cmd, cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+
+    def life(self, index: int) -> None:
+        phase = self.phases[self.next_phase % len(self.phases)]
+        # Journal-append phases hit a random append of the life, others their first occurrence.
+        nth = self.rng.randint(1, 12) if phase.startswith("append") else 1
+        log_path = self.workdir / f"daemon-{index:03d}.log"
+        proc = self._spawn("none" if phase == "random" else phase, nth, log_path)
+        timeline = len(self.pumpsim.shifts_s) - 1
+        limit_s = self.rng.uniform(1.0, 6.0) if phase == "random" else LIFE_LIMIT_S
+        if index in self.pump_restart_lives:
+            time.sleep(self.rng.uniform(1.5, 3.0))
+            self.pumpsim.power_reset()
+            self.result.pump_restarts += 1
+        reached = True
+        try:
+            proc.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            # A planted phase that never came (no slot allowed in time) makes this a kill at a
+            # random moment; the next life tries the same phase again.
+            reached = phase == "random"
+            phase = "random"
+        if reached:
+            self.next_phase += 1
+        if (
+            proc.returncode == 1
+            and b"pumpctl: error: cannot open pump link" in log_path.read_bytes()
+        ):
+            # Started while pumpsim was being power-reset (its pty gone): a clear refusal with
+            # nothing delivered is the right answer (SR-13); this life was not a kill.
+            self.result.refused_starts += 1
+            self._after_death(index, log_path, timeline)
+            return
+        if proc.returncode != -signal.SIGKILL:
+            self.result.violations.append(
+                f"life {index} ({phase}) ended with code {proc.returncode}, not SIGKILL; "
+                f"see {log_path}"
+            )
+        self.result.kills[phase] += 1
+        self._after_death(index, log_path, timeline)
+
+    def _after_death(self, index: int, log_path: Path, timeline: int) -> None:
+        """The chain verifies and still holds every record the dead daemon acknowledged."""
+        for raw in log_path.read_bytes().splitlines():
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and event.get("event") == "journal.appended":
+                self.acknowledged[int(event["seq"])] = str(event["hash"])
+        if not self.journal_path.exists():
+            return
+        head = max(self.acknowledged, default=None)
+        anchor = None if head is None else Head(head, self.acknowledged[head])
+        result = verify(self.journal_path, anchor)
+        if not result.ok:
+            self.result.violations.append(f"after life {index}: journal {result.problem}")
+        if result.head is not None:
+            # Records up to this head were written on the time line of this life's pumpsim.
+            self.life_heads.append((result.head.seq, timeline))
+
+    def shift_of_seq(self, seq: int) -> float:
+        """Seconds that put journal record ``seq`` on the campaign's time line."""
+        for head, timeline in self.life_heads:
+            if seq <= head:
+                return self.pumpsim.shifts_s[timeline]
+        return self.pumpsim.shifts_s[-1]
+
+    def run(self) -> CampaignResult:
+        try:
+            index = 0
+            while self.result.kills_total < self.kills and index < 2 * self.kills:
+                self.life(index)
+                index += 1
+            self._final_life()
+        finally:
+            self.pumpsim.stop()
+        self._check()
+        return self.result
+
+    def _final_life(self) -> None:
+        """One clean life lets the daemon reconcile whatever the last kill left pending."""
+        log_path = self.workdir / "daemon-final.log"
+        proc = self._spawn("none", 1, log_path)
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.returncode != 0:
+            self.result.violations.append(f"final life exited with {proc.returncode}")
+        self._after_death(-1, log_path, len(self.pumpsim.shifts_s) - 1)
+
+    def _check(self) -> None:
+        moved = motions(read_ledger(self.pumpsim.ledger), self.pumpsim.shifts_s)
+        slots = journal_slots(self.journal_path, self.shift_of_seq)
+        problems, tally = check_records(moved, slots, slack_s=INTENT_SLACK_S)
+        self.result.violations += problems
+        self.result.violations += check_physical_limits(
+            moved, self.config.limits, tolerance_s=CLOCK_JOIN_TOLERANCE_S
+        )
+        self.result.tally = tally
+        self.result.motions = len(moved)
+        self.result.acknowledged_records = len(self.acknowledged)
+        self.result.simulated_hours = (
+            self.pumpsim.campaign_now() - self.start
+        ).total_seconds() / 3600

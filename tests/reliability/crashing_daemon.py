@@ -1,0 +1,108 @@
+"""``pumpctl run`` with one planted SIGKILL: the daemon dies at an exact phase of a pulse.
+
+Started by the crash campaign as ``python -m tests.reliability.crashing_daemon PHASE N -- ARGS``
+(ARGS as for ``pumpctl``). It wraps one seam of the real daemon so that the N-th time the seam
+is reached, the process sends itself SIGKILL: no handler, no flush, no journal close — exactly
+what a power cut or the OOM killer does. Phases:
+
+* ``before-intent``: the slot passed the gate; the intent is about to be journaled.
+* ``intent-run``: the intent is on disk; RUN has not been sent.
+* ``mid-pulse``: RUN was accepted; the pump is infusing.
+* ``after-outcome``: the outcome is on disk; the next slot is not due yet.
+* ``append-uncommitted``: inside a journal write transaction, before COMMIT.
+* ``append-unpublished``: a record is committed; its head file is not yet published.
+* ``none``: no planted kill (the campaign kills the process itself at a random moment).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pumpctl.cli import main as pumpctl_main
+from pumpctl.drivers.ne1000 import Ne1000Driver
+from pumpctl.journal import store
+from pumpctl.journal.store import Journal
+
+PHASES = (
+    "before-intent",
+    "intent-run",
+    "mid-pulse",
+    "after-outcome",
+    "append-uncommitted",
+    "append-unpublished",
+)
+
+
+def die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def plant(phase: str, nth: int) -> None:
+    """Wrap the seam of ``phase`` so that its ``nth`` use kills the process."""
+    hits = {"n": 0}
+
+    def due() -> bool:
+        hits["n"] += 1
+        return hits["n"] >= nth
+
+    def before(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if due():
+                die()
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    def after(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = fn(*args, **kwargs)
+            if due():
+                die()
+            return result
+
+        return wrapper
+
+    if phase == "before-intent":
+        Journal.record_intent = before(Journal.record_intent)  # type: ignore[method-assign]
+    elif phase == "intent-run":
+        Ne1000Driver.run = before(Ne1000Driver.run)  # type: ignore[method-assign]
+    elif phase == "mid-pulse":
+        running = {"on": False}
+        original_run = Ne1000Driver.run
+        original_status = Ne1000Driver.status
+
+        def run(self: Ne1000Driver) -> Any:
+            result = original_run(self)
+            running["on"] = True
+            return result
+
+        def status(self: Ne1000Driver) -> Any:
+            # The first poll after an accepted RUN: the plunger is moving.
+            if running["on"] and due():
+                die()
+            return original_status(self)
+
+        Ne1000Driver.run = run  # type: ignore[method-assign]
+        Ne1000Driver.status = status  # type: ignore[method-assign]
+    elif phase == "after-outcome":
+        Journal.record_outcome = after(Journal.record_outcome)  # type: ignore[method-assign]
+    elif phase == "append-uncommitted":
+        store.derive_rows = before(store.derive_rows)  # type: ignore[attr-defined]
+    elif phase == "append-unpublished":
+        store.write_head = before(store.write_head)  # type: ignore[attr-defined]
+    elif phase != "none":
+        raise SystemExit(f"unknown phase {phase!r}; allowed {', '.join(PHASES)} or none")
+
+
+def main(argv: list[str]) -> int:
+    phase, nth, *rest = argv
+    plant(phase, int(nth))
+    return pumpctl_main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
