@@ -207,8 +207,8 @@ class Daemon:
         if slot is not None and slot.slot_id not in self._attempted:
             wait_s = self._consider(slot)
         notify.watchdog()
-        self._update_snapshot()
         nxt = self.planner.next_after(self.clock.now())
+        self._update_snapshot(nxt)
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
@@ -426,9 +426,9 @@ class Daemon:
     def _next_slot_text(self) -> str:
         return self.planner.next_after(self.clock.now()).scheduled.isoformat()
 
-    def _update_snapshot(self) -> None:
+    def _update_snapshot(self, nxt: Slot | None = None) -> None:
         now = self.clock.now()
-        nxt = self.planner.next_after(now)
+        nxt = nxt or self.planner.next_after(now)
         head = self.journal.head
         state = "ready" if self.pump_ready else "pump-not-ready"
         if self.operator_suspended is not None or self.safety_suspended:
