@@ -10,14 +10,14 @@ wall time because a shared host's wall time mostly measures its other tenants.
 from __future__ import annotations
 
 import argparse
-import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import structlog
 from _bench import figure
 
+from pumpctl.daemon.logging import configure_logging
 from pumpctl.simulation import Simulation, SimulationOptions, default_config
 
 
@@ -28,8 +28,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     # As `pumpctl simulate` without -v: events are not rendered, only counted in the journal.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    logging.disable(logging.WARNING)
+    configure_logging("console", "critical", stream=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="pumpctl-bench-") as tmp:
         journal = Path(tmp) / "year.sqlite3"
         options = SimulationOptions(days=args.days, seed=args.seed, fault_rate=args.fault_rate)

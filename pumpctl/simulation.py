@@ -113,9 +113,10 @@ class SimulationOptions:
     faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0
     operator_delay_min: float = 30.0
-    # Two heartbeats per 255 s safe-mode period: enough on a virtual clock, where a tick never
-    # runs late; the real daemon sends three because its host may be busy.
-    heartbeat_s: float = 120.0
+    # One heartbeat per 200 s against the pump's 255 s safe-mode period: enough on a virtual
+    # clock, where a tick never runs late (the real daemon sends three per period because its
+    # host may be busy). Idle ticks are most of a long simulation's work.
+    heartbeat_s: float = 200.0
 
 
 @dataclass

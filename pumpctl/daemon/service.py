@@ -85,7 +85,12 @@ class Daemon:
         self.alarms = AlarmSet(clock, [self._journal_alarm])
         self.reservoir = load_reservoir(journal)
         self.delivery = PulseDelivery(
-            driver, journal, clock, waker, poll_interval_s=options.poll_interval_s
+            driver,
+            journal,
+            clock,
+            waker,
+            poll_interval_s=options.poll_interval_s,
+            heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
         )
         self.pump_ready = False
         self.operator_suspended: str | None = None
