@@ -128,6 +128,10 @@ class Daemon:
         self.pump_ready = True
         self._missed_cursor = now
         self._alarm_cursor = now
+        # Slots an earlier run already gave (or tried): after a restart inside a slot's window,
+        # or a clock set back across it, the slot comes round again. It must be neither given
+        # again nor recorded MISSED beside its real outcome.
+        self._attempted.update(r.slot_id for r in self.journal.pulse_history(now - MISSED_BACKFILL))
         self._update_snapshot()
         log.info("daemon.ready", next_slot=self._next_slot_text())
 
