@@ -109,6 +109,9 @@ class PulseDelivery:
     clock: Clock
     waiter: Waiter
     poll_interval_s: float = 2.0
+    # Longest wait between two status polls while the bolus should still be running: the polls
+    # feed the pump's safe-mode watchdog, so this stays below its period (the heartbeat).
+    heartbeat_s: float = 2.0
     overrun_margin_s: float = 15.0
     over_delivery_tolerance_ul: Decimal = Decimal("0.5")
     seen_alarms: list[str] = field(default_factory=list)
@@ -168,8 +171,17 @@ class PulseDelivery:
         deadline = start_elapsed + expected_s + self.overrun_margin_s
         alarms: list[str] = []
         overran = False
+        end_elapsed = start_elapsed + expected_s
         while True:
-            self.waiter.sleep(min(self.poll_interval_s, max(0.05, expected_s)))
+            # Until the bolus's expected end only a stall or a pause can show, and the pump
+            # stops itself for those: poll at the heartbeat. From the end on, poll closely so an
+            # overrun is caught within the margin (SR-06).
+            until_end_s = end_elapsed - self.clock.elapsed_s()
+            self.waiter.sleep(
+                max(0.05, min(self.heartbeat_s, max(self.poll_interval_s, until_end_s)))
+                if until_end_s > 0
+                else self.poll_interval_s
+            )
             # The question's time, not the answer's: a reply delayed by a busy host says what
             # the pump did when asked, and must not make a bolus that ended in time look overrun.
             asked_s = self.clock.elapsed_s()

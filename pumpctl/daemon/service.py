@@ -87,7 +87,12 @@ class Daemon:
         self.alarms = AlarmSet(clock, [self._journal_alarm])
         self.reservoir = load_reservoir(journal)
         self.delivery = PulseDelivery(
-            driver, journal, clock, waker, poll_interval_s=options.poll_interval_s
+            driver,
+            journal,
+            clock,
+            waker,
+            poll_interval_s=options.poll_interval_s,
+            heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
         )
         self.pump_ready = False
         self.operator_suspended: str | None = None
@@ -136,6 +141,10 @@ class Daemon:
         self.pump_ready = True
         self._missed_cursor = now
         self._alarm_cursor = now
+        # Slots an earlier run already gave (or tried): after a restart inside a slot's window,
+        # or a clock set back across it, the slot comes round again. It must be neither given
+        # again nor recorded MISSED beside its real outcome.
+        self._attempted.update(r.slot_id for r in self.journal.pulse_history(now - MISSED_BACKFILL))
         self._update_snapshot()
         log.info("daemon.ready", next_slot=self._next_slot_text())
 
@@ -220,8 +229,8 @@ class Daemon:
         if slot is not None and slot.slot_id not in self._attempted:
             wait_s = self._consider(slot)
         notify.watchdog()
-        self._update_snapshot()
         nxt = self.planner.next_after(self.clock.now())
+        self._update_snapshot(nxt)
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
@@ -446,9 +455,9 @@ class Daemon:
     def _next_slot_text(self) -> str:
         return self.planner.next_after(self.clock.now()).scheduled.isoformat()
 
-    def _update_snapshot(self) -> None:
+    def _update_snapshot(self, nxt: Slot | None = None) -> None:
         now = self.clock.now()
-        nxt = self.planner.next_after(now)
+        nxt = nxt or self.planner.next_after(now)
         head = self.journal.head
         state = "ready" if self.pump_ready else "pump-not-ready"
         if self.operator_suspended is not None or self.safety_suspended:

@@ -71,6 +71,8 @@ def test_sigkill_mid_pulse_then_restart_reconciles_without_second_delivery(
     events = journal_events(second.journal_path)
     intents = [e["payload"]["slot_id"] for e in events if e["kind"] == "pulse.intent"]
     assert intents == [slot]
+    # The restarted daemon met the slot again inside its window: not recorded MISSED either.
+    assert slot not in [e["payload"]["slot_id"] for e in events if e["kind"] == "slot.missed"]
     kinds = [e["kind"] for e in events]
     restart = kinds.index("daemon.start", kinds.index("pulse.intent"))
     after = kinds[restart:]
