@@ -44,6 +44,8 @@ class DeliveryJournal(Protocol):
         self, slot: Slot, *, pump_settings: Mapping[str, Any] | None = None
     ) -> object: ...
 
+    def record_run(self, slot_id: str) -> object: ...
+
     def record_outcome(
         self,
         slot_id: str,
@@ -53,6 +55,7 @@ class DeliveryJournal(Protocol):
         started: datetime | None = None,
         ended: datetime | None = None,
         detail: str = "",
+        totals_trusted: bool = True,
     ) -> object: ...
 
 
@@ -149,6 +152,8 @@ class PulseDelivery:
             self.driver.program_bolus(slot.volume_ul, slot.rate_ul_per_min)
         except PumpctlError as err:
             return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
+        # The record that RUN goes out: after a crash, zero totals prove nothing only without it.
+        self.journal.record_run(slot.slot_id)
         started = self.clock.now()
         try:
             self.driver.run()
@@ -319,6 +324,7 @@ class PulseDelivery:
             started=started,
             ended=None,
             detail=detail,
+            totals_trusted=totals_trusted,
         )
         log.error("pulse.uncertain", slot_id=slot.slot_id, detail=detail)
         return DeliveryResult(

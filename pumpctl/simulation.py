@@ -235,6 +235,7 @@ class Simulation:
             )
         )
         self._faulted_slot: str | None = None
+        self._finished = False
 
     def run(self, progress: Callable[[float], None] | None = None) -> SimulationSummary:
         self.daemon.start()
@@ -248,10 +249,20 @@ class Simulation:
             if progress is not None:
                 left = (self.end - self.clock.now()).total_seconds()
                 progress(1.0 - max(0.0, left) / total_s)
-        self.daemon.shutdown("simulation complete")
+        self.finish("simulation complete")
+        return self.summary()
+
+    @property
+    def journal_file(self) -> Path:
+        """Where the journal is now: scratch storage while running, ``journal_path`` after."""
+        return self.journal_path if self._finished else self._work_path
+
+    def finish(self, reason: str) -> None:
+        """Stop the daemon and put the journal at ``journal_path``; call once, after the turns."""
+        self.daemon.shutdown(reason)
         self.journal.close()
         self._move_journal_into_place()
-        return self.summary()
+        self._finished = True
 
     def _move_journal_into_place(self) -> None:
         for source, target in (

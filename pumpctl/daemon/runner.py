@@ -71,11 +71,16 @@ def config_identity(config: Config) -> dict[str, Any]:
     }
 
 
-def simulator_clock(driver: PumpDriver, time_scale: float) -> ScaledClock:
-    """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump."""
+def simulator_clock(driver: PumpDriver, time_scale: float) -> tuple[ScaledClock, bool]:
+    """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump.
+
+    Also says whether the pump reported a power reset on this first connection: that alarm is
+    evidence for reconciling a pulse left pending, and it is answered only once.
+    """
     driver.connect()
     try:
         info = driver.simulator_handshake()
+        reset_seen = "R" in driver.status().alarms
     finally:
         driver.close()
     if info is None:
@@ -88,7 +93,7 @@ def simulator_clock(driver: PumpDriver, time_scale: float) -> ScaledClock:
             f"--time-scale {time_scale:g} refused: pumpsim runs at {info.time_scale:g}; "
             "start both at the same scale"
         )
-    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim")
+    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim"), reset_seen
 
 
 def effective_prescription(config: Config, journal: Journal) -> Prescription:
@@ -138,8 +143,9 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
         driver = make_driver(config)
         clock: Clock = SystemClock()
         scale = 1.0
+        reset_seen = False
         if time_scale is not None:
-            clock = simulator_clock(driver, time_scale)
+            clock, reset_seen = simulator_clock(driver, time_scale)
             scale = time_scale
         journal = Journal(config.journal.path, clock)
         prescription = effective_prescription(config, journal)
@@ -168,6 +174,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
                 identity=config_identity(config),
             ),
         )
+        daemon.reset_seen = reset_seen
         install_signals(daemon, config_path)
         try:
             daemon.start()

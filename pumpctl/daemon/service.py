@@ -103,6 +103,8 @@ class Daemon:
         self._attempted: set[str] = set()
         # UNCERTAIN pulses whose pump was power-reset: its totals settle nothing (SR-09).
         self._totals_untrusted: set[str] = set()
+        #: A power-reset alarm was seen before start-up (e.g. by the simulator handshake).
+        self.reset_seen = False
         self._last_decision: dict[str, tuple[Reason, ...]] = {}
         self._missed_cursor = clock.now()
         self._alarm_cursor = clock.now()
@@ -183,15 +185,24 @@ class Daemon:
                 self._suspend_for(
                     AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}"
                 )
-            if status.alarm == "R":
+            reset = (
+                self.reset_seen
+                or "R" in status.alarms
+                or status.alarm == "R"
+                or record.slot_id in self._journaled_untrusted()
+            )
+            totals = self.driver.dispensed()
+            if reset and totals.infused_ul == 0 and record.slot_id in self._runs_sent():
+                # RUN went out and the pump has been power-cycled since: zero totals may be
+                # totals the reset cleared. Only an operator who checked the syringe can settle
+                # this (SR-09). Without RUN, or with totals above zero, the pump's word stands.
                 self._totals_untrusted.add(record.slot_id)
                 self._raise(
                     AlarmKind.UNCERTAIN_PULSE,
-                    f"pulse {record.slot_id}: the pump lost power, its totals prove nothing; "
-                    "acknowledge after checking the syringe",
+                    f"pulse {record.slot_id}: the pump lost power after RUN and its totals read "
+                    "0; acknowledge after checking the syringe",
                 )
                 continue
-            totals = self.driver.dispensed()
             outcome = self.journal.resolve_from_pump(
                 record.slot_id,
                 totals.infused_ul,
@@ -200,6 +211,18 @@ class Daemon:
             )
             log.info("pulse.reconciled", slot_id=record.slot_id, outcome=str(outcome))
             self.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
+
+    def _journaled_untrusted(self) -> set[str]:
+        """Slots whose journaled outcome says the pump's totals prove nothing (a power reset)."""
+        return {
+            str(e.payload.get("slot_id"))
+            for e in self.journal.events(kinds=("pulse.outcome",))
+            if e.payload.get("totals_trusted") is False
+        }
+
+    def _runs_sent(self) -> set[str]:
+        """Slots whose RUN the journal records as sent (read only while reconciling)."""
+        return {str(e.payload.get("slot_id")) for e in self.journal.events(kinds=("pulse.run",))}
 
     # -- the loop ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class EventKind(StrEnum):
     SLOT_SCHEDULED = "slot.scheduled"
     GATE_DECISION = "gate.decision"
     PULSE_INTENT = "pulse.intent"
+    PULSE_RUN = "pulse.run"
     PULSE_OUTCOME = "pulse.outcome"
     SLOT_MISSED = "slot.missed"
     PULSE_RECONCILED = "pulse.reconciled"
@@ -148,6 +149,14 @@ class EventRecorder(ABC):
         payload["pump_settings"] = dict(pump_settings or {})
         return self.append(EventKind.PULSE_INTENT, payload)
 
+    def record_run(self, slot_id: str) -> Appended:
+        """RUN is about to be sent for ``slot_id`` (after its intent and programming).
+
+        Reconciliation needs it: zero totals prove nothing moved only if RUN was never sent;
+        after a RUN, zero totals may be totals a power cycle cleared, so the pulse stays UNCERTAIN.
+        """
+        return self.append(EventKind.PULSE_RUN, {"slot_id": _require("slot_id", slot_id)})
+
     def record_outcome(
         self,
         slot_id: str,
@@ -157,18 +166,21 @@ class EventRecorder(ABC):
         started: datetime | None = None,
         ended: datetime | None = None,
         detail: str = "",
+        totals_trusted: bool = True,
     ) -> Appended:
-        return self.append(
-            EventKind.PULSE_OUTCOME,
-            {
-                "slot_id": slot_id,
-                "outcome": Outcome(outcome).value,
-                "delivered_volume_ul": _opt_dec(delivered_volume_ul),
-                "started_utc": _opt_time(started),
-                "ended_utc": _opt_time(ended),
-                "detail": detail,
-            },
-        )
+        """``totals_trusted`` False: the pump's totals prove nothing for this pulse (a power
+        reset after RUN); reconciliation must then wait for an operator (SR-09)."""
+        payload: dict[str, Any] = {
+            "slot_id": slot_id,
+            "outcome": Outcome(outcome).value,
+            "delivered_volume_ul": _opt_dec(delivered_volume_ul),
+            "started_utc": _opt_time(started),
+            "ended_utc": _opt_time(ended),
+            "detail": detail,
+        }
+        if not totals_trusted:
+            payload["totals_trusted"] = False
+        return self.append(EventKind.PULSE_OUTCOME, payload)
 
     def record_missed(
         self,

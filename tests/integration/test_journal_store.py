@@ -141,6 +141,7 @@ EVERY_KIND = {
         "s1", Decision(reasons=(Reason.MIN_INTERVAL, Reason.EXPOSURE), details=("too soon",))
     ),
     EventKind.PULSE_INTENT: lambda j: j.record_intent(slot("s1")),
+    EventKind.PULSE_RUN: lambda j: j.record_run("s1"),
     EventKind.PULSE_OUTCOME: lambda j: j.record_outcome(
         "s3", Outcome.DELIVERED, delivered_volume_ul=Decimal(50), started=T0, ended=T0
     ),

@@ -29,6 +29,7 @@ from pumpctl.config import parse_config_text
 from pumpctl.core.model import HardCeiling
 from pumpctl.daemon.control import ControlServer
 from pumpctl.errors import ConfigError, PumpctlError
+from pumpctl.journal.chain import head_path
 from pumpctl.journal.verify import verify
 from pumpctl.simulation import Simulation, SimulationOptions, default_config
 from tests.reliability import campaign_numbers
@@ -237,7 +238,7 @@ def live_daemon(tmp_path: Path) -> Iterator[tuple[Simulation, Path, threading.Th
             yield sim, sock, thread
         stop.set()
         thread.join(timeout=10)
-    sim.journal.close()
+    sim.finish("test complete")
 
 
 def ask(sock: Path, line: bytes) -> dict[str, object]:
@@ -276,7 +277,7 @@ def test_garbage_on_the_control_socket_is_refused_and_the_daemon_runs_on(
     # A valid request after all that still works, and is journaled.
     assert ask(sock, b'{"cmd": "reservoir_fill", "volume_ul": "900"}\n')["ok"] is True
     assert sim.daemon.reservoir.remaining_ul == Decimal(900)
-    assert verify(sim.journal_path).ok
+    assert verify(sim.journal_file).ok
 
 
 # -- corrupted journal ---------------------------------------------------------------------------
@@ -333,6 +334,7 @@ def test_corrupted_journal_is_a_clear_error_not_a_traceback(
     """SR-24 SR-20: `log verify` and `run` on a damaged journal: one clear line, exit 1 or 3."""
     path = tmp_path / "journal.sqlite3"
     path.write_bytes(good_journal.read_bytes())
+    head_path(path).write_bytes(head_path(good_journal).read_bytes())  # the sidecar comes along
     corruptions()[damage](path)
     verify_run = subprocess.run(
         [sys.executable, "-m", "pumpctl", "log", "verify", str(path)],

@@ -42,8 +42,7 @@ class Soak:
             self.after_event()
             pause = min(pause, max(0.0, (sim.end - sim.clock.now()).total_seconds()))
             sim.daemon.waker.sleep(max(pause, 0.001))
-        sim.daemon.shutdown("soak complete")
-        sim.journal.close()
+        sim.finish("soak complete")
 
     def after_event(self) -> None:
         """Check what the last turn added: new intents, new physical starts."""

@@ -298,13 +298,17 @@ def test_close_releases_the_link(rig: Rig) -> None:
 
 
 def test_connect_to_a_silent_pump_fails_and_releases_the_link() -> None:
-    """connect() to a pump that never answers raises TransportTimeoutError and closes the link."""
+    """connect() to a pump that never answers raises TransportTimeoutError and drops the link.
+
+    The transport was handed in by the caller, so it stays open for its owner (a port the driver
+    opened itself is closed).
+    """
     r = make_rig(connect=False)
     r.sim.inject("silence")
     with pytest.raises(TransportTimeoutError, match="no pump answers at address 0 on loop://"):
         r.driver.connect()
     assert isinstance(r.spy.inner, LoopbackTransport)
-    assert not r.spy.inner.is_open
+    assert r.spy.inner.is_open
     with pytest.raises(PumpStateError, match="not connected"):
         r.driver.status()
 
