@@ -13,8 +13,9 @@ if str(ROOT) not in sys.path:
 
 
 def figure(name: str, value: str, target: str, met: bool | None = None) -> None:
-    verdict = "" if met is None else ("  [met]" if met else "  [NOT met]")
-    print(f"{name:<44} {value:>14}   target {target}{verdict}")
+    """One ``FIGURE | VALUE | TARGET`` line, the format ``benchmarks/run`` collects."""
+    verdict = "" if met is None else (" (met)" if met else " (NOT met)")
+    print(f"{name} | {value} | {target}{verdict}")
 
 
 def percentile(values: list[float], fraction: float) -> float:

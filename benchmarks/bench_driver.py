@@ -25,6 +25,7 @@ from pathlib import Path
 
 import nesp_lib
 import structlog
+from _bench import figure
 
 from pumpctl.drivers.ne1000 import Ne1000Driver
 
@@ -135,6 +136,18 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{client:24} {operation:14} {statistics.median(samples):8.2f} "
                 f"{p95(samples):8.2f} {min(samples):8.2f}"
+            )
+    ours = next(iter(rows.values()))
+    for name, results in list(rows.items())[1:]:
+        for operation, samples in results.items():
+            if operation not in ours:
+                continue
+            mine, theirs = statistics.median(ours[operation]), statistics.median(samples)
+            figure(
+                f"driver {operation} median ms (vs {name})",
+                f"{mine:.2f} vs {theirs:.2f}",
+                "ours no slower",
+                mine <= theirs * 1.05,  # within 5 %: the medians share one noisy host
             )
     return 0
 

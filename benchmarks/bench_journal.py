@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import structlog
+from _bench import figure
 
 from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Slot
@@ -230,6 +231,21 @@ def main() -> None:
         print(f"\n{'verify':<42} {'seconds':>10} {'vs raw':>8}")
         for name, seconds in timings:
             print(f"{name:<42} {seconds:>10.2f} {seconds / floor:>8.1f}")
+        append_ratio = appends[0][1] / same_bytes
+        figure(
+            "journal append vs raw fsync, same bytes",
+            f"{append_ratio:.2f}",
+            ">= 0.8",
+            append_ratio >= 0.8,
+        )
+        verify_s = timings[0][1]
+        figure(f"log verify, {args.pulses} pulses, s", f"{verify_s:.2f}", "< 5 s", verify_s < 5)
+        figure(
+            "log verify vs raw sha256 per record",
+            f"{verify_s / floor:.1f}x",
+            "<= 5x",
+            verify_s / floor <= 5,
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import structlog
+from _bench import figure
 
 from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
@@ -127,6 +128,12 @@ def main() -> None:
             print(
                 f"{fmt:<6} {took:7.2f} {cpu:6.2f} {out.stat().st_size / 1e6:10.1f} "
                 f"{'' if target is None else target:>9} {verdict}"
+            )
+            figure(
+                f"report {fmt}, {args.years:g}-year journal, wall s",
+                f"{took:.2f}",
+                "(informative)" if target is None else f"< {target} s",
+                None if target is None else took < target,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
