@@ -23,7 +23,7 @@ import pytest
 
 from tests.e2e.harness import DaemonProcess, Pumpsim, bench, journal_events, wait_until
 
-SCALE = 720.0
+SCALE = 480.0  # see test_pump_faults.py for the choice
 pytestmark = pytest.mark.timeout(120)
 
 

@@ -31,7 +31,7 @@ from tests.e2e.harness import (
     write_config,
 )
 
-SCALE = 720.0
+SCALE = 480.0  # see test_pump_faults.py for the choice
 LEAD = timedelta(minutes=40)
 INTERVAL = timedelta(minutes=90)
 pytestmark = pytest.mark.timeout(120)

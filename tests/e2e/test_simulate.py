@@ -7,11 +7,14 @@ and the journal, and the journal's hash chain is verified.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import structlog
 
 from pumpctl.cli import main
 from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
@@ -58,6 +61,18 @@ def test_thirty_days_with_random_faults_hold_every_invariant(tmp_path: Path) -> 
         assert in_day_ul * ug_per_ul <= cap_ug
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The command configures structlog and the root logger for the process: undo it after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_simulate_command_is_deterministic_for_a_seed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
