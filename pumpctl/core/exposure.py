@@ -10,6 +10,7 @@ slowly); it is not a clinical prediction. Levels are in pg/mL, times in minutes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -90,6 +91,7 @@ def level_pg_per_ml(
     )
 
 
+@functools.lru_cache(maxsize=256)
 def single_pulse_peak(
     dose_ug: float, duration_min: float, params: PkParameters = DEFAULT_PK
 ) -> float:
@@ -107,6 +109,7 @@ def single_pulse_peak(
     return _response(pulse, (lo + hi) / 2, params)
 
 
+@functools.lru_cache(maxsize=64)
 def steady_state_trough_fraction(
     interval_min: float, duration_min: float, params: PkParameters = DEFAULT_PK
 ) -> float:

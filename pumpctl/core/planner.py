@@ -30,6 +30,7 @@ class Planner:
         self.prescription = prescription
         self._step = timedelta(minutes=prescription.interval_min)
         self._walked: list[datetime] = [prescription.anchor]
+        self._slots: dict[int, Slot] = {}
 
     def _time(self, index: int) -> datetime:
         if not self.prescription.profile:
@@ -50,9 +51,12 @@ class Planner:
         return bisect.bisect_right(self._walked, when) - 1
 
     def slot(self, index: int) -> Slot:
+        cached = self._slots.get(index)
+        if cached is not None:
+            return cached
         p = self.prescription
         scheduled = self._time(index)
-        return Slot(
+        slot = Slot(
             slot_id=slot_id_for(scheduled),
             scheduled=scheduled,
             interval_min=p.interval_at(scheduled),
@@ -61,6 +65,10 @@ class Planner:
             rate_ul_per_min=p.rate_ul_per_min,
             duration_s=p.effective_duration_s,
         )
+        if len(self._slots) > 4096:
+            self._slots.clear()  # the daemon walks forward: old slots are not asked again
+        self._slots[index] = slot
+        return slot
 
     def slots_between(self, start: datetime, end: datetime) -> list[Slot]:
         """Slots with ``start <= scheduled < end``, oldest first."""
