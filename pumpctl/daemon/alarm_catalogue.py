@@ -79,7 +79,7 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "The pump reported a reset (power interruption); its state and any running pulse "
             "are unknown.",
             "Check the pump's power and the line; confirm the syringe and settings, then "
-            "acknowledge. The interrupted pulse is reconciled from the pump's totals.",
+            "acknowledge. A pulse it interrupted after RUN stays uncertain (see uncertain-pulse).",
         ),
         _spec(
             _K.PUMP_ALARM_STALL,
