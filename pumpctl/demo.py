@@ -38,7 +38,7 @@ SHOWN = {
     "gate.denied": "slot {slot_id}: denied by the safety gate ({reasons})",
     "slot.missed": "slot {slot_id}: MISSED ({detail})",
     "alarm.raised": "ALARM {kind}: {detail}",
-    "pump.alarm": "pump answered with alarm {alarm} ({name}) to {command}",
+    "pump.alarm": "pump alarm {alarm} ({name}) answered {command}; acknowledged",
     "daemon.stopping": "stopping on {signal}",
 }
 

@@ -6,6 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from pumpctl.cli.args import positive_float
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
@@ -30,9 +31,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "safety invariants against the simulator's ground-truth ledger."
         ),
     )
-    parser.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     parser.add_argument(
-        "--time-scale", type=float, default=1440.0, help="clock speed-up (default 1440)"
+        "--hours", type=positive_float, default=24.0, help="simulated hours (default 24)"
+    )
+    parser.add_argument(
+        "--time-scale", type=positive_float, default=1440.0, help="clock speed-up (default 1440)"
     )
     parser.add_argument("--dir", metavar="DIR", help="work folder (default: a new temp folder)")
     parser.set_defaults(func=demo)

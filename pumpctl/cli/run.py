@@ -5,21 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pumpctl.cli.args import positive_float
+
 
 def run(args: argparse.Namespace) -> int:
     from pumpctl.daemon.runner import run_daemon  # noqa: PLC0415 - keep other commands light
 
     return run_daemon(Path(args.config), time_scale=args.time_scale)
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from pumpctl.cli.args import fraction, positive_float
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
@@ -62,26 +63,6 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
-    return value
-
-
-def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -94,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "ground truth; exit 1 if any was violated."
         ),
     )
-    parser.add_argument("--days", type=positive, required=True, help="simulated days")
+    parser.add_argument("--days", type=positive_float, required=True, help="simulated days")
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults (default 0)")
     parser.add_argument(
         "--fault",
@@ -112,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--operator-delay-min",
-        type=positive,
+        type=positive_float,
         default=30.0,
         metavar="MIN",
         help="minutes before the simulated operator acknowledges an alarm (default 30)",
