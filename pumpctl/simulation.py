@@ -32,6 +32,7 @@ from pumpctl.journal.chain import head_path
 from pumpctl.journal.verify import verify
 from pumpctl.simulator.faults import parse_fault
 from pumpctl.simulator.ledger import Ledger
+from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 
 #: Faults drawn at random per pulse by ``--fault-rate`` (pump and link faults mid-transaction).
@@ -54,51 +55,6 @@ RANDOM_FAULTS = (
 SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
-
-
-class ReconnectableLoopback:
-    """The in-process cable to the simulator (a :class:`Transport`), which reopens on connect.
-
-    The daemon recovers from a link fault with ``close()`` then ``connect()``; a serial port
-    opens afresh, and so must this cable, or the recovery itself fails on a closed transport.
-    It asks the simulator for bytes only when its buffer is empty: the driver reads a reply a
-    few bytes at a time, and letting the simulated pump catch up on every one of those reads
-    was a quarter of a long simulation's time.
-    """
-
-    def __init__(self, sim: Ne1000Simulator) -> None:
-        self.sim = sim
-        self.timeout: float | None = 0.0
-        self.is_open = True
-        self._rx = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self._check_open()
-        for item in self.sim.receive(bytes(data)):
-            self._rx.extend(item.data)
-
-    def read(self, size: int = 1) -> bytes:
-        self._check_open()
-        if not self._rx:
-            for item in self.sim.poll():
-                self._rx.extend(item.data)
-        chunk = bytes(self._rx[:size])
-        del self._rx[:size]
-        return chunk
-
-    def reset_input_buffer(self) -> None:
-        # The driver's connect() begins with this call on the transport it was given.
-        self.is_open = True
-        self.sim.poll()
-        self._rx.clear()
-
-    def close(self) -> None:
-        self.is_open = False
-
-    def _check_open(self) -> None:
-        if not self.is_open:
-            # The builtin a closed pyserial port raises, so the driver treats it alike.
-            raise OSError("simulated cable is closed")
 
 
 def default_config() -> Config:
@@ -195,7 +151,7 @@ class Simulation:
             "loop://",
             address=config.pump.address,
             safe_mode_timeout_s=255,
-            transport=ReconnectableLoopback(self.sim),
+            transport=LoopbackTransport(self.sim),
         )
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = journal_path

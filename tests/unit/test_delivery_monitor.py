@@ -13,8 +13,8 @@ from pumpctl.delivery import PulseDelivery
 from pumpctl.drivers.base import PumpStatus
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.journal import Journal
-from pumpctl.simulation import ReconnectableLoopback
 from pumpctl.simulator.ledger import Ledger
+from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 from tests.builders import T0, make_prescription
 
@@ -23,7 +23,7 @@ class SlowRepliesDriver(Ne1000Driver):
     """Every status answer arrives ``delay_s`` of clock time after the pump gave it."""
 
     def __init__(self, clock: VirtualClock, sim: Ne1000Simulator, delay_s: float) -> None:
-        super().__init__("loop://", safe_mode_timeout_s=255, transport=ReconnectableLoopback(sim))
+        super().__init__("loop://", safe_mode_timeout_s=255, transport=LoopbackTransport(sim))
         self.clock = clock
         self.delay_s = delay_s
         self.slow = False
