@@ -132,6 +132,10 @@ class Daemon:
             },
         )
         self._restore_suspension()
+        if self.reset_seen and self.journal.pending_pulses():
+            # Seen by the simulator handshake before this daemon's own connection: on record
+            # now, so that no later run can settle a pending pulse from totals a reset cleared.
+            self._raise(AlarmKind.PUMP_ALARM_RESET, "the pump reported a power reset at start-up")
         # Earlier boots are over: their last elapsed readings never change again.
         self._boot_last_elapsed = self.journal.last_elapsed_by_boot()
         self._max_journal_wall = self.journal.max_event_wall()
@@ -185,11 +189,16 @@ class Daemon:
                 self._suspend_for(
                     AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}"
                 )
+            if "R" in status.alarms or status.alarm == "R":
+                # Journaled at once: the pump says this only once, and a crash before the pulse
+                # is settled must not take the evidence with it.
+                self._raise(AlarmKind.PUMP_ALARM_RESET, "the pump reported a power reset")
             reset = (
                 self.reset_seen
                 or "R" in status.alarms
                 or status.alarm == "R"
                 or record.slot_id in self._journaled_untrusted()
+                or self._reset_journaled_since_intent(record.slot_id)
             )
             totals = self.driver.dispensed()
             if reset and totals.infused_ul == 0 and record.slot_id in self._runs_sent():
@@ -219,6 +228,19 @@ class Daemon:
             for e in self.journal.events(kinds=("pulse.outcome",))
             if e.payload.get("totals_trusted") is False
         }
+
+    def _reset_journaled_since_intent(self, slot_id: str) -> bool:
+        """Whether a pump power reset was journaled after this pulse's intent (by any run)."""
+        intent_seq: int | None = None
+        for event in self.journal.events(kinds=("pulse.intent", "alarm.raised")):
+            if event.kind == "pulse.intent" and event.payload.get("slot_id") == slot_id:
+                intent_seq = event.seq
+            elif (
+                intent_seq is not None
+                and event.payload.get("alarm_id") == AlarmKind.PUMP_ALARM_RESET.value
+            ):
+                return True
+        return False
 
     def _runs_sent(self) -> set[str]:
         """Slots whose RUN the journal records as sent (read only while reconciling)."""
