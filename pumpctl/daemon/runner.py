@@ -80,7 +80,7 @@ def simulator_clock(driver: PumpDriver, time_scale: float) -> tuple[ScaledClock,
     driver.connect()
     try:
         info = driver.simulator_handshake()
-        reset_seen = "R" in driver.status().alarms
+        reset_seen = any(alarm.may_clear_totals for alarm in driver.status().alarms)
     finally:
         driver.close()
     if info is None:

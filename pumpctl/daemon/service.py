@@ -189,14 +189,14 @@ class Daemon:
                 self._suspend_for(
                     AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}"
                 )
-            if "R" in status.alarms or status.alarm == "R":
+            cleared_by = [alarm for alarm in status.alarms if alarm.may_clear_totals]
+            for alarm in cleared_by:
                 # Journaled at once: the pump says this only once, and a crash before the pulse
                 # is settled must not take the evidence with it.
-                self._raise(AlarmKind.PUMP_ALARM_RESET, "the pump reported a power reset")
+                self._raise(pump_alarm_kind(alarm), f"the pump reported {alarm}")
             reset = (
                 self.reset_seen
-                or "R" in status.alarms
-                or status.alarm == "R"
+                or bool(cleared_by)
                 or record.slot_id in self._journaled_untrusted()
                 or self._reset_journaled_since_intent(record.slot_id)
             )
@@ -216,7 +216,10 @@ class Daemon:
                 record.slot_id,
                 totals.infused_ul,
                 pump_status=str(status.state),
-                evidence={"infused_ul": str(totals.infused_ul), "alarm": status.alarm},
+                evidence={
+                    "infused_ul": str(totals.infused_ul),
+                    "alarm": None if status.alarm is None else status.alarm.value,
+                },
             )
             log.info("pulse.reconciled", slot_id=record.slot_id, outcome=str(outcome))
             self.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
@@ -289,9 +292,7 @@ class Daemon:
             return
         status = self.driver.heartbeat()
         if status.alarm is not None:
-            self._raise(
-                AlarmKind(pump_alarm_kind(status.alarm)), f"pump reported alarm {status.alarm}"
-            )
+            self._raise(pump_alarm_kind(status.alarm), f"pump reported alarm {status.alarm}")
         if status.moving:
             self.driver.stop()
             self._suspend_for(
@@ -312,7 +313,7 @@ class Daemon:
 
     def _link_fault(self, err: PumpctlError) -> None:
         if isinstance(err, PumpAlarmError):
-            self._raise(AlarmKind(pump_alarm_kind(err.code)), str(err))
+            self._raise(pump_alarm_kind(err.alarm), str(err))
             return
         if self.pump_ready:
             log.error("pump.link_fault", error=str(err))
@@ -400,11 +401,11 @@ class Daemon:
         if result.intent_written:
             self.reservoir.used(volume)
         for kind in result.alarms:
-            self._raise(AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}")
+            self._raise(kind, f"slot {slot.slot_id}: {result.detail}")
         if result.suspend:
             kind = (
                 AlarmKind.UNINTENDED_FLOW
-                if "unintended-flow" in result.alarms
+                if AlarmKind.UNINTENDED_FLOW in result.alarms
                 else AlarmKind.OVER_DELIVERY
             )
             self._suspend_for(kind, result.detail)

@@ -5,7 +5,7 @@ and ``iter_events`` are what review tools read.
 """
 
 from pumpctl.journal.chain import Head
-from pumpctl.journal.events import AlarmPriority, Appended, EventKind
+from pumpctl.journal.events import Appended, EventKind
 from pumpctl.journal.export import EXPORT_SCHEMA, export_slots
 from pumpctl.journal.query import EventRow, iter_events
 from pumpctl.journal.reconcile import classify_delivery
@@ -14,7 +14,6 @@ from pumpctl.journal.verify import Diagnosis, Problem, VerifyResult, verify
 
 __all__ = [
     "EXPORT_SCHEMA",
-    "AlarmPriority",
     "Appended",
     "Diagnosis",
     "EventKind",
