@@ -20,9 +20,9 @@ import structlog
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.reconcile import classify_delivery
 from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpState
 from pumpctl.errors import PumpAlarmError, PumpctlError
-from pumpctl.journal.reconcile import classify_delivery
 
 log = structlog.get_logger("pumpctl.delivery")
 
