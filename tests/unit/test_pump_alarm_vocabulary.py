@@ -1,12 +1,10 @@
-"""The vendor-neutral pump alarm vocabulary: NE-1000 letters stay in the driver, and an alarm
+"""The vendor-neutral pump alarm vocabulary: every pump alarm raises a daemon alarm, and an alarm
 nobody can name is treated as conservatively as a power reset."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-
-import pytest
 
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.clock import VirtualClock
@@ -17,31 +15,11 @@ from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.delivery import PulseDelivery, pump_alarm_kind
 from pumpctl.drivers.base import PumpAlarm, PumpStatus
 from pumpctl.drivers.ne1000 import Ne1000Driver
-from pumpctl.drivers.ne1000_link import alarm_error, pump_alarm
 from pumpctl.journal import EventKind, Journal
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
 from tests.builders import T0, make_prescription
-
-
-@pytest.mark.parametrize(
-    ("letter", "alarm"),
-    [
-        ("R", PumpAlarm.POWER_RESET),
-        ("S", PumpAlarm.STALL),
-        ("T", PumpAlarm.WATCHDOG_TIMEOUT),
-        ("E", PumpAlarm.PROGRAM_ERROR),
-        ("O", PumpAlarm.PHASE_OUT_OF_RANGE),
-        ("Z", PumpAlarm.UNKNOWN),
-        ("", PumpAlarm.UNKNOWN),
-    ],
-)
-def test_ne1000_letters_translate_to_the_neutral_vocabulary(letter: str, alarm: PumpAlarm) -> None:
-    """Each alarm letter of the manual has its own member; any other letter is UNKNOWN."""
-    assert pump_alarm(letter) is alarm
-    error = alarm_error(letter, "x", command="RUN", executed=False)
-    assert (error.alarm, error.vendor_code) == (alarm, letter)
 
 
 def test_only_a_reset_or_an_unknown_alarm_makes_totals_untrusted() -> None:
