@@ -11,6 +11,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from pumpctl.cli.log_repair import register_repair
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.journal.chain import Head
 from pumpctl.journal.events import EventKind
@@ -60,8 +61,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     if result.problem is not None:
         p = result.problem
-        print(f"BAD {path}: {p.diagnosis.value} at record {p.seq}: {p.message}")
+        print(f"BAD {path}: {p.diagnosis.value}{p.where}: {p.message}")
         print(f"({result.records} records verify before it)")
+        print(f"action: {p.action}")
         return EXIT_TAMPERED
     head = "empty" if result.head is None else f"head {result.head}"
     print(f"OK {path}: {result.records} records, {head}")
@@ -122,6 +124,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a head you kept elsewhere (printed by an earlier verify); detects truncation",
     )
     p.set_defaults(func=_verify)
+
+    register_repair(commands, _journal_arg)
 
     p = commands.add_parser("show", help="list records, newest last")
     _journal_arg(p)

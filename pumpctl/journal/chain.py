@@ -19,7 +19,10 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pumpctl.statefiles import open_nofollow
+
 GENESIS_HASH = "00" * 32
+_HEX = frozenset("0123456789abcdef")
 HEAD_SUFFIX = ".head"
 
 
@@ -124,7 +127,8 @@ def write_head(journal_path: Path, head: Head) -> None:
     target = head_path(journal_path)
     text = canonical_json({"hash": head.hash, "seq": head.seq})
     data = text.ljust(HEAD_RECORD_BYTES - 1).encode("ascii") + b"\n"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
+    # Invariant: a link planted in the state directory is refused, never followed.
+    fd = open_nofollow(target, os.O_WRONLY | os.O_CREAT, 0o644, what="journal head")
     try:
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))
@@ -140,10 +144,16 @@ def read_head(journal_path: Path) -> Head | None:
     """
     target = head_path(journal_path)
     with contextlib.suppress(FileNotFoundError):
-        text = target.read_text(encoding="ascii")
+        fd = open_nofollow(target, os.O_RDONLY, what="journal head")
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(HEAD_RECORD_BYTES * 2)
         try:
+            text = raw.decode("ascii")
             data = json.loads(text)
-            return Head(int(data["seq"]), str(data["hash"]))
-        except (ValueError, KeyError, TypeError) as err:
+            head = Head(int(data["seq"]), str(data["hash"]))
+            if head.seq < 0 or len(head.hash) != 64 or not set(head.hash) <= _HEX:
+                raise ValueError(f"seq {head.seq} / hash {head.hash!r} out of range")
+            return head
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
             raise ValueError(f"head file {target}: not a valid head ({err})") from err
     return None

@@ -40,6 +40,7 @@ class EventKind(StrEnum):
     RESERVOIR_CHANGED = "reservoir.changed"
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
+    REPAIRED = "journal.repaired"
 
 
 class Appended(NamedTuple):

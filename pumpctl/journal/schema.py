@@ -95,7 +95,7 @@ def _statements(sql: str) -> list[str]:
     return statements
 
 
-def _backfill_pulses(conn: sqlite3.Connection) -> None:
+def backfill_pulses(conn: sqlite3.Connection) -> None:
     """Fill the derived pulse tables from the events of a version-1 journal."""
     rows = conn.execute(
         "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
@@ -107,7 +107,7 @@ def _backfill_pulses(conn: sqlite3.Connection) -> None:
 
 def _v2(conn: sqlite3.Connection) -> None:
     _script(_V2)(conn)
-    _backfill_pulses(conn)
+    backfill_pulses(conn)
 
 
 #: Forward migrations; entry ``i`` takes a journal from version ``i`` to ``i + 1``.
