@@ -18,7 +18,7 @@ SLOT_1 = START + timedelta(minutes=5)  # 08:00, window open 10 min
 def test_deleting_a_delivered_pulse_row_cannot_make_the_slot_come_round_again(
     tmp_path: Path,
 ) -> None:
-    """SR-28: after the reported attack the restart refuses; after repair the slot is not re-given."""
+    """SR-28: after the reported attack a restart refuses; after repair the slot is not re-given."""
     bench = make_bench(tmp_path)
     bench.daemon.start()
     bench.run_until(SLOT_1 + timedelta(minutes=2))

@@ -101,7 +101,7 @@ def test_a_dropped_trigger_is_the_same_verdict_in_verify_and_open(path: Path) ->
     result = verify(path)
     assert result.problem is not None and result.problem.diagnosis is Diagnosis.SCHEMA
     assert "events_no_delete" in result.problem.message
-    with pytest.raises(JournalTamperedError, match="schema-changed.*events_no_delete"):
+    with pytest.raises(JournalTamperedError, match=r"schema-changed.*events_no_delete"):
         _open(path)
 
 
