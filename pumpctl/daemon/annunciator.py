@@ -12,6 +12,7 @@ import structlog
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.clock import Clock
 from pumpctl.daemon.alarms import AlarmEvent, AlarmSet, Transition
+from pumpctl.daemon.restore import Restored
 from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
 
@@ -41,7 +42,18 @@ class Annunciator:
         if str(kind) not in self.safety_suspended:
             self.raise_alarm(kind, detail)
         self.safety_suspended.add(str(kind))
-        self._journal.record_suspend("pumpctl", f"{kind}: {detail}")
+        self._journal.record_suspend("pumpctl", f"{kind}: {detail}", cause=str(kind))
+
+    def restore(self, restored: Restored) -> None:
+        """Take over the alarms and safety suspensions the journal left latched (SR-30)."""
+        self.alarms.restore(
+            restored.alarms.values(),
+            missed_in_row=restored.missed_in_row,
+            missed_slots=restored.missed_slots,
+        )
+        self.safety_suspended = set(restored.safety_suspended)
+        for alarm in self.alarms.unacknowledged():
+            log.warning("alarm.restored", kind=str(alarm.kind), detail=alarm.detail)
 
     def acknowledge(self, alarm_id: str, *, reason: str, who: str) -> None:
         """Acknowledge an alarm; one that suspended delivery ends its suspension, journaled."""
@@ -49,13 +61,24 @@ class Annunciator:
         if alarm_id in self.safety_suspended:
             self.safety_suspended.discard(alarm_id)
             self.alarms.clear_cause(AlarmKind(alarm_id))
-            self._journal.record_resume(who, f"{alarm_id} acknowledged: {reason}")
+            self._journal.record_resume(who, f"{alarm_id} acknowledged: {reason}", cause=alarm_id)
 
     def _journal_transition(self, event: AlarmEvent) -> None:
         alarm = event.alarm
         try:
-            if event.transition in (Transition.RAISED, Transition.ESCALATED):
-                self._journal.record_alarm(alarm.alarm_id, alarm.kind, alarm.priority, alarm.detail)
+            missed = alarm.kind is AlarmKind.MISSED_PULSE
+            if event.transition in (Transition.RAISED, Transition.ESCALATED) or (
+                # Every missed slot is on record, so a restart continues the count (SR-30).
+                missed and event.transition is Transition.REPEATED
+            ):
+                self._journal.record_alarm(
+                    alarm.alarm_id,
+                    alarm.kind,
+                    alarm.priority,
+                    alarm.detail,
+                    slot_id=self.alarms.last_missed_slot if missed else None,
+                    missed_in_row=self.alarms.missed_in_row if missed else None,
+                )
             elif event.transition is Transition.ACKNOWLEDGED:
                 self._journal.record_alarm_acknowledged(
                     alarm.alarm_id, event.who or "?", note=event.reason or ""

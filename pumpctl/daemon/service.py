@@ -42,8 +42,9 @@ from pumpctl.daemon.pending import PendingPulses
 from pumpctl.daemon.pump_watch import PumpWatch
 from pumpctl.daemon.reload import Loader, Reload
 from pumpctl.daemon.reservoir import Reservoir, load_reservoir
+from pumpctl.daemon.restore import restore
 from pumpctl.daemon.slots import SlotKeeper
-from pumpctl.daemon.startup import record_daemon_start, restored_suspension
+from pumpctl.daemon.startup import record_daemon_start
 from pumpctl.daemon.state import DeliveryState, Therapy
 from pumpctl.daemon.status import StatusBoard
 from pumpctl.daemon.waiting import Waker
@@ -151,6 +152,10 @@ class Daemon:
     def start(self) -> None:
         """Reconcile, self-test and become ready; raises on any failure (no delivery then)."""
         now = self.clock.now()
+        # SR-30: alarms, suspensions and the run of missed pulses latch across a restart.
+        restored = restore(self.journal)
+        self.state.operator_suspended = restored.operator_suspended
+        self.annunciator.restore(restored)
         self.slots.backfill_missed(now)
         record_daemon_start(
             self.journal,
@@ -159,9 +164,6 @@ class Daemon:
             config_path=self.options.config_path,
             identity=self.options.identity,
         )
-        suspended = restored_suspension(self.journal)
-        if suspended is not None:
-            self.state.operator_suspended = suspended
         self.pending.record_alarms_before_start()
         self.slots.load_history(now)
         self.pump_watch.bring_up()

@@ -67,20 +67,35 @@ class SlotKeeper:
         self._mark_attempted_since(history_since(now))
 
     def ready(self, now: datetime) -> None:
-        """Start accounting at ``now``: earlier slots were backfilled or belong to earlier runs."""
+        """Start accounting at ``now``: earlier slots were backfilled or belong to earlier runs.
+
+        Missed-pulse alarms start where the journal ends (SR-30): every slot whose alarm time
+        came after the last record an earlier run wrote is judged now, so slots missed while
+        no daemon ran, or left unconfirmed across a restart, are alarmed.
+        """
         self._missed_cursor = now
-        self._alarm_cursor = now
+        self._alarm_cursor = self._covered_until(now)
         # Slots an earlier run already gave (or tried): after a restart inside a slot's window,
         # or a clock set back across it, the slot comes round again. It must be neither given
         # again nor recorded MISSED beside its real outcome.
         self._mark_attempted_since(now - MISSED_BACKFILL)
+
+    def _covered_until(self, now: datetime) -> datetime:
+        """Up to when an earlier run judged missed-pulse alarms: its last record's time."""
+        last = self._journal.wall_at_open
+        if last is None or last > now:
+            return now
+        delay = timedelta(minutes=self._therapy.limits.missed_alarm_min)
+        # A slot exactly on the boundary is judged again rather than skipped; the alarm set
+        # counts a slot it restored only once.
+        return max(last - delay, now - MISSED_BACKFILL)
 
     def _mark_attempted_since(self, since: datetime) -> None:
         self._state.attempted.update(r.slot_id for r in self._journal.pulse_history(since))
 
     def backfill_missed(self, now: datetime) -> None:
         """Slots whose window passed while no daemon ran are recorded MISSED (SR-10)."""
-        last = self._journal.last_event_wall()
+        last = self._journal.wall_at_open
         if last is None or last >= now:
             return
         limits = self._therapy.limits

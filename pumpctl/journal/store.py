@@ -117,6 +117,9 @@ class Journal(EventRecorder, Reconciler):
             self._check_published_head()
             self._check_unchained()
             self._pending = query.pending_intent_seqs(self._conn)
+            #: The newest record's wall time when this journal was opened: where the runs
+            #: before this one stopped writing (backfill of missed slots, SR-10, SR-30).
+            self.wall_at_open = query.last_event_wall(self._conn)
         except sqlite3.Error as err:
             self._conn.close()
             raise journal_error(self.path, err) from err

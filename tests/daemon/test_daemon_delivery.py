@@ -164,6 +164,11 @@ def test_missed_slots_while_down_are_recorded_not_caught_up(tmp_path: Path) -> N
     bench.clock.advance(4 * 3600)  # 09:30, 11:00 pass while down; 12:30 is the next
     restarted = make_bench(tmp_path, clock=bench.clock, sim=bench.sim, ledger=bench.ledger)
     restarted.daemon.start()
+    restarted.run_for(1)
+    # SR-30: the two slots missed while down raise the missed-pulse alarm, high after two.
+    alarm = restarted.daemon.alarms.get("missed-pulse")
+    assert alarm.priority == "high" and "2 in a row" in alarm.detail
+    restarted.ack("missed-pulse", "daemon was down, checked the subject")
     restarted.run_until(SLOT_1 + timedelta(hours=5))
     missed = [e.payload["slot_id"] for e in restarted.journal.events(kinds=("slot.missed",))]
     assert missed == ["S20260302T093000Z", "S20260302T110000Z"]
