@@ -122,6 +122,7 @@ def assemble(
         waker=waker,
         options=DaemonOptions(
             syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
+            syringe_volume_ul=Decimal(config.pump.syringe_volume_ul),
             heartbeat_s=beat_s,
             poll_interval_s=min(MAX_POLL_INTERVAL_S, beat_s),
             config_digest=config.digest,

@@ -16,9 +16,8 @@ from typing import Any
 
 import structlog
 
-from pumpctl.config import load_config
+from pumpctl.config import Config, load_config
 from pumpctl.core.clock import Clock, ScaledClock, SystemClock
-from pumpctl.core.model import Limits, Prescription
 from pumpctl.daemon import notify
 from pumpctl.daemon.assemble import assemble, make_driver
 from pumpctl.daemon.control import ControlServer
@@ -117,14 +116,13 @@ def install_signals(daemon: Daemon, config_path: Path) -> None:
         daemon.waker.wake()
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
-        def loader() -> tuple[Prescription, Limits] | None:
+        def loader() -> Config | None:
             try:
-                fresh = load_config(config_path)
+                return load_config(config_path)
             except ConfigError as err:
                 log.error("config.reload_rejected", problems=err.problems)
                 daemon.reject_reload("; ".join(err.problems))
                 return None
-            return fresh.prescription, fresh.limits
 
         daemon.reload_requested = loader
         daemon.waker.wake()

@@ -23,7 +23,9 @@ Build one with :func:`pumpctl.daemon.assemble.assemble`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,13 +33,14 @@ from typing import Any
 
 import structlog
 
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
 from pumpctl.daemon.alarms import AlarmSet
 from pumpctl.daemon.annunciator import Annunciator
-from pumpctl.daemon.operator import OperatorRequests
+from pumpctl.daemon.operator import OperatorRequests, ServingWaiter
 from pumpctl.daemon.pending import PendingPulses
 from pumpctl.daemon.pump_watch import PumpWatch
 from pumpctl.daemon.reload import Loader, Reload
@@ -50,6 +53,15 @@ from pumpctl.daemon.status import StatusBoard
 from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import PulseDelivery
 from pumpctl.drivers.base import PumpAlarm, PumpDriver
+from pumpctl.errors import (
+    ConfigError,
+    JournalError,
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    PumpStateError,
+    TransportError,
+)
 from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -64,6 +76,8 @@ class DaemonOptions:
     poll_interval_s: float = 2.0
     config_digest: str = ""
     config_path: str | None = None
+    #: The syringe's capacity: a recorded fill above it is refused.
+    syringe_volume_ul: Decimal | None = None
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -97,7 +111,8 @@ class Daemon:
             driver,
             journal,
             clock,
-            waker,
+            # Between a running pulse's polls the loop serves operator requests (SR-29).
+            ServingWaiter(waker, clock, lambda: self.operator.serve(running=self.state.delivering)),
             poll_interval_s=options.poll_interval_s,
             heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
         )
@@ -144,6 +159,7 @@ class Daemon:
             pending=self.pending,
             status=self.status,
             waker=waker,
+            syringe_volume_ul=options.syringe_volume_ul,
         )
         self.reload = Reload(therapy=self.therapy, journal=journal, annunciator=self.annunciator)
 
@@ -184,7 +200,33 @@ class Daemon:
             self.waker.sleep(pause)
 
     def tick(self) -> float:
-        """One pass of the loop; returns how long to sleep before the next one (clock seconds)."""
+        """One pass of the loop; returns how long to sleep before the next one (clock seconds).
+
+        Invariant (SR-24): the one error boundary of the loop. A PumpctlError raised by any
+        step (a journal write while applying a reload, a suspension, an alarm...) becomes an
+        alarm and the daemon keeps running; the steps it skipped run again at the next tick.
+        """
+        try:
+            return self._tick()
+        except PumpctlError as err:
+            self._step_failed(err)
+            return max(self.options.poll_interval_s, 0.0)
+
+    def _step_failed(self, err: PumpctlError) -> None:
+        log.error("daemon.step_failed", error=str(err), error_type=type(err).__name__)
+        if isinstance(err, JournalError):
+            self.annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+        elif isinstance(err, (TransportError, ProtocolError, PumpStateError, PumpAlarmError)):
+            self.state.pump_ready = False
+            self.annunciator.raise_alarm(AlarmKind.LINK_FAULT, str(err))
+        elif isinstance(err, ConfigError):
+            self.annunciator.raise_alarm(AlarmKind.CONFIG_RELOAD_REJECTED, str(err))
+        # The loop is alive and has said what failed: systemd's watchdog must not restart it.
+        notify.watchdog()
+        with contextlib.suppress(PumpctlError):
+            self.status.update()
+
+    def _tick(self) -> float:
         self.operator.serve()
         self.reload.apply_requested()
         now = self.clock.now()
@@ -264,9 +306,9 @@ class Daemon:
     def snapshot(self) -> dict[str, Any]:
         return self.status.snapshot()
 
-    def submit(self, body: Mapping[str, Any], peer: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+    def submit(self, body: Mapping[str, Any], peer: Any) -> dict[str, Any] | Future[dict[str, Any]]:
         """Called from the control thread (see :meth:`OperatorRequests.submit`)."""
-        return self.operator.submit(body, peer, timeout_s)
+        return self.operator.submit(body, peer)
 
     def handle(self, body: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, Any]:
         """Carry out one operator action on the calling thread (the loop's, or a test's)."""
@@ -277,8 +319,8 @@ class Daemon:
 
     def apply_prescription(
         self, prescription: Prescription, limits: Limits, *, who: str, why: str
-    ) -> None:
-        self.reload.apply(prescription, limits, who=who, why=why)
+    ) -> bool:
+        return self.reload.apply(prescription, limits, who=who, why=why)
 
 
 __all__ = ["Daemon", "DaemonOptions"]

@@ -167,12 +167,15 @@ class SlotKeeper:
         if not decision.allowed:
             return None
         self._state.attempted.add(slot.slot_id)
+        self._state.delivering = slot
         try:
             result = self._delivery.deliver(slot)
         except PumpctlError as err:
             # A journal failure mid-transaction: what the pump did is unknown to the record.
             self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
             return None
+        finally:
+            self._state.delivering = None
         self._after_delivery(slot, result)
         return None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pumpctl.core.model import Limits, Prescription
+from pumpctl.core.model import Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
 
 
@@ -47,6 +47,8 @@ class DeliveryState:
     counts: dict[str, int] = field(default_factory=dict)
     #: The last pulse of this run, as status shows it (slot keeper).
     last_pulse: str | None = None
+    #: The slot whose pulse is running now, or None (slot keeper).
+    delivering: Slot | None = None
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1

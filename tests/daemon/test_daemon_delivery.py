@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from pumpctl.config import parse_config_text
 from pumpctl.core.model import Outcome, Reason
 from pumpctl.simulator.loopback import LoopbackTransport
-from tests.daemon.harness import OPERATOR, START, make_bench
+from tests.daemon.harness import CONFIG, OPERATOR, START, make_bench
 
 SLOT_1 = START + timedelta(minutes=5)  # 08:00
 SLOT_2 = SLOT_1 + timedelta(minutes=90)
@@ -269,12 +270,10 @@ def test_reboot_with_rtc_behind_is_clock_suspect(tmp_path: Path) -> None:
 
 def test_reload_journals_the_prescription_change(tmp_path: Path) -> None:
     """SR-21: a reloaded prescription takes effect through a journaled change with who and why."""
-    from dataclasses import replace  # noqa: PLC0415
-
     bench = make_bench(tmp_path)
     bench.daemon.start()
-    new = replace(bench.config.prescription, dose_ug=Decimal(8))
-    bench.daemon.reload_requested = lambda: (new, bench.config.limits)
+    new = parse_config_text(CONFIG.replace("dose_ug = 10", "dose_ug = 8"))
+    bench.daemon.reload_requested = lambda: new
     bench.run_for(10)
     change = bench.journal.events(kinds=("prescription.change",))[-1].payload
     assert change["old"]["dose_ug"] == "10" and change["new"]["dose_ug"] == "8"
