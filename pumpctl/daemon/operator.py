@@ -130,6 +130,8 @@ class OperatorRequests:
         # already validated strictly.
         request = model.model_validate(dict(body), strict=False)
         who = f"uid={peer.get('uid')} pid={peer.get('pid')}"
+        # Refusals come before the journal record: a refused request changes nothing.
+        self._refuse_invalid(request)
         note = self._refused_while(request, running)
         args = {k: v for k, v in body.items() if k != "cmd"}
         self._journal.record_operator_action(peer, cmd, args)
@@ -140,8 +142,6 @@ class OperatorRequests:
                 self._journal.record_suspend(who, reason)
                 self._state.operator_suspended = reason
             case ResumeRequest(reason=reason):
-                if self._state.operator_suspended is None:
-                    raise ControlError("delivery is not suspended by an operator")
                 self._journal.record_resume(who, reason or "resumed by operator")
                 self._state.operator_suspended = None
             case AckRequest(alarm_id=alarm_id, reason=reason):
@@ -180,13 +180,18 @@ class OperatorRequests:
                 )
         return None
 
-    def _fill(self, volume: Decimal, who: str, reason: str | None) -> None:
+    def _refuse_invalid(self, request: object) -> None:
         capacity = self._syringe_volume_ul
-        if capacity is not None and volume > capacity:
-            raise ControlError(
-                f"volume_ul = {volume}: refused, the configured syringe holds at most "
-                f"{capacity} uL ([pump] syringe_volume_ul); nothing was recorded"
-            )
+        match request:
+            case ResumeRequest() if self._state.operator_suspended is None:
+                raise ControlError("delivery is not suspended by an operator")
+            case ReservoirFillRequest(volume_ul=volume) if capacity and volume > capacity:
+                raise ControlError(
+                    f"volume_ul = {volume}: refused, the configured syringe holds at most "
+                    f"{capacity} uL ([pump] syringe_volume_ul); nothing was recorded"
+                )
+
+    def _fill(self, volume: Decimal, who: str, reason: str | None) -> None:
         self._journal.record_reservoir_change(volume, who, reason or "reservoir filled")
         self._reservoir.fill(volume)
         alarms = self._annunciator.alarms
