@@ -22,6 +22,7 @@ from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
 from pumpctl.daemon.control_protocol import RequestError, parse_request
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, ControlError
+from pumpctl.text import printable_tree
 
 #: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory
 #: (one daemon, or one per pumpctl@NAME instance), then the configuration's default inside the
@@ -133,6 +134,8 @@ def _runner(build: Build, render: Render) -> Callable[[argparse.Namespace], int]
         if args.json:
             print(json.dumps(reply, default=str))
             return EXIT_OK if reply.get("ok") is True else EXIT_FAILURE
+        # Text from the daemon (reasons, notes, alarm details) never drives the terminal.
+        reply = printable_tree(reply)
         if reply.get("ok") is not True:
             raise ControlRefusedError(request["cmd"], reply)
         print(render(reply))

@@ -19,6 +19,7 @@ from pumpctl.journal.export import export_slots, write_jsonl
 from pumpctl.journal.query import EventRow, iter_events
 from pumpctl.journal.store import connect
 from pumpctl.journal.verify import verify
+from pumpctl.text import printable
 
 
 def _time(text: str) -> datetime:
@@ -76,6 +77,11 @@ def _offset_text(minutes: int) -> str:
 
 
 def _show_line(event: EventRow) -> str:
+    # Journaled text (reasons, notes) is shown escaped, never obeyed by the terminal.
+    return printable(_show_text(event))
+
+
+def _show_text(event: EventRow) -> str:
     local = event.wall + timedelta(minutes=event.utc_offset_min)
     fields = " ".join(
         f"{key}={value}" for key, value in sorted(event.payload.items()) if value not in (None, "")
