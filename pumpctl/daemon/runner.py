@@ -28,8 +28,12 @@ from pumpctl.daemon.waiting import RealWaker
 from pumpctl.drivers.base import PumpAlarm, PumpDriver
 from pumpctl.errors import ConfigError, PumpctlError, PumpStateError
 from pumpctl.journal.verify import verify
+from pumpctl.statefiles import check_inside, check_state_dir
 
 log = structlog.get_logger("pumpctl.daemon")
+
+#: What systemd is asked to add to its start-up timeout while the journal is verified.
+VERIFY_ALLOWANCE_S = 300.0
 
 
 def simulator_clock(
@@ -65,8 +69,13 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
     configure_logging(config.logging.format, config.logging.level)
     state_dir = config.journal.state_dir
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    # Invariant: nobody but the daemon's user can plant or replace a state file.
+    check_state_dir(state_dir)
+    check_inside(state_dir, config.journal.path, "journal")
     with StateLock(state_dir):
         if config.journal.path.exists():
+            # Verification reads the whole journal; a large one may take a while.
+            notify.extend_timeout(VERIFY_ALLOWANCE_S)
             verify(config.journal.path).raise_for_problem()
         driver = make_driver(config)
         clock: Clock = SystemClock()

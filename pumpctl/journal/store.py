@@ -37,7 +37,7 @@ from pumpctl.journal.derive import derive_rows
 from pumpctl.journal.events import Appended, EventKind, EventRecorder
 from pumpctl.journal.integrity import Diagnosis, Problem
 from pumpctl.journal.reconcile import Reconciler
-from pumpctl.statefiles import refuse_journal_links
+from pumpctl.statefiles import StateFileError, refuse_journal_links
 
 _log = structlog.get_logger()
 _KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
@@ -157,7 +157,7 @@ class Journal(EventRecorder, Reconciler):
         whose head is missing or unreadable: the same verdicts as ``pumpctl log verify``."""
         try:
             published = read_head(self.path)
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, StateFileError) as err:
             raise self._refuse(
                 Diagnosis.HEAD_UNREADABLE, f"its head cannot be read ({err})"
             ) from err
@@ -245,7 +245,7 @@ class Journal(EventRecorder, Reconciler):
                     self._pending.discard(intent_seq)
             try:
                 write_head(self.path, self._head)
-            except OSError as err:
+            except (OSError, StateFileError) as err:
                 self._writable = False
                 raise JournalError(
                     f"journal {self.path}: record {appended.seq} is committed but its head could "

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import tempfile
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import pytest
 
 from pumpctl.core.model import Reason
 from tests.daemon.harness import OPERATOR, START, Bench, make_bench
@@ -100,3 +106,49 @@ def test_a_slot_left_unconfirmed_by_a_kill_is_alarmed_after_the_restart(tmp_path
     assert "missed-pulse" in [a.alarm_id for a in again.daemon.alarms.active()]
     raised = again.journal.events(kinds=("alarm.raised",))
     assert raised[-1].payload["slot_id"] == "S20260302T080000Z"
+
+
+def test_start_up_waiting_for_a_moving_pump_asks_systemd_for_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up that waits for a pump still moving sends EXTEND_TIMEOUT_USEC at every poll."""
+    bench = make_bench(tmp_path)
+
+    class Crash(BaseException):
+        pass
+
+    transport = bench.daemon.driver._given_transport  # type: ignore[attr-defined]
+    original = transport.write
+
+    def write(data: bytes) -> None:
+        original(data)
+        if b"RUN" in data:
+            raise Crash
+
+    transport.write = write  # type: ignore[method-assign]
+    bench.daemon.start()
+    with pytest.raises(Crash):
+        bench.run_until(SLOT_1 + timedelta(minutes=5))
+    bench.journal.close()
+    with tempfile.TemporaryDirectory(prefix="pn") as tmp:
+        path = str(Path(tmp) / "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.5)
+        messages: list[str] = []
+
+        def listen() -> None:  # systemd reads as messages come
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    messages.append(sock.recv(4096).decode())
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        monkeypatch.setenv("NOTIFY_SOCKET", path)
+        again = make_bench(tmp_path, clock=bench.clock, sim=bench.sim, ledger=bench.ledger)
+        again.daemon.start()
+        reader.join(timeout=10)
+        sock.close()
+    extends = [m for m in messages if m.startswith("EXTEND_TIMEOUT_USEC=")]
+    assert len(extends) >= 5  # a 60 s bolus polled every 2 s at most
+    assert not again.journal.pending_pulses()
