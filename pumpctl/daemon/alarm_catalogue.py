@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+#: How long ``pumpctl silence`` mutes an alarm by default, and at most (minutes).
+DEFAULT_SILENCE_MIN = 15
+MAX_SILENCE_MIN = 60
+
+
 class Priority(StrEnum):
     """Alarm priority; the order of the members is the order of urgency."""
 

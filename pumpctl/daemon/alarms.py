@@ -19,7 +19,14 @@ from enum import StrEnum
 from typing import Any
 
 from pumpctl.core.clock import Clock
-from pumpctl.daemon.alarm_catalogue import CATALOGUE, AlarmKind, AlarmSpec, Priority
+from pumpctl.daemon.alarm_catalogue import (
+    CATALOGUE,
+    DEFAULT_SILENCE_MIN,
+    MAX_SILENCE_MIN,
+    AlarmKind,
+    AlarmSpec,
+    Priority,
+)
 from pumpctl.errors import PumpctlError
 
 __all__ = [
@@ -37,8 +44,6 @@ __all__ = [
     "Transition",
 ]
 
-DEFAULT_SILENCE_MIN = 15
-MAX_SILENCE_MIN = 60
 #: Consecutive missed pulses that raise the missed-pulse alarm to high priority (SR-22).
 MISSED_IN_ROW_FOR_HIGH = 2
 
