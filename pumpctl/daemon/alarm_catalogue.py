@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
 #: How long ``pumpctl silence`` mutes an alarm by default, and at most (minutes).
 DEFAULT_SILENCE_MIN = 15
 MAX_SILENCE_MIN = 60

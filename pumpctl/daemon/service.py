@@ -24,6 +24,7 @@ from pumpctl.core.gate import GateContext, authorize, history_since
 from pumpctl.core.model import Decision, GateState, Limits, Outcome, Prescription, Reason, Slot
 from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
+from pumpctl.daemon.alarm_log import AlarmLog
 from pumpctl.daemon.alarms import AlarmEvent, AlarmKind, AlarmSet, Priority, Transition
 from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.waiting import Waker
@@ -84,7 +85,7 @@ class Daemon:
         self.clock = clock
         self.waker = waker
         self.options = options
-        self.alarms = AlarmSet(clock, [self._journal_alarm])
+        self.alarms = AlarmSet(clock, [self._journal_alarm, AlarmLog()])
         self.reservoir = load_reservoir(journal)
         self.delivery = PulseDelivery(
             driver,
@@ -472,7 +473,6 @@ class Daemon:
         self.journal.record_suspend("pumpctl", f"{kind}: {detail}")
 
     def _raise(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
-        log.warning("alarm.raised", kind=str(kind), detail=detail)
         self.alarms.raise_alarm(kind, detail, priority=priority)
 
     def _journal_alarm(self, event: AlarmEvent) -> None:

@@ -250,7 +250,7 @@ class Journal(EventRecorder, Reconciler):
                     f"not be published ({err})"
                 ) from err
             self._writable = True
-        _log.info("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
+        _log.debug("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
         return appended
 
     def _commit(self, env: Envelope) -> tuple[Appended, tuple[int, Outcome | None] | None]:
