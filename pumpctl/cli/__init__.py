@@ -33,6 +33,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "control",
     "log",
     "report",
+    "notify",
     "completion",
 )
 
