@@ -26,6 +26,7 @@ from pumpctl.daemon import notify
 from pumpctl.daemon.control import ControlServer
 from pumpctl.daemon.lock import StateLock
 from pumpctl.daemon.logging import configure_logging
+from pumpctl.daemon.outputs import DaemonOutputs
 from pumpctl.daemon.service import Daemon, DaemonOptions, limits_dict, prescription_dict
 from pumpctl.daemon.waiting import RealWaker
 from pumpctl.drivers.base import PumpDriver
@@ -175,10 +176,15 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             ),
         )
         daemon.reset_seen = reset_seen
+        outputs = DaemonOutputs.from_config(config)
+        outputs.attach(daemon)
         install_signals(daemon, config_path)
+        # Before start-up, so that an alarm raised while reconciling reaches someone too.
+        outputs.started(daemon)
         try:
             daemon.start()
         except PumpctlError:
+            outputs.stopping(daemon)
             daemon.shutdown("start-up failed")
             raise
         control = ControlServer(
@@ -192,6 +198,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             log.info("daemon.started", pid=os.getpid(), time_scale=scale)
             daemon.run()
             notify.stopping()
+        outputs.stopping(daemon)
         daemon.shutdown("stopped by signal")
         journal.close()
     log.info("daemon.stopped")

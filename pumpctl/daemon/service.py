@@ -114,7 +114,12 @@ class Daemon:
         self._max_journal_wall: datetime | None = None
         self._snapshot_lock = threading.Lock()
         self.counts: dict[str, int] = {}
-        self.last_pulse: str | None = None
+        self.last_pulse: dict[str, Any] | None = None
+        self.last_delivered: datetime | None = None
+        #: Called at the end of every tick on the loop thread (notifications, metrics).
+        self.after_tick: list[Callable[[], None]] = []
+        #: Extra status fields, each from its own callable (e.g. the notifier's queue).
+        self.status_extras: list[Callable[[], dict[str, Any]]] = []
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -152,6 +157,12 @@ class Daemon:
         # or a clock set back across it, the slot comes round again. It must be neither given
         # again nor recorded MISSED beside its real outcome.
         self._attempted.update(r.slot_id for r in self.journal.pulse_history(now - MISSED_BACKFILL))
+        delivered = [
+            r.intent_wall
+            for r in self.journal.pulse_history(now - MISSED_BACKFILL)
+            if r.outcome in (Outcome.DELIVERED, Outcome.PARTIAL)
+        ]
+        self.last_delivered = max(delivered, default=None)
         self._update_snapshot()
         log.info("daemon.ready", next_slot=self._next_slot_text())
 
@@ -277,6 +288,8 @@ class Daemon:
         notify.watchdog()
         nxt = self.planner.next_after(self.clock.now())
         self._update_snapshot(nxt)
+        for hook in self.after_tick:
+            hook()
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
@@ -389,10 +402,14 @@ class Daemon:
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
-        self.last_pulse = (
-            f"{slot.slot_id} {result.outcome.value} {result.delivered_volume_ul} uL"
-            + (f" at {result.started.isoformat()}" if result.started else "")
-        )
+        self.last_pulse = {
+            "slot_id": slot.slot_id,
+            "outcome": result.outcome.value,
+            "delivered_volume_ul": _number(result.delivered_volume_ul),
+            "started_utc": result.started.isoformat() if result.started else None,
+        }
+        if result.started is not None and (result.delivered_volume_ul or 0) > 0:
+            self.last_delivered = result.started
         if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
             self.alarms.pulse_delivered()
         volume = (
@@ -510,16 +527,22 @@ class Daemon:
         remaining = self.reservoir.remaining_ul
         snap: dict[str, Any] = {
             "state": state,
+            "pump_ready": self.pump_ready,
             "suspended_reason": self.operator_suspended
             or (", ".join(sorted(self.safety_suspended)) or None),
             "last_pulse": self.last_pulse,
-            "next_slot": f"{nxt.slot_id} at {nxt.scheduled.isoformat()}",
-            "reservoir": "unknown (no fill recorded)" if remaining is None else f"{remaining} uL",
-            "journal_head": None if head is None else f"{head.seq}:{head.hash}",
-            "now": now.isoformat(),
+            "last_delivered_utc": None
+            if self.last_delivered is None
+            else self.last_delivered.isoformat(),
+            "next_slot": {"slot_id": nxt.slot_id, "scheduled_utc": nxt.scheduled.isoformat()},
+            "reservoir_ul": _number(remaining),
+            "journal_head": None if head is None else {"seq": head.seq, "hash": head.hash},
+            "now_utc": now.isoformat(),
             "counts": dict(self.counts),
             "alarms": [a.to_dict(now) for a in self.alarms.active()],
         }
+        for extra in self.status_extras:
+            snap.update(extra())
         with self._snapshot_lock:
             self._snapshot = snap
         alarm = self.alarms.annunciating()
@@ -650,6 +673,13 @@ class Daemon:
         finally:
             self.driver.close()
             self.waker.close()
+
+
+def _number(value: Decimal | None) -> int | float | None:
+    """A volume as a JSON number for status and metrics (exact in the journal, not here)."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def peer_dict(peer: Any) -> dict[str, Any]:
