@@ -79,7 +79,7 @@ def parse_time(text: str, now: datetime, local: tzinfo | None = None) -> datetim
         body = body[: -len(" ago")]
     elif body.endswith(" left"):
         body, sign = body[: -len(" left")], 1
-    elif body[:1] in "+-":
+    elif body[:1] in ("+", "-"):
         sign = 1 if body[0] == "+" else -1
         body = body[1:]
     span = parse_span(body)
