@@ -19,7 +19,7 @@ from typing import Any
 
 from pumpctl.cli import style
 from pumpctl.cli.args import Subparsers, add_command, config_option
-from pumpctl.daemon.alarm_catalogue import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ControlError
 
 #: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory

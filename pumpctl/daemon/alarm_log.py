@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import structlog
 
-from pumpctl.daemon.alarm_catalogue import Priority
+from pumpctl.core.alarm_kinds import Priority
 from pumpctl.daemon.alarms import AlarmEvent, Transition
 
 _log = structlog.get_logger("pumpctl.alarms")

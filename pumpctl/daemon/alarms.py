@@ -18,15 +18,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.core.clock import Clock
-from pumpctl.daemon.alarm_catalogue import (
-    CATALOGUE,
-    DEFAULT_SILENCE_MIN,
-    MAX_SILENCE_MIN,
-    AlarmKind,
-    AlarmSpec,
-    Priority,
-)
+from pumpctl.daemon.alarm_catalogue import CATALOGUE, AlarmKind, AlarmSpec, Priority
 from pumpctl.errors import PumpctlError
 
 __all__ = [

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.daemon.control_wire import MAX_REQUEST_BYTES, encode_reply
 
 __all__ = ["MAX_REQUEST_BYTES", "encode_reply"]
