@@ -258,6 +258,10 @@ def _reservoir(value: Any) -> str:
     return "unknown (no fill recorded)" if value is None else f"{value} uL"
 
 
+def _yes_no(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else _inline(value)
+
+
 def _head(value: Any) -> str:
     if isinstance(value, dict) and "seq" in value:
         return f"{value['seq']}:{value.get('hash')}"
@@ -272,7 +276,10 @@ _STATUS_FIELDS: tuple[tuple[str, str, Callable[[Any], str], bool], ...] = (
     ("last_pulse", "Last pulse", _last_pulse, False),
     ("next_slot", "Next slot", _next_slot, False),
     ("reservoir_ul", "Reservoir", _reservoir, True),
+    ("last_delivered_utc", "Last delivered", str, False),
+    ("pump_ready", "Pump ready", _yes_no, False),
     ("journal_head", "Journal head", _head, False),
+    ("now_utc", "Daemon time", str, False),
 )
 
 
@@ -282,18 +289,23 @@ def render_status(reply: dict[str, Any]) -> str:
     lines = []
     for key, label, show, always in _STATUS_FIELDS:
         if key in reply and (always or reply[key] is not None):
-            lines.append(f"{label + ':':<19}{show(reply[key])}")
+            lines.append(_line(label, show(reply[key])))
         shown.add(key)
     for key, value in reply.items():
         if key not in shown:
-            lines.append(f"{key.replace('_', ' ').capitalize() + ':':<19}{_inline(value)}")
+            lines.append(_line(key.replace("_", " ").capitalize(), _inline(value)))
     alarms = reply.get("alarms") or []
     if alarms:
-        lines.append(f"{'Alarms:':<19}{len(alarms)} active")
+        lines.append(_line("Alarms", f"{len(alarms)} active"))
         lines.extend("  " + _alarm_line(alarm) for alarm in alarms)
     else:
-        lines.append(f"{'Alarms:':<19}none")
+        lines.append(_line("Alarms", "none"))
     return "\n".join(lines)
+
+
+def _line(label: str, value: str) -> str:
+    """``Label:`` padded to one column, with at least one space before the value."""
+    return f"{label + ':':<18} {value}"
 
 
 def render_alarms(reply: dict[str, Any]) -> str:
