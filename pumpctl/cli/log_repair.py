@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-from collections.abc import Callable
-from pathlib import Path
 
-from pumpctl.errors import EXIT_OK, EXIT_USAGE
+from pumpctl.cli.args import Subparsers, add_command, journal_option, journal_path
+from pumpctl.errors import EXIT_OK
 
 
 def _who() -> str:
@@ -25,10 +24,7 @@ def _repair(args: argparse.Namespace) -> int:
     from pumpctl.daemon.lock import LOCK_FILE_NAME, StateLock  # noqa: PLC0415
     from pumpctl.journal.repair import repair  # noqa: PLC0415
 
-    path: Path | None = args.journal or args.journal_opt
-    if path is None:
-        print("pumpctl: error: give the journal file (JOURNAL or -j PATH)")
-        return EXIT_USAGE
+    path = journal_path(args)
     lock_dir = path.parent
     if not (lock_dir / LOCK_FILE_NAME).exists():
         found = repair(path, who=_who(), reason=args.reason)
@@ -45,11 +41,9 @@ def _repair(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register_repair(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    journal_arg: Callable[[argparse.ArgumentParser], None],
-) -> None:
-    p = commands.add_parser(
+def register_repair(commands: Subparsers) -> None:
+    p = add_command(
+        commands,
         "repair",
         help="rebuild a journal's head, schema and pulse tables from its verified chain",
         description=(
@@ -59,7 +53,11 @@ def register_repair(
             "never repaired (exit 3). The repair is journaled with who and why. Stop the "
             "daemon first."
         ),
+        examples=[
+            "pumpctl log repair /var/lib/pumpctl/journal.sqlite3 --reason 'INC-42 head deleted'",
+            "pumpctl log repair -c /etc/pumpctl/pumpctl.toml --reason 'triggers dropped'",
+        ],
     )
-    journal_arg(p)
+    journal_option(p)
     p.add_argument("--reason", required=True, help="why (journaled), e.g. the incident number")
     p.set_defaults(func=_repair)

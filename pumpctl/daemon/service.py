@@ -16,15 +16,22 @@ keeps running (SR-24).
 ``status``                the status snapshot and systemd's status line
 ``reload``                journaled configuration reloads
 ``startup``               the journal steps of start-up
+``outputs``               notifications and metrics, attached through the hooks below
 ========================  ===================================================================
 
-Build one with :func:`pumpctl.daemon.assemble.assemble`.
+Build one with :func:`pumpctl.daemon.assemble.assemble`. What the daemon tells the world beyond
+its journal hangs on four hooks: ``before_start`` (run first in :meth:`Daemon.start`),
+``after_tick`` (at the end of every tick), ``before_shutdown`` (first in :meth:`Daemon.shutdown`)
+and ``status_extras`` (more status fields). Hooks run on the loop's thread; one that fails is
+logged and skipped.
+
+Invariant: a hook never decides or delays a pulse; the gate and the delivery see nothing of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,11 +169,16 @@ class Daemon:
             syringe_volume_ul=options.syringe_volume_ul,
         )
         self.reload = Reload(therapy=self.therapy, journal=journal, annunciator=self.annunciator)
+        self.before_start: list[Callable[[], None]] = []
+        self.after_tick: list[Callable[[], None]] = []
+        self.before_shutdown: list[Callable[[], None]] = []
 
     # -- start-up ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Reconcile, self-test and become ready; raises on any failure (no delivery then)."""
+        # First, so that an alarm raised while reconciling reaches someone too.
+        self._run_hooks("before_start", self.before_start)
         now = self.clock.now()
         # SR-30: alarms, suspensions and the run of missed pulses latch across a restart.
         restored = restore(self.journal)
@@ -238,6 +250,7 @@ class Daemon:
         notify.watchdog()
         nxt = self.planner.next_after(self.clock.now())
         self.status.update(nxt)
+        self._run_hooks("after_tick", self.after_tick)
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
@@ -245,11 +258,19 @@ class Daemon:
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def shutdown(self, reason: str) -> None:
+        self._run_hooks("before_shutdown", self.before_shutdown)
         try:
             self.journal.record_daemon_stop(reason)
         finally:
             self.driver.close()
             self.waker.close()
+
+    def _run_hooks(self, name: str, hooks: list[Callable[[], None]]) -> None:
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a notifier or metrics bug must not stop delivery
+                log.exception("daemon.hook_failed", hook=name)
 
     # -- what the runner, simulations and tests use ---------------------------------------------
 
@@ -284,6 +305,10 @@ class Daemon:
     @property
     def counts(self) -> dict[str, int]:
         return self.state.counts
+
+    @property
+    def status_extras(self) -> list[Callable[[], dict[str, Any]]]:
+        return self.status.extras
 
     @property
     def reload_requested(self) -> Loader | None:

@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
     REPAIRED = "journal.repaired"
+    NOTIFY_ATTEMPT = "notify.attempt"
 
 
 class Appended(NamedTuple):
@@ -262,6 +263,37 @@ class EventRecorder(ABC):
             {"peer": dict(peer), "action": _require("action", action), "arguments": arguments},
         )
 
+    def record_notify_attempt(
+        self,
+        notification_id: str,
+        *,
+        alarm_id: str,
+        event: str,
+        command: str,
+        attempt: int,
+        outcome: str,
+        final: bool,
+        duration_s: float = 0.0,
+        exit_code: int | None = None,
+        error: str = "",
+    ) -> Appended:
+        """One try to tell a person about an alarm: which command, and whether it got through."""
+        return self.append(
+            EventKind.NOTIFY_ATTEMPT,
+            {
+                "notification_id": _require("notification_id", notification_id),
+                "alarm_id": alarm_id,
+                "event": event,
+                "command": command,
+                "attempt": attempt,
+                "outcome": outcome,
+                "final": final,
+                "duration_s": duration_s,
+                "exit_code": exit_code,
+                "error": error,
+            },
+        )
+
     def record_correction(
         self, refers_to_seq: int, who: str, why: str, correction: Mapping[str, Any]
     ) -> Appended:
@@ -275,6 +307,21 @@ class EventRecorder(ABC):
                 "who": _require("who", who),
                 "why": _require("why", why),
                 "correction": dict(correction),
+            },
+        )
+
+    def record_repair(
+        self, who: str, reason: str, found: Sequence[str], actions: Sequence[str]
+    ) -> Appended:
+        """``pumpctl log repair`` put back what the chain does not cover, from the chain: what it
+        found, what it did, who and why."""
+        return self.append(
+            EventKind.REPAIRED,
+            {
+                "who": _require("who", who),
+                "reason": _require("reason", reason),
+                "found": list(found),
+                "actions": list(actions),
             },
         )
 

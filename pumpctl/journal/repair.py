@@ -21,7 +21,6 @@ from pumpctl.core.clock import SystemClock
 from pumpctl.errors import JournalError, JournalTamperedError
 from pumpctl.journal import integrity, schema
 from pumpctl.journal.chain import GENESIS_HASH, Head, head_path, write_head
-from pumpctl.journal.events import EventKind
 from pumpctl.journal.integrity import REPAIRABLE, Diagnosis
 from pumpctl.journal.store import Journal, connect
 from pumpctl.journal.verify import verify
@@ -68,10 +67,7 @@ def repair(path: Path, *, who: str, reason: str) -> list[str]:
     if not found:
         return []
     with Journal(path, SystemClock()) as journal:
-        journal.append(
-            EventKind.REPAIRED,
-            {"who": who, "reason": reason, "found": found, "actions": actions},
-        )
+        journal.record_repair(who, reason, found, actions)
     return found
 
 

@@ -54,5 +54,5 @@ def test_log_show_escapes_journaled_text(
     capsys.readouterr()  # the journal's own log line
     assert main(["log", "show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "\x1b" not in out and "\r" not in out and "\\x1b[2K" in out
+    assert "\x1b" not in out and "\r" not in out and "\\u001b[2K" in out
     assert len(out.splitlines()) == 1
