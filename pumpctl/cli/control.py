@@ -251,6 +251,27 @@ def _last_pulse(value: Any) -> str:
     return text
 
 
+def _delivering(value: Any) -> str:
+    if not isinstance(value, dict):
+        return _inline(value)
+    return (
+        f"{value.get('slot_id')} {value.get('volume_ul')} uL over {value.get('duration_s')} s, "
+        f"started {value.get('started_utc')}"
+    )
+
+
+def _blocked_by(value: Any) -> str:
+    if not isinstance(value, list):
+        return _inline(value)
+    if not value:
+        return "nothing"
+    lines = [
+        f"{item.get('reason')}: {item.get('detail')}" if isinstance(item, dict) else _inline(item)
+        for item in value
+    ]
+    return "".join(f"\n  {line}" for line in lines)
+
+
 def _next_slot(value: Any) -> str:
     if not isinstance(value, dict) or "scheduled_utc" not in value:
         return _inline(value)
@@ -275,6 +296,8 @@ def _head(value: Any) -> str:
 #: null (an unknown reservoir is worth saying).
 _STATUS_FIELDS: tuple[tuple[str, str, Callable[[Any], str], bool], ...] = (
     ("state", "State", str, False),
+    ("delivering", "Delivering", _delivering, False),
+    ("blocked_by", "Blocked by", _blocked_by, False),
     ("suspended_reason", "Suspended because", str, False),
     ("last_pulse", "Last pulse", _last_pulse, False),
     ("next_slot", "Next slot", _next_slot, False),

@@ -157,7 +157,9 @@ class Daemon:
             state=self.state,
             annunciator=self.annunciator,
             reservoir=self.reservoir,
+            blockers=self.slots.standing_blockers,
         )
+        self.slots.pulse_started = self.status.update
         self.operator = OperatorRequests(
             journal=journal,
             annunciator=self.annunciator,

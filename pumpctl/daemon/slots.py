@@ -8,13 +8,14 @@ missed-pulse alarm (SR-22).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.gate import GateContext, authorize, history_since
+from pumpctl.core.gate import Finding, GateContext, authorize, history_since, standing_findings
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.reservoir import Reservoir
@@ -57,6 +58,8 @@ class SlotKeeper:
         self._alarm_cursor = clock.now()
         self._boot_last_elapsed: dict[str, float] = {}
         self._max_journal_wall: datetime | None = None
+        #: Called once a pulse is about to run (the daemon rebuilds its status then).
+        self.pulse_started: Callable[[], None] = lambda: None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -141,6 +144,12 @@ class SlotKeeper:
         self._max_journal_wall = max(walls) if walls else None
         return self._max_journal_wall
 
+    def standing_blockers(self, slot: Slot) -> list[Finding]:
+        """What the gate would deny ``slot`` for whenever it comes (status, item by item)."""
+        return standing_findings(
+            slot, self._journal.pending_pulses(), self._clock, self.gate_state()
+        )
+
     def decide(self, slot: Slot) -> Decision:
         now = self._clock.now()
         history = self._journal.pulse_history(history_since(now))
@@ -176,6 +185,9 @@ class SlotKeeper:
             return None
         self._state.attempted.add(slot.slot_id)
         self._state.delivering = slot
+        self._state.delivering_started = self._clock.now()
+        # Status says "delivering" for as long as the pulse runs, not what it said before.
+        self.pulse_started()
         try:
             result = self._delivery.deliver(slot)
         except PumpctlError as err:

@@ -56,6 +56,8 @@ class DeliveryState:
     last_delivered: datetime | None = None
     #: The slot whose pulse is running now, or None (slot keeper).
     delivering: Slot | None = None
+    #: When that pulse was started (slot keeper).
+    delivering_started: datetime | None = None
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
