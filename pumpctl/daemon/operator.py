@@ -131,8 +131,8 @@ class OperatorRequests:
         request = model.model_validate(dict(body), strict=False)
         who = f"uid={peer.get('uid')} pid={peer.get('pid')}"
         # Refusals come before the journal record: a refused request changes nothing.
-        self._refuse_invalid(request)
         note = self._refused_while(request, running)
+        self._refuse_invalid(request)
         args = {k: v for k, v in body.items() if k != "cmd"}
         self._journal.record_operator_action(peer, cmd, args)
         match request:
@@ -181,8 +181,18 @@ class OperatorRequests:
         return None
 
     def _refuse_invalid(self, request: object) -> None:
+        """Refuse, before anything is journaled, what cannot be carried out in full."""
         capacity = self._syringe_volume_ul
+        alarms = self._annunciator.alarms
         match request:
+            case AckRequest(alarm_id=alarm_id) | SilenceRequest(alarm_id=alarm_id):
+                # An unknown id raises here, naming the active alarms.
+                current = alarms.get(alarm_id)
+                if current.acknowledged:
+                    raise ControlError(
+                        f"alarm_id: {alarm_id!r} was already acknowledged by "
+                        f"{current.acknowledged_by}; nothing was done"
+                    )
             case ResumeRequest() if self._state.operator_suspended is None:
                 raise ControlError("delivery is not suspended by an operator")
             case ReservoirFillRequest(volume_ul=volume) if capacity and volume > capacity:
