@@ -26,6 +26,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "control",
     "log",
     "report",
+    "keys",
 )
 
 

@@ -51,9 +51,22 @@ def _journal_path(args: argparse.Namespace) -> Path | None:
     return path
 
 
+def _trusted_key(args: argparse.Namespace) -> bytes | None:
+    if args.pubkey is None:
+        return None
+    from pumpctl.journal.signing import read_public_key  # noqa: PLC0415
+
+    return read_public_key(args.pubkey)
+
+
 def _verify(args: argparse.Namespace) -> int:
     path = _journal_path(args)
     if path is None:
+        return EXIT_USAGE
+    try:
+        trusted = _trusted_key(args)
+    except ValueError as err:
+        print(f"pumpctl: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     result = verify(path, anchor=args.anchor)
     for warning in result.warnings:
@@ -64,7 +77,19 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"({result.records} records verify before it)")
         return EXIT_TAMPERED
     head = "empty" if result.head is None else f"head {result.head}"
-    print(f"OK {path}: {result.records} records, {head}")
+    signed = ""
+    if trusted is not None:
+        from pumpctl.journal.signing import SignatureError  # noqa: PLC0415
+        from pumpctl.journal.verify import verify_signature_of  # noqa: PLC0415
+
+        try:
+            signer = verify_signature_of(path, trusted)
+        except SignatureError as err:
+            print(f"BAD {path}: signature: {err}")
+            print(f"(the chain of {result.records} records is consistent, but not signed by it)")
+            return EXIT_TAMPERED
+        signed = f", head signed by key {signer}"
+    print(f"OK {path}: {result.records} records, {head}{signed}")
     return EXIT_OK
 
 
@@ -120,6 +145,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_anchor,
         metavar="SEQ:HASH",
         help="a head you kept elsewhere (printed by an earlier verify); detects truncation",
+    )
+    p.add_argument(
+        "--pubkey",
+        type=Path,
+        metavar="FILE",
+        help="the daemon's public key (pumpctl keys show); the published head must be signed "
+        "by it, or by a key it vouched for in a journaled rotation",
     )
     p.set_defaults(func=_verify)
 

@@ -32,6 +32,7 @@ from pumpctl.drivers.base import PumpDriver
 from pumpctl.drivers.registry import get_driver_class
 from pumpctl.errors import ConfigError, PumpctlError, PumpStateError
 from pumpctl.journal import Journal
+from pumpctl.journal.keyfile import attach_key
 from pumpctl.journal.verify import verify
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -148,6 +149,8 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             clock, reset_seen = simulator_clock(driver, time_scale)
             scale = time_scale
         journal = Journal(config.journal.path, clock)
+        # Every head this daemon publishes is signed with its own key (made at first start).
+        attach_key(journal, state_dir)
         prescription = effective_prescription(config, journal)
         record_configuration(journal, prescription, config.limits)
         if not journal.events(kinds=("reservoir.changed",)):

@@ -1,0 +1,107 @@
+"""``pumpctl keys show|rotate``: the daemon's head-signing key (docs/journal.md, signed heads).
+
+``show`` prints the public key a verifier or the fleet server needs; ``rotate`` replaces the
+key by a new one the old key vouches for, as a journaled ``key.rotated`` record.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from pumpctl.config import load_config
+from pumpctl.errors import EXIT_FAILURE, EXIT_OK
+
+
+def _show(args: argparse.Namespace) -> int:
+    from pumpctl.journal.keyfile import KEY_FILE, KeyFileError, load_key  # noqa: PLC0415
+    from pumpctl.journal.query import iter_events  # noqa: PLC0415
+    from pumpctl.journal.signing import KEY_KINDS, KeyRecord, public_key_pem  # noqa: PLC0415
+    from pumpctl.journal.store import connect  # noqa: PLC0415
+
+    config = load_config(Path(args.config))
+    state_dir, journal_path = config.journal.state_dir, config.journal.path
+    journaled: KeyRecord | None = None
+    if journal_path.exists():
+        # The journal names its key: readable by anyone who may read the journal, no secret.
+        with closing(connect(journal_path, writable=False)) as conn:
+            for event in iter_events(conn, kinds=KEY_KINDS):
+                journaled = KeyRecord.from_payload(event.seq, event.kind, event.payload)
+    try:
+        key = load_key(state_dir)
+        file_key = None if key is None else key.public_key
+    except (KeyFileError, PermissionError) as err:
+        if journaled is None:
+            raise
+        print(f"note: {err}; showing the journal's key", file=sys.stderr)
+        file_key = None
+    public = journaled.public_key if journaled is not None else file_key
+    if public is None:
+        print(
+            f"pumpctl: error: no signing key in {state_dir} yet: the daemon creates "
+            f"{KEY_FILE} at its first start",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if journaled is not None and file_key is not None and file_key != journaled.public_key:
+        print(
+            f"warning: {state_dir / KEY_FILE} is not the journal's key {journaled.key_id}: the "
+            "daemon will journal it as a replacement nobody vouches for at its next start",
+            file=sys.stderr,
+        )
+    from pumpctl.journal.signing import key_id  # noqa: PLC0415
+
+    journal_text = f" of journal {journaled.journal_id}" if journaled is not None else ""
+    print(f"key {key_id(public)}{journal_text}", file=sys.stderr)
+    print(public.hex() if args.format == "hex" else public_key_pem(public), end="")
+    if args.format == "hex":
+        print()
+    return EXIT_OK
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    from pumpctl.core.clock import SystemClock  # noqa: PLC0415
+    from pumpctl.daemon.lock import StateLock  # noqa: PLC0415
+    from pumpctl.journal import Journal  # noqa: PLC0415
+    from pumpctl.journal.keyfile import rotate_key  # noqa: PLC0415
+    from pumpctl.journal.signing import public_key_pem  # noqa: PLC0415
+    from pumpctl.journal.verify import verify  # noqa: PLC0415
+
+    config = load_config(Path(args.config))
+    # The daemon holds this lock while it runs: a rotation is journaled by the only writer.
+    with StateLock(config.journal.state_dir):
+        if config.journal.path.exists():
+            verify(config.journal.path).raise_for_problem()
+        with Journal(config.journal.path, SystemClock()) as journal:
+            old, new = rotate_key(journal, config.journal.state_dir, reason=args.reason)
+    print(f"key {old.key_id} replaced by {new.key_id} (journal {new.journal_id})", file=sys.stderr)
+    print(public_key_pem(new.public_key), end="")
+    return EXIT_OK
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = subparsers.add_parser("keys", help="show or rotate the daemon's head-signing key")
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    p = actions.add_parser(
+        "show",
+        help="print the public key that signs the journal's heads",
+        description="Print the public key (PEM) that signs the journal's heads; give it to "
+        "`pumpctl log verify --pubkey FILE` and to the fleet's data manager.",
+    )
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration")
+    p.add_argument("--format", choices=["pem", "hex"], default="pem", help="default: pem")
+    p.set_defaults(func=_show)
+
+    p = actions.add_parser(
+        "rotate",
+        help="replace the key by a new one the old key vouches for (daemon stopped)",
+        description="Create a new signing key, journal key.rotated with the old key's "
+        "signature over the new one, and print the new public key. The daemon must be "
+        "stopped: only one process writes the journal.",
+    )
+    p.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration")
+    p.add_argument("--reason", required=True, help="why the key is rotated (journaled)")
+    p.set_defaults(func=_rotate)
