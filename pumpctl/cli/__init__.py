@@ -27,6 +27,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "log",
     "report",
     "keys",
+    "ship",
 )
 
 

@@ -60,6 +60,8 @@ class Config:
     anchor_time_of_day: time | None = None
     limits_set: frozenset[str] = frozenset()
     env_overrides: tuple[str, ...] = ()
+    #: ``[ship] to``: the fleet server's PostgreSQL URI (None: not configured).
+    ship_to: str | None = None
 
     def summary_lines(self) -> list[str]:
         """The effective prescription, derived pump settings and limits, for people to check."""
@@ -114,11 +116,14 @@ class Config:
                 ("id", subject.id),
                 ("pump", subject.pump_label),
                 ("note", subject.note),
+                ("study", subject.study),
             )
             if value
         ]
         if labels:
             lines.append("subject: " + "; ".join(labels))
+        if self.ship_to:
+            lines.append(f"ship: to {self.ship_to}")
         if self.env_overrides:
             lines.append("overridden from the environment: " + ", ".join(self.env_overrides))
         return lines
