@@ -28,6 +28,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "report",
     "keys",
     "ship",
+    "fleet",
 )
 
 

@@ -313,6 +313,42 @@ def _build(
         )
     integrity = integrity_of(journal_path)
     events = read_events(journal_path, since=start)
+    return _fold(events, integrity, str(journal_path), start=start, end=end, now=now, curve=curve)
+
+
+def build_report_from_events(
+    events: Sequence[EventRow],
+    integrity: Integrity,
+    source: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    now: datetime | None = None,
+    curve: bool = True,
+) -> Report:
+    """The report of records read elsewhere (the fleet server), in journal order.
+
+    ``events`` must hold at least what :func:`read_events` would read for ``start``;
+    ``integrity`` is the verdict of whoever verified them; ``source`` names where they came from.
+    """
+    if start is not None and end is not None and end <= start:
+        raise ValueError(
+            f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
+        )
+    with paused_gc():
+        return _fold(events, integrity, source, start=start, end=end, now=now, curve=curve)
+
+
+def _fold(
+    events: Sequence[EventRow],
+    integrity: Integrity,
+    source: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime | None,
+    curve: bool,
+) -> Report:
     starts = [e for e in events if e.kind == "daemon.start"]
     started = [{"when": e.wall, **e.payload} for e in starts]
     changes = [
@@ -364,7 +400,7 @@ def _build(
     )
     last = started[-1] if started else {}
     return Report(
-        journal_path=str(journal_path),
+        journal_path=source,
         generated=(now or datetime.now(UTC)).astimezone(UTC),
         period_from=start,
         period_to=end,

@@ -1,0 +1,159 @@
+"""Read the fleet back: which journals the server holds, and each one's records as report input.
+
+Records are read only up to the journal's signed head and their chain is checked again here,
+so a report from the server says as much about integrity as one from the host file. Reports
+go through :func:`pumpctl.report.build.build_report_from_events`, the single-host fold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pumpctl.journal.chain import GENESIS_HASH
+from pumpctl.journal.query import EventRow
+from pumpctl.report.build import CONTEXT_KINDS, READ_MARGIN
+from pumpctl.report.model import Integrity
+
+
+@dataclass(frozen=True)
+class JournalSummary:
+    """One shipped journal as the server holds it."""
+
+    journal_id: str
+    study: str
+    subject_id: str
+    pump_label: str
+    signed_seq: int
+    signed_key_id: str | None
+    last_wall: datetime | None
+    last_shipped: datetime | None
+    unvouched_keys: int
+
+
+_SUMMARY = """
+SELECT j.journal_id, j.study, j.subject_id, j.pump_label, j.signed_seq, j.signed_key_id,
+       j.last_wall, j.last_shipped,
+       (SELECT count(*) FROM pumpctl.keys AS k WHERE k.journal_id = j.journal_id AND NOT k.vouched)
+FROM pumpctl.journals AS j
+"""
+
+
+def list_journals(
+    conn: Any,
+    *,
+    study: str | None = None,
+    subject: str | None = None,
+    pump: str | None = None,
+    journal_id: str | None = None,
+) -> list[JournalSummary]:
+    """Shipped journals matching every filter given, by study, subject, pump, then journal."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("j.study", study),
+        ("j.subject_id", subject),
+        ("j.pump_label", pump),
+        ("j.journal_id", journal_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = " ORDER BY j.study, j.subject_id, j.pump_label, j.journal_id"
+    rows = conn.execute(_SUMMARY + where + order, params).fetchall()
+    return [
+        JournalSummary(
+            journal_id=r[0],
+            study=r[1],
+            subject_id=r[2],
+            pump_label=r[3],
+            signed_seq=int(r[4]),
+            signed_key_id=r[5],
+            last_wall=r[6],
+            last_shipped=r[7],
+            unvouched_keys=int(r[8]),
+        )
+        for r in rows
+    ]
+
+
+def _event(seq: int, body: str, digest: str) -> EventRow:
+    doc = json.loads(body)
+    return EventRow(
+        seq=seq,
+        kind=doc["kind"],
+        wall=datetime.fromisoformat(doc["wall_utc"]),
+        utc_offset_min=int(doc["utc_offset_min"]),
+        elapsed_s=float(doc["elapsed_s"]),
+        boot_id=doc["boot_id"],
+        payload=doc["payload"],
+        hash=digest,
+    )
+
+
+def read_journal(
+    conn: Any, journal: JournalSummary, *, since: datetime | None = None
+) -> tuple[list[EventRow], Integrity]:
+    """The journal's records up to its signed head, re-verified, as the report reads a file.
+
+    With ``since``, only what the single-host report reads for that period: the records from a
+    margin before it, plus the whole-therapy context records before that. The chain is checked
+    over every record either way (hashing is cheap; parsing is what ``since`` saves).
+    """
+    first_kept = None if since is None else since - READ_MARGIN
+    events: list[EventRow] = []
+    problem: str | None = None
+    expected_seq, prev = 1, GENESIS_HASH
+    cursor = conn.cursor(name=f"pumpctl_read_{journal.journal_id}")
+    cursor.itersize = 5000
+    cursor.execute(
+        "SELECT seq, kind, wall_utc, body, prev_hash, hash FROM pumpctl.records"
+        " WHERE journal_id = %s AND seq <= %s ORDER BY seq",
+        (journal.journal_id, journal.signed_seq),
+    )
+    sha256, fromhex = hashlib.sha256, bytes.fromhex
+    for seq, kind, wall, body, prev_hash, digest in cursor:
+        if problem is None and (
+            seq != expected_seq
+            or prev_hash != prev
+            or sha256(fromhex(prev_hash) + body.encode("utf-8")).hexdigest() != digest
+        ):
+            problem = f"record {seq} of the server's copy does not continue the chain"
+        expected_seq, prev = seq + 1, digest
+        if first_kept is None or wall >= first_kept or kind in CONTEXT_KINDS:
+            events.append(_event(seq, body, digest))
+    cursor.close()
+    if problem is None and expected_seq - 1 != journal.signed_seq:
+        problem = (
+            f"the server holds {expected_seq - 1} records but signed head {journal.signed_seq}"
+        )
+    if problem is None and prev != _signed_hash(conn, journal):
+        problem = "the last record does not match the signed head"
+    conn.rollback()
+    records = expected_seq - 1
+    warnings: Sequence[str] = ()
+    if journal.last_shipped is not None:
+        warnings = (
+            f"fleet copy, last shipped {journal.last_shipped.isoformat(timespec='seconds')}: "
+            "the host journal may hold newer records",
+        )
+    return events, Integrity(
+        ok=problem is None,
+        records=records,
+        head_seq=records or None,
+        head_hash=prev if records else None,
+        problem=problem,
+        warnings=tuple(warnings),
+    )
+
+
+def _signed_hash(conn: Any, journal: JournalSummary) -> str | None:
+    row = conn.execute(
+        "SELECT signed_hash FROM pumpctl.journals WHERE journal_id = %s", (journal.journal_id,)
+    ).fetchone()
+    return None if row is None else row[0]
