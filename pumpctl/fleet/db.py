@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SCHEMA = "pumpctl"
 SCHEMA_NAME = "pumpctl.fleet"
 SCHEMA_VERSION = 1
-TABLES = ("schema_info", "journals", "keys", "records", "heads")
+TABLES = ("schema_info", "journals", "keys", "accepted_keys", "records", "heads")
 #: SQLSTATE class of the schema's own refusals (a gap, a fork, a bad signature, append-only).
 REFUSAL_CLASS = "PF"
 EXTRA_HINT = "install the fleet extra: pip install 'pumpctl[fleet]'"

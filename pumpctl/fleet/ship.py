@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from pumpctl.errors import JournalTamperedError
 from pumpctl.fleet.db import (
     REFUSAL_CLASS,
     FleetError,
@@ -116,6 +117,11 @@ def ship_journal(
     """
     pg = load_psycopg()
     source = open_source(journal_path)
+    if local_hash(source.path, source.head.seq) != source.head.hash:
+        raise JournalTamperedError(
+            f"journal {journal_path}: record {source.head.seq} does not match the signed head; "
+            "nothing is shipped (run pumpctl log verify)"
+        )
     where = describe(dsn)
     conn = connect(dsn, timeout_s=timeout_s, application="pumpctl ship")
     try:

@@ -34,8 +34,17 @@ CREATE TABLE pumpctl.keys (
     key_id     text    NOT NULL,
     public_key bytea   NOT NULL CHECK (length(public_key) = 32),
     vouched    boolean NOT NULL,
-    accepted_by text,
     PRIMARY KEY (journal_id, from_seq)
+);
+
+-- Keys an administrator vouched for after checking them on the host (pumpctl fleet accept-key):
+-- a key that replaced a lost one is accepted when its enrolment record arrives.
+CREATE TABLE pumpctl.accepted_keys (
+    journal_id  text        NOT NULL,
+    key_id      text        NOT NULL,
+    accepted_by text        NOT NULL,
+    accepted_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (journal_id, key_id)
 );
 
 CREATE TABLE pumpctl.records (
@@ -93,8 +102,10 @@ BEGIN
      WHERE k.journal_id = journal ORDER BY k.from_seq DESC LIMIT 1;
     IF rec_kind = 'key.enrolled' THEN
         -- The journal's first key is trusted on first use; a later enrolment replaces a key
-        -- that was lost, and nobody vouches for it until an administrator accepts it.
-        vouched := NOT FOUND;
+        -- that was lost, and nobody vouches for it unless an administrator accepted it.
+        vouched := NOT FOUND OR EXISTS (
+            SELECT 1 FROM pumpctl.accepted_keys AS a
+             WHERE a.journal_id = journal AND a.key_id = left(encode(sha256(pub), 'hex'), 16));
     ELSE
         IF NOT FOUND THEN
             RAISE EXCEPTION 'pumpctl fleet: record % of journal % rotates a key the journal never enrolled',
@@ -213,8 +224,8 @@ BEGIN
             NEW.journal_id, NEW.seq, NEW.key_id, k.key_id USING ERRCODE = 'PF003';
     END IF;
     IF NOT k.vouched THEN
-        RAISE EXCEPTION 'pumpctl fleet: journal % replaced its key by % at record % without the old key''s signature; a fleet administrator must accept it (pumpctl fleet accept-key)',
-            NEW.journal_id, k.key_id, k.from_seq USING ERRCODE = 'PF003';
+        RAISE EXCEPTION 'pumpctl fleet: journal % replaced its key by % at record % without the old key''s signature; check it on the host (pumpctl keys show), then accept it: pumpctl fleet accept-key % %',
+            NEW.journal_id, k.key_id, k.from_seq, NEW.journal_id, k.key_id USING ERRCODE = 'PF003';
     END IF;
     at_seq := NEW.seq::text;
     message := convert_to('pumpctl.head/1' || chr(10) || NEW.journal_id || chr(10) || at_seq
@@ -259,12 +270,14 @@ CREATE TRIGGER heads_no_truncate BEFORE TRUNCATE ON pumpctl.heads
 CREATE FUNCTION pumpctl.accept_key(journal text, accepted_key_id text, who text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE pumpctl.keys AS k SET vouched = true, accepted_by = who
-     WHERE k.journal_id = journal AND k.key_id = accepted_key_id AND NOT k.vouched;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pumpctl fleet: journal % has no unaccepted key %', journal, accepted_key_id
-            USING ERRCODE = 'PF003';
+    IF accepted_key_id !~ '^[0-9a-f]{16}$' THEN
+        RAISE EXCEPTION 'pumpctl fleet: key id % is not 16 hex digits (pumpctl keys show prints it)',
+            accepted_key_id USING ERRCODE = 'PF003';
     END IF;
+    INSERT INTO pumpctl.accepted_keys (journal_id, key_id, accepted_by)
+    VALUES (journal, accepted_key_id, who) ON CONFLICT DO NOTHING;
+    UPDATE pumpctl.keys AS k SET vouched = true
+     WHERE k.journal_id = journal AND k.key_id = accepted_key_id AND NOT k.vouched;
 END $$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA pumpctl FROM PUBLIC;
