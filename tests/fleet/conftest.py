@@ -32,7 +32,10 @@ def pg_cluster() -> Iterator[Cluster]:
     base = Path(tempfile.mkdtemp(prefix="pumpctl-pg-"))
     os.chmod(base, 0o755)  # noqa: S103  (the server runs as another account under root)
     try:
-        psycopg = pytest.importorskip("psycopg", reason="psycopg missing: pip install -e '.[test]'")
+        try:
+            import psycopg  # noqa: PLC0415
+        except ImportError as err:
+            raise ClusterUnavailable("psycopg missing: pip install -e '.[test]'") from err
         cluster = start_cluster(base / "cluster")
     except ClusterUnavailable as err:
         shutil.rmtree(base, ignore_errors=True)
