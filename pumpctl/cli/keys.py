@@ -15,12 +15,20 @@ from pumpctl.config import load_config
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
+def _quiet_logs() -> None:
+    """Warnings only, on stderr: standard output is the key (``keys show > host.pub``)."""
+    from pumpctl.daemon.logging import configure_logging  # noqa: PLC0415
+
+    configure_logging("console", "warning", stream=sys.stderr)
+
+
 def _show(args: argparse.Namespace) -> int:
     from pumpctl.journal.keyfile import KEY_FILE, KeyFileError, load_key  # noqa: PLC0415
     from pumpctl.journal.query import iter_events  # noqa: PLC0415
     from pumpctl.journal.signing import KEY_KINDS, KeyRecord, public_key_pem  # noqa: PLC0415
     from pumpctl.journal.store import connect  # noqa: PLC0415
 
+    _quiet_logs()
     config = load_config(Path(args.config))
     state_dir, journal_path = config.journal.state_dir, config.journal.path
     journaled: KeyRecord | None = None
@@ -69,6 +77,7 @@ def _rotate(args: argparse.Namespace) -> int:
     from pumpctl.journal.signing import public_key_pem  # noqa: PLC0415
     from pumpctl.journal.verify import verify  # noqa: PLC0415
 
+    _quiet_logs()
     config = load_config(Path(args.config))
     # The daemon holds this lock while it runs: a rotation is journaled by the only writer.
     with StateLock(config.journal.state_dir):

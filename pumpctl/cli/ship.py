@@ -32,7 +32,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from pumpctl.daemon.logging import configure_logging  # noqa: PLC0415
     from pumpctl.fleet.ship import ship_journal  # noqa: PLC0415  (psycopg loads only here)
+
+    # The result line is the output; structured events only for warnings, on stderr.
+    configure_logging("auto", "warning", stream=sys.stderr)
 
     result = ship_journal(journal, dsn, timeout_s=args.timeout_s)
     print(result.line)

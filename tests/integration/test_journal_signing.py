@@ -289,3 +289,62 @@ def test_the_head_file_keeps_its_fixed_size_with_a_signature(
     data = head_path(path).read_bytes()
     assert len(data) == 400
     assert set(json.loads(data)) == {"hash", "journal_id", "key_id", "seq", "sig"}
+
+
+def _configured(tmp_path: Path) -> tuple[Path, Path]:
+    """A configuration whose state directory holds a signed journal; returns (config, journal)."""
+    from tests.e2e.harness import write_config  # noqa: PLC0415
+
+    config = write_config(tmp_path, tmp_path / "pump", anchor=T0)
+    state = tmp_path / "state"
+    state.mkdir()
+    journal_path = state / "journal.sqlite3"
+    with Journal(journal_path, VirtualClock(T0)) as journal:
+        attach_key(journal, state)
+        journal.record_daemon_stop("SIGTERM")
+    return config, journal_path
+
+
+def test_keys_show_prints_a_pem_key_that_log_verify_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys show -c` writes the public key as PEM on stdout; `log verify --pubkey` takes it."""
+    config, journal_path = _configured(tmp_path)
+    capsys.readouterr()
+    assert main(["keys", "show", "-c", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("-----BEGIN PUBLIC KEY-----")
+    assert "of journal" in captured.err
+    pub = tmp_path / "host.pub"
+    pub.write_text(captured.out)
+    assert main(["log", "verify", str(journal_path), "--pubkey", str(pub)]) == 0
+
+
+def test_keys_rotate_journals_the_rotation_and_prints_the_new_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys rotate` appends key.rotated; the old key file still verifies the journal."""
+    config, journal_path = _configured(tmp_path)
+    capsys.readouterr()
+    main(["keys", "show", "-c", str(config)])
+    old_pub = tmp_path / "old.pub"
+    old_pub.write_text(capsys.readouterr().out)
+    assert main(["keys", "rotate", "-c", str(config), "--reason", "yearly"]) == 0
+    new_pem = capsys.readouterr().out
+    assert new_pem != old_pub.read_text()
+    assert main(["log", "verify", str(journal_path), "--pubkey", str(old_pub)]) == 0
+    capsys.readouterr()
+    assert main(["keys", "show", "-c", str(config)]) == 0
+    assert capsys.readouterr().out == new_pem
+
+
+def test_keys_rotate_refuses_while_the_daemon_holds_the_state_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the journal's one writer may journal a rotation: a held lock is one clear line."""
+    from pumpctl.daemon.lock import StateLock  # noqa: PLC0415
+
+    config, _ = _configured(tmp_path)
+    with StateLock(tmp_path / "state"):
+        assert main(["keys", "rotate", "-c", str(config), "--reason", "yearly"]) == 1
+    assert "locked" in capsys.readouterr().err
