@@ -15,20 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pumpctl.cli.report import _time  # one reading of --from/--to for every report
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 
 REPORT_FORMATS = ("html", "csv", "fhir")
 _EXTENSIONS = {"html": "html", "csv": "csv", "fhir": "fhir.json"}
-
-
-def _time(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: allowed ISO 8601 like 2026-03-01 or 2026-03-01T08:00+01:00"
-        ) from err
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _dsn(args: argparse.Namespace) -> str | None:
