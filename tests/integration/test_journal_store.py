@@ -164,6 +164,15 @@ EVERY_KIND = {
     EventKind.KEY_ROTATED: lambda j: j.record_key_rotated(
         "j1", bytes(32), previous_key_id="k0", rotation_signature=bytes(64), reason="yearly"
     ),
+    EventKind.NOTIFY_ATTEMPT: lambda j: j.record_notify_attempt(
+        "n1",
+        alarm_id="pump-alarm-stall",
+        event="raised",
+        command="mail",
+        attempt=1,
+        outcome="sent",
+        final=True,
+    ),
 }
 
 
