@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 SCHEMA = "pumpctl"
 SCHEMA_NAME = "pumpctl.fleet"
 SCHEMA_VERSION = 1
-TABLES = ("schema_info", "journals", "keys", "accepted_keys", "records", "heads")
+TABLES = ("schema_info", "journals", "keys", "accepted_keys", "records", "heads", "refusals")
 #: SQLSTATE class of the schema's own refusals (a gap, a fork, a bad signature, append-only).
 REFUSAL_CLASS = "PF"
 EXTRA_HINT = "install the fleet extra: pip install 'pumpctl[fleet]'"
@@ -174,7 +174,9 @@ def init_schema(
                     ).format(name)
                 )
                 conn.execute(
-                    sql.SQL("GRANT INSERT ON pumpctl.records, pumpctl.heads TO {}").format(name)
+                    sql.SQL(
+                        "GRANT INSERT ON pumpctl.records, pumpctl.heads, pumpctl.refusals TO {}"
+                    ).format(name)
                 )
             for role in read_roles:
                 name = sql.Identifier(role)

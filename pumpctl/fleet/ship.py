@@ -106,6 +106,48 @@ def _send(conn: Any, source: Source, held: Head | None, batch_rows: int) -> int:
     return sent
 
 
+def _ship(conn: Any, source: Source, where: str, batch_rows: int) -> tuple[Head | None, int]:
+    """One transaction: check the server's copy against the host's, then send what is new."""
+    with conn.transaction():
+        held = _server_head(conn, source.journal_id)
+        if held is not None and held.seq >= source.head.seq:
+            theirs = _server_hash(conn, source.journal_id, source.head.seq)
+            if theirs != source.head.hash:
+                raise FleetRejectedError(
+                    f"fork: the fleet server {where} holds a different record "
+                    f"{source.head.seq} of journal {source.journal_id}: the host journal "
+                    "was rewritten or restored from an older copy"
+                )
+            if held.seq > source.head.seq:
+                raise FleetRejectedError(
+                    f"journal {source.journal_id} on this host ends at signed record "
+                    f"{source.head.seq}, but the fleet server {where} already holds records up "
+                    f"to {held.seq}: the host journal was cut short or restored from an older "
+                    "copy (the server keeps its records)"
+                )
+            return held, 0
+        if held is not None and local_hash(source.path, held.seq) != held.hash:
+            raise FleetRejectedError(
+                f"fork: record {held.seq} of journal {source.journal_id} differs between "
+                f"the host and the fleet server {where}: the host journal was rewritten"
+            )
+        return held, _send(conn, source, held, batch_rows)
+
+
+def _record_refusal(conn: Any, source: Source, reason: str) -> None:
+    """Leave the refusal where the data manager looks (fleet status); best effort only."""
+    pg = load_psycopg()
+    try:
+        conn.rollback()
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO pumpctl.refusals (journal_id, host_seq, reason) VALUES (%s, %s, %s)",
+                (source.journal_id, source.head.seq, reason[:2000]),
+            )
+    except pg.Error as err:
+        _log.warning("fleet.refusal_not_recorded", error=one_line(err))
+
+
 def ship_journal(
     journal_path: Path, dsn: str, *, batch_rows: int = BATCH_ROWS, timeout_s: int = 10
 ) -> ShipResult:
@@ -126,35 +168,29 @@ def ship_journal(
     conn = connect(dsn, timeout_s=timeout_s, application="pumpctl ship")
     try:
         require_schema(conn, where)
-        with conn.transaction():
-            held = _server_head(conn, source.journal_id)
-            if held is not None and held.seq >= source.head.seq:
-                theirs = _server_hash(conn, source.journal_id, source.head.seq)
-                if theirs != source.head.hash:
-                    raise FleetRejectedError(
-                        f"fork: the fleet server {where} holds a different record "
-                        f"{source.head.seq} of journal {source.journal_id}: the host journal "
-                        "was rewritten or restored from an older copy"
-                    )
-                return ShipResult(source.journal_id, where, held.seq, source.head, 0)
-            if held is not None and local_hash(source.path, held.seq) != held.hash:
-                raise FleetRejectedError(
-                    f"fork: record {held.seq} of journal {source.journal_id} differs between "
-                    f"the host and the fleet server {where}: the host journal was rewritten"
-                )
-            sent = _send(conn, source, held, batch_rows)
-    except pg.Error as err:
-        state = getattr(err, "sqlstate", None) or ""
-        if state.startswith(REFUSAL_CLASS):
-            raise FleetRejectedError(
+        try:
+            held, sent = _ship(conn, source, where, batch_rows)
+        except JournalTamperedError as err:  # a fork, or a host chain broken past the server's
+            _record_refusal(conn, source, str(err))
+            raise
+        except pg.Error as err:
+            state = getattr(err, "sqlstate", None) or ""
+            if not state.startswith(REFUSAL_CLASS):
+                raise
+            refused = FleetRejectedError(
                 f"the fleet server {where} refused journal {source.journal_id}: {one_line(err)}"
-            ) from err
+            )
+            _record_refusal(conn, source, str(refused))
+            raise refused from err
+    except pg.Error as err:
         raise FleetError(
             f"shipping journal {source.journal_id} to {where} failed, nothing was committed "
             f"(the next run resumes): {one_line(err)}"
         ) from err
     finally:
         conn.close()
+    if sent == 0:
+        return ShipResult(source.journal_id, where, source.head.seq, source.head, 0)
     result = ShipResult(
         source.journal_id, where, 0 if held is None else held.seq, source.head, sent
     )

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pumpctl.journal.chain import GENESIS_HASH
@@ -19,10 +19,18 @@ from pumpctl.journal.query import EventRow
 from pumpctl.report.build import CONTEXT_KINDS, READ_MARGIN
 from pumpctl.report.model import Integrity
 
+#: A last record stamped more than this after the server received it: the host clock is ahead.
+CLOCK_AHEAD_TOLERANCE = timedelta(minutes=2)
+
 
 @dataclass(frozen=True)
 class JournalSummary:
-    """One shipped journal as the server holds it."""
+    """One shipped journal as the server holds it.
+
+    ``last_wall`` is the host's own time on its last signed record; ``last_shipped`` is the
+    server's time when that head arrived. A record cannot be written after it was shipped, so
+    ``last_wall`` later than ``last_shipped`` measures how far the host's clock runs ahead.
+    """
 
     journal_id: str
     study: str
@@ -33,13 +41,82 @@ class JournalSummary:
     last_wall: datetime | None
     last_shipped: datetime | None
     unvouched_keys: int
+    #: Shipments refused since the last accepted one, and the latest refusal's reason.
+    refusals: int = 0
+    last_refusal: str | None = None
+    last_refused_at: datetime | None = None
+
+    @property
+    def clock_ahead(self) -> timedelta | None:
+        """How far the host clock ran ahead of the server's, beyond the tolerance (or None)."""
+        if self.last_wall is None or self.last_shipped is None:
+            return None
+        ahead = self.last_wall - self.last_shipped
+        return ahead if ahead > CLOCK_AHEAD_TOLERANCE else None
+
+    def notes(self) -> list[str]:
+        """What a data manager should look at for this journal, one sentence each."""
+        found: list[str] = []
+        if self.refusals:
+            when = (
+                ""
+                if self.last_refused_at is None
+                else self.last_refused_at.isoformat("T", "minutes")
+            )
+            never = " (nothing of it was ever accepted)" if not self.signed_seq else ""
+            found.append(
+                f"{self.refusals} shipment(s) refused since the last accepted one{never}, "
+                f"latest {when}: {self.last_refusal}"
+            )
+        ahead = self.clock_ahead
+        if ahead is not None:
+            minutes = int(ahead.total_seconds() // 60)
+            found.append(
+                f"the host clock runs about {minutes} min ahead of the server's (its last record "
+                "is stamped after the server received it); its times in reports are the host's"
+            )
+        return found
+
+    def as_json(self) -> dict[str, Any]:
+        ahead = self.clock_ahead
+        return {
+            "journal_id": self.journal_id,
+            "study": self.study,
+            "subject_id": self.subject_id,
+            "pump_label": self.pump_label,
+            "records": self.signed_seq,
+            "signed_key_id": self.signed_key_id,
+            "last_record": self.last_wall,
+            "last_shipped": self.last_shipped,
+            "unvouched_keys": self.unvouched_keys,
+            "refusals": self.refusals,
+            "last_refusal": self.last_refusal,
+            "last_refused_at": self.last_refused_at,
+            "clock_ahead_s": None if ahead is None else int(ahead.total_seconds()),
+            "notes": self.notes(),
+        }
 
 
 _SUMMARY = """
-SELECT j.journal_id, j.study, j.subject_id, j.pump_label, j.signed_seq, j.signed_key_id,
+WITH ids AS (
+    SELECT journal_id FROM pumpctl.journals
+    UNION SELECT journal_id FROM pumpctl.refusals
+), refused AS (
+    SELECT r.journal_id, count(*) AS n, max(r.refused_at) AS latest,
+           (array_agg(r.reason ORDER BY r.refused_at DESC))[1] AS reason
+      FROM pumpctl.refusals AS r
+      LEFT JOIN pumpctl.journals AS x ON x.journal_id = r.journal_id
+     WHERE x.last_shipped IS NULL OR r.refused_at > x.last_shipped
+     GROUP BY r.journal_id
+)
+SELECT i.journal_id, coalesce(j.study, ''), coalesce(j.subject_id, ''),
+       coalesce(j.pump_label, ''), coalesce(j.signed_seq, 0), j.signed_key_id,
        j.last_wall, j.last_shipped,
-       (SELECT count(*) FROM pumpctl.keys AS k WHERE k.journal_id = j.journal_id AND NOT k.vouched)
-FROM pumpctl.journals AS j
+       (SELECT count(*) FROM pumpctl.keys AS k WHERE k.journal_id = i.journal_id AND NOT k.vouched),
+       coalesce(f.n, 0), f.reason, f.latest
+FROM ids AS i
+LEFT JOIN pumpctl.journals AS j ON j.journal_id = i.journal_id
+LEFT JOIN refused AS f ON f.journal_id = i.journal_id
 """
 
 
@@ -50,21 +127,30 @@ def list_journals(
     subject: str | None = None,
     pump: str | None = None,
     journal_id: str | None = None,
+    refused_only: bool = False,
 ) -> list[JournalSummary]:
-    """Shipped journals matching every filter given, by study, subject, pump, then journal."""
+    """Shipped journals matching every filter given, by study, subject, pump, then journal.
+
+    ``journal_id`` may be a prefix (``fleet status`` prints the first 12 characters). With
+    ``refused_only``, journals the server never accepted a record of but refused are listed too.
+    """
     clauses: list[str] = []
     params: list[Any] = []
+    if not refused_only:
+        clauses.append("j.journal_id IS NOT NULL")
     for column, value in (
         ("j.study", study),
         ("j.subject_id", subject),
         ("j.pump_label", pump),
-        ("j.journal_id", journal_id),
     ):
         if value is not None:
             clauses.append(f"{column} = %s")
             params.append(value)
+    if journal_id is not None:
+        clauses.append("starts_with(i.journal_id, %s)")
+        params.append(journal_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = " ORDER BY j.study, j.subject_id, j.pump_label, j.journal_id"
+    order = " ORDER BY j.study, j.subject_id, j.pump_label, i.journal_id"
     rows = conn.execute(_SUMMARY + where + order, params).fetchall()
     return [
         JournalSummary(
@@ -77,6 +163,9 @@ def list_journals(
             last_wall=r[6],
             last_shipped=r[7],
             unvouched_keys=int(r[8]),
+            refusals=int(r[9]),
+            last_refusal=r[10],
+            last_refused_at=r[11],
         )
         for r in rows
     ]

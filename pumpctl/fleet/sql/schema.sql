@@ -68,6 +68,17 @@ CREATE TABLE pumpctl.heads (
     PRIMARY KEY (journal_id, seq)
 );
 
+-- Shipments the server or the shipper refused (a fork, a host journal cut short or rewritten, a
+-- key nobody vouched for, a signature that fails), so that the data manager sees them in
+-- `pumpctl fleet status` and not only the host's operator. A log: nothing here is trusted data.
+CREATE TABLE pumpctl.refusals (
+    journal_id text        NOT NULL,
+    refused_at timestamptz NOT NULL DEFAULT now(),
+    host_seq   bigint,
+    reason     text        NOT NULL CHECK (length(reason) <= 2000)
+);
+CREATE INDEX refusals_by_journal ON pumpctl.refusals (journal_id, refused_at);
+
 CREATE FUNCTION pumpctl.refuse(what text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -258,6 +269,8 @@ CREATE TRIGGER heads_verify BEFORE INSERT ON pumpctl.heads
 CREATE TRIGGER records_append_only BEFORE UPDATE OR DELETE ON pumpctl.records
     FOR EACH ROW EXECUTE FUNCTION pumpctl.append_only();
 CREATE TRIGGER heads_append_only BEFORE UPDATE OR DELETE ON pumpctl.heads
+    FOR EACH ROW EXECUTE FUNCTION pumpctl.append_only();
+CREATE TRIGGER refusals_append_only BEFORE UPDATE OR DELETE ON pumpctl.refusals
     FOR EACH ROW EXECUTE FUNCTION pumpctl.append_only();
 CREATE TRIGGER keys_append_only BEFORE DELETE ON pumpctl.keys
     FOR EACH ROW EXECUTE FUNCTION pumpctl.append_only();

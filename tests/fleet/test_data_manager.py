@@ -1,0 +1,198 @@
+"""What the fleet's data manager sees when a host goes wrong: refusals, rollbacks, clocks, keys.
+
+Each test breaks a host the way a reviewer would (a journal restored from an older copy, a
+cloned state directory, a clock set ahead, a key file lost) and checks that the shipper refuses,
+that the server keeps what it had, and that ``pumpctl fleet status`` names the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pumpctl.cli import main
+from pumpctl.core.clock import VirtualClock
+from pumpctl.fleet.db import FleetRejectedError
+from pumpctl.fleet.ship import ship_journal
+from tests.fleet.conftest import FleetDb
+from tests.fleet.journals import Host
+from tests.fleet.test_ship import local_chain, server_chain
+
+
+def _copy_journal(state_dir: Path, into: Path) -> None:
+    """A file-level copy of a stopped host's journal and its signed head (a backup)."""
+    into.mkdir()
+    for name in ("journal.sqlite3", "journal.sqlite3.head"):
+        shutil.copy2(state_dir / name, into / name)
+
+
+def _status(fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    capsys.readouterr()
+    assert main(["fleet", "status", "--db", fleet_db.read, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    return {j["journal_id"]: j for j in doc["journals"]}
+
+
+def test_a_host_journal_restored_from_an_older_copy_is_refused_and_reported(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file writer puts back an older journal with its (validly signed) older head: the
+    shipper exits 3 naming the rollback, the server keeps the newer records, and fleet status
+    shows the refusal until an accepted shipment follows."""
+    host = Host(tmp_path / "h")
+    host.deliver(2)
+    host.close()
+    _copy_journal(host.state_dir, tmp_path / "backup")
+    host = Host.reopen(host.state_dir)
+    host.deliver(2)
+    host.close()
+    shipped = ship_journal(host.path, fleet_db.ship)
+    held = server_chain(fleet_db, host.key.journal_id)
+    for name in ("journal.sqlite3", "journal.sqlite3.head"):
+        shutil.copy2(tmp_path / "backup" / name, host.state_dir / name)
+    for suffix in ("-wal", "-shm"):
+        (host.state_dir / f"journal.sqlite3{suffix}").unlink(missing_ok=True)
+
+    assert main(["ship", "-j", str(host.path), "--to", fleet_db.ship]) == 3
+    err = capsys.readouterr().err
+    assert "cut short or restored from an older copy" in err and err.count("\n") == 1
+    assert server_chain(fleet_db, host.key.journal_id) == held
+
+    journal = _status(fleet_db, capsys)[host.key.journal_id]
+    assert journal["records"] == shipped.head.seq
+    assert journal["refusals"] == 1
+    assert "restored from an older copy" in str(journal["last_refusal"])
+    assert main(["fleet", "status", "--db", fleet_db.read]) == 0
+    text = capsys.readouterr().out
+    assert f"note: journal {host.key.journal_id}: 1 shipment(s) refused" in text
+
+
+def test_a_refusal_stays_visible_until_an_accepted_shipment_follows(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key replaced without the old key's signature is refused and shows in fleet status;
+    accept-key with the 12-character id that status prints lets the next shipment through,
+    and the note goes away."""
+    from pumpctl.journal.keyfile import KEY_FILE, attach_key  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    (host.state_dir / KEY_FILE).unlink()
+    replaced = attach_key(host.journal, host.state_dir)
+    host.deliver(1)
+    with pytest.raises(FleetRejectedError, match="accept"):
+        ship_journal(host.path, fleet_db.ship)
+    journal = _status(fleet_db, capsys)[replaced.journal_id]
+    assert journal["refusals"] == 1 and "accept-key" in str(journal["last_refusal"])
+
+    short = replaced.journal_id[:12]
+    argv = ["fleet", "accept-key", "--db", fleet_db.admin, short, replaced.key_id]
+    assert main([*argv, "--who", "data manager, checked on the host"]) == 0
+    assert replaced.journal_id in capsys.readouterr().out
+    assert ship_journal(host.path, fleet_db.ship).shipped == 3
+    journal = _status(fleet_db, capsys)[replaced.journal_id]
+    assert journal["refusals"] == 0 and journal["notes"] == []
+    assert server_chain(fleet_db, replaced.journal_id) == local_chain(host.path)
+    host.close()
+
+
+def test_accept_key_for_a_journal_the_server_does_not_hold_is_refused(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped journal id vouches for nothing: exit 2, one line, nothing stored."""
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    argv = ["fleet", "accept-key", "--db", fleet_db.admin, "0000deadbeef", "9c1d2e3f4a5b6c7d"]
+    assert main([*argv, "--who", "someone"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no such journal" in err and err.count("\n") == 1
+    assert fleet_db.query("SELECT count(*) FROM pumpctl.accepted_keys") == [(0,)]
+    host.close()
+
+
+def test_a_host_clock_ahead_of_the_server_is_noted(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Clock skew between hosts: a host whose clock runs three hours ahead stamps records
+    after the server received them; fleet status says so. A host behind is not flagged
+    (shipping later than writing is normal)."""
+    ahead = Host(
+        tmp_path / "ahead",
+        subject="SUBJ-A",
+        clock=VirtualClock(datetime.now(UTC) + timedelta(hours=3), elapsed_s=100.0),
+    )
+    behind = Host(
+        tmp_path / "behind",
+        subject="SUBJ-B",
+        clock=VirtualClock(datetime.now(UTC) - timedelta(days=2), elapsed_s=100.0),
+    )
+    ahead.journal.record_daemon_stop("test")
+    behind.journal.record_daemon_stop("test")
+    ship_journal(ahead.path, fleet_db.ship)
+    ship_journal(behind.path, fleet_db.ship)
+    journals = _status(fleet_db, capsys)
+    early = journals[ahead.key.journal_id]
+    assert (
+        isinstance(early["clock_ahead_s"], int) and 2.9 * 3600 < early["clock_ahead_s"] <= 3 * 3600
+    )
+    assert "ahead of the server" in str(early["notes"])
+    assert journals[behind.key.journal_id]["clock_ahead_s"] is None
+    assert journals[behind.key.journal_id]["notes"] == []
+    ahead.close()
+    behind.close()
+
+
+def test_ship_and_status_print_typed_json(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ship --json and fleet status --json carry numbers as numbers and full journal ids."""
+    host = Host(tmp_path / "h")
+    host.deliver(2)
+    capsys.readouterr()
+    assert main(["ship", str(host.path), "--to", fleet_db.ship, "--json"]) == 0
+    shipped = json.loads(capsys.readouterr().out)
+    assert shipped["shipped"] == shipped["head"]["seq"] == len(local_chain(host.path))
+    assert shipped["journal_id"] == host.key.journal_id and shipped["held_before"] == 0
+    journal = _status(fleet_db, capsys)[host.key.journal_id]
+    assert journal["records"] == shipped["head"]["seq"]
+    assert (journal["study"], journal["subject_id"], journal["pump_label"]) == (
+        "STUDY-X",
+        "SUBJ-1",
+        "pump A",
+    )
+    host.close()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["fleet", "status", "--db", "postgresql://x@127.0.0.1/db"],
+        ["fleet", "init", "--db", "postgresql://x@127.0.0.1/db"],
+        ["fleet", "report", "--db", "postgresql://x@127.0.0.1/db", "-o", "out"],
+        ["ship", "-j", "journal.sqlite3", "--to", "postgresql://x@127.0.0.1/db"],
+    ],
+)
+def test_every_fleet_command_names_the_extra_when_psycopg_is_missing(
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without the fleet extra: exit 1 and one line saying what to install, for every command."""
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    argv = [str(host.path) if a == "journal.sqlite3" else a for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'pumpctl[fleet]'" in err
+    host.close()
