@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pumpctl.journal.chain import GENESIS_HASH
+from pumpctl.journal.chain import GENESIS_HASH, Head
 from pumpctl.journal.query import EventRow
+from pumpctl.journal.signing import (
+    KEY_KINDS,
+    KeyRecord,
+    SignatureError,
+    head_message,
+    rotation_message,
+    verify_signature,
+)
 from pumpctl.report.build import CONTEXT_KINDS, READ_MARGIN
 from pumpctl.report.model import Integrity
 
@@ -196,6 +204,7 @@ def read_journal(
     """
     first_kept = None if since is None else since - READ_MARGIN
     events: list[EventRow] = []
+    key_events: list[EventRow] = []
     problem: str | None = None
     expected_seq, prev = 1, GENESIS_HASH
     cursor = conn.cursor(name=f"pumpctl_read_{journal.journal_id}")
@@ -214,6 +223,8 @@ def read_journal(
         ):
             problem = f"record {seq} of the server's copy does not continue the chain"
         expected_seq, prev = seq + 1, digest
+        if kind in KEY_KINDS:
+            key_events.append(_event(seq, body, digest))
         if first_kept is None or wall >= first_kept or kind in CONTEXT_KINDS:
             events.append(_event(seq, body, digest))
     cursor.close()
@@ -223,13 +234,20 @@ def read_journal(
         )
     if problem is None and prev != _signed_hash(conn, journal):
         problem = "the last record does not match the signed head"
+    signer: str | None = None
+    if problem is None and journal.signed_seq:
+        try:
+            signer = _check_signed_head(conn, journal, Head(journal.signed_seq, prev), key_events)
+        except SignatureError as err:
+            problem = f"the server's copy: {err}"
     conn.rollback()
     records = expected_seq - 1
     warnings: Sequence[str] = ()
     if journal.last_shipped is not None:
+        signed = "" if signer is None else f", head signed by key {signer}"
         warnings = (
-            f"fleet copy, last shipped {journal.last_shipped.isoformat(timespec='seconds')}: "
-            "the host journal may hold newer records",
+            f"fleet copy, last shipped {journal.last_shipped.isoformat(timespec='seconds')}"
+            f"{signed}: the host journal may hold newer records",
         )
     return events, Integrity(
         ok=problem is None,
@@ -239,6 +257,63 @@ def read_journal(
         problem=problem,
         warnings=tuple(warnings),
     )
+
+
+def _check_signed_head(
+    conn: Any, journal: JournalSummary, head: Head, key_events: Sequence[EventRow]
+) -> str:
+    """Check the signed head again, here, with the keys the shipped chain itself names.
+
+    The server checked it on insert; checking it again at read time means that someone who
+    edits the server's tables behind its triggers must also forge the host's signature. The
+    first key is the journal's own (as on the server, trusted on first use); each rotation must
+    carry the outgoing key's signature, and a replacement must have been accepted by an
+    administrator (``fleet accept-key``). Returns the signing key's id.
+    """
+    row = conn.execute(
+        "SELECT key_id, signature FROM pumpctl.heads WHERE journal_id = %s AND seq = %s",
+        (journal.journal_id, head.seq),
+    ).fetchone()
+    if row is None:
+        raise SignatureError(f"no signed head is held for record {head.seq}")
+    accepted = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT key_id FROM pumpctl.accepted_keys WHERE journal_id = %s",
+            (journal.journal_id,),
+        ).fetchall()
+    }
+    keys = [KeyRecord.from_payload(e.seq, e.kind, e.payload) for e in key_events]
+    if not keys or keys[0].kind != "key.enrolled":
+        raise SignatureError("the chain does not begin its keys with an enrolment")
+    current = keys[0]
+    for record in keys[1:]:
+        if record.journal_id != journal.journal_id:
+            raise SignatureError(f"record {record.seq} is a key record for another journal")
+        if record.kind == "key.rotated":
+            message = rotation_message(journal.journal_id, record.public_key)
+            if not verify_signature(current.public_key, message, record.rotation_signature or b""):
+                raise SignatureError(
+                    f"record {record.seq} rotates to key {record.key_id}, but the rotation "
+                    f"signature does not verify with key {current.key_id}"
+                )
+        elif record.key_id not in accepted:
+            raise SignatureError(
+                f"record {record.seq} replaced key {current.key_id} by {record.key_id} without "
+                "the old key's signature, and nobody accepted it"
+            )
+        current = record
+    if current.journal_id != journal.journal_id or str(row[0]) != current.key_id:
+        raise SignatureError(
+            f"head {head.seq} is signed by key {row[0]}, but key {current.key_id} is in force"
+        )
+    if not verify_signature(
+        current.public_key, head_message(journal.journal_id, head), bytes(row[1])
+    ):
+        raise SignatureError(
+            f"the signature of head {head.seq} does not verify with key {current.key_id}"
+        )
+    return current.key_id
 
 
 def _signed_hash(conn: Any, journal: JournalSummary) -> str | None:

@@ -99,6 +99,30 @@ def test_a_refusal_stays_visible_until_an_accepted_shipment_follows(
     journal = _status(fleet_db, capsys)[replaced.journal_id]
     assert journal["refusals"] == 0 and journal["notes"] == []
     assert server_chain(fleet_db, replaced.journal_id) == local_chain(host.path)
+    out = tmp_path / "out"
+    assert main(["fleet", "report", "--db", fleet_db.read, "--format", "csv", "-o", str(out)]) == 0
+    host.close()
+
+
+def test_reports_verify_the_head_of_a_journal_whose_key_was_rotated(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rotation the old key signed is followed at report time too; the report names the
+    key that signed the head it covers."""
+    from pumpctl.journal.keyfile import rotate_key  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    old, new = rotate_key(host.journal, host.state_dir, reason="yearly")
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    out = tmp_path / "out"
+    argv = ["fleet", "report", "--db", fleet_db.read, "--format", "html", "-o", str(out)]
+    assert main(argv) == 0
+    (page,) = out.glob("*.html")
+    text = page.read_text()
+    assert "chain verified" in text and f"head signed by key {new.key_id}" in text
+    assert old.key_id != new.key_id
     host.close()
 
 

@@ -119,3 +119,47 @@ def test_fleet_commands_without_a_server_are_a_usage_error(
     """No --db and no configuration: exit 2 with the options to give."""
     assert main(["fleet", "status"]) == 2
     assert "--db" in capsys.readouterr().err
+
+
+def test_a_consistent_rewrite_of_the_server_copy_fails_on_the_signature(
+    shipped: list[Host], fleet_db: FleetDb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An administrator who disables the triggers, edits a dose and recomputes every later
+    hash and the journal's signed hash passes the chain check, but not the head's signature,
+    which the report checks again with the keys the chain names."""
+    import hashlib  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    victim = shipped[0].key.journal_id
+    with psycopg.connect(fleet_db.admin) as conn:
+        conn.execute("ALTER TABLE pumpctl.records DISABLE TRIGGER USER")
+        conn.execute("ALTER TABLE pumpctl.heads DISABLE TRIGGER USER")
+        rows = conn.execute(
+            "SELECT seq, body, prev_hash FROM pumpctl.records WHERE journal_id = %s ORDER BY seq",
+            (victim,),
+        ).fetchall()
+        prev = None
+        for seq, original, prev_hash in rows:
+            body = original.replace('"10"', '"1"') if seq == 4 else original
+            assert seq != 4 or body != original
+            link = prev_hash if prev is None else prev
+            digest = hashlib.sha256(bytes.fromhex(link) + body.encode()).hexdigest()
+            conn.execute(
+                "UPDATE pumpctl.records SET body = %s, prev_hash = %s, hash = %s"
+                " WHERE journal_id = %s AND seq = %s",
+                (body, link, digest, victim, seq),
+            )
+            prev = digest if seq >= 4 else None
+        conn.execute(
+            "UPDATE pumpctl.journals SET signed_hash = %s WHERE journal_id = %s", (prev, victim)
+        )
+        conn.execute("UPDATE pumpctl.heads SET hash = %s WHERE journal_id = %s", (prev, victim))
+    out = tmp_path / "out"
+    assert main(["fleet", "report", "--db", fleet_db.read, "--format", "csv", "-o", str(out)]) == 3
+    assert "1 journal(s) do not verify" in capsys.readouterr().err
+    with (out / "index.csv").open() as f:
+        index = {r["journal_id"]: r["verdict"] for r in csv.DictReader(f)}
+    assert "signature of head" in index[victim] and "does not verify" in index[victim]
+    others = [v for k, v in index.items() if k != victim]
+    assert others and all(v.startswith("chain verified") for v in others)
