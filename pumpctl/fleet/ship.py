@@ -118,7 +118,9 @@ def _ship(conn: Any, source: Source, where: str, batch_rows: int) -> tuple[Head 
                     f"{source.head.seq} of journal {source.journal_id}: the host journal "
                     "was rewritten or restored from an older copy"
                 )
-            if held.seq > source.head.seq:
+            if held.seq > source.head.seq and local_hash(source.path, held.seq) != held.hash:
+                # The host has no record the server holds (a head read before another
+                # shipper's run finds the record there: that is a race, not a rollback).
                 raise FleetRejectedError(
                     f"journal {source.journal_id} on this host ends at signed record "
                     f"{source.head.seq}, but the fleet server {where} already holds records up "

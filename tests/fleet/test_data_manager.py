@@ -220,3 +220,23 @@ def test_every_fleet_command_names_the_extra_when_psycopg_is_missing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'pumpctl[fleet]'" in err
     host.close()
+
+
+def test_a_shipper_that_read_an_older_head_than_another_shipper_sent_is_not_an_alarm(
+    tmp_path: Path, fleet_db: FleetDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two shippers on one host (the timer and a manual run): the slower one read the head
+    before the daemon appended, the faster one shipped the newer head. The slower one finds
+    the server ahead of its head but the host holding those records: up to date, no refusal."""
+    from pumpctl.fleet import ship as ship_module  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    stale = ship_module.open_source(host.path)
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    monkeypatch.setattr(ship_module, "open_source", lambda _path: stale)
+    result = ship_journal(host.path, fleet_db.ship)
+    assert result.shipped == 0
+    assert fleet_db.query("SELECT count(*) FROM pumpctl.refusals") == [(0,)]
+    host.close()
