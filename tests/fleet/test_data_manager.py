@@ -240,3 +240,33 @@ def test_a_shipper_that_read_an_older_head_than_another_shipper_sent_is_not_an_a
     assert result.shipped == 0
     assert fleet_db.query("SELECT count(*) FROM pumpctl.refusals") == [(0,)]
     host.close()
+
+
+def test_two_shippers_of_one_journal_at_once_ship_it_once(
+    tmp_path: Path, fleet_db: FleetDb
+) -> None:
+    """Duplicate shipping at about the same moment (a manual run during the timer's): both finish
+    without an error, the server holds each record once and the chain the host holds."""
+    import threading  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(200)
+    results: list[object] = []
+
+    def run() -> None:
+        try:
+            results.append(ship_journal(host.path, fleet_db.ship, batch_rows=50))
+        except Exception as err:  # the assertion below shows it
+            results.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sum(r.shipped for r in results) >= len(local_chain(host.path))  # type: ignore[attr-defined]
+    assert server_chain(fleet_db, host.key.journal_id) == local_chain(host.path)
+    assert fleet_db.query("SELECT count(*) FROM pumpctl.heads") == [(1,)]
+    assert fleet_db.query("SELECT count(*) FROM pumpctl.refusals") == [(0,)]
+    host.close()
