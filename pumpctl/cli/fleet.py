@@ -284,7 +284,7 @@ def register(subparsers: Subparsers) -> None:
     )
     _server_args(p)
     _filters(p)
-    json_option(p, "every journal with typed fields")
+    json_option(p, "every journal and its notes")
     p.set_defaults(func=_status)
 
     p = add_command(

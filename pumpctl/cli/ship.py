@@ -92,8 +92,8 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--to",
         metavar="URI",
-        help="the fleet server, postgresql://USER@HOST/DB (default: [ship] to); keep the "
-        "password in ~/.pgpass or PGPASSFILE, not here",
+        help="the fleet server, postgresql://USER@HOST/DB (default: [ship] to); better keep the "
+        "password in ~/.pgpass or PGPASSFILE than here",
     )
     parser.add_argument(
         "--timeout-s",
