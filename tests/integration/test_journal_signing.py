@@ -320,6 +320,36 @@ def test_keys_show_prints_a_pem_key_that_log_verify_accepts(
     assert main(["log", "verify", str(journal_path), "--pubkey", str(pub)]) == 0
 
 
+def test_keys_show_json_and_log_verify_json_carry_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keys show --json` gives the key id, journal id and key; `log verify --pubkey --json`
+    reports the signature's verdict and signer, and a wrong key's failure as ok: false."""
+    config, journal_path = _configured(tmp_path)
+    capsys.readouterr()
+    assert main(["keys", "show", "-c", str(config), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["key_file_matches"] is True and len(shown["key_id"]) == 16
+    pub = tmp_path / "host.pub"
+    pub.write_text(shown["public_key_pem"])
+    argv = ["log", "verify", str(journal_path), "--pubkey", str(pub), "--json"]
+    assert main(argv) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["ok"] is True
+    assert verdict["signature"] == {"ok": True, "signer": shown["key_id"], "problem": None}
+    other = tmp_path / "other"
+    other.mkdir()
+    with Journal(other / "journal.sqlite3", VirtualClock(T0)) as journal:
+        stranger = attach_key(journal, other)
+    from pumpctl.journal.signing import public_key_pem  # noqa: PLC0415
+
+    pub.write_text(public_key_pem(stranger.public_key))
+    assert main(argv) == 3
+    verdict = json.loads(capsys.readouterr().out)
+    assert verdict["ok"] is False and verdict["signature"]["ok"] is False
+    assert verdict["problem"] is None and verdict["signature"]["problem"]
+
+
 def test_keys_rotate_journals_the_rotation_and_prints_the_new_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
