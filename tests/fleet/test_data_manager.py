@@ -270,3 +270,33 @@ def test_two_shippers_of_one_journal_at_once_ship_it_once(
     assert fleet_db.query("SELECT count(*) FROM pumpctl.heads") == [(1,)]
     assert fleet_db.query("SELECT count(*) FROM pumpctl.refusals") == [(0,)]
     host.close()
+
+
+def test_a_key_file_swapped_on_a_host_is_refused_until_someone_accepts_it(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone puts another key file in a host's state directory: at its next start the daemon
+    journals it as a replacement nobody vouches for, and the server refuses the journal's new
+    records (exit 3) until the data manager accepts the key; the server keeps what it had."""
+    from pumpctl.journal.keyfile import KEY_FILE  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    host.close()
+    ship_journal(host.path, fleet_db.ship)
+    held = server_chain(fleet_db, host.key.journal_id)
+    intruder = Host(tmp_path / "intruder")
+    intruder.close()
+    shutil.copy2(intruder.state_dir / KEY_FILE, host.state_dir / KEY_FILE)
+    host = Host.reopen(host.state_dir)
+    assert host.key.key_id == intruder.key.key_id
+    host.deliver(1)
+    capsys.readouterr()
+    assert main(["ship", "-j", str(host.path), "--to", fleet_db.ship]) == 3
+    assert f"pumpctl fleet accept-key {host.key.journal_id} {intruder.key.key_id}" in (
+        capsys.readouterr().err
+    )
+    assert server_chain(fleet_db, host.key.journal_id) == held
+    journal = _status(fleet_db, capsys)[host.key.journal_id]
+    assert journal["refusals"] == 1 and journal["signed_key_id"] != intruder.key.key_id
+    host.close()
