@@ -165,8 +165,12 @@ class ReplyDecoder:
             self.junk.append(bytes(self._buf))
             self._buf.clear()
 
-    def _segments(self) -> tuple[list[str], str] | None:
-        """Complete data lines and the unterminated tail (after its LF), or None if no LF."""
+    def _scan(self) -> tuple[list[str], str, int | None] | None:
+        """Data lines, the prompt-or-partial tail, and where a terminated tail ends.
+
+        None while the buffer holds no reply start. The tail is terminated when another LF
+        follows it (the next reply, a notice or a duplicate): then it must be a prompt.
+        """
         buf = bytes(self._buf)
         if not buf.startswith(b"\n"):
             return None
@@ -174,18 +178,21 @@ class ReplyDecoder:
             self._buf.clear()
             raise ProtocolError(f"reply holds non-ASCII bytes: {buf[:32].hex(' ')}")
         text = buf.decode("ascii")
-        pieces = text.split("\n")[1:]
         lines: list[str] = []
-        for piece in pieces[:-1]:
+        pos = 1
+        while True:
+            end = text.find("\n", pos)
+            if end < 0:
+                tail = text[pos:]
+                if len(tail) > MAX_REPLY_LINE:
+                    self._buf.clear()
+                    raise ProtocolError(f"reply line of {len(tail)} characters without an end")
+                return lines, tail, None
+            piece = text[pos:end]
             if not piece.endswith("\r"):
-                self._buf.clear()
-                raise ProtocolError(f"reply line {piece!r} does not end with CR")
+                return lines, piece, end
             lines.append(piece[:-1])
-        tail = pieces[-1]
-        if len(tail) > MAX_REPLY_LINE:
-            self._buf.clear()
-            raise ProtocolError(f"reply line of {len(tail)} characters without an end")
-        return lines, tail
+            pos = end + 1
 
     def _split(self, line: str, *, prompt: bool) -> tuple[int | None, str]:
         """Strip the address from a data line (``NN:``) or a prompt (``NN``)."""
@@ -211,10 +218,16 @@ class ReplyDecoder:
 
     def reply(self, expected_lines: int = 0) -> Reply | None:
         """The reply, once the buffer certainly holds all of it; None while it may go on."""
-        segments = self._segments()
-        if segments is None:
+        scan = self._scan()
+        if scan is None:
             return None
-        lines, tail = segments
+        lines, tail, end = scan
+        if end is not None:
+            address, prompt = self._split(tail, prompt=True)
+            if prompt not in PROMPTS:
+                self._buf.clear()
+                raise ProtocolError(f"reply line {tail!r} ends without CR and is no prompt")
+            return self._finish(lines, address, prompt, end)
         if not tail:
             return None
         address, prompt = self._split(tail, prompt=True)
@@ -223,23 +236,25 @@ class ReplyDecoder:
         ambiguous = prompt == ":" and self.address is not None
         if ambiguous and len(lines) < max(expected_lines, 1):
             return None  # "NN:" may be the start of a data line: wait for more or for quiet
-        return self._finish(lines, address, prompt)
+        return self._finish(lines, address, prompt, len(self._buf))
 
     def pending_prompt(self) -> bool:
         """Whether the buffer ends with ``LF NN:``, which a quiet line confirms as the prompt."""
-        segments = self._segments()
-        if segments is None or self.address is None:
+        scan = self._scan()
+        if scan is None or self.address is None or scan[2] is not None:
             return False
-        return segments[1] == f"{self.address:02d}:"
+        return scan[1] == f"{self.address:02d}:"
 
     def take_idle_prompt(self) -> Reply:
         """Accept the pending ``LF NN:`` as the idle prompt (the line stayed quiet)."""
-        segments = self._segments()
-        if segments is None or not self.pending_prompt():
+        scan = self._scan()
+        if scan is None or not self.pending_prompt():
             raise ProtocolError("no pending idle prompt to accept")
-        return self._finish(segments[0], self.address, ":")
+        return self._finish(scan[0], self.address, ":", len(self._buf))
 
-    def _finish(self, lines: list[str], address: int | None, prompt: str) -> Reply:
-        data = tuple(self._split(line, prompt=False)[1] for line in lines)
-        self._buf.clear()
+    def _finish(self, lines: list[str], address: int | None, prompt: str, end: int) -> Reply:
+        try:
+            data = tuple(self._split(line, prompt=False)[1] for line in lines)
+        finally:
+            del self._buf[:end]
         return Reply(address=address, lines=data, prompt=prompt)
