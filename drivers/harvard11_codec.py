@@ -234,7 +234,7 @@ class ReplyDecoder:
         if prompt not in PROMPTS:
             return None  # a data line still arriving, or "T" waiting for its "*"
         ambiguous = prompt == ":" and self.address is not None
-        if ambiguous and len(lines) < max(expected_lines, 1):
+        if ambiguous and (expected_lines == 0 or len(lines) < expected_lines):
             return None  # "NN:" may be the start of a data line: wait for more or for quiet
         return self._finish(lines, address, prompt, len(self._buf))
 
