@@ -228,8 +228,8 @@ class ReplyDecoder:
                 self._buf.clear()
                 raise ProtocolError(f"reply line {tail!r} ends without CR and is no prompt")
             return self._finish(lines, address, prompt, end)
-        if not tail:
-            return None
+        if not tail or (self.address is not None and len(tail) < 2 and tail.isdigit()):
+            return None  # nothing yet after the LF, or half an address
         address, prompt = self._split(tail, prompt=True)
         if prompt not in PROMPTS:
             return None  # a data line still arriving, or "T" waiting for its "*"

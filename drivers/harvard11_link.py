@@ -105,8 +105,7 @@ class Harvard11Link:
                     wait = min(wait, self.quiet_s)
                 if wait <= 0:
                     break
-                self.transport.timeout = wait
-                chunk = self.transport.read(256)
+                chunk = self._read(wait)
                 if chunk:
                     self._decoder.feed(chunk)
                 elif self._decoder.pending_prompt():
@@ -124,6 +123,15 @@ class Harvard11Link:
                 f"timeout_s={self.timeout_s}"
             )
         raise TransportTimeoutError(f"no reply to {command!r} within timeout_s={self.timeout_s}")
+
+    def _read(self, wait_s: float) -> bytes:
+        """The next byte within ``wait_s``, and whatever arrived with it."""
+        self.transport.timeout = wait_s
+        first = self.transport.read(1)
+        if not first:
+            return b""
+        self.transport.timeout = 0
+        return first + self.transport.read(256)
 
     @staticmethod
     def _is_stray_target(reply: Reply, lines: int) -> bool:

@@ -116,3 +116,16 @@ def test_bytes_before_the_first_lf_are_junk() -> None:
     reply = decoder.reply(1)
     assert reply is not None and reply.lines == ("11 ELITE I/W Single 3.0.4",)
     assert decoder.junk == [b"ver\r"]
+
+
+def test_a_reply_arriving_byte_by_byte_decodes_the_same() -> None:
+    """Split anywhere (a TCP segment, a USB packet), the reply decodes to the same lines."""
+    data = b"\n00:50 ul\r\n00>"
+    decoder = ReplyDecoder(address=0)
+    replies = []
+    for byte in data:
+        decoder.feed(bytes([byte]))
+        reply = decoder.reply(1)
+        if reply is not None:
+            replies.append(reply)
+    assert [(r.lines, r.prompt) for r in replies] == [(("50 ul",), ">")]
