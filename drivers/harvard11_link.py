@@ -131,7 +131,8 @@ class Harvard11Link:
         if not first:
             return b""
         self.transport.timeout = 0
-        return first + self.transport.read(256)
+        rest: bytes = self.transport.read(256)
+        return bytes(first) + rest
 
     @staticmethod
     def _is_stray_target(reply: Reply, lines: int) -> bool:
