@@ -37,7 +37,7 @@ from pumpctl.drivers.base import (
 from pumpctl.drivers.harvard11_codec import Reply
 from pumpctl.drivers.harvard11_link import Harvard11Link, Kind
 from pumpctl.drivers.harvard11_selftest import run_self_test
-from pumpctl.drivers.harvard11_units import exact_text, parse_volume
+from pumpctl.drivers.harvard11_units import exact_text, parse_diameter, parse_volume
 from pumpctl.drivers.transport import Transport, open_serial_transport
 from pumpctl.errors import (
     ConfigError,
@@ -68,6 +68,7 @@ class Harvard11Driver:
     family has no communications watchdog.
     """
 
+    #: No communications watchdog on this family: the daemon says so and relies on the target.
     has_watchdog = False
 
     def __init__(
@@ -187,7 +188,7 @@ class Harvard11Driver:
         return self.status()
 
     def program_bolus(self, volume_ul: Decimal, rate_ul_per_min: Decimal) -> None:
-        """Set irate and tvolume and read both back, with the infused counter at zero.
+        """Set irate and tvolume, read them and the diameter back, with the infused counter at 0.
 
         Invariant (SR-01): the pump holds a confirmed finite target before ``run`` may start it.
         """
@@ -237,10 +238,16 @@ class Harvard11Driver:
         self._setup(f"tvolume {volume_text} ul")
         read_rate = self._query("irate").lines[0]
         read_target, _ = parse_volume(self._query("tvolume").lines[0], what="tvolume")
-        if read_rate != f"{rate_text} ul/min" or read_target != volume_ul:
+        read_diameter = parse_diameter(self._query("diameter").lines[0])
+        if (
+            read_rate != f"{rate_text} ul/min"
+            or read_target != volume_ul
+            or read_diameter != caps.syringe_diameter_mm
+        ):
             raise PumpStateError(
                 f"read-back differs (SR-27): irate {read_rate!r} for {rate_text} ul/min, "
-                f"tvolume {read_target} uL for {volume_ul} uL; bolus not programmed"
+                f"tvolume {read_target} uL for {volume_ul} uL, diameter {read_diameter} mm for "
+                f"{caps.syringe_diameter_mm} mm; bolus not programmed"
             )
         self._programmed_ul = self._target_ul = volume_ul
         log.info("pump.bolus_programmed", volume_ul=volume_text, rate=rate_text)

@@ -51,6 +51,22 @@ def make_driver(config: Config) -> PumpDriver:
     return cast(PumpDriver, driver)
 
 
+#: What pumpctl does instead when the pump has no communications watchdog (SR-14 degraded).
+NO_WATCHDOG_COMPENSATION = (
+    "the pump has no communications watchdog: every bolus is bounded by the pump's own target "
+    "volume, set and read back before the run; heartbeats keep polling for unexpected motion; "
+    "a pump that runs away while pumpctl is down is not stopped by the pump"
+)
+
+
+def pump_watchdog(driver: PumpDriver) -> bool:
+    """Whether the pump stops itself when pumpctl goes quiet; said out loud when it does not."""
+    watchdog = bool(getattr(driver, "has_watchdog", True))
+    if not watchdog:
+        log.warning("pump.no_watchdog", compensation=NO_WATCHDOG_COMPENSATION)
+    return watchdog
+
+
 def config_identity(config: Config) -> dict[str, Any]:
     """Subject and pump labels for the journal's daemon.start record (read by reports)."""
     pump = config.pump
@@ -141,6 +157,8 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
         if config.journal.path.exists():
             verify(config.journal.path).raise_for_problem()
         driver = make_driver(config)
+        identity = config_identity(config)
+        identity["pump"]["watchdog"] = pump_watchdog(driver)
         clock: Clock = SystemClock()
         scale = 1.0
         reset_seen = False
@@ -171,7 +189,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
                 poll_interval_s=min(2.0, heartbeat_s),
                 config_digest=config.digest,
                 config_path=str(config.source_path),
-                identity=config_identity(config),
+                identity=identity,
             ),
         )
         daemon.reset_seen = reset_seen

@@ -253,3 +253,14 @@ def test_constructor_refuses_bad_settings() -> None:
         Harvard11Driver("loop://", address=100)
     with pytest.raises(ConfigError, match="baud"):
         Harvard11Driver("loop://", baud=4800)
+
+
+def test_a_diameter_changed_at_the_keypad_stops_the_bolus_before_irun(rig: Rig) -> None:
+    """SR-27: the diameter is read back before irun; a different one means no irun at all."""
+    rig.sim.pump.diameter_mm = 14.567
+    rig.driver.clear_dispensed()
+    with pytest.raises(PumpStateError, match="read-back differs"):
+        rig.driver.program_bolus(Decimal(50), Decimal(500))
+    with pytest.raises(PumpStateError, match="no confirmed bolus"):
+        rig.driver.run()
+    assert rig.wire.count("0irun") == 0
