@@ -8,11 +8,11 @@ What this family lacks, and how the driver makes up for it:
   pump stops at the volume whatever happens to the host (SR-01). An open-ended run is never
   started: ``run`` refuses unless that target was confirmed since the last run.
 * **No power-reset alarm**: a power loss clears the pump's counters and target without a word on
-  the wire. The driver reports it as alarm ``R`` when the infused counter falls below what it
-  last read without a clear, or when the target it confirmed for the bolus is gone. A power
-  loss while pumpctl was not connected cannot be seen (``alarms_at_connect`` is always empty).
+  the wire. The driver reports ``PumpAlarm.POWER_RESET`` when the infused counter falls below
+  what it last read without a clear, or when the target it confirmed for the bolus is gone. A
+  power loss while pumpctl was not connected cannot be seen (``alarms_at_connect`` is empty).
 * **No alarm acknowledgement**: a stall shows as the ``*`` prompt and the ``S`` status flag
-  until ``stop``; the driver reports it as alarm ``S``.
+  until ``stop``; the driver reports it as ``PumpAlarm.STALL``.
 
 Exchanges and link-fault rules live in :mod:`.harvard11_link`, numbers in
 :mod:`.harvard11_units`, the self-test in :mod:`.harvard11_selftest`.
@@ -29,6 +29,7 @@ import structlog
 from pumpctl.drivers.base import (
     Capabilities,
     DispensedTotals,
+    PumpAlarm,
     PumpState,
     PumpStatus,
     SelfTestReport,
@@ -97,7 +98,7 @@ class Harvard11Driver:
         self._given_transport = transport
         self._link: Harvard11Link | None = None
         self._capabilities: Capabilities | None = None
-        self._alarms: list[str] = []
+        self._alarms: list[PumpAlarm] = []
         # What this connection set and confirmed, to tell its own doing from anything else.
         self._programmed_ul: Decimal | None = None
         self._commanded_ul: Decimal | None = None  # since the last clear_dispensed()
@@ -181,7 +182,7 @@ class Harvard11Driver:
         text = self._transact("tvolume", Kind.QUERY, lines=1).lines
         if text and text[0].startswith("Target volume not set"):
             self._target_ul = None
-            self._alarm("R", "the confirmed target volume is gone")
+            self._alarm(PumpAlarm.POWER_RESET, "the confirmed target volume is gone")
 
     def heartbeat(self) -> PumpStatus:
         # Nothing on the pump listens for it; the poll still shows stalls and power losses.
@@ -205,10 +206,10 @@ class Harvard11Driver:
         volume_text = exact_text(volume_ul, field="volume_ul")
         rate_text = exact_text(rate_ul_per_min, field="rate_ul_per_min")
         if self._alarms:
-            code = self._alarms[-1]
+            alarm = self._alarms[-1]
             raise PumpAlarmError(
-                code,
-                f"alarm {code} not yet reported by status(); bolus not programmed",
+                alarm,
+                f"alarm {alarm} not yet reported by status(); bolus not programmed",
                 command="program_bolus",
                 executed=False,
             )
@@ -260,9 +261,9 @@ class Harvard11Driver:
                 "first (SR-01)"
             )
         if self._alarms:
-            code = self._alarms[-1]
+            alarm = self._alarms[-1]
             raise PumpAlarmError(
-                code, f"irun not sent: alarm {code} unreported", command="irun", executed=False
+                alarm, f"irun not sent: alarm {alarm} unreported", command="irun", executed=False
             )
         try:
             reply = self._transact("irun", Kind.MOTION)
@@ -373,9 +374,9 @@ class Harvard11Driver:
     def _note_target_reached(self) -> None:
         log.info("pump.target_reached", target_ul=str(self._target_ul))
 
-    def _alarm(self, code: str, why: str) -> None:
-        log.warning("pump.alarm", alarm=code, reason=why)
-        self._alarms.append(code)
+    def _alarm(self, alarm: PumpAlarm, why: str) -> None:
+        log.warning("pump.alarm", alarm=alarm.value, reason=why)
+        self._alarms.append(alarm)
 
     def _status_from(self, reply: Reply) -> PumpStatus:
         match = _STATUS_RE.fullmatch(reply.lines[0]) if len(reply.lines) == 1 else None
@@ -385,14 +386,16 @@ class Harvard11Driver:
             )
         flags = match["flags"]
         if flags[2] == "S" or reply.prompt == "*":
-            self._alarm("S", "stall")
+            self._alarm(PumpAlarm.STALL, "prompt '*' / status flag S")
         if flags[0] in "iI":
             volume = int(match["volume"])
             last = self._last_infused_fl
             if last is not None and volume < last:
                 # Counters never fall by themselves; only a clear (which resets ``last``) or a
                 # power loss does.
-                self._alarm("R", f"infused counter fell from {last} fL to {volume} fL")
+                self._alarm(
+                    PumpAlarm.POWER_RESET, f"infused counter fell from {last} fL to {volume} fL"
+                )
             self._last_infused_fl = volume
         return self._status_from_prompt(reply.prompt)
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.drivers.base import PumpDriver, PumpState
+from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpState
 from pumpctl.drivers.harvard11 import Harvard11Driver
 from pumpctl.drivers.registry import get_driver_class
 from pumpctl.errors import ConfigError, PumpStateError, TransportTimeoutError
@@ -178,7 +178,7 @@ def test_a_stall_is_reported_as_alarm_s_and_stop_clears_it(rig: Rig) -> None:
     bolus(rig)
     rig.clock.advance(10)
     status = rig.driver.status()
-    assert (status.state, status.alarm) == (PumpState.STOPPED, "S")
+    assert (status.state, status.alarm) == (PumpState.STOPPED, PumpAlarm.STALL)
     assert rig.driver.stop().alarm is None
     assert rig.driver.dispensed().infused_ul == Decimal(25)
 
@@ -189,7 +189,7 @@ def test_a_power_loss_mid_bolus_is_reported_as_alarm_r(rig: Rig) -> None:
     rig.clock.advance(3)
     rig.sim.inject("power-reset")
     status = rig.driver.status()
-    assert status.alarm == "R"
+    assert status.alarm is PumpAlarm.POWER_RESET
     assert status.state is PumpState.STOPPED
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 
-from pumpctl.daemon.runner import pump_watchdog
+from pumpctl.daemon.assemble import pump_watchdog
 from pumpctl.drivers.base import PumpDriver
 from pumpctl.drivers.harvard11 import Harvard11Driver
 from pumpctl.drivers.ne1000 import Ne1000Driver
