@@ -12,7 +12,7 @@ What this family lacks, and how the driver makes up for it:
   what it last read without a clear, or when the target it confirmed for the bolus is gone. A
   power loss while pumpctl was not connected cannot be seen (``alarms_at_connect`` is empty).
 * **No alarm acknowledgement**: a stall shows as the ``*`` prompt and the ``S`` status flag
-  until ``stop``; the driver reports it as ``PumpAlarm.STALL``.
+  until ``stop`` or the next run; the driver reports it once as ``PumpAlarm.STALL``.
 
 Exchanges and link-fault rules live in :mod:`.harvard11_link`, numbers in
 :mod:`.harvard11_units`, the self-test in :mod:`.harvard11_selftest`.
@@ -104,6 +104,7 @@ class Harvard11Driver:
         self._commanded_ul: Decimal | None = None  # since the last clear_dispensed()
         self._target_ul: Decimal | None = None  # the confirmed tvolume, until a run ends
         self._last_infused_fl: int | None = None
+        self._stall_reported = False
         self._motion_expected = False
 
     # -- connection ---------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class Harvard11Driver:
         self._capabilities = None  # a new connection needs a new self-test (SR-13)
         self._programmed_ul = self._commanded_ul = self._target_ul = None
         self._last_infused_fl = None
+        self._stall_reported = False
         self._motion_expected = False
         self._alarms = []
         try:
@@ -385,8 +387,12 @@ class Harvard11Driver:
                 f"status reply {list(reply.lines)!r} is not 'rate time volume flags'"
             )
         flags = match["flags"]
-        if flags[2] == "S" or reply.prompt == "*":
+        stalled = flags[2] == "S" or reply.prompt == "*"
+        if stalled and not self._stall_reported:
+            # The indication lasts until stop or the next run: one stall is one alarm, as an
+            # NE-1000 reports it once.
             self._alarm(PumpAlarm.STALL, "prompt '*' / status flag S")
+        self._stall_reported = stalled
         if flags[0] in "iI":
             volume = int(match["volume"])
             last = self._last_infused_fl

@@ -45,6 +45,28 @@ MODELS: dict[str, tuple[type, str, int]] = {
 }
 
 
+#: The simulator model that plays the pump each driver name drives.
+MODEL_FOR_DRIVER = {
+    "ne1000": "ne1000",
+    "ne500": "ne1000",
+    "ne300": "ne1000",
+    "harvard11": "elite11",
+    "elite11": "elite11",
+    "phdultra": "elite11",
+}
+
+
+def model_for_driver(driver: str) -> str:
+    """The pumpsim model for ``driver``; ConfigError when pumpsim has none."""
+    try:
+        return MODEL_FOR_DRIVER[driver]
+    except KeyError:
+        raise ConfigError(
+            f"driver {driver!r} has no simulator; pumpsim plays "
+            f"{', '.join(sorted(MODEL_FOR_DRIVER))}"
+        ) from None
+
+
 def make_simulator(model: str, clock: Clock, **options: Any) -> Simulator:
     """A simulator of ``model`` (``ne1000`` or ``elite11``); options as its constructor takes."""
     try:

@@ -31,6 +31,7 @@ def simulate(args: argparse.Namespace) -> int:
         faults=list(args.fault),
         fault_rate=args.fault_rate,
         operator_delay_min=args.operator_delay_min,
+        driver=args.driver,
     )
     simulation = Simulation(config, Path(args.journal), options)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.verbose)
@@ -97,6 +98,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=30.0,
         metavar="MIN",
         help="minutes before the simulated operator acknowledges an alarm (default 30)",
+    )
+    parser.add_argument(
+        "--driver",
+        choices=("ne1000", "harvard11"),
+        help="pump driver and simulated pump family (default: the configuration's)",
     )
     parser.add_argument("-j", "--journal", required=True, metavar="PATH", help="new journal file")
     parser.add_argument(
