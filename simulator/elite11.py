@@ -112,13 +112,14 @@ class Elite11Pump(PumpMachine):
 
     # -- motion -------------------------------------------------------------------------------
 
-    def start(self, direction: str, at: float, cause: str) -> None:
+    def start(self, direction: str, at: float, cause: str, *, ignore_target: bool = False) -> None:
         """Run in ``direction`` at its rate, up to the target (none set: until stopped)."""
         if self.drive.moving:
             return
         self.stalled = self.target_reached = False
         self.direction = direction
-        remaining = None if self.target_ul is None else self.target_ul - self.counter_ul(direction)
+        target = None if ignore_target else self.target_ul
+        remaining = None if target is None else target - self.counter_ul(direction)
         if remaining is not None and remaining <= 0:
             self.target_reached = True  # the counter already holds the target: nothing moves
             return
@@ -159,7 +160,8 @@ class Elite11Pump(PumpMachine):
             self.halt(at, "stall")
             self.stalled = True
         elif kind == "spontaneous-start" and not self.drive.moving:
-            self.start("INF", at, "spontaneous-start")
+            # A pump that starts by itself obeys no target: the worst case the daemon must catch.
+            self.start("INF", at, "spontaneous-start", ignore_target=True)
         elif kind == "keypad-pause" and self.drive.moving:
             self.halt(at, "keypad-pause")  # the Elite has no pause: the keypad stops it
         elif kind == "reservoir-empty":
