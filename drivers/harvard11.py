@@ -134,10 +134,23 @@ class Harvard11Driver:
                 ) from err
             # Echoed input would be taken for replies; pumps without the setting say so, harmless.
             link.transact("echo off", Kind.SETUP)
+            self._check_target_at_connect()
         except BaseException:
             self.close()
             raise
         log.info("pump.connected", url=self.url, address=self.address, family="harvard11")
+
+    def _check_target_at_connect(self) -> None:
+        """No target at connect: the pump may have lost power since pumpctl last programmed it.
+
+        pumpctl never clears a target it set, and a power loss does; so a missing target is the
+        only trace a power loss leaves, and zero totals must not be trusted after it (SR-09).
+        A pump never programmed (first start) says the same; that only matters with a pulse
+        pending, where doubt is the safe reading.
+        """
+        reply = self._transact("tvolume", Kind.QUERY, lines=1)
+        if reply.lines and reply.lines[0].startswith("Target volume not set"):
+            self._alarm(PumpAlarm.POWER_RESET, "no target volume at connect")
 
     def close(self) -> None:
         # No watchdog: a pump left running stops at its target volume, which run() guarantees.

@@ -13,7 +13,13 @@ from decimal import Decimal
 
 import structlog
 
-from pumpctl.drivers.base import Capabilities, PumpState, PumpStatus, SelfTestReport
+from pumpctl.drivers.base import (
+    Capabilities,
+    PumpAlarm,
+    PumpState,
+    PumpStatus,
+    SelfTestReport,
+)
 from pumpctl.drivers.harvard11_codec import Reply
 from pumpctl.drivers.harvard11_units import (
     SIGNIFICANT_DIGITS,
@@ -63,13 +69,10 @@ def run_self_test(
             f"pump was {first.state.value} at self-test; it must be stopped (it has been "
             "stopped now)"
         )
-    if first.alarm is not None:
-        raise PumpAlarmError(
-            first.alarm,
-            f"alarm {first.alarm} at self-test (a stall shows until stop): clear its cause first",
-            command="self-test",
-            executed=False,
-        )
+    # What the pump showed at connect (a missing target, a stall) is evidence, handed over.
+    alarms_before = first.alarms
+    if PumpAlarm.STALL in alarms_before:
+        halt()  # a stall shows until stop: clear the indication before checking the rest
     checks.append("stopped")
 
     setup(f"diameter {dia_text}")
@@ -86,11 +89,18 @@ def run_self_test(
     checks.append(f"syringe volume {syringe_ul} uL")
 
     final = status()
-    if final.alarm is not None or final.state is not PumpState.STOPPED:
-        raise PumpStateError(
-            f"pump was {final.state.value} (alarm {final.alarm}) at the end of self-test"
+    if final.alarm is not None:
+        raise PumpAlarmError(
+            final.alarm,
+            f"alarm {final.alarm} during self-test; clear its cause first",
+            command="self-test",
+            executed=False,
         )
+    if final.state is not PumpState.STOPPED:
+        raise PumpStateError(f"pump was {final.state.value} at the end of self-test")
     checks.append("alarm-free")
+    if alarms_before:
+        checks.append("seen at connect: " + ", ".join(a.value for a in alarms_before))
 
     capabilities = Capabilities(
         syringe_diameter_mm=syringe_diameter_mm,
@@ -108,7 +118,7 @@ def run_self_test(
         power_failure_restart=False,
         state=final.state,
         checks=tuple(checks),
-        alarms_at_connect=(),
+        alarms_at_connect=alarms_before,
     )
     log.info("pump.self_test_passed", checks=checks)
     return report, capabilities

@@ -158,6 +158,55 @@ def test_crash_mid_pulse_is_reconciled_from_pump_evidence(tmp_path: Path, driver
     assert len(restarted.starts()) == 1
 
 
+def test_a_pump_power_loss_while_down_leaves_the_pulse_to_the_operator(
+    tmp_path: Path, driver: str
+) -> None:
+    """SR-09 SR-14: crash after RUN, then the pump loses power: never settled NOT_DELIVERED.
+
+    The NE-1000's watchdog stops the orphaned bolus; it keeps its totals and says so with its
+    power-up alarm, so the pulse is settled PARTIAL from them. A Pump 11 Elite has no watchdog:
+    its target ends the bolus at the full volume; it loses its totals and says nothing, and the
+    target it lost is the only trace, so the pulse waits for the operator.
+    """
+    bench = make_bench(tmp_path, driver=driver)
+
+    class Crash(BaseException):
+        pass
+
+    transport = bench.daemon.driver._given_transport  # type: ignore[attr-defined]
+    original = transport.write
+
+    def write(data: bytes) -> None:
+        original(data)
+        if RUN_COMMAND[driver] in data:
+            raise Crash
+
+    transport.write = write  # type: ignore[method-assign]
+    bench.daemon.start()
+    with pytest.raises(Crash):
+        bench.run_until(SLOT_1 + timedelta(minutes=5))
+    bench.clock.advance(120)  # the bolus ran to its end while the daemon was down...
+    bench.sim.inject("power-reset")  # ...and then the pump lost power, and its totals
+    bench.journal.close()
+
+    restarted = make_bench(
+        tmp_path, driver=driver, clock=bench.clock, sim=bench.sim, ledger=bench.ledger
+    )
+    restarted.daemon.start()
+    assert len(restarted.starts()) == 1  # the plunger did move once
+    moved = restarted.ledger.infused_ul()
+    settled = restarted.journal.events(kinds=("pulse.reconciled",))
+    assert all(e.payload["outcome"] != "NOT_DELIVERED" for e in settled)
+    if driver == "ne1000":
+        assert moved == pytest.approx(5.0)  # stopped by the safe-mode watchdog after 30 s
+        assert [e.payload["outcome"] for e in settled] == ["PARTIAL"]
+    else:
+        assert moved == pytest.approx(10.0)  # stopped by the pump's own target
+        assert restarted.journal.pending_pulses()  # zero totals after a power loss prove nothing
+        alarms = {str(a.kind) for a in restarted.daemon.alarms.unacknowledged()}
+        assert "uncertain-pulse" in alarms
+
+
 def test_missed_slots_while_down_are_recorded_not_caught_up(tmp_path: Path, driver: str) -> None:
     """SR-10: slots that passed while no daemon ran are MISSED; none is delivered late."""
     bench = make_bench(tmp_path, driver=driver)

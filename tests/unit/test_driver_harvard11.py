@@ -135,8 +135,9 @@ def test_bolus_sets_and_reads_back_rate_and_target_before_irun(rig: Rig) -> None
     bolus(rig)
     lines = rig.wire.lines
     irun = lines.index("0irun")
-    assert lines.index("0irate 500 ul/min") < lines.index("0irate") < irun
-    assert lines.index("0tvolume 50 ul") < lines.index("0tvolume") < irun
+    set_rate, set_target = lines.index("0irate 500 ul/min"), lines.index("0tvolume 50 ul")
+    assert set_rate < lines.index("0irate", set_rate) < irun
+    assert set_target < lines.index("0tvolume", set_target) < irun
     assert rig.wire.count("0irun") == 1
     rig.clock.advance(10)
     status = rig.driver.status()
@@ -265,3 +266,17 @@ def test_a_diameter_changed_at_the_keypad_stops_the_bolus_before_irun(rig: Rig) 
     with pytest.raises(PumpStateError, match="no confirmed bolus"):
         rig.driver.run()
     assert rig.wire.count("0irun") == 0
+
+
+def test_a_power_loss_while_disconnected_shows_at_connect(rig: Rig) -> None:
+    """The target pumpctl set is gone at the next connect: POWER_RESET, handed over as evidence."""
+    bolus(rig)
+    rig.clock.advance(10)
+    rig.driver.close()
+    rig.driver.connect()
+    assert rig.driver.status().alarm is None  # the target is still there: no power loss
+    rig.sim.inject("power-reset")
+    rig.driver.close()
+    rig.driver.connect()
+    report = rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
+    assert report.alarms_at_connect == (PumpAlarm.POWER_RESET,)
