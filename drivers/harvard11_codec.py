@@ -216,8 +216,11 @@ class ReplyDecoder:
         self._buf.clear()
         raise ProtocolError(f"reply line {line!r} lacks the address {head}")
 
-    def reply(self, expected_lines: int = 0) -> Reply | None:
-        """The reply, once the buffer certainly holds all of it; None while it may go on."""
+    def reply(self, expected_lines: int = 0, *, bare: bool = False) -> Reply | None:
+        """The reply, once the buffer certainly holds all of it; None while it may go on.
+
+        ``bare``: the command can draw no data line (a prompt request), so ``NN:`` ends it.
+        """
         scan = self._scan()
         if scan is None:
             return None
@@ -233,7 +236,7 @@ class ReplyDecoder:
         address, prompt = self._split(tail, prompt=True)
         if prompt not in PROMPTS:
             return None  # a data line still arriving, or "T" waiting for its "*"
-        ambiguous = prompt == ":" and self.address is not None
+        ambiguous = prompt == ":" and self.address is not None and not bare
         if ambiguous and (expected_lines == 0 or len(lines) < expected_lines):
             return None  # "NN:" may be the start of a data line: wait for more or for quiet
         return self._finish(lines, address, prompt, len(self._buf))

@@ -6,8 +6,10 @@
   came after their timeout) is drained first and never taken for the next command's reply; a
   ``T*`` seen so is kept for the driver.
 * A reply ends with an unterminated prompt. ``LF NN:`` may be the idle prompt or the start of a
-  data line, so a reply that ends so is complete only once the expected data lines are in or the
-  line has stayed quiet for ``quiet_s`` (long enough for a USB adapter's latency timer).
+  data line, so a reply that ends so is complete once the expected data lines are in, or once
+  the next reply starts: a setting is sent with a prompt request right behind it (``0\r``), whose
+  own bare prompt can hold no data. Failing both, a line quiet for ``quiet_s`` (longer than a USB
+  adapter's latency timer) ends it.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Harvard11Link:
         for attempt in range(attempts):
             self._drain()
             try:
-                return self._exchange(command, lines)
+                return self._exchange(command, lines, kind)
             except (ProtocolError, TransportTimeoutError) as err:
                 self._decoder.reset()
                 if attempt == attempts - 1:
@@ -87,34 +89,48 @@ class Harvard11Link:
                 log.warning("pump.link_fault", command=command, error=str(err), resent=True)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _exchange(self, command: str, lines: int) -> Reply:
-        self.transport.write(encode_command(self.address, command))
+    def _exchange(self, command: str, lines: int, kind: Kind) -> Reply:
+        # A reply without data lines ends in "LF NN:", which a data line could still follow.
+        # A prompt request sent right behind it ends it at once: its own "LF NN:" can carry no
+        # data. Never behind irun: its '>' is unambiguous, and motion gets one line alone.
+        sync = lines == 0 and kind is not Kind.MOTION
+        data = encode_command(self.address, command)
+        if sync:
+            data += encode_command(self.address, "")
+        self.transport.write(data)
         deadline = time.monotonic() + self.timeout_s
         saved = self.transport.timeout
         try:
-            while True:
-                reply = self._decoder.reply(lines)
-                if reply is not None:
-                    if self._is_stray_target(reply, lines):
-                        self.unprompted.append(reply.prompt)
-                        continue
-                    self._report_junk()
-                    return reply
-                wait = deadline - time.monotonic()
-                if self._decoder.pending_prompt():
-                    wait = min(wait, self.quiet_s)
-                if wait <= 0:
-                    break
-                chunk = self._read(wait)
-                if chunk:
-                    self._decoder.feed(chunk)
-                elif self._decoder.pending_prompt():
-                    self._report_junk()
-                    return self._decoder.take_idle_prompt()
-                elif time.monotonic() >= deadline:
-                    break
+            reply = self._await(command, lines, deadline, bare=False)
+            if sync:
+                self._await(command + " (prompt request)", 0, deadline, bare=True)
+            return reply
         finally:
             self.transport.timeout = saved
+
+    def _await(self, command: str, lines: int, deadline: float, *, bare: bool) -> Reply:
+        """The next reply: ``lines`` data lines expected, or none possible when ``bare``."""
+        while True:
+            reply = self._decoder.reply(lines, bare=bare)
+            if reply is not None:
+                if not bare and self._is_stray_target(reply, lines):
+                    self.unprompted.append(reply.prompt)
+                    continue
+                self._report_junk()
+                return reply
+            wait = deadline - time.monotonic()
+            if self._decoder.pending_prompt():
+                wait = min(wait, self.quiet_s)
+            if wait <= 0:
+                break
+            chunk = self._read(wait)
+            if chunk:
+                self._decoder.feed(chunk)
+            elif self._decoder.pending_prompt():
+                self._report_junk()
+                return self._decoder.take_idle_prompt()
+            elif time.monotonic() >= deadline:
+                break
         pending = self._decoder.pending_bytes
         self._decoder.reset()
         if pending:

@@ -37,8 +37,10 @@ class Recorder:
         self.inner.timeout = value
 
     def write(self, data: bytes) -> None:
-        line = data.decode().rstrip("\r")
-        self.lines.append(line)
+        # A setting goes out with a prompt request behind it: record each line.
+        sent = data.decode().split("\r")[:-1]
+        line = sent[0]
+        self.lines.extend(sent)
         self.inner.write(data)
         if self.rewrite is not None:
             saved, self.inner.timeout = self.inner.timeout, 0
@@ -280,3 +282,11 @@ def test_a_power_loss_while_disconnected_shows_at_connect(rig: Rig) -> None:
     rig.driver.connect()
     report = rig.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     assert report.alarms_at_connect == (PumpAlarm.POWER_RESET,)
+
+
+def test_a_refused_setting_is_seen_without_waiting_for_a_quiet_line(rig: Rig) -> None:
+    """A setting goes out with a prompt request behind it; its error line is still read."""
+    with pytest.raises(PumpStateError, match="Out of range"):
+        rig.driver._setup("irate 900 ml/min")
+    assert rig.wire.lines[-2:] == ["0irate 900 ml/min", "0"]
+    assert rig.driver.status().alarm is None  # nothing left over for the next exchange
