@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
+from pumpctl import __version__
 from pumpctl.core.clock import ScaledClock
 from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
 
@@ -41,6 +42,11 @@ def _start(text: str) -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pumpsim", description="A virtual syringe pump (NE-1000 or Pump 11 Elite)."
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"pumpsim {__version__} (models {', '.join(sorted(MODELS))})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the simulator on a pty and/or TCP")
