@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
-from pumpctl.report import FORMATS
+from pumpctl.report import CURVES, FORMATS, writer_for
 from pumpctl.report.build import build_report, paused_gc
 
 
@@ -37,10 +37,8 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415  (matplotlib loads only when needed)
-
-    writer = _writer(args.format)
-    report = build_report(args.journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
+    writer = writer_for(args.format)  # a PDF without a browser fails here, before any work
+    report = build_report(args.journal, start=start, end=end, curve=CURVES[args.format])
     with paused_gc():
         writer(report, args.output)
     print(f"{args.format} report written to {args.output}")
@@ -55,10 +53,11 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="report what a journal says was delivered (html, csv, json, fhir)",
+        help="report what a journal says was delivered (html, pdf, csv, json, fhir)",
         description=(
             "Write a delivery report from a journal. Exit 0, or 3 when the journal's chain "
-            "does not verify (the report is still written and says so at the top)."
+            "does not verify (the report is still written and says so at the top). "
+            "--format pdf prints the HTML report with headless Chromium (exit 1 if none)."
         ),
     )
     parser.add_argument("-j", "--journal", type=Path, required=True, help="the journal file")

@@ -18,6 +18,8 @@ from pumpctl.journal import Journal
 from pumpctl.report import write_report
 from pumpctl.report.build import build_report
 from pumpctl.report.html import render_html
+from pumpctl.report.jsonfmt import to_data
+from pumpctl.report.outcomes import SlotOutcome
 from tests.report_journals import (
     DAY1,
     PRESCRIPTION,
@@ -56,6 +58,19 @@ def test_tampered_journal_report_says_so_first_and_in_red(known: Known) -> None:
     assert body.index('class="verdict tampered"') < body.index("<h1>")
     assert "TAMPERED OR DAMAGED" in body[: body.index("<h1>")]
     assert "#b2182b" in page  # the tampered verdict's red
+
+
+def test_tampered_report_has_no_placeholder_anywhere(known: Known) -> None:
+    """SR-20: a tampered journal's report says what stands in for the head, never "None"."""
+    _tamper(known.path)
+    report = build_report(known.path)
+    assert report.integrity.head_seq is None  # the chain vouches for no head
+    assert report.integrity.head_text.startswith("none: the chain does not verify")
+    page = render_html(report)
+    assert "None" not in page
+    assert "#None" not in page
+    data = json.dumps(to_data(report))
+    assert "#None" not in data
 
 
 def test_cli_writes_tampered_report_and_exits_with_the_tampered_code(
@@ -98,7 +113,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     builder.close()
     report = build_report(builder.path)
     assert report.subject is None  # this daemon.start carried no subject: "not recorded"
-    assert report.total.counts["delivered"] == 1
+    assert report.total.counts[SlotOutcome.DELIVERED] == 1
     assert str(report.total.adherence_pct) == "100.0"
     assert report.intervals.count == 0
     assert report.intervals.median_min is None
@@ -107,6 +122,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     page = render_html(report)
     assert page.count("<svg") == 4
     assert '<tr id="subject"><th>subject</th><td>not recorded</td></tr>' in page
+    assert "None" not in page
 
 
 def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
@@ -114,7 +130,7 @@ def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
     start = datetime(2026, 3, 3, tzinfo=UTC)
     report = build_report(known.path, start=start)
     assert report.total.scheduled == 4
-    assert [d.day.isoformat() for d in report.days if d.day] == ["2026-03-03"]
+    assert [d.start.isoformat() for d in report.days if d.start] == ["2026-03-03"]
     assert [a.alarm_id for a in report.alarms] == ["A2"]
     assert [c.why for c in report.changes] == ["LH response low"]
     assert report.prescription_in_force is not None
@@ -130,7 +146,7 @@ def test_period_keeps_a_suspension_that_began_before_it(known: Known) -> None:
     assert suspension.started == datetime(2026, 3, 2, 11, 20, tzinfo=UTC)
     assert suspension.ended == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     assert report.alarms == ()  # A1 was raised at 11:01, before the period
-    assert [r.category for r in report.slots] == ["denied", "missed", "delivered"]
+    assert [r.outcome for r in report.slots] == ["DENIED", "MISSED", "DELIVERED"]
     assert report.prescription_in_force is not None
     assert report.total.prescribed_dose_ug == 30
 
@@ -151,9 +167,9 @@ def test_period_long_after_the_context_still_has_it(tmp_path: Path) -> None:
     (suspension,) = report.suspensions
     assert (suspension.started, suspension.ended) == (DAY1 + timedelta(hours=8), None)
     (row,) = report.slots
-    assert (row.slot_id, row.category, row.prescribed_dose_ug) == (
+    assert (row.slot_id, row.outcome, row.prescribed_dose_ug) == (
         slot.slot_id,
-        "denied",
+        SlotOutcome.DENIED,
         Decimal(10),
     )
 
