@@ -24,7 +24,8 @@ PRESCRIBED = "#000000"
 DELIVERED = TERMS[SlotOutcome.DELIVERED].colour
 OVER = TERMS[SlotOutcome.OVER_DELIVERED].colour
 NIGHT = "#eef1f6"
-LEFT, RIGHT, LEGEND = 64.0, 12.0, 18.0
+LEFT, RIGHT, LEGEND = 64.0, 12.0, 14.0
+TOP = LEGEND + 24  # the plotting area starts below the legend and the axis title
 #: Periods up to this many local days get the exposure curve itself; longer ones a daily maximum.
 CURVE_UP_TO_DAYS = 3
 
@@ -88,8 +89,8 @@ def pulse_map(report: Report) -> str:
     """Each slot at its local time of day, one row per local day, coloured by outcome."""
     days = _local_days(report)
     zone = report.zone
-    row_h = max(8.0, min(26.0, 220.0 / max(len(days), 1)))
-    top = LEGEND + 12
+    row_h = max(10.0, min(26.0, 240.0 / max(len(days), 1)))
+    top = LEGEND + 10
     left = 78.0
     box = Box(left, top, WIDTH - left - RIGHT, row_h * len(days), 0, 1440, 0, len(days))
     canvas = Canvas(box.bottom + 22, "slots by local time of day, one row per day")
@@ -98,8 +99,9 @@ def pulse_map(report: Report) -> str:
     index = {day: i for i, day in enumerate(days)}
     for i, day in enumerate(days):
         y = box.top + i * row_h
-        if row_h >= 8:
-            canvas.text(left - 4, y + row_h / 2 + 3, f"{day:%a %d %b}", anchor="end")
+        canvas.text(
+            left - 4, y + row_h / 2 + 3, f"{day:%a %d %b}", anchor="end", size=min(9.0, row_h - 1)
+        )
         canvas.line(box.left, y + row_h, box.right, y + row_h, "#e6e6e6", width=0.5)
     mark = max(2.0, min(4.0, box.width / 1440 * 8))
     present: list[SlotOutcome] = []
@@ -143,8 +145,8 @@ def outcome_bars(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -
     """Per week or month: the slots not given in full, stacked by outcome."""
     shown = [o for o in SlotOutcome if o not in (SlotOutcome.DELIVERED, SlotOutcome.SCHEDULED)]
     heights = [sum(b.counts[o] for o in shown) for b in buckets]
-    ticks = nice_ticks(0, max(max(heights, default=0), 1), 4)
-    box = Box(LEFT, LEGEND + 16, WIDTH - LEFT - RIGHT, 130, 0, len(buckets), 0, ticks[-1])
+    ticks = nice_ticks(0, max(max(heights, default=0), 1), 4, whole=True)
+    box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 130, 0, len(buckets), 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, f"slots not given in full, per {grain}")
     y_axis(canvas, box, ticks, f"slots per {grain}")
     present: set[SlotOutcome] = set()
@@ -178,7 +180,7 @@ def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> 
     delivered = [float(b.delivered_dose_ug) / max(b.days, 1) for b in buckets]
     prescribed = [float(b.prescribed_dose_ug) / max(b.days, 1) for b in buckets]
     ticks = nice_ticks(0, max([*delivered, *prescribed, 1.0]) * 1.05, 4)
-    box = Box(LEFT, LEGEND + 16, WIDTH - LEFT - RIGHT, 130, 0, len(buckets), 0, ticks[-1])
+    box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 130, 0, len(buckets), 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, "dose per day, delivered and prescribed")
     y_axis(canvas, box, ticks, "µg per day" + (f" (mean of the {grain})" if per_day else ""))
     over = False
@@ -234,7 +236,7 @@ def _exposure_curve(report: Report) -> str:
     start, end = ex.times[0], ex.times[-1]
     span = (end - start).total_seconds() / 60 or 1.0
     ticks = nice_ticks(0, max(max(ex.levels_pg_per_ml, default=0.0), threshold) * 1.08, 4)
-    box = Box(LEFT, LEGEND + 16, WIDTH - LEFT - RIGHT, 130, 0, span, 0, ticks[-1])
+    box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 130, 0, span, 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, "predicted plasma level and the gate's threshold")
     y_axis(canvas, box, ticks, "pg/mL")
     points = [
@@ -274,7 +276,7 @@ def _pre_pulse_bars(report: Report, buckets: Sequence[Tally], grain: stats.Grain
             highest[i] = max(highest[i], fraction)
     threshold = report.exposure.threshold_fraction
     ticks = nice_ticks(0, max([*highest, threshold]) * 1.15, 4)
-    box = Box(LEFT, LEGEND + 16, WIDTH - LEFT - RIGHT, 120, 0, len(buckets), 0, ticks[-1])
+    box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 120, 0, len(buckets), 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, "highest predicted level before a pulse")
     y_axis(canvas, box, ticks, "× one pulse's peak", fmt=".2f")
     for i, value in enumerate(highest):
@@ -311,9 +313,9 @@ def interval_histogram(report: Report) -> str:
     for value in iv.values_min:
         k = bins if value >= HIST_MAX_MIN else int((value - low) // HIST_BIN_MIN)
         counts[max(k, 0)] += 1
-    ticks = nice_ticks(0, max(*counts, 1), 4)
+    ticks = nice_ticks(0, max(*counts, 1), 4, whole=True)
     x_max = HIST_MAX_MIN + 3 * HIST_BIN_MIN
-    box = Box(LEFT, LEGEND + 16, WIDTH - LEFT - RIGHT, 110, low, x_max, 0, ticks[-1])
+    box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 110, low, x_max, 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, "intervals between pulse starts")
     y_axis(canvas, box, ticks, "intervals")
     for k, n in enumerate(counts):

@@ -8,6 +8,7 @@ from the journal is escaped; every time is local to the prescription's zone, wit
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -118,13 +119,20 @@ def period_text(report: Report) -> str:
     end = report.period_to or report.last_record
     if start is None or end is None:
         return f"no records (times in {report.timezone})"
-    days = report.span_days
-    length = f", {count_words(days, 'day')}" if days else ""
+    length = f", {duration_text(end - start)}"
     which = "" if report.period_from or report.period_to else " (the whole journal)"
     return (
         f"{local_time(start, zone)} to {local_time(end, zone)}{which}{length}; "
         f"times in {report.timezone}"
     )
+
+
+def duration_text(span: timedelta) -> str:
+    """``24 h`` up to two days, ``30 days`` beyond (rounded to the nearest whole unit)."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{round(hours)} h"
+    return f"{round(hours / 24)} days"
 
 
 def period_short(report: Report) -> str:

@@ -12,10 +12,11 @@ from datetime import date, datetime
 from html import escape
 
 from pumpctl.report import stats
-from pumpctl.report.model import Report, SlotRow, Tally
+from pumpctl.report.model import AlarmRow, Report, SlotRow, Tally
 from pumpctl.report.outcomes import TERMS, SlotOutcome
 from pumpctl.report.words import (
     change_words,
+    count_words,
     day_label,
     decimal_text,
     local_time,
@@ -176,7 +177,7 @@ _TALLY_HEAD = [
 def _bucket_label(t: Tally, grain: stats.Grain) -> str:
     assert t.start is not None  # noqa: S101  (buckets always have a start)
     if grain == "week":
-        return f"week of {day_label(t.start)}"
+        return f"{t.start:%d %b %Y}"
     if grain == "month":
         return f"{t.start:%B %Y}"
     return day_label(t.start)
@@ -185,7 +186,8 @@ def _bucket_label(t: Tally, grain: stats.Grain) -> str:
 def tally_table(
     element_id: str, report: Report, buckets: Sequence[Tally], grain: stats.Grain
 ) -> str:
-    head = [(grain if i == 0 else h, w) for i, (h, w) in enumerate(_TALLY_HEAD)]
+    first = {"day": "day", "week": "week of", "month": "month"}[grain]
+    head = [(first if i == 0 else h, w) for i, (h, w) in enumerate(_TALLY_HEAD)]
     rows = [_tally_row(escape(_bucket_label(b, grain)), b) for b in buckets if b.scheduled]
     rows.append(_tally_row("<b>total</b>", report.total))
     reasons = [
@@ -327,7 +329,10 @@ def tables(report: Report) -> list[str]:
         out.append(table("missed", _SLOT_HEAD, _slot_rows(report, missed), numeric=(2, 3)))
     else:
         out.append(_missed_by_day(report, missed))
-    out += ["<h2>Alarms</h2>", _alarms(report) if report.alarms else '<p id="alarms">none</p>']
+    out += [
+        "<h2>Alarms</h2>",
+        _alarms(report, grain) if report.alarms else '<p id="alarms">none</p>',
+    ]
     out += ["<h2>Suspensions</h2>", _suspensions(report)]
     out += ['<h2 id="changes">Changes of prescription and limits</h2>', _changes(report)]
     out += ["<h2>Intervals and exposure</h2>", _numbers(report)]
@@ -344,10 +349,47 @@ def tables(report: Report) -> list[str]:
     return out
 
 
-def _alarms(report: Report) -> str:
+def _low_alarms(report: Report, low: Sequence[AlarmRow]) -> str:
+    """Low-priority alarms of a long period, one row per kind (each one is in the JSON)."""
+    by_code: dict[str, list[AlarmRow]] = {}
+    for a in low:
+        by_code.setdefault(a.code, []).append(a)
+    rows = [
+        [
+            f"<b>{_e(code)}</b>",
+            str(len(alarms)),
+            _when(report, alarms[0].raised),
+            _when(report, alarms[-1].raised),
+            _e(count_words(sum(1 for a in alarms if a.acknowledged is None), "alarm"))
+            if any(a.acknowledged is None for a in alarms)
+            else "all",
+        ]
+        for code, alarms in sorted(by_code.items())
+    ]
+    return "<h3>Low priority, by kind</h3>" + table(
+        "alarms-low",
+        [
+            ("alarm", "auto"),
+            ("count", "14mm"),
+            ("first", "33mm"),
+            ("last", "33mm"),
+            ("not acknowledged", "26mm"),
+        ],
+        rows,
+        numeric=(1,),
+    )
+
+
+def _alarms(report: Report, grain: stats.Grain) -> str:
+    """Every alarm up to a month; beyond, high and medium ones each, low ones by kind."""
     slot_times = {r.slot_id: r.scheduled for r in report.slots}
+    listed = report.alarms
+    low: list[AlarmRow] = []
+    if grain != "day":
+        listed = tuple(a for a in report.alarms if a.priority != "low")
+        low = [a for a in report.alarms if a.priority == "low"]
     rows = []
-    for a in report.alarms:
+    for a in listed:
         slots = ", ".join(_slot_link(report, s, slot_times.get(s)) for s in a.slot_ids) or "—"
         ack = (
             f"{_when(report, a.acknowledged)} by {_e(a.acknowledged_by)}"
@@ -367,17 +409,22 @@ def _alarms(report: Report) -> str:
                 _when(report, a.cleared) if a.cleared else "—",
             ]
         )
-    return table(
+    listed_table = table(
         "alarms",
         [
-            ("raised", "33mm"),
-            ("priority", "15mm"),
+            ("raised", "30mm"),
+            ("priority", "13mm"),
             ("alarm", "auto"),
-            ("slot", "33mm"),
-            ("acknowledged", "36mm"),
-            ("cleared", "33mm"),
+            ("slot", "30mm"),
+            ("acknowledged", "38mm"),
+            ("cleared", "30mm"),
         ],
         rows,
+    )
+    if not low:
+        return listed_table
+    return (listed_table if listed else '<p id="alarms">no high or medium alarm</p>') + (
+        _low_alarms(report, low)
     )
 
 

@@ -140,13 +140,16 @@ def text_width(text: str, size: float = SMALL) -> float:
     return len(text) * size * 0.55
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (steps of 1, 2 or 5 times a power of ten)."""
+def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values covering [low, high] (steps of 1, 2 or 5 times a power of ten);
+    ``whole``: never a step below 1 (axes that count things)."""
     if high <= low:
         high = low + 1.0
     raw = (high - low) / max(count, 1)
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if whole:
+        step = max(step, 1.0)
     first = math.floor(low / step) * step
     last = math.ceil(high / step - 1e-9) * step
     return [round(first + k * step, 10) for k in range(round((last - first) / step) + 1)]
@@ -190,7 +193,7 @@ def y_axis(canvas: Canvas, box: Box, ticks: Sequence[float], label: str, fmt: st
         canvas.text(box.left - 4, y + 3, format(tick, fmt), anchor="end")
     canvas.line(box.left, box.top, box.left, box.bottom, AXIS)
     canvas.line(box.left, box.bottom, box.right, box.bottom, AXIS)
-    canvas.text(2, box.top - 8, label)
+    canvas.text(2, box.top - 7, label)
 
 
 def x_labels(canvas: Canvas, box: Box, labels: Sequence[tuple[float, str]], *, grid: bool) -> None:
