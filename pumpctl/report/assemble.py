@@ -57,13 +57,17 @@ def _dec(text: object) -> Decimal | None:
     if text is None:
         return None
     try:
-        return Decimal(str(text))
+        return Decimal(text) if text.__class__ is str else Decimal(str(text))
     except InvalidOperation:
         return None
 
 
 def _time(text: object) -> datetime | None:
-    return None if not isinstance(text, str) else datetime.fromisoformat(text).astimezone(UTC)
+    """A journal time as aware UTC (journal times are already UTC: no conversion then)."""
+    if text.__class__ is not str:
+        return None
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is UTC else when.astimezone(UTC)
 
 
 def limits_from(payload: dict[str, Any] | None) -> Limits:
@@ -162,24 +166,16 @@ def _suspensions(events: Sequence[EventRow]) -> list[Suspension]:
 def _slot_rows(
     events: Sequence[EventRow], prescriptions: Sequence[tuple[datetime, dict[str, Any]]]
 ) -> list[SlotRow]:
-    missed_detail: dict[str, str] = {}
-    durations: dict[str, Decimal] = {}
-    for e in events:
-        kind = e.kind
-        if kind == "slot.missed":
-            missed_detail[str(e.payload.get("slot_id"))] = str(e.payload.get("detail", ""))
-        elif kind in ("pulse.intent", "slot.scheduled"):
-            duration = e.payload.get("duration_s")
-            if duration is not None:
-                durations[str(e.payload["slot_id"])] = Decimal(str(duration))
+    """One row per slot from the journal's own export fold, in the report's vocabulary."""
     rows: list[SlotRow] = []
+    append = rows.append
     last_dose: Decimal | None = None
     dec, time_ = _dec, _time
     for r in export_slots(events):
         slot_id = r["slot_id"]
         scheduled = time_(r["scheduled_utc"])
-        export_outcome = str(r["outcome"])
-        gate_reasons = tuple(r["denial_reasons"]) or tuple(r["missed_reasons"])
+        export_outcome = r["outcome"]
+        gate_reasons = tuple(r["denial_reasons"] or r["missed_reasons"])
         alarms = tuple(
             LinkedAlarm(str(a["alarm_id"]), str(a["code"]), str(a["priority"])) for a in r["alarms"]
         )
@@ -190,11 +186,11 @@ def _slot_rows(
             gate_reasons=gate_reasons,
             requested_volume_ul=requested,
             delivered_volume_ul=delivered,
-            alarm_codes=[a.code for a in alarms],
+            alarm_codes=[a.code for a in alarms] if alarms else (),
         )
         reasons = gate_reasons
         if outcome is SlotOutcome.MISSED:
-            reasons = (missed_detail.get(slot_id) or NO_ATTEMPT,)
+            reasons = (r["missed_detail"] or NO_ATTEMPT,)
         elif export_outcome == "PENDING":
             reasons = (NO_OUTCOME,)
         dose = dec(r["requested_dose_ug"])
@@ -202,21 +198,21 @@ def _slot_rows(
             in_force = _in_force(prescriptions, scheduled)
             dose = dec(in_force.get("dose_ug")) if in_force else last_dose
         last_dose = dose
-        rows.append(
+        append(
             SlotRow(
-                slot_id=slot_id,
-                scheduled=scheduled,
-                outcome=outcome,
-                prescribed_dose_ug=dose,
-                delivered_dose_ug=dec(r["delivered_dose_ug"]),
-                requested_volume_ul=requested,
-                delivered_volume_ul=delivered,
-                started=time_(r["start_utc"]),
-                ended=time_(r["end_utc"]),
-                reasons=reasons,
-                resolved_by=r["resolved_by"],
-                alarms=alarms,
-                duration_s=durations.get(slot_id),
+                slot_id,
+                scheduled,
+                outcome,
+                dose,
+                dec(r["delivered_dose_ug"]),
+                requested,
+                delivered,
+                time_(r["start_utc"]),
+                time_(r["end_utc"]),
+                reasons,
+                r["resolved_by"],
+                alarms,
+                dec(r["requested_duration_s"]),
             )
         )
     return rows
