@@ -16,9 +16,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.exposure import Infusion
 from pumpctl.core.gate import resolve_threshold
 from pumpctl.core.model import Limits
+from pumpctl.journal.events import EventKind
 from pumpctl.journal.export import export_slots
 from pumpctl.journal.query import EventRow
 from pumpctl.report import stats
@@ -38,11 +40,11 @@ from pumpctl.report.words import limits_of
 
 #: Records that describe the whole therapy, read in full whatever the period.
 CONTEXT_KINDS = (
-    "daemon.start",
-    "prescription.change",
-    "limits.change",
-    "delivery.suspended",
-    "delivery.resumed",
+    EventKind.DAEMON_START,
+    EventKind.PRESCRIPTION_CHANGE,
+    EventKind.LIMITS_CHANGE,
+    EventKind.DELIVERY_SUSPENDED,
+    EventKind.DELIVERY_RESUMED,
 )
 
 #: Records of a slot are written from its window's start (the slot time, less the gate's early
@@ -50,7 +52,15 @@ CONTEXT_KINDS = (
 READ_MARGIN = timedelta(days=1)
 
 #: Alarm codes that report flow no pulse commanded when they name no slot (SR-06, SR-26).
-FLOW_ALARMS = frozenset(("unintended-flow",))
+FLOW_ALARMS = frozenset((AlarmKind.UNINTENDED_FLOW,))
+ALARM_KINDS = frozenset(
+    (
+        EventKind.ALARM_RAISED,
+        EventKind.ALARM_ACKNOWLEDGED,
+        EventKind.ALARM_SILENCED,
+        EventKind.ALARM_CLEARED,
+    )
+)
 
 
 def _dec(text: object) -> Decimal | None:
@@ -95,12 +105,12 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
     open_: dict[str, int] = {}  # alarm id -> index in rows, until cleared
     for e in events:
         kind = e.kind
-        if not kind.startswith("alarm."):
+        if kind not in ALARM_KINDS:
             continue
         p = e.payload
         alarm_id = str(p.get("alarm_id", ""))
         at = open_.get(alarm_id)
-        if kind == "alarm.raised":
+        if kind == EventKind.ALARM_RAISED:
             slot = p.get("slot_id")
             slots = (slot,) if isinstance(slot, str) else ()
             if at is None:
@@ -128,18 +138,18 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
                     )
         elif at is None:
             continue
-        elif kind == "alarm.acknowledged" and rows[at].acknowledged is None:
+        elif kind == EventKind.ALARM_ACKNOWLEDGED and rows[at].acknowledged is None:
             rows[at] = dataclasses.replace(
                 rows[at],
                 acknowledged=e.wall,
                 acknowledged_by=str(p.get("who")),
                 acknowledge_note=str(p.get("note", "")),
             )
-        elif kind == "alarm.silenced":
+        elif kind == EventKind.ALARM_SILENCED:
             rows[at] = dataclasses.replace(
                 rows[at], silenced_by=str(p.get("who")), silenced_until=p.get("until_utc")
             )
-        elif kind == "alarm.cleared":
+        elif kind == EventKind.ALARM_CLEARED:
             rows[at] = dataclasses.replace(
                 rows[at], cleared=e.wall, cleared_why=str(p.get("why", ""))
             )
@@ -151,9 +161,9 @@ def _suspensions(events: Sequence[EventRow]) -> list[Suspension]:
     out: list[Suspension] = []
     for e in events:
         p = e.payload
-        if e.kind == "delivery.suspended":
+        if e.kind == EventKind.DELIVERY_SUSPENDED:
             out.append(Suspension(e.wall, str(p.get("who")), str(p.get("reason", ""))))
-        elif e.kind == "delivery.resumed" and out and out[-1].ended is None:
+        elif e.kind == EventKind.DELIVERY_RESUMED and out and out[-1].ended is None:
             out[-1] = dataclasses.replace(
                 out[-1],
                 ended=e.wall,
@@ -260,7 +270,7 @@ def _zone(prescription: dict[str, Any] | None) -> tuple[str, ZoneInfo]:
 
 
 def _safety(rows: Sequence[SlotRow], alarms: Sequence[AlarmRow], flows: Sequence[Flow]) -> Safety:
-    by_priority = {"high": 0, "medium": 0, "low": 0}
+    by_priority = {str(p): 0 for p in Priority}
     for a in alarms:
         by_priority[a.priority] = by_priority.get(a.priority, 0) + 1
     return Safety(
@@ -269,7 +279,7 @@ def _safety(rows: Sequence[SlotRow], alarms: Sequence[AlarmRow], flows: Sequence
         uncertain=tuple(r for r in rows if r.outcome is SlotOutcome.UNCERTAIN),
         alarms_by_priority=by_priority,
         unacknowledged_high=sum(
-            1 for a in alarms if a.priority == "high" and a.acknowledged is None
+            1 for a in alarms if a.priority == Priority.HIGH and a.acknowledged is None
         ),
     )
 
@@ -296,7 +306,7 @@ def report_from_events(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
     events = list(events)
-    starts = [e for e in events if e.kind == "daemon.start"]
+    starts = [e for e in events if e.kind == EventKind.DAEMON_START]
     started = [{"when": e.wall, **e.payload} for e in starts]
     changes = [
         Change(
@@ -309,7 +319,7 @@ def report_from_events(
             e.payload.get("new") or {},
         )
         for e in events
-        if e.kind in ("prescription.change", "limits.change")
+        if e.kind in (EventKind.PRESCRIPTION_CHANGE, EventKind.LIMITS_CHANGE)
     ]
     # daemon.start may carry the configuration's prescription and limits (newer daemons do).
     prescriptions = sorted(

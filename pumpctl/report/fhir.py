@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pumpctl.core.alarm_kinds import Priority
 from pumpctl.report.build import JOURNAL_NAMESPACE
 from pumpctl.report.model import AlarmRow, Flow, Report, SlotRow
 from pumpctl.report.outcomes import TERMS
@@ -30,7 +31,7 @@ URI = "urn:ietf:rfc:3986"  # the identifier is itself a URI
 #: Extension carrying the report's outcome code on each administration.
 OUTCOME_EXTENSION = "urn:pumpctl:fhir:slot-outcome"
 SUBCUTANEOUS = {"system": SNOMED, "code": "34206005", "display": "Subcutaneous route"}
-SEVERITY = {"high": "high", "medium": "moderate", "low": "low"}
+SEVERITY: dict[str, str] = {Priority.HIGH: "high", Priority.MEDIUM: "moderate", Priority.LOW: "low"}
 
 
 def _urn(*parts: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from pumpctl.core.alarm_kinds import Priority
 from pumpctl.report import stats
 from pumpctl.report.model import Report, Tally
 from pumpctl.report.outcomes import TERMS, SlotOutcome
@@ -123,7 +124,7 @@ def pulse_map(report: Report) -> str:
             term.colour,
             stroke="#000000" if alert else None,
         )
-    highs = [a for a in report.alarms if a.priority == "high"]
+    highs = [a for a in report.alarms if a.priority == Priority.HIGH]
     for alarm in highs:
         day = alarm.raised.astimezone(zone).date()
         if day in index:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from html import escape
 
+from pumpctl.core.alarm_kinds import Priority
 from pumpctl.report import stats
 from pumpctl.report.model import AlarmRow, Report, SlotRow, Tally
 from pumpctl.report.outcomes import TERMS, SlotOutcome
@@ -102,7 +103,7 @@ def safety(report: Report) -> str:
     uncertain = "; ".join(local_time(r.scheduled, zone) for r in s.uncertain if r.scheduled)
     by_priority = s.alarms_by_priority
     alarms_total = sum(by_priority.values())
-    alarm_text = ", ".join(f"{by_priority.get(p, 0)} {p}" for p in ("high", "medium", "low"))
+    alarm_text = ", ".join(f"{by_priority.get(p, 0)} {p}" for p in Priority)
     if s.unacknowledged_high:
         alarm_text += f"; {s.unacknowledged_high} high not acknowledged"
     counts = total.counts
@@ -386,8 +387,8 @@ def _alarms(report: Report, grain: stats.Grain) -> str:
     listed = report.alarms
     low: list[AlarmRow] = []
     if grain != "day":
-        listed = tuple(a for a in report.alarms if a.priority != "low")
-        low = [a for a in report.alarms if a.priority == "low"]
+        listed = tuple(a for a in report.alarms if a.priority != Priority.LOW)
+        low = [a for a in report.alarms if a.priority == Priority.LOW]
     rows = []
     for a in listed:
         slots = ", ".join(_slot_link(report, s, slot_times.get(s)) for s in a.slot_ids) or "—"
@@ -396,13 +397,13 @@ def _alarms(report: Report, grain: stats.Grain) -> str:
             + (f": {_e(a.acknowledge_note)}" if a.acknowledge_note else "")
             if a.acknowledged
             else _flag(1, "not acknowledged")
-            if a.priority == "high"
+            if a.priority == Priority.HIGH
             else "not acknowledged"
         )
         rows.append(
             [
                 _when(report, a.raised),
-                _flag(1, a.priority) if a.priority == "high" else _e(a.priority),
+                _flag(1, a.priority) if a.priority == Priority.HIGH else _e(a.priority),
                 f"<b>{_e(a.code)}</b> {_e(a.message)}",
                 slots,
                 ack,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from pumpctl.core.alarm_kinds import AlarmKind
+
 
 class SlotOutcome(StrEnum):
     """What became of one scheduled slot, in the order every table and legend lists them."""
@@ -89,7 +91,7 @@ EXPOSED = frozenset(o for o, t in TERMS.items() if t.exposed)
 FULL = frozenset((_O.DELIVERED, _O.OVER_DELIVERED))
 
 #: Alarm codes that say a pulse moved more than it was commanded (SR-06, SR-25).
-OVER_DELIVERY_ALARMS = frozenset(("over-delivery", "unintended-flow"))
+OVER_DELIVERY_ALARMS = frozenset((AlarmKind.OVER_DELIVERY, AlarmKind.UNINTENDED_FLOW))
 
 #: The reason shown for an intent that never got an outcome (the daemon stopped mid-pulse).
 NO_OUTCOME = "intent journaled, no outcome yet (settled from pump evidence at the next start)"

@@ -10,7 +10,7 @@ import pytest
 
 from pumpctl.config import parse_config_text
 from pumpctl.core.model import Limits
-from pumpctl.daemon.service import limits_dict, prescription_dict
+from pumpctl.daemon.configuration import limits_dict, prescription_dict
 from pumpctl.report.words import (
     change_words,
     decimal_text,
