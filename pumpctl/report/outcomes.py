@@ -90,8 +90,9 @@ EXPOSED = frozenset(o for o, t in TERMS.items() if t.exposed)
 #: Slots that received at least their full dose: the numerator of adherence.
 FULL = frozenset((_O.DELIVERED, _O.OVER_DELIVERED))
 
-#: Alarm codes that say a pulse moved more than it was commanded (SR-06, SR-25).
-OVER_DELIVERY_ALARMS = frozenset((AlarmKind.OVER_DELIVERY, AlarmKind.UNINTENDED_FLOW))
+#: Alarm codes that say a pulse moved more than it was commanded (SR-25). Unintended flow on a
+#: slot (a pump still running) is not one by itself: the measured volume decides.
+OVER_DELIVERY_ALARMS = frozenset((AlarmKind.OVER_DELIVERY,))
 
 #: The reason shown for an intent that never got an outcome (the daemon stopped mid-pulse).
 NO_OUTCOME = "intent journaled, no outcome yet (settled from pump evidence at the next start)"
@@ -109,9 +110,9 @@ def classify(
 ) -> SlotOutcome:
     """The report's outcome of a slot from the journal export's fold of it.
 
-    A pulse counts as over-delivered when the journal says so, when an over-delivery or
-    unintended-flow alarm names its slot, or when the pump measured more than was commanded:
-    the report never prints a dose above the prescription as plainly delivered.
+    A pulse counts as over-delivered when the journal says so, when an over-delivery alarm
+    names its slot, or when the pump measured more than was commanded: the report never prints
+    a dose above the prescription as plainly delivered.
     """
     if export_outcome in ("DELIVERED", "PARTIAL", "OVER_DELIVERED"):
         over = (
