@@ -346,7 +346,15 @@ def report_from_events(
         if (end is None or s.started < end)
         and (start is None or s.ended is None or s.ended > start)
     ]
-    days, total = stats.tally(rows, zone)
+    walls = [e.wall for e in events]
+    # Every local day the period and the journal share is shown, a day with nothing on record
+    # too: a silent day must be seen, not skipped. The period's end is exclusive.
+    first_day = last_day = None
+    if walls:
+        since = max(w for w in (start, min(walls)) if w is not None)
+        until = min(w for w in (end and end - timedelta(microseconds=1), max(walls)) if w)
+        first_day, last_day = since.astimezone(zone).date(), until.astimezone(zone).date()
+    days, total = stats.tally(rows, zone, first=first_day, last=last_day)
     exposed_starts = [t for r in rows if (t := stats.pulse_start(r)) is not None]
     origin = min([*exposed_starts, *(f.when for f in flows)], default=None)
     extra = [
@@ -362,7 +370,6 @@ def report_from_events(
         origin=origin,
         curve=curve,
     )
-    walls = [e.wall for e in events]
     last = started[-1] if started else {}
     return Report(
         source=source,

@@ -189,7 +189,7 @@ def tally_table(
 ) -> str:
     first = {"day": "day", "week": "week of", "month": "month"}[grain]
     head = [(first if i == 0 else h, w) for i, (h, w) in enumerate(_TALLY_HEAD)]
-    rows = [_tally_row(escape(_bucket_label(b, grain)), b) for b in buckets if b.scheduled]
+    rows = [_tally_row(escape(_bucket_label(b, grain)), b) for b in buckets]
     rows.append(_tally_row("<b>total</b>", report.total))
     reasons = [
         (escape(label), escape(reason), str(n))

@@ -258,6 +258,6 @@ class Report:
 
     @property
     def span_days(self) -> int:
-        """Local days from the first to the last day with a slot (0 without slots)."""
+        """Local days the report covers: the period's days the journal has records for."""
         dated = [d.start for d in self.days if d.start is not None]
         return 0 if not dated else (max(dated) - min(dated)).days + 1

@@ -41,9 +41,22 @@ Grain = Literal["day", "week", "month"]
 CurveMode = Literal["always", "short", "never"]
 
 
-def tally(rows: Iterable[SlotRow], zone: ZoneInfo) -> tuple[list[Tally], Tally]:
-    """Per local day (in ``zone``) and for the whole period: counts by outcome and doses."""
+def tally(
+    rows: Iterable[SlotRow],
+    zone: ZoneInfo,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+) -> tuple[list[Tally], Tally]:
+    """Per local day (in ``zone``) and for the whole period: counts by outcome and doses.
+
+    Days from ``first`` to ``last`` without any slot are present too, empty.
+    """
     days: dict[date, Tally] = {}
+    if first is not None and last is not None:
+        for k in range((last - first).days + 1):
+            day = first + timedelta(days=k)
+            days[day] = Tally(start=day)
     total = Tally(start=None)
     for row in rows:
         if row.scheduled is None:

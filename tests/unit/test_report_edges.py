@@ -223,3 +223,20 @@ def test_journal_text_cannot_inject_markup_into_the_html(tmp_path: Path) -> None
     assert "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;mallory&lt;/b&gt;" in page
+
+
+def test_a_silent_day_inside_the_period_is_shown_not_skipped(tmp_path: Path) -> None:
+    """A day with nothing on record between two days with pulses is a row of its own, empty."""
+    builder = JournalBuilder(tmp_path / "gap.sqlite3")
+    builder.start_daemon()
+    builder.prescribe(PRESCRIPTION, who="dr. smith", why="initial prescription")
+    builder.deliver(DAY1.replace(hour=8))
+    builder.deliver(DAY1.replace(hour=8) + timedelta(days=2))
+    builder.close()
+    report = build_report(builder.path)
+    assert [(d.start.isoformat(), d.scheduled) for d in report.days if d.start] == [
+        ("2026-03-02", 1),
+        ("2026-03-03", 0),
+        ("2026-03-04", 1),
+    ]
+    assert "Tue 03 Mar 2026" in render_html(report)
