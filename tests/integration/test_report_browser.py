@@ -115,6 +115,7 @@ def test_the_page_checks_catch_console_errors_fetches_and_cut_tables(tmp_path: P
         assert any(p.startswith("TABLE#wide") for p in page.evaluate(LAYOUT_PROBLEMS))
 
 
+@pytest.mark.timeout(900)  # the first one simulates a year for the fixture (a minute, idle)
 @pytest.mark.parametrize("period", PERIODS, ids=[p.name for p in PERIODS])
 def test_report_of_a_period_fits_a4_and_prints_within_its_page_bounds(
     period: Period, simulated: dict[str, Path], tmp_path: Path
