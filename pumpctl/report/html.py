@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pumpctl import __version__
-from pumpctl.report import figures, html_tables
+from pumpctl.report import figures, html_facts, html_tables
 from pumpctl.report.assemble import limits_from
 from pumpctl.report.model import Report
 from pumpctl.report.outcomes import TERMS, SlotOutcome
@@ -252,7 +252,7 @@ def _glance(report: Report) -> list[str]:
             '<div id="no-data" class="nodata">No data: the journal has no slots, '
             "alarms or suspensions in this period.</div>"
         )
-    parts += [_keys(report), "<h2>Safety events</h2>", html_tables.safety(report), "</section>"]
+    parts += [_keys(report), "<h2>Safety events</h2>", html_facts.safety(report), "</section>"]
     return parts
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pumpctl.core.exposure import DEFAULT_PK, default_threshold, steady_state_trough_fraction
 from pumpctl.core.model import HardCeiling, Limits
+from pumpctl.report import sources
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "clinical-parameters.md").read_text(
     encoding="utf-8"
@@ -79,3 +80,31 @@ def test_every_citation_has_a_reference_and_every_reference_is_cited() -> None:
     listed = set(re.findall(r"\*\*\[([^\]]+)\]\*\*", references))
     assert cited - {"derived"} == listed
     assert listed  # the pattern found them
+
+
+def _doc_references() -> dict[str, str]:
+    """Each reference of the page's list, keyed by citation, markdown removed."""
+    _, _, references = DOC.partition("## References")
+    items = re.split(r"\n- ", "\n" + references.strip())
+    out: dict[str, str] = {}
+    for item in filter(None, (i.strip() for i in items)):
+        keys = re.findall(r"\*\*\[([^\]]+)\]\*\*", item)
+        text = re.sub(r"^(\*\*\[[^\]]+\]\*\*,?\s*)+", "", item)
+        text = " ".join(text.replace("*", "").split())
+        for key in keys:
+            out[key] = text
+    return out
+
+
+def test_the_report_prints_the_same_references_as_the_page() -> None:
+    """The sources a report carries are the page's references, word for word."""
+    assert _doc_references() == sources.REFERENCES
+
+
+def test_every_number_the_report_prints_cites_a_known_source() -> None:
+    """Each clinical number in a report's sources table cites a reference (or is derived)."""
+    rows = sources.numbers(Limits())
+    assert rows
+    for what, _, keys in rows:
+        assert keys, what
+        assert set(keys) <= set(sources.REFERENCES) | {sources.DERIVED}, what
