@@ -290,8 +290,9 @@ def exposure(
 
     Uncertain pulses count in full (SR-09); ``extra`` adds flow no pulse commanded (SR-26), on
     the minute axis from ``origin``. ``reference`` is (dose µg, duration s) of the prescription,
-    whose single-pulse peak scales the threshold to pg/mL. ``curve``: sample the level always,
-    only for periods up to a week ("short"), or never (the CSV needs only pre-pulse levels).
+    whose single-pulse peak scales the threshold to pg/mL. ``curve``: return the sampled level
+    always, only for periods up to a week ("short": a longer one keeps just its highest level),
+    or never (the CSV needs only pre-pulse levels).
     """
     pulses = [
         (row, start)
@@ -322,7 +323,7 @@ def exposure(
             fractions[row.slot_id] = level / _peak(float(own), dur)
     end = starts_min[-1] + 180.0
     short = timedelta(minutes=end - starts_min[0]) <= DENSE_CURVE_SPAN
-    if curve == "never" or (curve == "short" and not short):
+    if curve == "never":
         grid: list[float] = []
     elif short:
         first = math.floor(starts_min[0] / DENSE_STEP_MIN) * DENSE_STEP_MIN
@@ -330,6 +331,10 @@ def exposure(
     else:
         grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
     levels = tuple(levels_pg_per_ml(infusions, grid))
+    highest = max(levels, default=None)
+    if curve == "short" and not short:
+        # A long period's curve is not drawn; its highest level (at some pulse's peak) is kept.
+        grid, levels = [], ()
     above = sum(1 for f in fractions.values() if f > threshold_fraction)
     return (
         Exposure(
@@ -337,7 +342,7 @@ def exposure(
             threshold_fraction=threshold_fraction,
             times=tuple(zero + timedelta(minutes=t) for t in grid),
             levels_pg_per_ml=levels,
-            max_level_pg_per_ml=max(levels, default=None),
+            max_level_pg_per_ml=highest,
             max_pre_pulse_fraction=max(fractions.values(), default=None),
             pre_pulse_above_threshold=above,
         ),

@@ -174,3 +174,12 @@ def test_paused_gc_restores_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_a_long_period_without_its_curve_still_knows_its_highest_level() -> None:
+    """For a figure that does not draw a long curve, the highest level is computed anyway."""
+    rows = [_row(f"s{k}", T0 + timedelta(minutes=90 * k)) for k in range(16 * 10)]
+    full, _ = stats.exposure(rows, 0.2, (Decimal(10), Decimal(60)), curve="always")
+    short, _ = stats.exposure(rows, 0.2, (Decimal(10), Decimal(60)), curve="short")
+    assert short.times == () and short.levels_pg_per_ml == ()
+    assert short.max_level_pg_per_ml == full.max_level_pg_per_ml is not None
