@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
+from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.report import CURVES, FORMATS, writer_for
 from pumpctl.report.build import build_report, paused_gc
 
@@ -39,8 +39,16 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     writer = writer_for(args.format)  # a PDF without a browser fails here, before any work
     report = build_report(args.journal, start=start, end=end, curve=CURVES[args.format])
-    with paused_gc():
-        writer(report, args.output)
+    try:
+        with paused_gc():
+            writer(report, args.output)
+    except OSError as err:
+        print(
+            f"pumpctl: error: -o {args.output}: the report cannot be written "
+            f"({err.strerror or err})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     print(f"{args.format} report written to {args.output}")
     if not report.has_data:
         print("note: the journal has no data in this period", file=sys.stderr)

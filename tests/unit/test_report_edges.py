@@ -240,3 +240,16 @@ def test_a_silent_day_inside_the_period_is_shown_not_skipped(tmp_path: Path) -> 
         ("2026-03-04", 1),
     ]
     assert "Tue 03 Mar 2026" in render_html(report)
+
+
+@pytest.mark.parametrize("fmt", ["html", "csv", "json", "fhir"])
+def test_cli_reports_an_unwritable_output_in_one_line(
+    known: Known, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """An output folder that does not exist is one error line naming -o, exit 1, no traceback."""
+    out = tmp_path / "missing-folder" / f"r.{fmt}"
+    code = main(["report", "-j", str(known.path), "--format", fmt, "-o", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"-o {out}: the report cannot be written (No such file or directory)" in err
