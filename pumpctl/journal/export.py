@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from pumpctl.journal.events import EventKind, utc_text
@@ -49,10 +49,13 @@ def _delivered_dose(row: dict[str, Any]) -> str | None:
     )
     if requested_ul is None or dose_ug is None or delivered_ul is None:
         return None
-    if Decimal(requested_ul) == 0:
-        return "0"
-    dose = Decimal(dose_ug) * Decimal(delivered_ul) / Decimal(requested_ul)
-    return str(dose.quantize(_DOSE_RESOLUTION))
+    try:
+        if Decimal(requested_ul) == 0:
+            return "0"
+        dose = Decimal(dose_ug) * Decimal(delivered_ul) / Decimal(requested_ul)
+        return str(dose.quantize(_DOSE_RESOLUTION))
+    except (InvalidOperation, TypeError, ValueError):
+        return None  # a record that does not state numbers states no dose
 
 
 def _apply(row: dict[str, Any], event: EventRow) -> None:

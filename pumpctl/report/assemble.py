@@ -36,7 +36,7 @@ from pumpctl.report.model import (
     Suspension,
 )
 from pumpctl.report.outcomes import NO_ATTEMPT, NO_OUTCOME, SlotOutcome, classify
-from pumpctl.report.words import limits_of
+from pumpctl.report.words import NOT_RECORDED, limits_of
 
 #: Records that describe the whole therapy, read in full whatever the period.
 CONTEXT_KINDS = (
@@ -76,8 +76,13 @@ def _time(text: object) -> datetime | None:
     """A journal time as aware UTC (journal times are already UTC: no conversion then)."""
     if text.__class__ is not str:
         return None
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo is UTC else when.astimezone(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is UTC:
+        return when
+    return None if when.tzinfo is None else when.astimezone(UTC)
 
 
 def limits_from(payload: dict[str, Any] | None) -> Limits:
@@ -108,7 +113,7 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
         if kind not in ALARM_KINDS:
             continue
         p = e.payload
-        alarm_id = str(p.get("alarm_id", ""))
+        alarm_id = _text(p.get("alarm_id"), "")
         at = open_.get(alarm_id)
         if kind == EventKind.ALARM_RAISED:
             slot = p.get("slot_id")
@@ -118,9 +123,9 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
                 rows.append(
                     AlarmRow(
                         alarm_id=alarm_id,
-                        code=str(p.get("code", "")),
-                        priority=str(p.get("priority", "")),
-                        message=str(p.get("message", "")),
+                        code=_text(p.get("code"), ""),
+                        priority=_text(p.get("priority"), ""),
+                        message=_text(p.get("message"), ""),
                         raised=e.wall,
                         slot_ids=slots,
                     )
@@ -128,7 +133,7 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
             else:
                 current = rows[at]
                 merged = current.slot_ids + tuple(s for s in slots if s not in current.slot_ids)
-                priority = str(p.get("priority"))
+                priority = _text(p.get("priority"))
                 rows[at] = dataclasses.replace(current, priority=priority, slot_ids=merged)
                 if (
                     priority != current.priority
@@ -142,16 +147,16 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
             rows[at] = dataclasses.replace(
                 rows[at],
                 acknowledged=e.wall,
-                acknowledged_by=str(p.get("who")),
-                acknowledge_note=str(p.get("note", "")),
+                acknowledged_by=_text(p.get("who")),
+                acknowledge_note=_text(p.get("note"), ""),
             )
         elif kind == EventKind.ALARM_SILENCED:
             rows[at] = dataclasses.replace(
-                rows[at], silenced_by=str(p.get("who")), silenced_until=p.get("until_utc")
+                rows[at], silenced_by=_text(p.get("who")), silenced_until=p.get("until_utc")
             )
         elif kind == EventKind.ALARM_CLEARED:
             rows[at] = dataclasses.replace(
-                rows[at], cleared=e.wall, cleared_why=str(p.get("why", ""))
+                rows[at], cleared=e.wall, cleared_why=_text(p.get("why"), "")
             )
             del open_[alarm_id]
     return rows
@@ -162,13 +167,13 @@ def _suspensions(events: Sequence[EventRow]) -> list[Suspension]:
     for e in events:
         p = e.payload
         if e.kind == EventKind.DELIVERY_SUSPENDED:
-            out.append(Suspension(e.wall, str(p.get("who")), str(p.get("reason", ""))))
+            out.append(Suspension(e.wall, _text(p.get("who")), _text(p.get("reason"), "")))
         elif e.kind == EventKind.DELIVERY_RESUMED and out and out[-1].ended is None:
             out[-1] = dataclasses.replace(
                 out[-1],
                 ended=e.wall,
-                resumed_by=str(p.get("who")),
-                resume_reason=str(p.get("reason", "")),
+                resumed_by=_text(p.get("who")),
+                resume_reason=_text(p.get("reason"), ""),
             )
     return out
 
@@ -255,6 +260,16 @@ def _reference(
     return max(doses), max(planned)
 
 
+def _text(value: object, missing: str = NOT_RECORDED) -> str:
+    """A journaled text; a missing one as ``missing`` (never the word None)."""
+    return missing if value is None else str(value)
+
+
+def _mapping(value: object) -> dict[str, Any] | None:
+    """A journaled object as a dict; anything else (a record written oddly) as not recorded."""
+    return dict(value) if isinstance(value, dict) and value else None
+
+
 def _within(when: datetime | None, start: datetime | None, end: datetime | None) -> bool:
     if when is None:
         return start is None and end is None
@@ -313,10 +328,10 @@ def report_from_events(
             e.seq,
             e.wall,
             e.kind.split(".")[0],
-            str(e.payload.get("who")),
-            str(e.payload.get("why")),
-            e.payload.get("old"),
-            e.payload.get("new") or {},
+            _text(e.payload.get("who")),
+            _text(e.payload.get("why")),
+            _mapping(e.payload.get("old")),
+            _mapping(e.payload.get("new")) or {},
         )
         for e in events
         if e.kind in (EventKind.PRESCRIPTION_CHANGE, EventKind.LIMITS_CHANGE)
@@ -324,12 +339,12 @@ def report_from_events(
     # daemon.start may carry the configuration's prescription and limits (newer daemons do).
     prescriptions = sorted(
         [(c.when, c.new) for c in changes if c.what == "prescription"]
-        + [(e.wall, e.payload["prescription"]) for e in starts if e.payload.get("prescription")],
+        + [(e.wall, p) for e in starts if (p := _mapping(e.payload.get("prescription")))],
         key=lambda item: item[0],
     )
     limit_records = sorted(
         [(c.when, c.new) for c in changes if c.what == "limits"]
-        + [(e.wall, e.payload["limits"]) for e in starts if e.payload.get("limits")],
+        + [(e.wall, p) for e in starts if (p := _mapping(e.payload.get("limits")))],
         key=lambda item: item[0],
     )
     prescription = _in_force(prescriptions, start)
@@ -380,8 +395,8 @@ def report_from_events(
         first_record=min(walls, default=None),
         last_record=max(walls, default=None),
         timezone=tz_name,
-        subject=last.get("subject"),
-        pump=last.get("pump"),
+        subject=_mapping(last.get("subject")),
+        pump=_mapping(last.get("pump")),
         daemon_starts=tuple(started),
         integrity=integrity,
         prescription_in_force=prescription,

@@ -38,6 +38,11 @@ def _urn(*parts: str) -> str:
     return f"urn:uuid:{uuid.uuid5(JOURNAL_NAMESPACE, '/'.join(parts))}"
 
 
+def _filled(text: str | None, fallback: str) -> str:
+    """FHIR strings may not be empty or blank: a journaled blank reads as ``fallback``."""
+    return text if text and text.strip() else fallback
+
+
 def _time(when: datetime) -> str:
     return when.isoformat()
 
@@ -74,7 +79,9 @@ def _administration(
     if dose is not None:
         resource["dosage"]["dose"] = _dose(dose)
     if term.fhir_status == "not-done":
-        resource["statusReason"] = [{"text": r} for r in row.reasons or (term.label,)]
+        resource["statusReason"] = [
+            {"text": _filled(r, term.label)} for r in row.reasons or (term.label,)
+        ]
     return {"fullUrl": _urn(seed, "slot", row.slot_id), "resource": resource}
 
 
@@ -87,11 +94,11 @@ def _issue(
             {"system": system, "value": f"alarm/{alarm.alarm_id}/{_time(alarm.raised)}"}
         ],
         "status": "final",
-        "code": {"text": alarm.code},
+        "code": {"text": _filled(alarm.code, "alarm (kind not recorded)")},
         "severity": SEVERITY.get(alarm.priority, "low"),
         "identifiedDateTime": _time(alarm.raised),
         "implicated": implicated,
-        "detail": alarm.message or alarm.code,
+        "detail": _filled(alarm.message, _filled(alarm.code, "no message recorded")),
     }
     if alarm.acknowledged is not None:
         note = f": {alarm.acknowledge_note}" if alarm.acknowledge_note else ""

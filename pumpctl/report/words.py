@@ -63,14 +63,34 @@ def ug(value: object) -> str:
 
 def duration_words(seconds: object) -> str:
     """``1-min`` for 60 s, ``90-s`` for 90 s: how long one bolus lasts."""
-    total = Decimal(str(seconds))
+    try:
+        total = Decimal(str(seconds))
+    except InvalidOperation:
+        return f"{seconds}-s"
     if total > 0 and total % 60 == 0:
         return f"{decimal_text(total / 60)}-min"
     return f"{decimal_text(total)}-s"
 
 
 def _hhmm(text: object) -> str:
-    return time.fromisoformat(str(text)).strftime("%H:%M")
+    """``22:00`` from a journaled ``22:00:00``; anything else as it was journaled."""
+    try:
+        return time.fromisoformat(str(text)).strftime("%H:%M")
+    except ValueError:
+        return str(text)
+
+
+def _known(value: object) -> object:
+    return "?" if value is None else value
+
+
+def _wraps_midnight(window: Mapping[str, Any]) -> bool:
+    try:
+        start = time.fromisoformat(str(window.get("start")))
+        end = time.fromisoformat(str(window.get("end")))
+    except ValueError:
+        return False
+    return start > end
 
 
 def _windows(profile: object) -> list[Mapping[str, Any]]:
@@ -81,16 +101,21 @@ def prescription_words(p: Mapping[str, Any]) -> str:
     """``10 µg every 90 min by day, every 120 min 22:00–06:00, 1-min bolus``.
 
     The base interval reads "by day" when the profile is one window across midnight (a night).
+    A value the record lacks reads "?"; a record with none of them reads "not recorded".
     """
+    if all(p.get(k) is None for k in ("dose_ug", "interval_min", "pulse_duration_s")):
+        return NOT_RECORDED
     windows = _windows(p.get("profile"))
-    base = f"every {p.get('interval_min')} min"
-    if len(windows) == 1 and _hhmm(windows[0]["start"]) > _hhmm(windows[0]["end"]):
+    base = f"every {_known(p.get('interval_min'))} min"
+    if len(windows) == 1 and _wraps_midnight(windows[0]):
         base += " by day"
-    parts = [f"{ug(p.get('dose_ug'))} {base}"]
+    parts = [f"{ug(_known(p.get('dose_ug')))} {base}"]
     parts += [
-        f"every {w.get('interval_min')} min {_hhmm(w['start'])}–{_hhmm(w['end'])}" for w in windows
+        f"every {_known(w.get('interval_min'))} min "
+        f"{_hhmm(_known(w.get('start')))}–{_hhmm(_known(w.get('end')))}"
+        for w in windows
     ]
-    parts.append(f"{duration_words(p.get('pulse_duration_s'))} bolus")
+    parts.append(f"{duration_words(_known(p.get('pulse_duration_s')))} bolus")
     return ", ".join(parts)
 
 
@@ -107,12 +132,15 @@ def prescription_details(p: Mapping[str, Any]) -> str:
         concentration = Decimal(str(p["concentration_ug_per_ml"]))
         volume = dose * 1000 / concentration
         parts.append(f"{decimal_text(volume)} µL per pulse at {decimal_text(concentration)} µg/mL")
-    except (KeyError, InvalidOperation, ArithmeticError):
+    except (KeyError, InvalidOperation, ArithmeticError, TypeError):
         pass
     parts.append(f"local times in {zone_name}")
     anchor = p.get("anchor")
-    if anchor:
-        first = datetime.fromisoformat(str(anchor))
+    try:
+        first = datetime.fromisoformat(str(anchor)) if anchor else None
+    except ValueError:
+        first = None
+    if first is not None and first.tzinfo is not None:
         parts.append(f"cadence counted from {local_time(first, zone)}")
     return "; ".join(parts)
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from pumpctl.cli import main
 from pumpctl.core.clock import VirtualClock
@@ -253,3 +254,32 @@ def test_cli_reports_an_unwritable_output_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert f"-o {out}: the report cannot be written (No such file or directory)" in err
+
+
+def test_odd_but_verified_records_still_give_every_format(tmp_path: Path) -> None:
+    """Records with odd payloads (written through the journal API, so the chain verifies)
+    give a report in every format: odd values are shown as written or as not recorded."""
+    builder = JournalBuilder(tmp_path / "odd.sqlite3")
+    append = builder.journal.append
+    append("daemon.start", {"version": 7, "subject": "SUBJ", "pump": 5, "prescription": "x",
+                            "limits": [1]})  # fmt: skip
+    append("prescription.change", {"who": "x", "why": "y", "new": "garbage", "old": 3})
+    append("limits.change", {"who": "x", "why": "y", "new": {"min_interval_min": "abc"}})
+    append("slot.scheduled", {"slot_id": "S1", "scheduled_utc": "not a time", "dose_ug": "x",
+                              "volume_ul": "y", "duration_s": "z"})  # fmt: skip
+    append("alarm.raised", {"alarm_id": 5, "priority": "urgent", "slot_id": 7, "code": None})
+    append("alarm.acknowledged", {"alarm_id": 5})
+    append("delivery.suspended", {})
+    append("slot.missed", {"slot_id": "S2", "scheduled_utc": "2026-03-02T08:00:00+00:00",
+                           "reasons": "not a list"})  # fmt: skip
+    append("pulse.intent", {"slot_id": "S3", "scheduled_utc": "2026-03-02T08:30:00+00:00",
+                            "dose_ug": "10", "volume_ul": "ten", "duration_s": "60"})  # fmt: skip
+    append("pulse.outcome", {"slot_id": "S3", "outcome": "DELIVERED", "delivered_volume_ul": "?"})
+    builder.deliver(DAY1.replace(hour=9))
+    builder.close()
+    report = build_report(builder.path)
+    assert report.integrity.ok
+    for fmt in ("html", "csv", "json", "fhir"):
+        write_report(builder.path, fmt, tmp_path / f"odd.{fmt}")
+    assert "None" not in (tmp_path / "odd.html").read_text(encoding="utf-8")
+    Bundle.model_validate(json.loads((tmp_path / "odd.fhir").read_text(encoding="utf-8")))

@@ -132,3 +132,22 @@ def test_changes_name_what_changed_in_words() -> None:
                         {"min_interval_min": 100, "grace_min": 10}) == (
         "min interval min: 90 → 100"
     )  # fmt: skip
+
+
+def test_odd_journaled_values_read_as_journaled_never_crash() -> None:
+    """A prescription record with odd values still reads, each odd value shown as written."""
+    odd = {
+        "dose_ug": "ten",
+        "interval_min": "90",
+        "pulse_duration_s": "a minute",
+        "profile": [{"start": "night", "end": None, "interval_min": 120}, "junk"],
+        "anchor": "not a time",
+        "timezone": "Mars/Olympus",
+        "concentration_ug_per_ml": "0",
+    }
+    assert prescription_words(odd) == (
+        "ten µg every 90 min, every 120 min night–?, a minute-s bolus"
+    )
+    assert prescription_details(odd) == "local times in Mars/Olympus"
+    assert prescription_words({"dose_ug": "5"}) == "5 µg every ? min, ?-s bolus"
+    assert prescription_words({}) == "not recorded"
