@@ -323,18 +323,22 @@ def exposure(
             fractions[row.slot_id] = level / _peak(float(own), dur)
     end = starts_min[-1] + 180.0
     short = timedelta(minutes=end - starts_min[0]) <= DENSE_CURVE_SPAN
+    highest: float | None = None
     if curve == "never":
         grid: list[float] = []
     elif short:
         first = math.floor(starts_min[0] / DENSE_STEP_MIN) * DENSE_STEP_MIN
         grid = [first + k * DENSE_STEP_MIN for k in range(int((end - first) / DENSE_STEP_MIN) + 1)]
+    elif curve == "short":
+        # A long period's curve is not drawn: only its highest level, at some pulse's peak.
+        peaks = sorted({t + _peak_offset_min(dur) for _, t, _, dur in specs})
+        highest = max(levels_pg_per_ml(infusions, peaks), default=None)
+        grid = []
     else:
         grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
     levels = tuple(levels_pg_per_ml(infusions, grid))
-    highest = max(levels, default=None)
-    if curve == "short" and not short:
-        # A long period's curve is not drawn; its highest level (at some pulse's peak) is kept.
-        grid, levels = [], ()
+    if levels:
+        highest = max(levels)
     above = sum(1 for f in fractions.values() if f > threshold_fraction)
     return (
         Exposure(
