@@ -1,8 +1,9 @@
 """Raising alarms, suspending delivery for safety, and journaling every alarm transition.
 
 The :class:`~pumpctl.daemon.alarms.AlarmSet` is the pure alarm model; the annunciator is the
-daemon's single way to use it: it logs each alarm, journals each transition (SR-19), and keeps
-the safety suspensions that only an acknowledgement ends (SR-06).
+daemon's single way to use it: it logs each alarm once (:mod:`pumpctl.daemon.alarm_log`),
+journals each transition (SR-19), and keeps the safety suspensions that only an acknowledgement
+ends (SR-06).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.clock import Clock
+from pumpctl.daemon.alarm_log import AlarmLog
 from pumpctl.daemon.alarms import AlarmEvent, AlarmSet, Transition
 from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
@@ -23,7 +25,7 @@ class Annunciator:
 
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self._journal = journal
-        self.alarms = AlarmSet(clock, [self._journal_transition])
+        self.alarms = AlarmSet(clock, [self._journal_transition, AlarmLog()])
         #: The slot each active alarm was last journaled with.
         self._journaled_slot: dict[str, str | None] = {}
         #: Alarm ids that suspend delivery until acknowledged (SR-06).
@@ -43,7 +45,7 @@ class Annunciator:
         slot_id: str | None = None,
     ) -> None:
         """Raise ``kind``; ``slot_id`` names the slot it is about (journaled with it)."""
-        log.warning("alarm.raised", kind=str(kind), detail=detail, slot_id=slot_id)
+        # Logged by the AlarmLog listener, once per alarm rather than once per repeat.
         self.alarms.raise_alarm(kind, detail, priority=priority, slot_id=slot_id)
 
     def suspend_for(self, kind: AlarmKind, detail: str, *, slot_id: str | None = None) -> None:
