@@ -8,7 +8,7 @@ month, with the per-day detail in an appendix (up to three months) or in the CSV
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 from html import escape
 
 from pumpctl.core.alarm_kinds import Priority
@@ -30,6 +30,7 @@ from pumpctl.report.words import (
     count_words,
     day_label,
     decimal_text,
+    local_clock,
 )
 
 #: Up to this many local days the appendix lists every day; beyond, the CSV and JSON do.
@@ -278,6 +279,14 @@ def _low_alarms(report: Report, low: Sequence[AlarmRow]) -> str:
     )
 
 
+def _same_day(report: Report, when: datetime, day_of: datetime) -> Cell:
+    """``01:01 +01:00`` when on the local day of ``day_of``, else the full local time."""
+    zone = report.zone
+    if when.astimezone(zone).date() == day_of.astimezone(zone).date():
+        return escape(local_clock(when, zone))
+    return when_text(report, when)
+
+
 def _alarms(report: Report, grain: stats.Grain) -> str:
     """Every alarm up to a month; beyond, high and medium ones each, low ones by kind."""
     slot_times = {r.slot_id: r.scheduled for r in report.slots}
@@ -290,7 +299,7 @@ def _alarms(report: Report, grain: stats.Grain) -> str:
     for a in listed:
         slots = ", ".join(slot_link(report, s, slot_times.get(s)) for s in a.slot_ids) or "—"
         ack = (
-            f"{when_text(report, a.acknowledged)} by {text_cell(a.acknowledged_by)}"
+            f"{_same_day(report, a.acknowledged, a.raised)} by {text_cell(a.acknowledged_by)}"
             + (f": {text_cell(a.acknowledge_note)}" if a.acknowledge_note else "")
             if a.acknowledged
             else flag(1, "not acknowledged")
@@ -304,7 +313,7 @@ def _alarms(report: Report, grain: stats.Grain) -> str:
                 f"<b>{text_cell(a.code)}</b> {text_cell(a.message)}",
                 slots,
                 ack,
-                when_text(report, a.cleared) if a.cleared else "—",
+                _same_day(report, a.cleared, a.raised) if a.cleared else "—",
             ]
         )
     listed_table = table(
@@ -314,8 +323,8 @@ def _alarms(report: Report, grain: stats.Grain) -> str:
             ("priority", "13mm"),
             ("alarm", "auto"),
             ("slot", "30mm"),
-            ("acknowledged", "38mm"),
-            ("cleared", "30mm"),
+            ("acknowledged", "34mm"),
+            ("cleared", "20mm"),
         ],
         rows,
     )
