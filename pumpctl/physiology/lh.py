@@ -160,8 +160,10 @@ def reference_trace(
     params: GonadotrophParameters = HEINZE_1998,
     rtol: float = 1e-9,
     atol: float = 1e-11,
+    method: str = "Radau",
 ) -> LhTrace:
-    """The same model by ``solve_ivp`` (Radau, analytic Jacobian), on the grid of :func:`integrate`.
+    """The same model by ``solve_ivp`` (stiff Radau by default, analytic Jacobian), on the grid of
+    :func:`integrate`.
 
     ``gnrh_nm(t_min)`` must be smooth between ``breakpoints_min``, where the solver restarts.
     """
@@ -197,7 +199,7 @@ def reference_trace(
             rhs,
             (lo / MIN_PER_H, hi / MIN_PER_H),
             y,
-            method="Radau",
+            method=method,
             jac=jac,
             rtol=rtol,
             atol=atol,
