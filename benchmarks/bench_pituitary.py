@@ -77,7 +77,7 @@ def main() -> int:
             "(informative: why solve_ivp is the reference only)",
         )
     figure(
-        "LH pulse amplitude, grid vs solve_ivp, max rel diff",
+        "LH pulse amplitude, grid vs solve_ivp Radau (day 1), max rel diff",
         f"{worst:.2e}",
         "<= 5e-3",
         worst <= 5e-3,
