@@ -7,6 +7,7 @@ side on shared scales, so a faulted run and the interlocked run can be compared 
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -22,9 +23,9 @@ from pumpctl.physiology.predict import Prediction
 from pumpctl.physiology.study import DESENSITIZED_BELOW, StudyPoint
 from pumpctl.physiology.summary import BLUNTED_BELOW, MODEL_LABEL
 
-#: More points than this are drawn as a min/max envelope per bin.
-ENVELOPE_ABOVE = 4000
-ENVELOPE_BINS = 1500
+#: More points than this (two weeks of 1-min steps) are drawn as a min/max envelope per bin.
+ENVELOPE_ABOVE = 20_000
+ENVELOPE_BINS = 2000
 _NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 
 
@@ -47,7 +48,8 @@ def _line(ax: Axes, x: FloatArray, y: FloatArray, colour: str) -> None:
     starts = np.concatenate(([0], edges))
     lows = np.minimum.reduceat(y, starts)
     highs = np.maximum.reduceat(y, starts)
-    ax.fill_between(x[starts], lows, highs, color=colour, linewidth=0)
+    # The edge keeps flat stretches (a continuous infusion) visible as a line.
+    ax.fill_between(x[starts], lows, highs, color=colour, edgecolor=colour, linewidth=0.6)
 
 
 def _time_scale(preds: Sequence[Prediction]) -> tuple[float, str]:
@@ -73,7 +75,7 @@ def comparison(preds: Sequence[Prediction]) -> str:
         low.plot(starts, rel, linestyle="none", marker=".", markersize=3, color="#2166ac")
         low.axhline(100, color="#000000", linewidth=0.6)
         low.axhline(100 * BLUNTED_BELOW, color="#b2182b", linestyle="--", linewidth=0.8)
-        top.set_title(pred.label, fontsize=8)
+        top.set_title(textwrap.fill(pred.label, 52), fontsize=7)
         low.set_xlabel(xlabel, fontsize=8)
         for ax in (top, mid, low):
             ax.grid(alpha=0.3)
@@ -81,7 +83,9 @@ def comparison(preds: Sequence[Prediction]) -> str:
     axes[0][0].set_ylabel("plasma gonadorelin\n(pg/mL, exposure model)", fontsize=7)
     axes[1][0].set_ylabel("LH release\n(× resting basal)", fontsize=7)
     axes[2][0].set_ylabel("LH pulse, % of\nstandard regimen", fontsize=7)
-    axes[0][0].set_ylim(bottom=0)
+    # Log scale: a runaway's level is a hundred times a pulse's, and both must stay readable.
+    axes[0][0].set_yscale("log")
+    axes[0][0].set_ylim(bottom=1.0)
     axes[2][0].set_ylim(bottom=0)
     fig.suptitle(
         f"{MODEL_LABEL}: Heinze et al. 1998 gonadotroph model, {preds[0].settings.bridge.name} "
