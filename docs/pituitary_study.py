@@ -7,7 +7,7 @@ falls below half the standard regimen's, and where the gate's boundary lies. Wri
 
     .venv/bin/python docs/pituitary_study.py [--svg docs/pituitary-study.svg]
 
-Needs the [model] extra. Takes about ten seconds.
+Needs the [model] extra. Takes a few seconds.
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ def main() -> int:
     )
     print("|---|---|---|---|")
     for minimum, value in thresholds.items():
+        longest = s.longest_admitted_bolus(value)
+        bolus = "none: 90-min pulses are refused" if longest is None else f"{longest:.1f} min"
         print(
-            f"| {minimum} | {value:.3f} | {s.shortest_admitted_interval(value):.1f} min | "
-            f"{s.longest_admitted_bolus(value):.1f} min |"
+            f"| {minimum} | {value:.3f} | {s.shortest_admitted_interval(value):.1f} min | {bolus} |"
         )
     for axis, per_bridge in axes.items():
         names = list(per_bridge)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_EXTRA_HINT = "install pumpctl[model] (pip install 'pumpctl[model]'): it needs numpy and scipy"
+MODEL_EXTRA_HINT = "install pumpctl[model] (pip install 'pumpctl[model]')"
 
 
 def missing_model_packages() -> list[str]:

@@ -120,8 +120,12 @@ def shortest_admitted_interval(threshold: float, bolus_min: float = STANDARD_BOL
     )
 
 
-def longest_admitted_bolus(threshold: float, interval_min: float = STANDARD_INTERVAL_MIN) -> float:
-    """The longest bolus whose steady-state fraction the gate admits at ``threshold``."""
+def longest_admitted_bolus(
+    threshold: float, interval_min: float = STANDARD_INTERVAL_MIN
+) -> float | None:
+    """The longest bolus the gate admits at ``threshold`` (None: not even a 1-s bolus)."""
+    if steady_state_trough_fraction(interval_min, round(1 / 60, 2)) > threshold:
+        return None
     return _bisect(
         lambda b: steady_state_trough_fraction(interval_min, round(b, 2)) <= threshold,
         0.0,

@@ -23,6 +23,9 @@ BLUNTED_BELOW = 0.5
 
 MODEL_LABEL = "predicted pituitary response (model, not a measurement)"
 
+#: The closing window a run's one-line summary also describes on its own.
+LAST_WINDOW_MIN = 24 * 60.0
+
 
 @dataclass(frozen=True)
 class DaySummary:
@@ -42,14 +45,22 @@ def _relatives(pred: Prediction) -> list[float]:
 
 
 def run_line(pred: Prediction) -> str:
-    """One line: pulses, median and lowest LH pulse relative to the standard regimen."""
+    """One line: LH pulses relative to the standard regimen over the run and its last 24 h."""
     rel = _relatives(pred)
     if not rel:
         return f"{pred.label}: no pulses to predict an LH response for"
     blunted = sum(1 for r in rel if r < BLUNTED_BELOW)
+    trace = pred.trace
+    since = trace.end_min - min(LAST_WINDOW_MIN, trace.end_min - trace.start_min)
+    last = [p.relative for p in pred.pulses if p.start_min >= since and p.relative is not None]
+    release = pred.relative_release[trace.index_at(since) :]
+    swing = float((release.max() - release.min()) / release.mean())
+    recent = f"median {statistics.median(last):.0%}" if last else "none"
     return (
         f"{pred.label}: {len(rel)} pulses; LH pulse {statistics.median(rel):.0%} of the standard "
-        f"regimen's (median), lowest {min(rel):.0%}; {blunted} blunted (< {BLUNTED_BELOW:.0%})"
+        f"regimen's (median), lowest {min(rel):.0%}, {blunted} blunted (< {BLUNTED_BELOW:.0%}); "
+        f"last {(trace.end_min - since) / 60:g} h: {len(last)} pulses ({recent}), LH release "
+        f"swings {swing:.0%} peak to trough"
     )
 
 

@@ -20,6 +20,8 @@ def test_gate_boundaries_match_the_exposure_model() -> None:
     threshold = default_threshold(90)
     shortest = study.shortest_admitted_interval(threshold)
     longest = study.longest_admitted_bolus(threshold)
+    assert longest is not None
+    assert study.longest_admitted_bolus(default_threshold(120)) is None
     assert steady_state_trough_fraction(round(shortest + 0.05, 2), 1.0) <= threshold
     assert steady_state_trough_fraction(round(shortest - 0.05, 2), 1.0) > threshold
     assert steady_state_trough_fraction(90, round(longest - 0.05, 2)) <= threshold
