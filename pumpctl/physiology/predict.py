@@ -64,6 +64,24 @@ class Prediction:
         return self.trace.release / self.trace.params.basal_release_lh_per_h
 
 
+def _solve(
+    infusions: Sequence[Infusion],
+    start_min: float,
+    end_min: float,
+    settings: ModelSettings,
+    *,
+    initial: GonadotrophState | None = None,
+    reference_amplitude: float | None = None,
+) -> tuple[FloatArray, LhTrace, list[PulseResponse]]:
+    """Plasma on the grid, the model's trace, and one response per pulse."""
+    s = settings
+    steps = max(1, round((end_min - start_min) / s.step_min))
+    plasma = step_means(infusions, start_min, steps, s.step_min, s.pk)
+    trace = integrate(s.bridge.nm(1.0) * plasma, s.step_min, start_min, initial, s.params)
+    keys = [(i.start_min, i.dose_ug, i.duration_min) for i in infusions if i.dose_ug > 0]
+    return plasma, trace, pulse_responses(trace, keys, reference_amplitude)
+
+
 def predict(
     infusions: Sequence[Infusion],
     start_min: float,
@@ -82,19 +100,18 @@ def predict(
     """
     if end_min <= start_min:
         raise ValueError("a prediction needs end_min after start_min")
-    s = settings
-    steps = max(1, round((end_min - start_min) / s.step_min))
-    plasma = step_means(infusions, start_min, steps, s.step_min, s.pk)
-    trace = integrate(s.bridge.nm(1.0) * plasma, s.step_min, start_min, initial, s.params)
     doses = sorted(i.dose_ug for i in infusions if i.dose_ug > 0)
     dose = reference_dose_ug or (doses[len(doses) // 2] if doses else 0.0)
-    standard = standard_amplitude(dose, s) if dose > 0 else 0.0
-    pulses = pulse_responses(
-        trace,
-        [(i.start_min, i.dose_ug, i.duration_min) for i in infusions if i.dose_ug > 0],
-        standard or None,
+    standard = standard_amplitude(dose, settings) if dose > 0 else 0.0
+    plasma, trace, pulses = _solve(
+        infusions,
+        start_min,
+        end_min,
+        settings,
+        initial=initial,
+        reference_amplitude=standard or None,
     )
-    return Prediction(label, plasma, trace, tuple(pulses), standard, s)
+    return Prediction(label, plasma, trace, tuple(pulses), standard, settings)
 
 
 def regimen(
@@ -114,12 +131,7 @@ def settled_amplitude(
 ) -> float:
     """Mean LH pulse amplitude over the last day of ``days`` of a fixed regimen (steady state)."""
     end = days * 1440
-    pulses = regimen(dose_ug, interval_min, bolus_min, days)
-    s = settings
-    steps = round(end / s.step_min)
-    plasma = step_means(pulses, 0.0, steps, s.step_min, s.pk)
-    trace = integrate(s.bridge.nm(1.0) * plasma, s.step_min, 0.0, None, s.params)
-    responses = pulse_responses(trace, [(p.start_min, p.dose_ug, p.duration_min) for p in pulses])
+    _, _, responses = _solve(regimen(dose_ug, interval_min, bolus_min, days), 0.0, end, settings)
     # The last pulse's window is cut short by the end of the run: leave it out.
     last_day = [r.amplitude for r in responses[:-1] if r.start_min >= end - 1440]
     return float(np.mean(last_day)) if last_day else 0.0
@@ -129,12 +141,8 @@ def rested_amplitude(
     dose_ug: float, bolus_min: float, settings: ModelSettings = DEFAULT_SETTINGS
 ) -> float:
     """LH pulse amplitude of one pulse given to a resting pituitary (nothing before, 12 h after)."""
-    pulses = [Infusion(0.0, dose_ug, bolus_min)]
-    s = settings
-    steps = round(12 * 60 / s.step_min)
-    plasma = step_means(pulses, 0.0, steps, s.step_min, s.pk)
-    trace = integrate(s.bridge.nm(1.0) * plasma, s.step_min, 0.0, None, s.params)
-    return pulse_responses(trace, [(0.0, dose_ug, bolus_min)])[0].amplitude
+    _, _, responses = _solve([Infusion(0.0, dose_ug, bolus_min)], 0.0, 12 * 60.0, settings)
+    return responses[0].amplitude
 
 
 @functools.lru_cache(maxsize=64)

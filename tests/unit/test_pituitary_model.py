@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -134,3 +137,15 @@ def test_pulse_windows_run_from_one_start_to_the_next() -> None:
     assert [r.window_min for r in responses] == [90.0, 110.0, 100.0]
     assert all(r.amplitude == pytest.approx(0.0, abs=1e-12) for r in responses)
     assert all(r.relative == pytest.approx(0.0, abs=1e-12) for r in responses)
+
+
+def test_the_daemon_never_loads_the_model() -> None:
+    """Building the command line and the daemon imports neither scipy nor the model's code."""
+    code = (
+        "import sys; from pumpctl.cli import build_parser; build_parser(); "
+        "import pumpctl.daemon.assemble, pumpctl.daemon.runner; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy' or m in "
+        "('pumpctl.core.pituitary', 'pumpctl.physiology.lh', 'pumpctl.physiology.predict')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
