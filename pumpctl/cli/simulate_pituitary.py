@@ -36,6 +36,13 @@ def pituitary_request(args: argparse.Namespace) -> PituitaryRequest | None:
     wanted = args.pituitary or args.pituitary_compare is not None
     if not wanted:
         return None
+    from_h = args.pituitary_from_h
+    if from_h is not None and args.pituitary_compare is None:
+        raise ConfigError("--pituitary-from-h: only a --pituitary-compare counterfactual starts")
+    if from_h is not None and from_h >= args.days * 24:
+        raise ConfigError(
+            f"--pituitary-from-h {from_h:g}: the run lasts {args.days * 24:g} h; start it before"
+        )
     problem = require_model_extra("simulate --pituitary")
     if problem:
         raise PumpctlError(problem)

@@ -107,6 +107,8 @@ def predict_run(
             slow_pulse_min=request.slow_pulse_min,
         )
         label = f"{MODEL_ONLY}: {request.compare.describe(from_min, request.slow_pulse_min)}"
+        if what == delivered:
+            label += " (no pulse after that time: nothing changed)"
         runs.append(
             predict(what, 0.0, end_min, label=label, reference_dose_ug=dose_ug, settings=settings)
         )

@@ -59,7 +59,8 @@ def run_line(pred: Prediction) -> str:
     return (
         f"{pred.label}: {len(rel)} pulses; LH pulse {statistics.median(rel):.0%} of the standard "
         f"regimen's (median), lowest {min(rel):.0%}, {blunted} blunted (< {BLUNTED_BELOW:.0%}); "
-        f"last {(trace.end_min - since) / 60:g} h: {len(last)} pulses ({recent}), LH release "
+        f"last {round((trace.end_min - since) / 60, 1):g} h: {len(last)} pulses ({recent}), "
+        f"LH release "
         f"swings {swing:.0%} peak to trough"
     )
 

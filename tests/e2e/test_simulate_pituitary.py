@@ -107,3 +107,22 @@ def test_pituitary_refuses_to_overwrite_its_output(
     assert "again.pituitary.svg exists" in capsys.readouterr().err
     assert (tmp_path / "again.pituitary.svg").read_text(encoding="utf-8") == "kept"
     assert not journal.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pituitary", "--pituitary-from-h", "2"], "only a --pituitary-compare"),
+        (["--pituitary-compare", "slow-pulse", "--pituitary-from-h", "24"], "the run lasts 24 h"),
+    ],
+)
+def test_counterfactual_start_outside_the_run_is_refused_before_simulating(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """A counterfactual start without a counterfactual, or after the run, is one clear line."""
+    journal = tmp_path / "bad.sqlite3"
+    assert main(["simulate", "--days", "1", "-j", str(journal), *extra]) == 78
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+    assert not journal.exists()
