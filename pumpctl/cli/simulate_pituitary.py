@@ -27,6 +27,7 @@ def output_paths(journal: Path) -> dict[str, Path]:
     return {
         "figure": stem.with_name(stem.name + ".pituitary.svg"),
         "pulses": stem.with_name(stem.name + ".pituitary-pulses.csv"),
+        "days": stem.with_name(stem.name + ".pituitary-days.csv"),
         "trace": stem.with_name(stem.name + ".pituitary-trace.csv"),
     }
 
@@ -90,7 +91,7 @@ def add_pituitary_arguments(parser: argparse.ArgumentParser) -> None:
         "--pituitary",
         action="store_true",
         help="predict the LH response to what the simulated pump physically infused; writes "
-        "JOURNAL.pituitary.svg, -pulses.csv and -trace.csv beside the journal",
+        "JOURNAL.pituitary.svg, -pulses.csv, -days.csv and -trace.csv beside the journal",
     )
     group.add_argument(
         "--pituitary-compare",

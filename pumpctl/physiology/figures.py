@@ -26,6 +26,8 @@ from pumpctl.physiology.summary import BLUNTED_BELOW, MODEL_LABEL
 #: More points than this (two weeks of 1-min steps) are drawn as a min/max envelope per bin.
 ENVELOPE_ABOVE = 20_000
 ENVELOPE_BINS = 2000
+#: More markers than this are rasterised inside the SVG (axes and text stay vector).
+RASTER_ABOVE = 2000
 _NO_METADATA: dict[str, str | None] = {"Creator": None, "Date": None, "Format": None, "Type": None}
 
 
@@ -72,7 +74,15 @@ def comparison(preds: Sequence[Prediction]) -> str:
         _line(mid, x, pred.relative_release, "#1b7837")
         starts = np.array([p.start_min for p in pred.pulses]) / unit
         rel = np.array([100.0 * (p.relative or 0.0) for p in pred.pulses])
-        low.plot(starts, rel, linestyle="none", marker=".", markersize=3, color="#2166ac")
+        low.plot(
+            starts,
+            rel,
+            linestyle="none",
+            marker=".",
+            markersize=3,
+            color="#2166ac",
+            rasterized=len(starts) > RASTER_ABOVE,
+        )
         low.axhline(100, color="#000000", linewidth=0.6)
         low.axhline(100 * BLUNTED_BELOW, color="#b2182b", linestyle="--", linewidth=0.8)
         top.set_title(textwrap.fill(pred.label, 52), fontsize=7)

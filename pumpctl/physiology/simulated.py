@@ -29,6 +29,7 @@ from pumpctl.physiology.summary import (
     day_lines,
     per_day,
     run_line,
+    write_days_csv,
     write_pulses_csv,
     write_trace_csv,
 )
@@ -36,6 +37,8 @@ from pumpctl.physiology.summary import (
 INTERLOCKED = "interlocked run (from the simulator's ledger)"
 MODEL_ONLY = "MODEL-ONLY counterfactual, interlock bypassed in the model, never in the daemon"
 BRIDGES = ("molar", "calibrated")
+#: Longer runs print no per-day lines (the days table has them).
+PRINTED_DAYS = 14
 
 
 def bridge_named(name: str) -> GnrhBridge:
@@ -64,10 +67,12 @@ class PituitaryResult:
     timezone: str
 
     def lines(self) -> list[str]:
-        out = [
-            f"{MODEL_LABEL}: Heinze et al. 1998, {self.predictions[0].settings.bridge.name} bridge"
-        ]
+        """The summary; per-day lines too for runs of up to PRINTED_DAYS days."""
+        first = self.predictions[0]
+        out = [f"{MODEL_LABEL}: Heinze et al. 1998, {first.settings.bridge.name} bridge"]
         out += [f"  {run_line(p)}" for p in self.predictions]
+        if first.trace.end_min - first.trace.start_min > PRINTED_DAYS * 1440:
+            return out
         for pred in self.predictions:
             out.append(f"  per day, {pred.label}:")
             out += [f"    {line}" for line in day_lines(per_day(pred, self.origin, self.timezone))]
@@ -131,4 +136,5 @@ def _from_min(
 def write_outputs(result: PituitaryResult, paths: Mapping[str, Path]) -> None:
     paths["figure"].write_text(figures.comparison(result.predictions), encoding="utf-8")
     write_pulses_csv(paths["pulses"], result.predictions, result.origin)
+    write_days_csv(paths["days"], result.predictions, result.origin, result.timezone)
     write_trace_csv(paths["trace"], result.predictions, result.origin)

@@ -187,3 +187,37 @@ def write_trace_csv(
                         f"{release[k]:.5f}",
                     ]
                 )
+
+
+def write_days_csv(
+    path: Path, preds: Sequence[Prediction], origin: datetime, timezone: str
+) -> None:
+    """One row per local day and prediction."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "run",
+                "day",
+                "pulses",
+                "median_relative_to_standard_regimen",
+                "lowest_relative_to_standard_regimen",
+                "blunted_pulses",
+                "mean_receptor_bound",
+                "mean_lh_release_relative_to_basal",
+            ]
+        )
+        for pred in preds:
+            for d in per_day(pred, origin, timezone):
+                w.writerow(
+                    [
+                        pred.label,
+                        d.day.isoformat(),
+                        d.pulses,
+                        "" if d.median_relative is None else f"{d.median_relative:.4f}",
+                        "" if d.lowest_relative is None else f"{d.lowest_relative:.4f}",
+                        d.blunted,
+                        f"{d.mean_bound:.5f}",
+                        f"{d.mean_release_relative:.5f}",
+                    ]
+                )

@@ -23,7 +23,7 @@ def test_pituitary_predicts_one_lh_pulse_per_physical_pulse(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A day of the demo prescription: one predicted LH pulse per infusion in the ledger, none
-    blunted, the figure and both tables written beside the journal, labelled as a model."""
+    blunted, the figure and the three tables written beside the journal, labelled as a model."""
     journal = tmp_path / "day.sqlite3"
     assert main(["simulate", "--days", "1", "-j", str(journal), "--pituitary"]) == 0
     out = capsys.readouterr().out
@@ -33,6 +33,9 @@ def test_pituitary_predicts_one_lh_pulse_per_physical_pulse(
     pulses = _rows(tmp_path / "day.pituitary-pulses.csv")
     assert len(pulses) == starts > 10
     assert all(float(r["relative_to_standard_regimen"]) > 0.8 for r in pulses[:-1])
+    days = _rows(tmp_path / "day.pituitary-days.csv")
+    assert sum(int(d["pulses"]) for d in days) == starts
+    assert all(d["blunted_pulses"] == "0" for d in days)
     trace = _rows(tmp_path / "day.pituitary-trace.csv")
     assert len(trace) >= 24 * 12
     assert (tmp_path / "day.pituitary.svg").read_text(encoding="utf-8").startswith("<svg")
