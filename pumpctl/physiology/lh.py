@@ -110,7 +110,6 @@ def integrate(
     p = params
     state = initial or GonadotrophState.resting(p)
     h = step_min / MIN_PER_H
-    n = len(gnrh_nm)
     b_star, d_star, e00, e01, e10, e11 = _receptor_steps(np.asarray(gnrh_nm, np.float64), h, p)
     bound = [state.bound]
     desens = [state.desensitized]
@@ -138,7 +137,6 @@ def integrate(
     for rs, dk in zip(pool_star, decay, strict=True):
         r = rs + (r - rs) * dk
         pool.append(r)
-    assert len(pool) == n + 1  # noqa: S101 - the grid and the input agree by construction
     return LhTrace(
         start_min=start_min,
         step_min=step_min,
