@@ -191,6 +191,7 @@ class Simulation:
             journal=self.journal,
             transport=LoopbackTransport(self.sim),
             heartbeat_s=self.heartbeat_s,
+            simulated=True,
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(
