@@ -1,6 +1,6 @@
 """Predicted physiology of delivered patterns: models, never measurements.
 
-Needs the optional ``[model]`` extra (numpy and scipy). The daemon never imports this package;
+Needs the optional ``[model]`` extra (numpy, scipy and matplotlib). The daemon never imports this package;
 commands that use it call :func:`require_model_extra` first, so a missing extra is one clear
 line instead of a traceback.
 """
@@ -15,7 +15,7 @@ MODEL_EXTRA_HINT = "install pumpctl[model] (pip install 'pumpctl[model]')"
 def missing_model_packages() -> list[str]:
     """The packages of the ``[model]`` extra that cannot be imported here."""
     missing = []
-    for name in ("numpy", "scipy.integrate"):
+    for name in ("numpy", "scipy.integrate", "matplotlib"):
         try:
             importlib.import_module(name)
         except ImportError:
