@@ -20,8 +20,27 @@ from pumpctl.cli.args import Subparsers, add_command, add_group, config_option, 
 from pumpctl.cli.report import _time  # one reading of --from/--to for every report
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, UsageError
 
-REPORT_FORMATS = ("html", "csv", "json", "fhir")
-_EXTENSIONS = {"html": "html", "csv": "csv", "json": "json", "fhir": "fhir.json"}
+REPORT_FORMATS = ("html", "pdf", "csv", "json", "fhir")
+_EXTENSIONS = {"html": "html", "pdf": "pdf", "csv": "csv", "json": "json", "fhir": "fhir.json"}
+#: The columns of a fleet report's index.csv, one row per journal (docs/fleet.md).
+INDEX_FIELDS = (
+    "study",
+    "subject",
+    "pump",
+    "journal_id",
+    "records",
+    "verdict",
+    "scheduled",
+    "delivered",
+    "partial",
+    "uncertain",
+    "missed",
+    "denied",
+    "adherence_pct",
+    "delivered_dose_ug",
+    "last_shipped",
+    "file",
+)
 
 
 def _dsn(args: argparse.Namespace) -> str | None:
@@ -132,10 +151,11 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError("-o names a folder for the reports and index.csv, not standard output")
     conn, where = _connect(args)
     from pumpctl.fleet.views import read_journal  # noqa: PLC0415
-    from pumpctl.report import _writer  # noqa: PLC0415
-    from pumpctl.report.build import build_report_from_events, paused_gc  # noqa: PLC0415
+    from pumpctl.report import CURVES, report_from_events, writer_for  # noqa: PLC0415
+    from pumpctl.report.build import paused_gc  # noqa: PLC0415
+    from pumpctl.report.outcomes import SlotOutcome  # noqa: PLC0415
 
-    writer = _writer(args.format)
+    writer = writer_for(args.format)
     out: Path = args.output
     out.mkdir(parents=True, exist_ok=True)
     index: list[dict[str, str]] = []
@@ -143,15 +163,22 @@ def _report(args: argparse.Namespace) -> int:
     with conn:
         journals = _summaries(args, conn, where)
         for journal in journals:
-            events, integrity = read_journal(conn, journal, since=start)
-            label = f"fleet {where} journal {journal.journal_id}"
-            report = build_report_from_events(
-                events, integrity, label, start=start, end=end, curve=args.format == "html"
-            )
-            target = out / _file_name(journal, args.format)
             with paused_gc():
+                events, integrity, urn = read_journal(conn, journal, since=start)
+                report = report_from_events(
+                    events,
+                    integrity,
+                    source=f"fleet {where} journal {journal.journal_id}",
+                    journal_id=urn,
+                    start=start,
+                    end=end,
+                    curve=CURVES[args.format],
+                )
+                target = out / _file_name(journal, args.format)
                 writer(report, target)
             bad += not integrity.ok
+            total = report.total
+            adherence = total.adherence_pct
             index.append(
                 {
                     "study": journal.study,
@@ -160,14 +187,20 @@ def _report(args: argparse.Namespace) -> int:
                     "journal_id": journal.journal_id,
                     "records": str(integrity.records),
                     "verdict": integrity.verdict,
-                    "delivered": str(report.total.counts.get("delivered", 0)),
-                    "missed": str(report.total.counts.get("missed", 0)),
+                    "scheduled": str(total.scheduled),
+                    "delivered": str(total.counts[SlotOutcome.DELIVERED]),
+                    "partial": str(total.counts[SlotOutcome.PARTIAL]),
+                    "uncertain": str(total.counts[SlotOutcome.UNCERTAIN]),
+                    "missed": str(total.counts[SlotOutcome.MISSED]),
+                    "denied": str(total.counts[SlotOutcome.DENIED]),
+                    "adherence_pct": "" if adherence is None else str(adherence),
+                    "delivered_dose_ug": str(total.delivered_dose_ug),
+                    "last_shipped": _when(journal.last_shipped),
                     "file": target.name,
                 }
             )
     with (out / "index.csv").open("w", newline="", encoding="utf-8") as f:
-        fields = ["study", "subject", "pump", "journal_id", "records", "verdict"]
-        writer_csv = csv.DictWriter(f, fieldnames=[*fields, "delivered", "missed", "file"])
+        writer_csv = csv.DictWriter(f, fieldnames=INDEX_FIELDS)
         writer_csv.writeheader()
         writer_csv.writerows(index)
     print(f"{len(index)} {args.format} report(s) and index.csv written to {out}")
@@ -290,7 +323,7 @@ def register(subparsers: Subparsers) -> None:
     p = add_command(
         actions,
         "report",
-        help="one report per shipped journal (html, csv, json, fhir) and an index.csv",
+        help="one report per shipped journal (html, pdf, csv, json, fhir) and an index.csv",
         description=(
             "Write the single-host report of every shipped journal that matches the filters "
             "into the folder -o DIR, one file per journal named study_subject_pump_journal, "

@@ -2,7 +2,7 @@
 
 Records are read only up to the journal's signed head and their chain is checked again here,
 so a report from the server says as much about integrity as one from the host file. Reports
-go through :func:`pumpctl.report.build.build_report_from_events`, the single-host fold.
+go through :func:`pumpctl.report.report_from_events`, the single-host fold.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pumpctl.journal.signing import (
     rotation_message,
     verify_signature,
 )
-from pumpctl.report.build import CONTEXT_KINDS, READ_MARGIN
+from pumpctl.report.assemble import CONTEXT_KINDS, READ_MARGIN
+from pumpctl.report.build import journal_urn
 from pumpctl.report.model import Integrity
 
 #: A last record stamped more than this after the server received it: the host clock is ahead.
@@ -195,8 +196,9 @@ def _event(seq: int, body: str, digest: str) -> EventRow:
 
 def read_journal(
     conn: Any, journal: JournalSummary, *, since: datetime | None = None
-) -> tuple[list[EventRow], Integrity]:
-    """The journal's records up to its signed head, re-verified, as the report reads a file.
+) -> tuple[list[EventRow], Integrity, str | None]:
+    """The journal's records up to its signed head, re-verified, as the report reads a file,
+    with the journal's URN (:func:`pumpctl.report.build.journal_urn`, as the host's report has).
 
     With ``since``, only what the single-host report reads for that period: the records from a
     margin before it, plus the whole-therapy context records before that. The chain is checked
@@ -207,6 +209,7 @@ def read_journal(
     key_events: list[EventRow] = []
     problem: str | None = None
     expected_seq, prev = 1, GENESIS_HASH
+    first_hash: str | None = None
     cursor = conn.cursor(name=f"pumpctl_read_{journal.journal_id}")
     cursor.itersize = 5000
     cursor.execute(
@@ -223,6 +226,8 @@ def read_journal(
         ):
             problem = f"record {seq} of the server's copy does not continue the chain"
         expected_seq, prev = seq + 1, digest
+        if seq == 1:
+            first_hash = digest
         if kind in KEY_KINDS:
             key_events.append(_event(seq, body, digest))
         if first_kept is None or wall >= first_kept or kind in CONTEXT_KINDS:
@@ -249,7 +254,7 @@ def read_journal(
             f"fleet copy, last shipped {journal.last_shipped.isoformat(timespec='seconds')}"
             f"{signed}: the host journal may hold newer records",
         )
-    return events, Integrity(
+    integrity = Integrity(
         ok=problem is None,
         records=records,
         head_seq=records or None,
@@ -257,6 +262,7 @@ def read_journal(
         problem=problem,
         warnings=tuple(warnings),
     )
+    return events, integrity, None if first_hash is None else journal_urn(first_hash)
 
 
 def _check_signed_head(
