@@ -55,6 +55,11 @@ def test_report_per_study_renders_the_same_csv_as_the_host_report(
     with (out / "index.csv").open() as f:
         index = list(csv.DictReader(f))
     assert [(r["subject"], r["delivered"]) for r in index] == [("SUBJ-1", "2"), ("SUBJ-2", "3")]
+    assert [(r["scheduled"], r["missed"], r["adherence_pct"]) for r in index] == [
+        ("2", "0", "100.0"),
+        ("3", "0", "100.0"),
+    ]
+    assert [r["delivered_dose_ug"] for r in index] == ["20.000", "30.000"]
     for row, host in zip(index, shipped, strict=False):
         host_csv = write_report(host.path, "csv", tmp_path / f"{row['subject']}.csv")
         assert (out / row["file"]).read_text() == host_csv.read_text()
