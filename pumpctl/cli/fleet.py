@@ -11,6 +11,7 @@ import argparse
 import csv
 import re
 import sys
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,18 @@ def _summaries(
     return found
 
 
+def printable(text: str) -> str:
+    """Text from the server as one safe line: control characters (a terminal escape a host put
+    in its subject id or a refusal reason) become ``?``."""
+    return "".join("?" if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A host-supplied cell that a spreadsheet will not run as a formula (``=``, ``+``, ``-``,
+    ``@`` first): such a cell gets a leading ``'``, as OWASP advises for CSV exports."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
 
@@ -109,15 +122,18 @@ def _status(args: argparse.Namespace) -> int:
     print(f"{len(journals)} journal(s) on {where}")
     header = ("STUDY", "SUBJECT", "PUMP", "JOURNAL", "RECORDS", "LAST RECORD", "SHIPPED", "KEY")
     rows = [
-        (
-            j.study or "-",
-            j.subject_id or "-",
-            j.pump_label or "-",
-            j.journal_id[:12],
-            str(j.signed_seq),
-            _when(j.last_wall),
-            _when(j.last_shipped),
-            j.signed_key_id or "-",
+        tuple(
+            printable(cell)
+            for cell in (
+                j.study or "-",
+                j.subject_id or "-",
+                j.pump_label or "-",
+                j.journal_id[:12],
+                str(j.signed_seq),
+                _when(j.last_wall),
+                _when(j.last_shipped),
+                j.signed_key_id or "-",
+            )
         )
         for j in journals
     ]
@@ -126,7 +142,7 @@ def _status(args: argparse.Namespace) -> int:
         print(
             "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         )
-    notes = [f"journal {j.journal_id}: {note}" for j in journals for note in j.notes()]
+    notes = [printable(f"journal {j.journal_id}: {note}") for j in journals for note in j.notes()]
     if notes:
         print()
         for note in notes:
@@ -181,9 +197,9 @@ def _report(args: argparse.Namespace) -> int:
             adherence = total.adherence_pct
             index.append(
                 {
-                    "study": journal.study,
-                    "subject": journal.subject_id,
-                    "pump": journal.pump_label,
+                    "study": spreadsheet_safe(journal.study),
+                    "subject": spreadsheet_safe(journal.subject_id),
+                    "pump": spreadsheet_safe(journal.pump_label),
                     "journal_id": journal.journal_id,
                     "records": str(integrity.records),
                     "verdict": integrity.verdict,

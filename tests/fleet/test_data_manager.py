@@ -300,3 +300,44 @@ def test_a_key_file_swapped_on_a_host_is_refused_until_someone_accepts_it(
     journal = _status(fleet_db, capsys)[host.key.journal_id]
     assert journal["refusals"] == 1 and journal["signed_key_id"] != intruder.key.key_id
     host.close()
+
+
+def test_terminal_escapes_from_a_host_never_reach_the_data_managers_terminal(
+    tmp_path: Path, fleet_db: FleetDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hostile host writes an escape sequence into a refusal reason (the shipping role may
+    insert refusals): fleet status prints it as ``?``, and the rest of the line as it was."""
+    import psycopg  # noqa: PLC0415
+
+    host = Host(tmp_path / "h")
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    with psycopg.connect(fleet_db.ship) as conn:
+        conn.execute(
+            "INSERT INTO pumpctl.refusals (journal_id, host_seq, reason) VALUES (%s, 1, %s)",
+            (host.key.journal_id, "bad \x1b[2J\x1b]0;owned\x07 news"),
+        )
+    capsys.readouterr()
+    assert main(["fleet", "status", "--db", fleet_db.read]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "bad ?[2J?]0;owned? news" in out
+    host.close()
+
+
+def test_a_subject_id_written_as_a_formula_is_inert_in_the_fleet_index(
+    tmp_path: Path, fleet_db: FleetDb
+) -> None:
+    """A host whose subject id starts with = (a spreadsheet formula) appears in index.csv
+    with a leading quote, so opening the index in a spreadsheet runs nothing."""
+    import csv  # noqa: PLC0415
+
+    host = Host(tmp_path / "h", subject='=HYPERLINK("http://x","y")')
+    host.deliver(1)
+    ship_journal(host.path, fleet_db.ship)
+    out = tmp_path / "out"
+    assert main(["fleet", "report", "--db", fleet_db.read, "--format", "csv", "-o", str(out)]) == 0
+    with (out / "index.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["subject"] == '\'=HYPERLINK("http://x","y")'
+    host.close()
