@@ -8,6 +8,7 @@ missing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -38,12 +39,19 @@ _ZERO = Decimal(0)
 MINUTES_PER_DAY = 24 * 60
 MAX_PROFILE_WINDOWS = 24
 
-#: Pump drivers a configuration may name (the NE-1000 family speaks one protocol).
-DRIVER_NAMES = ("ne1000",)
-#: Baud rates the NE-1000 family supports.
-BAUD_RATES = (300, 1200, 2400, 9600, 19200)
+#: Pump drivers a configuration may name: the NE-1000 family, and the Harvard Apparatus
+#: Protocol 11 family (Pump 11 Elite, PHD Ultra).
+DRIVER_NAMES = ("ne1000", "harvard11")
+#: Baud rates each pump family supports.
+DRIVER_BAUD_RATES = {
+    "ne1000": (300, 1200, 2400, 9600, 19200),
+    "harvard11": (9600, 19200, 38400, 57600, 115200),
+}
+#: Baud rates any configured driver may use (checked per driver across the section).
+BAUD_RATES = tuple(sorted({rate for rates in DRIVER_BAUD_RATES.values() for rate in rates}))
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _baud(value: object) -> int:
@@ -52,6 +60,23 @@ def _baud(value: object) -> int:
         raise fail(f"expected a baud rate, one of {allowed}")
     if value not in BAUD_RATES:
         raise fail(f"allowed {allowed}")
+    return value
+
+
+def parse_dsn(value: object) -> str:
+    """A PostgreSQL URI without a password (a configuration file is no place for one)."""
+    if not isinstance(value, str) or not value.startswith(("postgresql://", "postgres://")):
+        raise fail("expected a PostgreSQL URI like postgresql://ship@fleet.example/study")
+    if _CONTROL.search(value):
+        raise fail("expected one line without control characters")
+    authority = value.split("://", 1)[1].split("/", 1)[0]
+    if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
+        raise fail(
+            "a password in the URI; allowed none: keep it in a password file "
+            "(?passfile=/etc/pumpctl/pgpass, mode 0600)"
+        )
+    if "password=" in value:
+        raise fail("a password parameter in the URI; allowed none: use passfile=")
     return value
 
 
@@ -276,6 +301,13 @@ class SubjectSection(_Section):
     id: Text = ""
     pump_label: Text = ""
     note: Text = ""
+    study: Text = ""
+
+
+class ShipSection(_Section):
+    """``[ship]``: where ``pumpctl ship`` copies the journal (docs/fleet.md)."""
+
+    to: Annotated[str | None, PlainValidator(parse_dsn)] = None
 
 
 class ConfigDocument(_Section):
@@ -293,5 +325,6 @@ class ConfigDocument(_Section):
     control: ControlSection = ControlSection()
     logging: LoggingSection = LoggingSection()
     subject: SubjectSection = SubjectSection()
+    ship: ShipSection = ShipSection()
     notify: NotifySection | None = None
     metrics: MetricsSection | None = None

@@ -18,9 +18,25 @@ from pumpctl.errors import JournalError, JournalTamperedError
 from pumpctl.journal import integrity
 from pumpctl.journal.integrity import REPAIRABLE, Diagnosis, Problem
 
-__all__ = ["REPAIRABLE", "Diagnosis", "Problem", "VerifyResult", "verify"]
-from pumpctl.journal.chain import GENESIS_HASH, Head, head_path, read_head, record_bytes
+__all__ = [
+    "REPAIRABLE",
+    "Diagnosis",
+    "Problem",
+    "VerifyResult",
+    "verify",
+    "verify_signature_of",
+]
+from pumpctl.journal.chain import (
+    GENESIS_HASH,
+    Head,
+    head_path,
+    read_head,
+    read_sealed_head,
+    record_bytes,
+)
+from pumpctl.journal.query import iter_events
 from pumpctl.journal.schema import schema_version
+from pumpctl.journal.signing import KEY_KINDS, KeyRecord, SignatureError, check_sealed_head
 from pumpctl.journal.store import connect
 from pumpctl.statefiles import StateFileError
 
@@ -274,3 +290,31 @@ def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
             "one is expected after a crash, so the head was replaced or not written",
         )
     return VerifyResult(path, last, head, problem or unchained)
+
+
+def verify_signature_of(path: str | Path, trusted: bytes) -> str:
+    """Check the published head's signature of a journal whose chain verified; returns the key id.
+
+    ``trusted`` is the raw public key the caller trusts (``pumpctl keys show`` on the host).
+    Raises :class:`SignatureError` saying what does not check out, :class:`JournalError` when
+    the journal cannot be read.
+    """
+    path = Path(path)
+    try:
+        sealed = read_sealed_head(path)
+    except (OSError, ValueError, StateFileError) as err:
+        raise SignatureError(f"the published head cannot be read ({err})") from err
+    if sealed is None:
+        raise SignatureError("the journal has no published head to check the signature of")
+    conn = connect(path, writable=False)
+    try:
+        records = [
+            KeyRecord.from_payload(e.seq, e.kind, e.payload)
+            for e in iter_events(conn, kinds=KEY_KINDS)
+        ]
+    except (sqlite3.Error, ValueError) as err:
+        raise JournalError(f"journal {path}: key records cannot be read ({err})") from err
+    finally:
+        conn.close()
+    head, seal = sealed
+    return check_sealed_head(records, trusted, head, seal)

@@ -167,6 +167,10 @@ EVERY_KIND = {
     EventKind.REPAIRED: lambda j: j.record_repair(
         "op:bob", "INC-7 head deleted", ["head missing"], ["head published again"]
     ),
+    EventKind.KEY_ENROLLED: lambda j: j.record_key_enrolled("j1", bytes(32), reason="first"),
+    EventKind.KEY_ROTATED: lambda j: j.record_key_rotated(
+        "j1", bytes(32), previous_key_id="k0", rotation_signature=bytes(64), reason="yearly"
+    ),
     EventKind.NOTIFY_ATTEMPT: lambda j: j.record_notify_attempt(
         "n1",
         alarm_id="pump-alarm-stall",
