@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pumpctl import __version__
-from pumpctl.report import figures, html_facts, html_tables
+from pumpctl.report import figures, html_facts, html_pituitary, html_tables
 from pumpctl.report.assemble import limits_from
 from pumpctl.report.model import Report
 from pumpctl.report.outcomes import TERMS, SlotOutcome
@@ -73,6 +73,7 @@ table.facts td { font-size: 9pt; }
 figure { margin: .3em 0 .6em; break-inside: avoid; }
 figure svg { width: 100%; height: auto; display: block; font-family: inherit; }
 figcaption { font-size: 8pt; color: #333; }
+.model-caveat { border-left: 4px solid #1b7837; padding: .2em .6em; background: #eef6ee; }
 .foot { font-size: 7.5pt; color: #555; margin-top: 1.5em; border-top: 1px solid #bbb; }
 a { color: inherit; }
 """
@@ -279,7 +280,13 @@ def _foot(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    body = [*_glance(report), *_figures(report), *html_tables.tables(report), _foot(report)]
+    body = [
+        *_glance(report),
+        *_figures(report),
+        *html_pituitary.section(report),
+        *html_tables.tables(report),
+        _foot(report),
+    ]
     subject = _label(report.subject, "id") or NOT_RECORDED
     foot = f"pumpctl delivery report · subject {subject} · {period_short(report)}"
     return (
