@@ -73,7 +73,6 @@ table.facts td { font-size: 9pt; }
 figure { margin: .3em 0 .6em; break-inside: avoid; }
 figure svg { width: 100%; height: auto; display: block; font-family: inherit; }
 figcaption { font-size: 8pt; color: #333; }
-.model-caveat { border-left: 4px solid #1b7837; padding: .2em .6em; background: #eef6ee; }
 .foot { font-size: 7.5pt; color: #555; margin-top: 1.5em; border-top: 1px solid #bbb; }
 a { color: inherit; }
 """

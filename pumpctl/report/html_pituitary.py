@@ -23,6 +23,8 @@ MODEL = "#1b7837"  # the model's colour: green, never an outcome colour
 LEFT, RIGHT, LEGEND = 64.0, 12.0, 14.0
 TOP = LEGEND + 24
 SECTION_ID = "pituitary"
+#: Inline, so a report without the section is byte for byte what it was before the section.
+CAVEAT_STYLE = "border-left: 4px solid #1b7837; padding: .2em .6em; background: #eef6ee"
 
 
 def _pct(value: float | None) -> str:
@@ -167,7 +169,8 @@ def section(report: Report) -> list[str]:
     return [
         f'<section id="{SECTION_ID}">',
         f"<h2>{escape(r.title)}</h2>",
-        f'<p class="model-caveat"><b>Model, not a measurement.</b> {escape(r.caveat)}</p>',
+        f'<p class="model-caveat" style="{CAVEAT_STYLE}"><b>Model, not a measurement.</b> '
+        f"{escape(r.caveat)}</p>",
         f'<p id="{SECTION_ID}-summary">{escape(_summary(r))}</p>',
         left_out,
         f'<figure id="fig-pituitary">{svg}<figcaption>{escape(caption)}</figcaption></figure>',
