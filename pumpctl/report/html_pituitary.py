@@ -54,9 +54,11 @@ def _curve(report: Report, r: PituitaryResponse) -> str:
     ticks = nice_ticks(0, max(r.curve_release) * 1.05, 4)
     upper = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 110, 0, span, 0, ticks[-1])
     pulses = [
-        (row.started or row.scheduled, 100 * r.by_slot[row.slot_id])
+        (when, 100 * r.by_slot[row.slot_id])
         for row in report.slots
-        if row.slot_id in r.by_slot and (row.started or row.scheduled) is not None
+        if row.slot_id in r.by_slot
+        and (when := row.started or row.scheduled) is not None
+        and start <= when <= end
     ]
     bar_ticks = nice_ticks(0, max([110.0, *(p for _, p in pulses)]), 4)
     lower_top = upper.bottom + 60
@@ -74,7 +76,6 @@ def _curve(report: Report, r: PituitaryResponse) -> str:
     x_labels(canvas, upper, x_ticks, grid=True)
     y_axis(canvas, lower, bar_ticks, "predicted LH pulse, % of the standard regimen's (model)")
     for when, pct in pulses:
-        assert when is not None  # noqa: S101  (filtered above)
         x = lower.x((when - start).total_seconds() / 60)
         colour = LIMIT if pct < 100 * r.blunted_below else MODEL
         canvas.rect(x - 1.5, lower.y(pct), 3, lower.bottom - lower.y(pct), colour,
