@@ -287,7 +287,7 @@ def main() -> None:
                 f"{frames:.1f} / {nbytes}",
                 "only the B-trees the record touches",
                 None,
-                f"the record itself: {record_size} B",
+                f"the intent record itself: {record_size} B" if name == "intent" else "",
             )
         verify_s, raw_s, rows_s = timings[0][1], timings[1][1], timings[3][1]
         figure(
