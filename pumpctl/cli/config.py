@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,8 @@ def check(args: argparse.Namespace) -> int:
 
 def config_dict(config: Config) -> dict[str, Any]:
     """The effective configuration with typed fields (numbers as numbers, units in names)."""
+    from dataclasses import fields  # noqa: PLC0415 - only this command needs it
+
     p, pump = config.prescription, config.pump
     limits = {item.name: getattr(config.limits, item.name) for item in fields(config.limits)}
     data: dict[str, Any] = {
