@@ -24,6 +24,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import IO, Any
 
+from pumpctl.core.gate import describe
+from pumpctl.core.model import START_LATENCY_BOUND
 from pumpctl.errors import PumpctlError
 from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
 
@@ -253,10 +255,11 @@ def summarize(
         if e.get("event") == "motion.end" and e.get("direction") == "INF"
     )
     limits = load_config(config_path).limits
-    # At N x, the few serial round trips between the intent and RUN take N x longer in
-    # simulated time: half a real second is the slack allowed between them.
-    violations = check_starts(starts, limits) + check_intents_cover_starts(
-        starts, intents, slack_s=max(120.0, 0.5 * time_scale)
+    # At N x every real latency (wake-up, fsync, serial round trips) is N x longer in simulated
+    # time: the gate's start-latency allowance scales the same way, and so does the check.
+    tolerance = START_LATENCY_BOUND * time_scale
+    violations = check_starts(starts, limits, tolerance=tolerance) + check_intents_cover_starts(
+        starts, intents, slack_s=max(120.0, tolerance.total_seconds())
     )
     lines = [
         "summary: "
@@ -271,7 +274,8 @@ def summarize(
             if result.ok and result.head
             else f"NOT verified: {result.problem}"
         ),
-        "safety invariants against the ledger: "
+        f"safety invariants against the ledger (tolerance {describe(tolerance)}: the "
+        f"{describe(START_LATENCY_BOUND)} start-latency bound x {time_scale:g}): "
         + ("all held" if not violations else "; ".join(violations)),
     ]
     return lines, result.ok and not violations

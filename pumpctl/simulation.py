@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
+from pumpctl.core.model import START_LATENCY_BOUND
 from pumpctl.daemon.runner import config_identity, record_configuration
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import VirtualWaker
@@ -276,7 +277,7 @@ class Simulation:
                 else:
                     outcomes.update(["DENIED" if event.payload.get("reasons") else "MISSED"])
         starts = commanded_starts(self.ledger.entries)
-        violations = check_starts(starts, self.config.limits)
+        violations = check_starts(starts, self.config.limits, tolerance=START_LATENCY_BOUND)
         violations += check_intents_cover_starts(starts, intents)
         try:
             result = verify(self.journal_path)

@@ -34,6 +34,10 @@ from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
 
+#: Findings that time alone clears: the previous pulse started late by more than the gate's
+#: start-latency allowance, so its interval or its 24 h window ends a moment after this slot.
+_CLEARED_BY_WAITING = frozenset({Reason.MIN_INTERVAL, Reason.MAX_PULSES_24H, Reason.MAX_DOSE_24H})
+
 #: Slots missed while the daemon was down are recorded for at most this far back.
 MISSED_BACKFILL = timedelta(days=7)
 
@@ -353,8 +357,9 @@ class Daemon:
         """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
         decision = self.decide(slot)
         if self._only_waiting_for_interval(slot, decision):
-            # The previous pulse started a moment after its own slot: the interval is met a
-            # moment after this slot's time, well inside its window. Wait for it quietly.
+            # The previous pulse started later after its own slot than the gate's allowance:
+            # the interval is met a moment after this slot's time, well inside its window.
+            # Wait for it quietly.
             return decision.interval_clears_in_s
         if self._last_decision.get(slot.slot_id) != decision.reasons:
             self._last_decision[slot.slot_id] = decision.reasons
@@ -380,11 +385,12 @@ class Daemon:
         return None
 
     def _only_waiting_for_interval(self, slot: Slot, decision: Decision) -> bool:
-        wait_s = decision.interval_clears_in_s
-        if decision.reasons != (Reason.MIN_INTERVAL,) or wait_s is None:
+        """Whether time alone clears every finding, inside the slot's window."""
+        wait = decision.interval_clears_in
+        if wait is None or not set(decision.reasons) <= _CLEARED_BY_WAITING:
             return False
         window_end = slot.scheduled + timedelta(minutes=self.limits.grace_min)
-        return self.clock.now() + timedelta(seconds=wait_s) <= window_end
+        return self.clock.now() + wait <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pumpctl.config import Config
 from pumpctl.core.clock import VirtualClock
+from pumpctl.core.model import START_LATENCY_BOUND
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.drivers.ne1000 import Ne1000Driver
@@ -141,7 +142,9 @@ class ClockRig:
     def verdict(self) -> ClockVerdict:
         """True-time limits, one intent per slot, no start outside its window, chain intact."""
         self.journal.close()
-        problems = check_starts(commanded_starts(self.ledger.entries), self.config.limits)
+        problems = check_starts(
+            commanded_starts(self.ledger.entries), self.config.limits, tolerance=START_LATENCY_BOUND
+        )
         grace = timedelta(minutes=self.config.limits.grace_min)
         seen: set[str] = set()
         missed: list[str] = []
