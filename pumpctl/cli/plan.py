@@ -1,31 +1,81 @@
-"""``pumpctl plan -c FILE [--hours N]``: the coming slots and the gate's verdict on each."""
+"""``pumpctl plan -c FILE [--hours N]``: the coming slots and the gate's verdict on each.
+
+The slots are the daemon's: when the configured journal exists, its anchor and its pulse
+history are read (read-only), exactly as a daemon starting now would read them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from pumpctl.cadence import read_journal, resolve
+from pumpctl.cli.args import positive_float
 from pumpctl.config import load_config
-from pumpctl.core.clock import SystemClock
+from pumpctl.core.clock import SystemClock, VirtualClock
 from pumpctl.core.gate import resolve_threshold
 from pumpctl.core.preview import preview
+from pumpctl.core.timefmt import local_text
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
+
+
+#: A plan looks at most a year ahead (a leap year's hours).
+MAX_HOURS = 366 * 24
+
+
+def hours_ahead(text: str) -> float:
+    """How far ahead to plan: a number of hours > 0 and at most a year."""
+    hours = positive_float(text)
+    if not hours <= MAX_HOURS:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than a year ({MAX_HOURS} h)")
+    return hours
 
 
 def plan(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
-    p = config.prescription
-    now = SystemClock().now()
+    system = SystemClock()
+    view = read_journal(config.journal.path, system)
+    cadence = resolve(config, view.prescription if view else None)
+    p = cadence.prescription
+    now = system.now()
     start = max(now, p.anchor)
-    rows = preview(p, config.limits, start, args.hours)
+    # The look-ahead continues this boot's elapsed clock, so journaled pulses weigh as they will.
+    clock = VirtualClock(now, elapsed_s=system.elapsed_s(), boot_id=system.boot_id)
+    rows = preview(
+        p,
+        config.limits,
+        start,
+        args.hours,
+        view.history if view else (),
+        clock=clock,
+        boot_last_elapsed_s=view.boot_last_elapsed_s if view else None,
+    )
     threshold = resolve_threshold(config.limits)
-    print(f"plan for {args.hours:g} h from {start:%Y-%m-%d %H:%M} UTC ({p.timezone})")
+    print(f"plan for {args.hours:g} h from {local_text(start, p.zone)} ({p.timezone})")
+    print(cadence.describe())
+    if view is None:
+        print(f"journal {config.journal.path}: none yet (no pulse history)")
+    else:
+        print(
+            f"journal {config.journal.path}: {len(view.history)} pulse(s) of the last 26 h "
+            "weighed, as the daemon's gate will"
+        )
+        if (
+            view.prescription is not None
+            and not cadence.from_journal
+            and (view.prescription.get("anchor") != p.anchor.isoformat())
+        ):
+            print(
+                "note: the journal records a different prescription or anchor; a running daemon "
+                "follows it until restarted or reloaded, then these slots"
+            )
     print(
         f"dose {p.dose_ug} ug = {p.volume_ul} uL at {p.rate_ul_per_min} uL/min; "
         f"exposure threshold {threshold:.2f} of a pulse's peak"
     )
+    local_head = f"local ({p.timezone})"
     header = (
-        f"{'slot (UTC)':<17} {'local':<17} {'dose ug':>7} {'vol uL':>7} {'uL/min':>8}"
+        f"{'slot (UTC)':<17} {local_head:<23} {'dose ug':>7} {'vol uL':>7} {'uL/min':>8}"
         f" {'pre-pulse':>9}  verdict"
     )
     print(header)
@@ -36,9 +86,8 @@ def plan(args: argparse.Namespace) -> int:
         level = decision.predicted_level_fraction or 0.0
         verdict = "allowed" if decision.allowed else "DENIED " + ",".join(decision.reasons)
         denied += not decision.allowed
-        local = slot.scheduled.astimezone(p.zone)
         print(
-            f"{slot.scheduled:%Y-%m-%d %H:%M}  {local:%Y-%m-%d %H:%M}"
+            f"{slot.scheduled:%Y-%m-%d %H:%M}  {local_text(slot.scheduled, p.zone):<23}"
             f" {slot.dose_ug:>7} {slot.volume_ul:>7} {slot.rate_ul_per_min:>8}"
             f" {level:>9.2f}  {verdict}"
         )
@@ -52,9 +101,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="show the coming slots with doses and the gate's verdicts",
         description=(
             "Show the slots the prescription produces, each judged by the safety gate as if "
-            "every earlier allowed slot were delivered. Exit 1 if any slot would be denied."
+            "every earlier allowed slot were delivered. When the configured journal exists, its "
+            "anchor and pulse history are used, as the daemon uses them. Local times are in the "
+            "prescription's time zone with their UTC offset. Exit 1 if any slot would be denied."
         ),
     )
     parser.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration")
-    parser.add_argument("--hours", type=float, default=24.0, help="how far ahead (default 24)")
+    parser.add_argument(
+        "--hours", type=hours_ahead, default=24.0, help="how far ahead (default 24, at most 8784)"
+    )
     parser.set_defaults(func=plan)

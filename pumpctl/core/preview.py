@@ -7,7 +7,7 @@ anything runs (``pumpctl plan``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,14 +29,24 @@ def preview(
     start: datetime,
     hours: float,
     history: Sequence[PulseRecord] = (),
+    *,
+    clock: VirtualClock | None = None,
+    boot_last_elapsed_s: Mapping[str, float] | None = None,
 ) -> list[PlanRow]:
-    """Judge every slot from ``start`` for ``hours``, as if each allowed one were delivered."""
-    clock = VirtualClock(start, boot_id="plan")
+    """Judge every slot from ``start`` for ``hours``, as if each allowed one were delivered.
+
+    ``clock`` is where the look-ahead begins: give one that continues this boot's elapsed clock
+    (with its boot id) to judge a journal's ``history`` as the daemon's gate would; it is
+    advanced to ``start`` and then to each slot exactly.
+    """
+    clock = clock or VirtualClock(start, boot_id="plan")
+    clock.advance_to(start)
+    ctx = GateContext(limits=limits, boot_last_elapsed_s=boot_last_elapsed_s)
     records = list(history)
     rows: list[PlanRow] = []
     for slot in Planner(prescription).slots_between(start, start + timedelta(hours=hours)):
         clock.advance_to(slot.scheduled)
-        decision = authorize(slot, records, clock, GateContext(limits=limits))
+        decision = authorize(slot, records, clock, ctx)
         rows.append(PlanRow(slot, decision))
         if decision.allowed:
             records.append(

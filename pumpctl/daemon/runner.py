@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import FrameType
@@ -19,6 +17,7 @@ from typing import Any, cast
 
 import structlog
 
+from pumpctl.cadence import resolve
 from pumpctl.config import Config, load_config
 from pumpctl.core.clock import Clock, ScaledClock, SystemClock
 from pumpctl.core.model import Limits, Prescription
@@ -98,15 +97,7 @@ def simulator_clock(driver: PumpDriver, time_scale: float) -> tuple[ScaledClock,
 
 def effective_prescription(config: Config, journal: Journal) -> Prescription:
     """A time-of-day anchor keeps the cadence the journal already follows across restarts."""
-    p = config.prescription
-    last = last_recorded(journal, "prescription.change")
-    if config.anchor_time_of_day is None or last is None or not last.get("anchor"):
-        return p
-    if last == dict(prescription_dict(p), anchor=last["anchor"]):
-        anchor = datetime.fromisoformat(str(last["anchor"]))
-        if anchor.astimezone(p.zone).time() == config.anchor_time_of_day:
-            return replace(p, anchor=anchor)
-    return p
+    return resolve(config, last_recorded(journal, "prescription.change")).prescription
 
 
 def last_recorded(journal: Journal, kind: str) -> dict[str, Any] | None:
@@ -215,7 +206,8 @@ def install_signals(daemon: Daemon, config_path: Path) -> None:
                 log.error("config.reload_rejected", problems=err.problems)
                 daemon.reject_reload("; ".join(err.problems))
                 return None
-            return fresh.prescription, fresh.limits
+            # The same slots as at start: an unchanged prescription keeps the journal's anchor.
+            return effective_prescription(fresh, daemon.journal), fresh.limits
 
         daemon.reload_requested = loader
         daemon.waker.wake()

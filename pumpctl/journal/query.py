@@ -123,6 +123,12 @@ def pending_intent_seqs(conn: sqlite3.Connection) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
+def last_elapsed_by_boot(conn: sqlite3.Connection) -> dict[str, float]:
+    """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
+    rows = conn.execute("SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id").fetchall()
+    return {str(boot): float(elapsed) for boot, elapsed in rows}
+
+
 def last_event_wall(conn: sqlite3.Connection) -> datetime | None:
     row = conn.execute("SELECT wall_utc FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     return None if row is None else datetime.fromisoformat(row[0])
