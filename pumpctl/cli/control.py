@@ -12,12 +12,16 @@ import argparse
 import glob
 import importlib
 import json
+import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pumpctl.core.timefmt import local_text
 from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
 from pumpctl.daemon.control_protocol import RequestError, parse_request
@@ -209,21 +213,46 @@ _STATUS_LABELS = (
 )
 
 
+#: An aware ISO 8601 time as the daemon reports it (UTC with ``+00:00``).
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d")
+
+
+def _in_zone(text: str, zone: ZoneInfo | None) -> str:
+    """Every time in ``text`` as the prescription's clock shows it, with its UTC offset."""
+    if zone is None:
+        return text
+    return _ISO_TIME.sub(
+        lambda m: local_text(datetime.fromisoformat(m.group(0)), zone, seconds=True), text
+    )
+
+
+def _zone(reply: dict[str, Any]) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(str(reply["timezone"])) if reply.get("timezone") else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def render_status(reply: dict[str, Any]) -> str:
-    """Known fields first with labels, then anything else the daemon reports, then alarms."""
+    """Known fields first with labels, then anything else the daemon reports, then alarms.
+
+    Times are shown in the prescription's time zone with their UTC offset (SR-11).
+    """
+    zone = _zone(reply)
     shown = {"ok", "alarms"}
     lines = []
     for key, label in _STATUS_LABELS:
         if reply.get(key) is not None:
-            lines.append(f"{label + ':':<19}{_inline(reply[key])}")
+            lines.append(f"{label + ':':<19}{_in_zone(_inline(reply[key]), zone)}")
         shown.add(key)
     for key, value in reply.items():
         if key not in shown:
-            lines.append(f"{key.replace('_', ' ').capitalize() + ':':<19}{_inline(value)}")
+            label = key.replace("_", " ").capitalize() + ":"
+            lines.append(f"{label:<19}{_in_zone(_inline(value), zone)}")
     alarms = reply.get("alarms") or []
     if alarms:
         lines.append(f"{'Alarms:':<19}{len(alarms)} active")
-        lines.extend("  " + _alarm_line(alarm) for alarm in alarms)
+        lines.extend("  " + _in_zone(_alarm_line(alarm), zone) for alarm in alarms)
     else:
         lines.append(f"{'Alarms:':<19}none")
     return "\n".join(lines)

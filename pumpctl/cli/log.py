@@ -6,11 +6,14 @@ These commands only read: they open the journal read-only and never publish a he
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pumpctl.core.timefmt import local_text
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.journal.chain import Head
 from pumpctl.journal.events import EventKind
@@ -73,14 +76,42 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _show_line(event: EventRow) -> str:
-    local = event.wall + timedelta(minutes=event.utc_offset_min)
+class _Zones:
+    """The prescription's time zone in force at each record, from the journal's own changes.
+
+    Records before the first prescription take its zone; a journal with no prescription at all
+    falls back to the offset the daemon's host journaled beside each record.
+    """
+
+    def __init__(self, changes: list[EventRow]) -> None:
+        self._seqs: list[int] = []
+        self._zones: list[ZoneInfo] = []
+        for event in changes:
+            new = event.payload.get("new")
+            name = new.get("timezone") if isinstance(new, dict) else None
+            try:
+                zone = ZoneInfo(str(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            self._seqs.append(event.seq)
+            self._zones.append(zone)
+
+    def local(self, event: EventRow) -> str:
+        """``HH:MM+hh:mm``: the record's time as the prescription's clock showed it."""
+        if not self._zones:
+            local = event.wall + timedelta(minutes=event.utc_offset_min)
+            return f"{local:%H:%M}{_offset_text(event.utc_offset_min)}"
+        index = max(0, bisect.bisect_right(self._seqs, event.seq) - 1)
+        return local_text(event.wall, self._zones[index])[11:]
+
+
+def _show_line(event: EventRow, zones: _Zones) -> str:
     fields = " ".join(
         f"{key}={value}" for key, value in sorted(event.payload.items()) if value not in (None, "")
     )
     return (
         f"{event.seq:>7} {event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z "
-        f"(local {local.strftime('%H:%M')}{_offset_text(event.utc_offset_min)}) "
+        f"(local {zones.local(event)}) "
         f"{event.kind:<20} {fields}"
     )
 
@@ -90,8 +121,9 @@ def _show(args: argparse.Namespace) -> int:
     if path is None:
         return EXIT_USAGE
     with closing(connect(path, writable=False)) as conn:
+        zones = _Zones(list(iter_events(conn, kinds=("prescription.change",))))
         for event in iter_events(conn, since=args.since, until=args.until, kinds=args.kind or ()):
-            print(_show_line(event))
+            print(_show_line(event, zones))
     return EXIT_OK
 
 

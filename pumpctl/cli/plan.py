@@ -18,7 +18,6 @@ from pumpctl.core.preview import preview
 from pumpctl.core.timefmt import local_text
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
-
 #: A plan looks at most a year ahead (a leap year's hours).
 MAX_HOURS = 366 * 24
 

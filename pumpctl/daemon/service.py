@@ -523,6 +523,8 @@ class Daemon:
             "reservoir": "unknown (no fill recorded)" if remaining is None else f"{remaining} uL",
             "journal_head": None if head is None else f"{head.seq}:{head.hash}",
             "now": now.isoformat(),
+            # Times above are UTC; `pumpctl status` shows them in this zone, with the offset.
+            "timezone": self.prescription.timezone,
             "counts": dict(self.counts),
             "alarms": [a.to_dict(now) for a in self.alarms.active()],
         }

@@ -16,7 +16,7 @@ import pytest
 import structlog
 
 from pumpctl.cli import main
-from pumpctl.cli.control import discover_socket, resolve_socket_path
+from pumpctl.cli.control import discover_socket, render_status, resolve_socket_path
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
@@ -218,3 +218,21 @@ def test_discovery_refuses_to_guess_between_daemons(tmp_path: Path) -> None:
         discover_socket((f"{tmp_path}/run/*/*.sock",))
     with pytest.raises(ControlError, match="no control socket found"):
         discover_socket((f"{tmp_path}/none/*.sock",))
+
+
+def test_status_shows_times_in_the_prescriptions_zone_with_offsets() -> None:
+    """SR-11: status times read in the prescription's zone, with their UTC offset, across DST."""
+    text = render_status(
+        {
+            "state": "ready",
+            "next_slot": "S20261025T003000Z at 2026-10-25T00:30:00+00:00",
+            "now": "2026-10-25T00:05:00.250000+00:00",
+            "timezone": "Europe/Berlin",
+            "alarms": [
+                {"id": "link-fault", "priority": "high", "raised_at": "2026-10-25T02:30:00+00:00"}
+            ],
+        }
+    )
+    assert "Next slot:         S20261025T003000Z at 2026-10-25 02:30:00+02:00" in text
+    assert "Now:               2026-10-25 02:05:00+02:00" in text
+    assert "since 2026-10-25 03:30:00+01:00" in text

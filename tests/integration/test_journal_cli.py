@@ -57,6 +57,23 @@ def test_show_lists_records_oldest_first_with_utc_and_local_time(
     assert "daemon.stop" in lines[-1]
 
 
+def test_show_gives_local_time_in_the_prescriptions_zone_not_the_hosts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-11: `log show` reads local time in the prescription's zone, whatever the host's was."""
+    clock = VirtualClock(T0)
+    journal_path = tmp_path / "journal.db"
+    with Journal(journal_path, clock, local_tz=ZoneInfo("Europe/Paris")) as j:
+        j.record_daemon_start("0.1.0", "digest")
+        j.record_prescription_change("op", None, {"timezone": "America/New_York"}, "first start")
+        clock.advance(3600)
+        j.record_daemon_stop("SIGTERM")
+    capsys.readouterr()  # the journal's own log lines
+    assert main(["log", "show", str(journal_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[3] for line in lines] == ["03:00-05:00)", "03:00-05:00)", "04:00-05:00)"]
+
+
 def test_show_filters_by_kind_and_time(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`log show --kind --since --until` keeps only the matching records."""
     args = ["log", "show", str(path), "--kind", "slot.scheduled", "--kind", "slot.missed"]
