@@ -14,7 +14,7 @@ import structlog
 
 from pumpctl.drivers.base import Capabilities, PumpState, SelfTestReport
 from pumpctl.drivers.ne1000_codec import Reply
-from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_name
+from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_error, alarm_name, pump_alarm
 from pumpctl.drivers.ne1000_units import (
     MAX_NUMBER,
     VOLUME_RESOLUTION_UL,
@@ -22,7 +22,7 @@ from pumpctl.drivers.ne1000_units import (
     parse_number,
     rate_limits_ul_per_min,
 )
-from pumpctl.errors import PumpAlarmError, PumpStateError
+from pumpctl.errors import PumpStateError
 
 log = structlog.get_logger()
 
@@ -101,7 +101,7 @@ def run_self_test(
     during = link.alarms_seen[known_before:]
     if during:
         code = during[-1]
-        raise PumpAlarmError(
+        raise alarm_error(
             code,
             f"alarm {code} ({alarm_name(code)}) during self-test; clear its cause first",
             command="self-test",
@@ -130,7 +130,7 @@ def run_self_test(
         power_failure_restart=False,
         state=final_state,
         checks=tuple(checks),
-        alarms_at_connect=tuple(alarms_before),
+        alarms_at_connect=tuple(pump_alarm(code) for code in alarms_before),
     )
     log.info("pump.self_test_passed", checks=checks)
     return report, capabilities

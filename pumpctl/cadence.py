@@ -1,67 +1,25 @@
-"""Which slots a configuration gives: one answer for plan, config check, simulate and the daemon.
+"""Which slots a configuration gives, seen from outside the daemon: plan and config check.
 
-A date-time anchor is the first slot. A time-of-day anchor (``anchor = "08:00"``) is placed when
-the configuration is loaded, at the latest moment at or before then that the prescription's
-clock showed that time; from there the cadence runs on, every interval after the last. It is
-not re-anchored each day. Once a daemon has journaled the prescription it follows, the journal's
-anchor stays in force for as long as the configured prescription is otherwise the same and its
-time of day still matches. A restart, a reload and ``pumpctl plan`` then all see the slots the
-daemon follows (SR-32).
+The anchor is decided by :func:`pumpctl.daemon.configuration.resolve`, the one function the
+daemon uses at start and on reload too. This module reads a journal read-only, as a daemon
+starting now would read it: the prescription it last journaled and the gate's pulse history.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
 from contextlib import closing
-from dataclasses import dataclass, replace
-from datetime import datetime, time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pumpctl.config import Config
 from pumpctl.core.clock import Clock
 from pumpctl.core.gate import history_since
-from pumpctl.core.model import Prescription, PulseRecord
-from pumpctl.core.planner import describe_anchor
-from pumpctl.daemon.service import prescription_dict
+from pumpctl.core.model import PulseRecord
+from pumpctl.daemon.configuration import Cadence, resolve
 from pumpctl.errors import JournalError
 from pumpctl.journal import query, schema
 from pumpctl.journal.store import connect
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """The prescription in force, its anchor resolved, and where that anchor came from."""
-
-    prescription: Prescription
-    #: The journal's anchor is in force (a daemon already follows this cadence).
-    from_journal: bool
-    #: The configured time of day, for a time-of-day anchor.
-    time_of_day: time | None = None
-
-    def describe(self) -> str:
-        """One line saying when the slots are, truthfully: the anchor and what keeps it."""
-        return describe_anchor(self.prescription, self.time_of_day, from_journal=self.from_journal)
-
-
-def resolve(config: Config, journaled: Mapping[str, Any] | None) -> Cadence:
-    """The cadence ``config`` gives, given the prescription last journaled (None: no journal).
-
-    Invariant: the daemon at start and on reload, ``plan``, ``config check``, ``simulate`` and
-    ``demo`` all place slots through this one function.
-    """
-    p = config.prescription
-    tod = config.anchor_time_of_day
-    configured = Cadence(p, from_journal=False, time_of_day=tod)
-    if tod is None or not journaled or not journaled.get("anchor"):
-        return configured
-    if dict(journaled) != dict(prescription_dict(p), anchor=journaled["anchor"]):
-        return configured
-    anchor = datetime.fromisoformat(str(journaled["anchor"]))
-    if anchor.astimezone(p.zone).time() != tod:
-        return configured
-    return Cadence(replace(p, anchor=anchor), from_journal=True, time_of_day=tod)
 
 
 @dataclass(frozen=True)
@@ -106,3 +64,6 @@ def _current_schema(conn: sqlite3.Connection) -> sqlite3.Connection:
         conn.backup(copy)
     schema.migrate(copy)
     return copy
+
+
+__all__ = ["Cadence", "JournalView", "read_journal", "resolve"]

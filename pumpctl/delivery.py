@@ -17,11 +17,12 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, Slot
-from pumpctl.drivers.base import PumpDriver, PumpState
+from pumpctl.core.reconcile import classify_delivery
+from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpState
 from pumpctl.errors import PumpAlarmError, PumpctlError
-from pumpctl.journal.reconcile import classify_delivery
 
 log = structlog.get_logger("pumpctl.delivery")
 
@@ -61,22 +62,26 @@ class DeliveryJournal(Protocol):
     ) -> object: ...
 
 
+#: The daemon's alarm for each pump alarm: the one place the two vocabularies meet.
 PUMP_ALARM_KINDS = {
-    "R": "pump-alarm-reset",
-    "S": "pump-alarm-stall",
-    "T": "pump-alarm-timeout",
-    "P": "partial-delivery",  # paused from the keypad mid-bolus
+    PumpAlarm.POWER_RESET: AlarmKind.PUMP_ALARM_RESET,
+    PumpAlarm.STALL: AlarmKind.PUMP_ALARM_STALL,
+    PumpAlarm.WATCHDOG_TIMEOUT: AlarmKind.PUMP_ALARM_TIMEOUT,
+    PumpAlarm.PROGRAM_ERROR: AlarmKind.PUMP_ALARM_PROGRAM,
+    PumpAlarm.PHASE_OUT_OF_RANGE: AlarmKind.PUMP_ALARM_PROGRAM,
+    PumpAlarm.KEYPAD_PAUSE: AlarmKind.PARTIAL_DELIVERY,
+    PumpAlarm.UNKNOWN: AlarmKind.PUMP_ALARM_UNKNOWN,
 }
 
 
-def pump_alarm_kind(code: str) -> str:
-    """The alarm kind for a pump alarm letter; program alarms (E, O) mean a confused pump."""
-    return PUMP_ALARM_KINDS.get(code, "pump-alarm-reset")
+def pump_alarm_kind(alarm: PumpAlarm) -> AlarmKind:
+    """The alarm the daemon raises for a pump alarm."""
+    return PUMP_ALARM_KINDS[alarm]
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """What one transaction established. ``alarms`` are alarm kinds for the daemon to raise."""
+    """What one transaction established. ``alarms`` are the alarms for the daemon to raise."""
 
     slot_id: str
     outcome: Outcome
@@ -84,7 +89,7 @@ class DeliveryResult:
     started: datetime | None
     ended: datetime | None
     detail: str = ""
-    alarms: tuple[str, ...] = ()
+    alarms: tuple[AlarmKind, ...] = ()
     suspend: bool = False  # unintended flow: delivery stays suspended until acknowledged (SR-06)
     intent_written: bool = True
     # False after a pump power reset: its totals may have been cleared, so only an operator's
@@ -119,7 +124,7 @@ class PulseDelivery:
     heartbeat_s: float = 2.0
     overrun_margin_s: float = 15.0
     over_delivery_tolerance_ul: Decimal = Decimal("0.5")
-    seen_alarms: list[str] = field(default_factory=list)
+    seen_alarms: list[PumpAlarm] = field(default_factory=list)
 
     def deliver(self, slot: Slot) -> DeliveryResult:
         """Deliver ``slot`` (already allowed); every exit after the INTENT journals an OUTCOME."""
@@ -136,9 +141,9 @@ class PulseDelivery:
                 None,
                 detail=f"could not clear the pump's totals before the pulse: {err}",
                 alarms=(
-                    (pump_alarm_kind(err.code),)
+                    (pump_alarm_kind(err.alarm),)
                     if isinstance(err, PumpAlarmError)
-                    else ("link-fault",)
+                    else (AlarmKind.LINK_FAULT,)
                 ),
                 intent_written=False,
             )
@@ -162,7 +167,7 @@ class PulseDelivery:
         except PumpAlarmError as err:
             # The pump answered RUN with an alarm: RUN was not executed, and is never re-sent.
             return self._finish(
-                slot, started, f"RUN answered by alarm {err.code}: not executed", err
+                slot, started, f"RUN answered by alarm {err.alarm}: not executed", err
             )
         except PumpctlError as err:
             # The RUN may or may not have reached the pump: only its evidence can say.
@@ -186,7 +191,7 @@ class PulseDelivery:
         expected_s = float(slot.duration_s)
         start_elapsed = self.clock.elapsed_s()
         deadline = start_elapsed + expected_s + self.overrun_margin_s
-        alarms: list[str] = []
+        alarms: list[PumpAlarm] = []
         overran = False
         end_elapsed = start_elapsed + expected_s
         while True:
@@ -205,7 +210,7 @@ class PulseDelivery:
             try:
                 status = self.driver.status()
             except PumpAlarmError as err:
-                alarms.append(err.code)
+                alarms.append(err.alarm)
                 break
             except PumpctlError as err:
                 return self._unknown(slot, started, f"link lost while monitoring: {err}")
@@ -215,7 +220,7 @@ class PulseDelivery:
                 if status.state is PumpState.PAUSED:
                     # Paused mid-bolus (keypad): end the phase so no later RUN can resume it.
                     self._stop_now(slot, "paused mid-bolus")
-                    alarms.append("P")
+                    alarms.append(PumpAlarm.KEYPAD_PAUSE)
                 break
             if asked_s > deadline:
                 # Invariant (SR-06): a pulse still running past its end + margin is stopped now.
@@ -235,7 +240,7 @@ class PulseDelivery:
         self,
         slot: Slot,
         started: datetime,
-        pump_alarms: list[str],
+        pump_alarms: list[PumpAlarm],
         overran: bool,
         first_error: PumpctlError | None,
     ) -> DeliveryResult:
@@ -243,28 +248,30 @@ class PulseDelivery:
             totals = query_with_retry(self.driver.dispensed)
         except PumpctlError as err:
             return self._unknown(slot, started, f"dispensed totals unreadable: {err}")
-        if "R" in pump_alarms:
-            # A power reset mid-pulse may have cleared the totals: they prove nothing now.
+        cleared_by = [alarm for alarm in pump_alarms if alarm.may_clear_totals]
+        if cleared_by:
+            # A power reset (or an alarm the driver cannot name) mid-pulse may have cleared the
+            # totals: they prove nothing now.
             return self._unknown(
                 slot,
                 started,
-                f"pump power reset during the pulse; totals read {totals.infused_ul} uL",
+                f"pump alarm {cleared_by[0]} during the pulse; totals read {totals.infused_ul} uL",
                 totals_trusted=False,
             )
         delivered = totals.infused_ul
         ended = self.clock.now()
         outcome = classify_delivery(slot.volume_ul, delivered)
-        alarms = [pump_alarm_kind(code) for code in pump_alarms]
+        alarms = [pump_alarm_kind(alarm) for alarm in pump_alarms]
         notes = []
         suspend = False
         if overran or delivered > slot.volume_ul + self.over_delivery_tolerance_ul:
             # Invariant (SR-06): over-delivery or a run past its end suspends delivery.
             self._stop_now(slot)
-            alarms.append("unintended-flow" if overran else "over-delivery")
+            alarms.append(AlarmKind.UNINTENDED_FLOW if overran else AlarmKind.OVER_DELIVERY)
             notes.append(f"unintended flow: {delivered} uL for {slot.volume_ul} uL commanded")
             suspend = True
         if outcome is Outcome.PARTIAL:
-            alarms.append("partial-delivery")
+            alarms.append(AlarmKind.PARTIAL_DELIVERY)
         if pump_alarms:
             notes.append(f"pump alarm(s) {','.join(pump_alarms)}")
         if first_error is not None:
@@ -292,7 +299,9 @@ class PulseDelivery:
         self, slot: Slot, started: datetime | None, detail: str, err: PumpctlError
     ) -> DeliveryResult:
         """RUN was never executed: prove it from the totals, then record NOT_DELIVERED."""
-        alarm = pump_alarm_kind(err.code) if isinstance(err, PumpAlarmError) else "link-fault"
+        alarm = (
+            pump_alarm_kind(err.alarm) if isinstance(err, PumpAlarmError) else AlarmKind.LINK_FAULT
+        )
         try:
             totals = query_with_retry(self.driver.dispensed)
         except PumpctlError as read_err:
@@ -346,6 +355,6 @@ class PulseDelivery:
             started,
             None,
             detail,
-            ("link-fault", "uncertain-pulse"),
+            (AlarmKind.LINK_FAULT, AlarmKind.UNCERTAIN_PULSE),
             totals_trusted=totals_trusted,
         )

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
 
 
@@ -40,14 +41,6 @@ class EventKind(StrEnum):
     RESERVOIR_CHANGED = "reservoir.changed"
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
-
-
-class AlarmPriority(StrEnum):
-    """IEC 60601-1-8 style alarm priorities (SR-22)."""
-
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
 
 
 class Appended(NamedTuple):
@@ -213,8 +206,8 @@ class EventRecorder(ABC):
     def record_alarm(
         self,
         alarm_id: str,
-        code: str,
-        priority: AlarmPriority | str,
+        code: AlarmKind | str,
+        priority: Priority | str,
         message: str,
         *,
         slot_id: str | None = None,
@@ -223,8 +216,8 @@ class EventRecorder(ABC):
             EventKind.ALARM_RAISED,
             {
                 "alarm_id": alarm_id,
-                "code": code,
-                "priority": AlarmPriority(priority).value,
+                "code": str(code),
+                "priority": Priority(priority).value,
                 "message": message,
                 "slot_id": slot_id,
             },

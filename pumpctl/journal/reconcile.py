@@ -13,25 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from pumpctl.core.model import Outcome, PulseRecord
+from pumpctl.core.reconcile import classify_delivery
 from pumpctl.journal.events import Appended, EventKind
 
-#: Below this fraction of the requested volume a pulse is PARTIAL (SR-07).
-PARTIAL_BELOW_FRACTION = Decimal("0.9")
-
 _FINAL = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.NOT_DELIVERED)
-
-
-def classify_delivery(requested_volume_ul: Decimal, delivered_volume_ul: Decimal) -> Outcome:
-    """The outcome the pump's measured volume proves: nothing, less than 90 %, or the pulse."""
-    if delivered_volume_ul < 0:
-        raise ValueError(
-            f"delivered_volume_ul = {delivered_volume_ul}: allowed a measured volume >= 0"
-        )
-    if delivered_volume_ul == 0:
-        return Outcome.NOT_DELIVERED
-    if delivered_volume_ul < requested_volume_ul * PARTIAL_BELOW_FRACTION:
-        return Outcome.PARTIAL
-    return Outcome.DELIVERED
 
 
 class Reconciler(ABC):

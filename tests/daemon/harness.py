@@ -10,11 +10,10 @@ from typing import Any
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.runner import record_configuration
-from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.assemble import assemble
+from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import VirtualWaker
-from pumpctl.drivers.ne1000 import Ne1000Driver
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
@@ -36,6 +35,7 @@ driver = "ne1000"
 url = "socket://127.0.0.1:7777"
 syringe_diameter_mm = 4.78
 syringe_volume_ul = 1000
+safe_mode_timeout_s = 30
 
 [journal]
 state_dir = "/nonexistent"
@@ -86,17 +86,15 @@ def make_bench(
     for fault in faults:
         sim.inject(fault)
     journal = Journal(tmp_path / journal_name, clock)
-    record_configuration(journal, config.prescription, config.limits)
-    if fill_ul is not None and not journal.events(kinds=("reservoir.changed",)):
+    if fill_ul is not None and not journal.events(kinds=(EventKind.RESERVOIR_CHANGED,)):
         journal.record_reservoir_change(fill_ul, "test", "syringe loaded")
-    driver = Ne1000Driver("loop://", safe_mode_timeout_s=30, transport=LoopbackTransport(sim))
-    daemon = Daemon(
-        prescription=config.prescription,
-        limits=config.limits,
-        driver=driver,
-        journal=journal,
+    daemon = assemble(
+        config,
         clock=clock,
         waker=VirtualWaker(clock),
-        options=DaemonOptions(syringe_diameter_mm=Decimal("4.78"), heartbeat_s=10.0),
+        journal=journal,
+        transport=LoopbackTransport(sim),
+        heartbeat_s=10.0,
+        record_first_fill=False,
     )
     return Bench(clock, sim, ledger, journal, daemon, config)

@@ -55,3 +55,23 @@ def test_no_started_record_when_run_is_not_answered(tmp_path: Path) -> None:
     [record] = bench.journal.pulse_history(SLOT_1 - timedelta(hours=1))
     [outcome] = bench.journal.events(kinds=("pulse.outcome",))
     assert record.started is not None and record.started.wall == outcome.wall
+
+
+def test_a_heartbeat_that_straddles_a_slot_does_not_delay_it_by_a_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """SR-10: a tick that begins just before a slot and ends after it ticks again at once."""
+    bench = make_bench(tmp_path)
+    bench.daemon.start()
+    bench.run_until(SLOT_1 - timedelta(milliseconds=1))
+    check = bench.daemon.pump_watch.check
+
+    def slow_check() -> None:
+        check()
+        bench.clock.advance(0.02)  # the heartbeat's round trip crosses the slot's time
+
+    bench.daemon.pump_watch.check = slow_check  # type: ignore[method-assign]
+    assert bench.daemon.tick() == 0.0
+    bench.daemon.tick()
+    [start] = bench.starts()
+    assert datetime.fromisoformat(start["at"]) - SLOT_1 < timedelta(seconds=0.1)

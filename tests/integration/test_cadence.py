@@ -17,8 +17,8 @@ import pytest
 from pumpctl.cadence import read_journal, resolve
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.runner import install_signals, record_configuration
-from pumpctl.daemon.service import prescription_dict
+from pumpctl.daemon.configuration import prescription_dict, record_configuration
+from pumpctl.daemon.runner import install_signals
 from pumpctl.journal import Journal
 
 LOADED = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)  # 13:00 in Berlin

@@ -16,7 +16,7 @@ from pumpctl.config import load_config
 from pumpctl.core.clock import SystemClock, VirtualClock
 from pumpctl.core.model import Outcome, Prescription
 from pumpctl.core.planner import Planner
-from pumpctl.daemon.runner import record_configuration
+from pumpctl.daemon.configuration import record_configuration
 from pumpctl.journal import Journal
 
 BERLIN = ZoneInfo("Europe/Berlin")
