@@ -79,6 +79,10 @@ class ControlError(PumpctlError):
     """A request to the running daemon over its control socket failed or was refused."""
 
 
+class UsageError(PumpctlError):
+    """A request that cannot be carried out as asked (e.g. a period that cannot be simulated)."""
+
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -92,4 +96,6 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_CONFIG
     if isinstance(error, JournalTamperedError):
         return EXIT_TAMPERED
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
     return EXIT_FAILURE
