@@ -157,7 +157,8 @@ class Daemon:
             self.therapy,
             config_digest=self.options.config_digest,
             config_path=self.options.config_path,
-            identity=self.options.identity,
+            # A report judges intervals with the start-latency bound x this scale.
+            identity={**self.options.identity, "time_scale": self.clock.scale},
         )
         suspended = restored_suspension(self.journal)
         if suspended is not None:

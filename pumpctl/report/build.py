@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pumpctl.core.gate import resolve_threshold
-from pumpctl.core.model import Limits, Outcome
+from pumpctl.core.model import START_LATENCY_BOUND, Limits, Outcome
 from pumpctl.errors import JournalError
 from pumpctl.journal.events import EventKind
 from pumpctl.journal.export import export_slots
@@ -383,7 +383,12 @@ def _build(
         slots=tuple(rows),
         days=tuple(days),
         total=total,
-        intervals=stats.intervals(rows, limits.min_interval_min),
+        intervals=stats.intervals(
+            rows,
+            limits.min_interval_min,
+            # A scaled clock (pumpctl demo) makes every real latency N x longer (docs/design.md).
+            START_LATENCY_BOUND * float(last.get("time_scale", 1.0)),
+        ),
         alarms=tuple(alarms),
         suspensions=tuple(suspensions),
         exposure=exposure,

@@ -212,7 +212,8 @@ def _tables(report: Report) -> list[str]:
             numeric=(1,),
         ),
         f'<p id="below-limit" class="{"flag" if iv.below_limit else ""}">'
-        f"Intervals below the minimum interval: {escape(below)}</p>",
+        f"Intervals below the minimum interval (less the {iv.tolerance_s:g} s start-latency "
+        f"tolerance): {escape(below)}</p>",
         "<h2>Predicted exposure</h2>",
         _table(
             "exposure",

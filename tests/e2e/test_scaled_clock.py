@@ -30,6 +30,8 @@ def test_journal_times_bracket_the_ledgers_motion_start(tmp_path: Path, scale: f
         [motion] = sim.starts()
         runs = journal_events(daemon.journal_path, "pulse.run")
         started = journal_events(daemon.journal_path, "pulse.started")
+        [daemon_start] = journal_events(daemon.journal_path, "daemon.start")
+    assert daemon_start["payload"]["time_scale"] == scale  # reports scale their tolerance by it
     error = timedelta(seconds=SYNC_ERROR_S * scale)
     assert [e["payload"]["slot_id"] for e in started] == [slot_id(a)]
     run_wall, started_wall = runs[0]["wall"], started[0]["wall"]
