@@ -79,8 +79,9 @@ class ControlError(PumpctlError):
     """A request to the running daemon over its control socket failed or was refused."""
 
 
-class UsageError(PumpctlError):
-    """A request that cannot be carried out as asked (e.g. a period that cannot be simulated)."""
+class UsageError(PumpctlError, ValueError):
+    """The command line asks for something impossible: a missing or conflicting argument, or a
+    period that cannot be simulated."""
 
 
 EXIT_OK = 0

@@ -230,6 +230,7 @@ class Simulation:
             journal=self.journal,
             transport=LoopbackTransport(self.sim),
             heartbeat_s=self.heartbeat_s,
+            simulated=True,
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(

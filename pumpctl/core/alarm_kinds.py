@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+#: How long ``pumpctl silence`` mutes an alarm by default, and at most (minutes).
+DEFAULT_SILENCE_MIN = 15
+MAX_SILENCE_MIN = 60
+
 
 class Priority(StrEnum):
     """Alarm priority (IEC 60601-1-8 in spirit); members are listed most urgent first."""
@@ -44,3 +48,4 @@ class AlarmKind(StrEnum):
     CLOCK_SUSPECT = "clock-suspect"
     JOURNAL_UNAVAILABLE = "journal-unavailable"
     CONFIG_RELOAD_REJECTED = "config-reload-rejected"
+    NOTIFY_FAILED = "notify-failed"

@@ -170,5 +170,15 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "stays in force.",
             "Run pumpctl config check on the file, fix it, and reload again.",
         ),
+        _spec(
+            _K.NOTIFY_FAILED,
+            _P.MEDIUM,
+            "An alarm notification ([notify]) could not be sent after every retry, or was "
+            "dropped: nobody may have been told about an alarm.",
+            "Check pumpctl alarms and the journal (pumpctl log show --kind notify.attempt), "
+            "fix the command (pumpctl notify test -c FILE), then acknowledge; the cause clears "
+            "when a notification is sent again.",
+            condition=True,
+        ),
     )
 }

@@ -1,8 +1,9 @@
 """Raising alarms, suspending delivery for safety, and journaling every alarm transition.
 
 The :class:`~pumpctl.daemon.alarms.AlarmSet` is the pure alarm model; the annunciator is the
-daemon's single way to use it: it logs each alarm, journals each transition (SR-19), and keeps
-the safety suspensions that only an acknowledgement ends (SR-06).
+daemon's single way to use it: it logs each alarm once (:mod:`pumpctl.daemon.alarm_log`),
+journals each transition (SR-19), and keeps the safety suspensions that only an acknowledgement
+ends (SR-06).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.clock import Clock
+from pumpctl.daemon.alarm_log import AlarmLog
 from pumpctl.daemon.alarms import AlarmEvent, AlarmSet, Transition
 from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
@@ -23,7 +25,7 @@ class Annunciator:
 
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self._journal = journal
-        self.alarms = AlarmSet(clock, [self._journal_transition])
+        self.alarms = AlarmSet(clock, [self._journal_transition, AlarmLog()])
         #: Alarm ids that suspend delivery until acknowledged (SR-06).
         self.safety_suspended: set[str] = set()
 
@@ -33,7 +35,7 @@ class Annunciator:
         return self.alarms.high_active or bool(self.safety_suspended)
 
     def raise_alarm(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
-        log.warning("alarm.raised", kind=str(kind), detail=detail)
+        # Logged by the AlarmLog listener, once per alarm rather than once per repeat.
         self.alarms.raise_alarm(kind, detail, priority=priority)
 
     def suspend_for(self, kind: AlarmKind, detail: str) -> None:

@@ -4,8 +4,9 @@
 What comes from the configuration is always taken from it: the driver and its link settings
 (driver name, URL, baud, address, safe-mode period), the syringe diameter for the self-test,
 the effective prescription (a time-of-day anchor keeps the journaled cadence), the limits, the
-heartbeat derived from the safe-mode period, and the journal's path. What differs between
-environments is a parameter, each documented on :func:`assemble`.
+heartbeat derived from the safe-mode period, the journal's path, and the outputs: alarm
+notifications (``[notify]``) and the metrics textfile (``[metrics]``) where configured. What
+differs between environments is a parameter, each documented on :func:`assemble`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pumpctl.daemon.configuration import (
     effective_prescription,
     record_configuration,
 )
+from pumpctl.daemon.outputs import DaemonOutputs
 from pumpctl.daemon.service import Daemon, DaemonOptions
 from pumpctl.daemon.waiting import Waker
 from pumpctl.drivers.base import PumpAlarm, PumpDriver
@@ -78,11 +80,14 @@ def assemble(
     heartbeat_s: float | None = None,
     alarms_before_start: tuple[PumpAlarm, ...] = (),
     record_first_fill: bool = True,
+    simulated: bool = False,
 ) -> Daemon:
     """Build the daemon for ``config``; call :meth:`Daemon.start` on the result.
 
     Journals the effective configuration (SR-21) and, on a journal with no fill yet, the
-    configured syringe volume as loaded.
+    configured syringe volume as loaded. Notifications and metrics are attached when the
+    configuration has ``[notify]`` or ``[metrics]``; they run off the delivery path (see
+    :mod:`pumpctl.daemon.outputs`).
 
     :param clock: the daemon's clock: system, scaled (pumpsim only) or virtual.
     :param waker: how the loop sleeps and is woken, matching ``clock``.
@@ -98,6 +103,8 @@ def assemble(
         connected (the simulator handshake of ``run --time-scale``): evidence for reconciling.
     :param record_first_fill: record the configured syringe volume as loaded when the journal
         has no fill yet; test rigs that set their own fill pass False.
+    :param simulated: the daemon drives a simulated pump (``pumpctl simulate``): configured
+        notifications and metrics are labelled as a simulation's, never taken for the real pump's.
     """
     if driver is not None and transport is not None:
         raise ValueError("driver and transport: give one or the other, not both")
@@ -113,7 +120,7 @@ def assemble(
             "configuration",
             "syringe loaded at first start",
         )
-    return Daemon(
+    daemon = Daemon(
         prescription=prescription,
         limits=config.limits,
         driver=driver if driver is not None else make_driver(config, transport=transport),
@@ -130,3 +137,5 @@ def assemble(
         ),
         alarms_before_start=alarms_before_start,
     )
+    DaemonOutputs.from_config(config, simulated=simulated).attach(daemon)
+    return daemon

@@ -16,14 +16,21 @@ keeps running (SR-24).
 ``status``                the status snapshot and systemd's status line
 ``reload``                journaled configuration reloads
 ``startup``               the journal steps of start-up
+``outputs``               notifications and metrics, attached through the hooks below
 ========================  ===================================================================
 
-Build one with :func:`pumpctl.daemon.assemble.assemble`.
+Build one with :func:`pumpctl.daemon.assemble.assemble`. What the daemon tells the world beyond
+its journal hangs on four hooks: ``before_start`` (run first in :meth:`Daemon.start`),
+``after_tick`` (at the end of every tick), ``before_shutdown`` (first in :meth:`Daemon.shutdown`)
+and ``status_extras`` (more status fields). Hooks run on the loop's thread; one that fails is
+logged and skipped.
+
+Invariant: a hook never decides or delays a pulse; the gate and the delivery see nothing of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -145,11 +152,16 @@ class Daemon:
             waker=waker,
         )
         self.reload = Reload(therapy=self.therapy, journal=journal, annunciator=self.annunciator)
+        self.before_start: list[Callable[[], None]] = []
+        self.after_tick: list[Callable[[], None]] = []
+        self.before_shutdown: list[Callable[[], None]] = []
 
     # -- start-up ------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Reconcile, self-test and become ready; raises on any failure (no delivery then)."""
+        # First, so that an alarm raised while reconciling reaches someone too.
+        self._run_hooks("before_start", self.before_start)
         now = self.clock.now()
         self.slots.backfill_missed(now)
         record_daemon_start(
@@ -197,6 +209,7 @@ class Daemon:
         # that straddled its time) is next, and the pause below is then zero, not a heartbeat.
         nxt = self.planner.next_after(now)
         self.status.update(nxt)
+        self._run_hooks("after_tick", self.after_tick)
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
@@ -204,11 +217,19 @@ class Daemon:
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def shutdown(self, reason: str) -> None:
+        self._run_hooks("before_shutdown", self.before_shutdown)
         try:
             self.journal.record_daemon_stop(reason)
         finally:
             self.driver.close()
             self.waker.close()
+
+    def _run_hooks(self, name: str, hooks: list[Callable[[], None]]) -> None:
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a notifier or metrics bug must not stop delivery
+                log.exception("daemon.hook_failed", hook=name)
 
     # -- what the runner, simulations and tests use ---------------------------------------------
 
@@ -243,6 +264,10 @@ class Daemon:
     @property
     def counts(self) -> dict[str, int]:
         return self.state.counts
+
+    @property
+    def status_extras(self) -> list[Callable[[], dict[str, Any]]]:
+        return self.status.extras
 
     @property
     def reload_requested(self) -> Loader | None:

@@ -18,7 +18,7 @@ from pumpctl.core.gate import GateContext, authorize, history_since
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.reservoir import Reservoir
-from pumpctl.daemon.state import DeliveryState, Therapy
+from pumpctl.daemon.state import DeliveryState, Therapy, json_number
 from pumpctl.delivery import DeliveryResult, PulseDelivery
 from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
@@ -31,6 +31,8 @@ _CLEARED_BY_WAITING = frozenset({Reason.MIN_INTERVAL, Reason.MAX_PULSES_24H, Rea
 
 #: Slots missed while the daemon was down are recorded for at most this far back.
 MISSED_BACKFILL = timedelta(days=7)
+#: Outcomes of a pulse that delivered fluid.
+_DELIVERED = (Outcome.DELIVERED, Outcome.PARTIAL)
 
 
 class SlotKeeper:
@@ -78,6 +80,12 @@ class SlotKeeper:
         # or a clock set back across it, the slot comes round again. It must be neither given
         # again nor recorded MISSED beside its real outcome.
         self._mark_attempted_since(now - MISSED_BACKFILL)
+        delivered = [
+            r.intent_wall
+            for r in self._journal.pulse_history(now - MISSED_BACKFILL)
+            if r.outcome in _DELIVERED
+        ]
+        self._state.last_delivered = max(delivered, default=None)
 
     def _mark_attempted_since(self, since: datetime) -> None:
         self._state.attempted.update(r.slot_id for r in self._journal.pulse_history(since))
@@ -176,11 +184,14 @@ class SlotKeeper:
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self._state.count(result.outcome.value)
-        self._state.last_pulse = (
-            f"{slot.slot_id} {result.outcome.value} {result.delivered_volume_ul} uL"
-            + (f" at {result.started.isoformat()}" if result.started else "")
-        )
-        if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
+        self._state.last_pulse = {
+            "slot_id": slot.slot_id,
+            "outcome": result.outcome.value,
+            "delivered_volume_ul": json_number(result.delivered_volume_ul),
+            "started_utc": None if result.started is None else result.started.isoformat(),
+        }
+        if result.outcome in _DELIVERED:
+            self._state.last_delivered = result.started or self._clock.now()
             self._annunciator.alarms.pulse_delivered()
         volume = (
             result.delivered_volume_ul if result.delivered_volume_ul is not None else slot.volume_ul
@@ -247,7 +258,7 @@ class SlotKeeper:
         delay = timedelta(minutes=self._therapy.limits.missed_alarm_min)
         for slot in self._therapy.planner.slots_between(self._alarm_cursor, now - delay):
             confirmed = any(
-                r.slot_id == slot.slot_id and r.outcome in (Outcome.DELIVERED, Outcome.PARTIAL)
+                r.slot_id == slot.slot_id and r.outcome in _DELIVERED
                 for r in self._journal.pulse_history(slot.scheduled - timedelta(minutes=1))
             )
             if not confirmed:

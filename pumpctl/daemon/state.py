@@ -8,6 +8,9 @@ share. Everything here is rebuilt at start-up from the journal and the pump.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from pumpctl.core.model import Limits, Prescription
 from pumpctl.core.planner import Planner
@@ -45,8 +48,19 @@ class DeliveryState:
     awaiting_operator: set[str] = field(default_factory=set)
     #: Outcomes of this run, by name, for status (slot keeper).
     counts: dict[str, int] = field(default_factory=dict)
-    #: The last pulse of this run, as status shows it (slot keeper).
-    last_pulse: str | None = None
+    #: The last pulse of this run, as status shows it: slot_id, outcome, delivered_volume_ul,
+    #: started_utc (slot keeper).
+    last_pulse: dict[str, Any] | None = None
+    #: When the latest pulse that delivered fluid (DELIVERED or PARTIAL) started; at start-up
+    #: read from the journal's last week (slot keeper).
+    last_delivered: datetime | None = None
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
+
+
+def json_number(value: Decimal | None) -> int | float | None:
+    """A volume as a JSON number for status and metrics (exact in the journal, not here)."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)

@@ -1,5 +1,9 @@
 """The status snapshot the control socket serves, and the one-line status systemd shows.
 
+Every field is typed for scripts and metrics: times are ISO 8601 in UTC (``*_utc``), volumes
+are numbers of microlitres (``*_ul``), the next slot, the journal head and the last pulse are
+objects, and ``null`` means unknown.
+
 The delivery loop rebuilds the snapshot after every tick and every operator action; the control
 thread only reads it, under a lock, so ``status`` never waits for the loop.
 """
@@ -7,6 +11,8 @@ thread only reads it, under a lock, so ``status`` never waits for the loop.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pumpctl.core.clock import Clock
@@ -14,7 +20,7 @@ from pumpctl.core.model import Slot
 from pumpctl.daemon import notify
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.reservoir import Reservoir
-from pumpctl.daemon.state import DeliveryState, Therapy
+from pumpctl.daemon.state import DeliveryState, Therapy, json_number
 from pumpctl.journal import Journal
 
 
@@ -39,6 +45,9 @@ class StatusBoard:
         self._reservoir = reservoir
         self._snapshot: dict[str, Any] = {"state": "starting"}
         self._lock = threading.Lock()
+        #: More fields, each from its own callable run on the loop thread (the notifier's
+        #: queue, for one); an extra never replaces a field above.
+        self.extras: list[Callable[[], dict[str, Any]]] = []
 
     def next_slot_text(self) -> str:
         return self._therapy.planner.next_after(self._clock.now()).scheduled.isoformat()
@@ -56,18 +65,24 @@ class StatusBoard:
         alarms = self._annunciator.alarms
         snap: dict[str, Any] = {
             "state": state,
+            "pump_ready": self._state.pump_ready,
             "suspended_reason": self._state.operator_suspended
             or (", ".join(sorted(safety_suspended)) or None),
             "last_pulse": self._state.last_pulse,
-            "next_slot": f"{nxt.slot_id} at {nxt.scheduled.isoformat()}",
-            "reservoir": "unknown (no fill recorded)" if remaining is None else f"{remaining} uL",
-            "journal_head": None if head is None else f"{head.seq}:{head.hash}",
-            "now": now.isoformat(),
-            # Times above are UTC; `pumpctl status` shows them in this zone, with the offset.
+            "last_delivered_utc": _utc(self._state.last_delivered),
+            "next_slot": {"slot_id": nxt.slot_id, "scheduled_utc": nxt.scheduled.isoformat()},
+            "reservoir_ul": json_number(remaining),
+            "journal_head": None if head is None else {"seq": head.seq, "hash": head.hash},
+            "now_utc": now.isoformat(),
+            # The prescription's zone (IANA name): `pumpctl status` shows the UTC times above
+            # in it, with their offset.
             "timezone": self._therapy.prescription.timezone,
             "counts": dict(self._state.counts),
             "alarms": [a.to_dict(now) for a in alarms.active()],
         }
+        for extra in self.extras:
+            for key, value in extra().items():
+                snap.setdefault(key, value)
         with self._lock:
             self._snapshot = snap
         annunciating = alarms.annunciating()
@@ -80,3 +95,7 @@ class StatusBoard:
         """The latest snapshot (safe from any thread)."""
         with self._lock:
             return dict(self._snapshot)
+
+
+def _utc(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()

@@ -41,6 +41,7 @@ class EventKind(StrEnum):
     RESERVOIR_CHANGED = "reservoir.changed"
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
+    NOTIFY_ATTEMPT = "notify.attempt"
 
 
 class Appended(NamedTuple):
@@ -261,6 +262,37 @@ class EventRecorder(ABC):
         return self.append(
             EventKind.OPERATOR_ACTION,
             {"peer": dict(peer), "action": _require("action", action), "arguments": arguments},
+        )
+
+    def record_notify_attempt(
+        self,
+        notification_id: str,
+        *,
+        alarm_id: str,
+        event: str,
+        command: str,
+        attempt: int,
+        outcome: str,
+        final: bool,
+        duration_s: float = 0.0,
+        exit_code: int | None = None,
+        error: str = "",
+    ) -> Appended:
+        """One try to tell a person about an alarm: which command, and whether it got through."""
+        return self.append(
+            EventKind.NOTIFY_ATTEMPT,
+            {
+                "notification_id": _require("notification_id", notification_id),
+                "alarm_id": alarm_id,
+                "event": event,
+                "command": command,
+                "attempt": attempt,
+                "outcome": outcome,
+                "final": final,
+                "duration_s": duration_s,
+                "exit_code": exit_code,
+                "error": error,
+            },
         )
 
     def record_correction(

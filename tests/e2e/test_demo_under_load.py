@@ -26,10 +26,7 @@ RUNS = 20
 def busy_cores() -> Iterator[int]:
     """One CPU-bound process per core for as long as the test runs."""
     cores = os.cpu_count() or 2
-    hogs = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        for _ in range(cores)
-    ]
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
     try:
         yield cores
     finally:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import types
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from pumpctl.cli.control import discover_socket, render_status, resolve_socket_p
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
+from pumpctl.daemon.state import json_number
 from pumpctl.errors import ControlError
 
 
@@ -40,8 +42,10 @@ class Bench:
             return {
                 "state": "suspended" if self.suspended_reason else "running",
                 "suspended_reason": self.suspended_reason,
-                "next_slot": {"slot_id": "s-0930", "scheduled": "2026-01-05T09:30:00+00:00"},
-                "reservoir": {"remaining_ul": self.reservoir_ul},
+                "next_slot": {"slot_id": "s-0930", "scheduled_utc": "2026-01-05T09:30:00+00:00"},
+                "reservoir_ul": json_number(Decimal(self.reservoir_ul)),
+                "pump_ready": True,
+                "last_delivered_utc": "2026-01-05T08:00:01+00:00",
                 "counts": {},
                 "alarms": [a.to_dict() for a in self.alarms.active()],
             }
@@ -89,7 +93,10 @@ def test_status_is_readable(bench: tuple[Bench, Path], capsys: pytest.CaptureFix
     assert main(["status", "--socket", str(path)]) == 0
     out = capsys.readouterr().out
     assert "State:             running" in out
-    assert "slot_id=s-0930" in out
+    assert "Next slot:         s-0930 at 2026-01-05T09:30:00+00:00" in out
+    assert "Reservoir:         0 uL" in out
+    assert "Last delivered:    2026-01-05T08:00:01+00:00" in out
+    assert "Pump ready:        yes" in out
     assert "Counts:            -" in out
     assert "LOW    reservoir-low" in out and "[UNACKNOWLEDGED] - 300 ul left" in out
 
@@ -221,18 +228,37 @@ def test_discovery_refuses_to_guess_between_daemons(tmp_path: Path) -> None:
 
 
 def test_status_shows_times_in_the_prescriptions_zone_with_offsets() -> None:
-    """SR-11: status times read in the prescription's zone, with their UTC offset, across DST."""
+    """SR-11: status times read in the prescription's zone, with their UTC offset, across DST.
+
+    The reply has the daemon's typed shape (``*_utc`` fields, objects for the next slot and the
+    last pulse); only the human rendering moves the times into the zone.
+    """
     text = render_status(
         {
             "state": "ready",
-            "next_slot": "S20261025T003000Z at 2026-10-25T00:30:00+00:00",
-            "now": "2026-10-25T00:05:00.250000+00:00",
+            "last_pulse": {
+                "slot_id": "S20261024T230000Z",
+                "outcome": "delivered",
+                "delivered_volume_ul": 50,
+                "started_utc": "2026-10-24T23:00:00.120000+00:00",
+            },
+            "next_slot": {
+                "slot_id": "S20261025T003000Z",
+                "scheduled_utc": "2026-10-25T00:30:00+00:00",
+            },
+            "last_delivered_utc": "2026-10-24T23:00:00.120000+00:00",
+            "now_utc": "2026-10-25T00:05:00.250000+00:00",
             "timezone": "Europe/Berlin",
             "alarms": [
                 {"id": "link-fault", "priority": "high", "raised_at": "2026-10-25T02:30:00+00:00"}
             ],
         }
     )
+    # 23:00Z is 01:00 summer time; 00:30Z is 02:30 summer time; 02:30Z is 03:30 winter time.
+    assert "at 2026-10-25 01:00:00+02:00" in text
     assert "Next slot:         S20261025T003000Z at 2026-10-25 02:30:00+02:00" in text
-    assert "Now:               2026-10-25 02:05:00+02:00" in text
+    assert "Last delivered:    2026-10-25 01:00:00+02:00" in text
+    assert "Daemon time:       2026-10-25 02:05:00+02:00" in text
+    assert "Timezone:          Europe/Berlin" in text
     assert "since 2026-10-25 03:30:00+01:00" in text
+    assert "+00:00" not in text
