@@ -342,9 +342,10 @@ def render_alarms(reply: dict[str, Any]) -> str:
     alarms = reply.get("alarms") or []
     if not alarms:
         return "No active alarms."
+    zone = _zone(reply)
     blocks = []
     for alarm in alarms:
-        block = [_alarm_line(alarm)]
+        block = [_in_zone(_alarm_line(alarm), zone)]
         if alarm.get("meaning"):
             block.append(f"    means:   {alarm['meaning']}")
         if alarm.get("action"):

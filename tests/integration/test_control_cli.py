@@ -17,7 +17,12 @@ import pytest
 import structlog
 
 from pumpctl.cli import main
-from pumpctl.cli.control import discover_socket, render_status, resolve_socket_path
+from pumpctl.cli.control import (
+    discover_socket,
+    render_alarms,
+    render_status,
+    resolve_socket_path,
+)
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
@@ -262,3 +267,20 @@ def test_status_shows_times_in_the_prescriptions_zone_with_offsets() -> None:
     assert "Timezone:          Europe/Berlin" in text
     assert "since 2026-10-25 03:30:00+01:00" in text
     assert "+00:00" not in text
+
+
+def test_alarms_show_times_in_the_prescriptions_zone_with_offsets() -> None:
+    """SR-11: `pumpctl alarms` reads its times as `status` does: the prescription's zone, offset."""
+    alarm = {
+        "id": "missed-pulse",
+        "priority": "medium",
+        "raised_at": "2026-03-29T00:30:00+00:00",
+        "silenced": True,
+        "silenced_until": "2026-03-29T01:30:00+00:00",
+    }
+    text = render_alarms({"alarms": [alarm], "timezone": "Europe/Berlin"})
+    # Across the spring change: 01:30 winter time, then 03:30 summer time.
+    assert "since 2026-03-29 01:30:00+01:00" in text
+    assert "silenced until 2026-03-29 03:30:00+02:00" in text
+    # Without a zone (an older daemon) the UTC times are shown as they came, offset and all.
+    assert "since 2026-03-29T00:30:00+00:00" in render_alarms({"alarms": [alarm]})
