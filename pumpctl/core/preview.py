@@ -7,12 +7,13 @@ anything runs (``pumpctl plan``).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.gate import GateContext, authorize
+from pumpctl.core.gate import GateContext, authorize, history_since
 from pumpctl.core.model import Decision, Limits, Outcome, Prescription, PulseRecord, Slot
 from pumpctl.core.planner import Planner
 
@@ -42,14 +43,21 @@ def preview(
     clock = clock or VirtualClock(start, boot_id="plan")
     clock.advance_to(start)
     ctx = GateContext(limits=limits, boot_last_elapsed_s=boot_last_elapsed_s)
-    records = list(history)
+    journaled = list(history)
+    # The plan's own pulses, oldest first. Like the daemon, which reads only the pulses that can
+    # still matter (gate.history_since), the plan forgets them once they are that old: a year's
+    # plan then costs a year of slots, not a year squared.
+    planned: deque[PulseRecord] = deque()
     rows: list[PlanRow] = []
     for slot in Planner(prescription).slots_between(start, start + timedelta(hours=hours)):
         clock.advance_to(slot.scheduled)
-        decision = authorize(slot, records, clock, ctx)
+        horizon = history_since(clock.now())
+        while planned and planned[0].intent_wall < horizon:
+            planned.popleft()
+        decision = authorize(slot, [*journaled, *planned], clock, ctx)
         rows.append(PlanRow(slot, decision))
         if decision.allowed:
-            records.append(
+            planned.append(
                 PulseRecord(
                     slot_id=slot.slot_id,
                     intent_wall=clock.now(),

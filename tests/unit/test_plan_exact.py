@@ -8,12 +8,17 @@ minimum interval, or equals the spacing of the 24 h pulse cap (and whose daily d
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pumpctl.config import Config, parse_config_text
+from pumpctl.core.clock import VirtualClock
+from pumpctl.core.gate import GateContext, authorize
+from pumpctl.core.model import Limits, Outcome, PulseRecord
+from pumpctl.core.planner import Planner
 from pumpctl.core.preview import preview
 
 #: Caps whose spacing is a whole number of minutes of at least the 60-min floor.
@@ -130,3 +135,63 @@ state_dir = "/nonexistent"
         now=now,
     )
     assert plan(config, max(now, config.prescription.anchor), hours=48) == []
+
+
+def judged_on_everything(config: Config, limits: Limits, start: datetime, hours: int) -> list[str]:
+    """The plan computed the slow way: every planned pulse kept and handed to the gate."""
+    clock = VirtualClock(start, boot_id="plan")
+    ctx = GateContext(limits=limits)
+    records: list[PulseRecord] = []
+    verdicts = []
+    for slot in Planner(config.prescription).slots_between(start, start + timedelta(hours=hours)):
+        clock.advance_to(slot.scheduled)
+        decision = authorize(slot, records, clock, ctx)
+        verdicts.append(f"{slot.slot_id} {decision.reasons} {decision.predicted_level_fraction}")
+        if decision.allowed:
+            records.append(
+                PulseRecord(
+                    slot_id=slot.slot_id,
+                    intent_wall=clock.now(),
+                    intent_elapsed_s=clock.elapsed_s(),
+                    boot_id=clock.boot_id,
+                    dose_ug=slot.dose_ug,
+                    volume_ul=slot.volume_ul,
+                    duration_s=slot.duration_s,
+                    outcome=Outcome.DELIVERED,
+                    delivered_volume_ul=slot.volume_ul,
+                )
+            )
+    return verdicts
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    prescriptions_on_a_limit(),
+    st.integers(min_value=0, max_value=86_400 * 10**6),
+    st.integers(min_value=1, max_value=16),
+    st.integers(min_value=1, max_value=16),
+)
+def test_a_plan_that_forgets_old_pulses_judges_as_one_that_keeps_them(
+    case: tuple[str, str], offset_us: int, max_pulses: int, dose_cap_pulses: int
+) -> None:
+    """The plan hands the gate only the pulses that can still matter (26 h), as the daemon does;
+    the verdicts, denials included, are the ones the full history gives."""
+    text, _ = case
+    config = parse_config_text(text)
+    p = config.prescription
+    # Caps tighter than the cadence (which reaches exactly config.limits), so the 24 h windows
+    # deny and old pulses leave them.
+    cadence = config.limits.max_pulses_24h
+    assume(cadence >= 2)
+    limits = replace(
+        config.limits,
+        max_pulses_24h=min(max_pulses, cadence - 1),
+        max_dose_24h_ug=p.dose_ug * min(dose_cap_pulses, cadence - 1),
+    )
+    start = p.anchor + timedelta(microseconds=offset_us)
+    rows = preview(p, limits, start, 72)
+    fast = [
+        f"{r.slot.slot_id} {r.decision.reasons} {r.decision.predicted_level_fraction}" for r in rows
+    ]
+    assert fast == judged_on_everything(config, limits, start, 72)
+    assert any(not r.decision.allowed for r in rows)  # the windows did deny something
