@@ -56,6 +56,9 @@ _STOP_ATTEMPTS = 3  # STP pauses, a second STP stops; one more for a reply lost 
 class Ne1000Driver:
     """A pump of the NE-1000 family at ``address`` on the link ``url`` (pyserial URL)."""
 
+    #: Safe mode's communications watchdog stops the pump when pumpctl goes quiet (SR-14).
+    has_watchdog = True
+
     def __init__(
         self,
         url: str,

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -38,7 +38,7 @@ from pumpctl.journal.verify import verify
 from pumpctl.simulator.faults import parse_fault
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
+from pumpctl.simulator.personality import make_simulator, model_for_driver
 
 #: Faults drawn at random per pulse by ``--fault-rate`` (pump and link faults mid-transaction).
 RANDOM_FAULTS = (
@@ -127,6 +127,8 @@ class SimulationOptions:
     #: The loop's heartbeat; None: the configured safe-mode period x VIRTUAL_HEARTBEAT_FRACTION
     #: (200 s with the default configuration's 255 s watchdog).
     heartbeat_s: float | None = None
+    #: The pump driver (and so the simulated pump family); None: the configuration's.
+    driver: str | None = None
 
 
 @dataclass
@@ -190,6 +192,8 @@ class Simulation:
             raise ConfigError(
                 f"--journal {journal_path}: the file exists; a simulation writes a new journal"
             )
+        if options.driver is not None and options.driver != config.pump.driver:
+            config = replace(config, pump=config.pump.model_copy(update={"driver": options.driver}))
         self.config = config
         self.options = options
         self.rng = random.Random(options.seed)  # noqa: S311 - reproducible faults, not secrets
@@ -198,7 +202,8 @@ class Simulation:
         self.start, self.end = simulation_period(self.prescription, options.days)
         self.clock = VirtualClock(self.start, elapsed_s=1000.0, boot_id="simulation")
         self.ledger = Ledger()
-        self.sim = Ne1000Simulator(
+        self.sim = make_simulator(
+            model_for_driver(config.pump.driver),
             self.clock,
             address=config.pump.address,
             syringe_ul=float(config.pump.syringe_volume_ul),

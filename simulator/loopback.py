@@ -1,20 +1,21 @@
 """An in-process serial transport to a simulator: no pty, no threads, no sleeping.
 
 ``LoopbackTransport`` implements the driver's ``Transport`` protocol. A write hands the bytes to
-the simulator at once; reads return what it answered (plus, in safe mode, the alarms it sent on its
-own meanwhile). With a virtual clock this runs the whole daemon against a pump in milliseconds.
+the simulator at once; reads return what it answered (plus what it sent on its own meanwhile:
+NE-1000 safe-mode alarms, a Pump 11 ``T*``). With a virtual clock this runs the whole daemon
+against a pump in milliseconds.
 Wire delays are not waited for; ``wire_time_s`` totals them for callers that want to account.
 """
 
 from __future__ import annotations
 
-from .session import Ne1000Simulator
+from .personality import Simulator
 
 
 class LoopbackTransport:
     """A serial-like transport whose far end is ``sim``."""
 
-    def __init__(self, sim: Ne1000Simulator, *, timeout: float | None = 0.5) -> None:
+    def __init__(self, sim: Simulator, *, timeout: float | None = 0.5) -> None:
         self.sim = sim
         self.timeout = timeout
         self.write_timeout: float | None = timeout

@@ -29,7 +29,7 @@ START_LATENCY_BOUND = timedelta(seconds=1)
 
 
 class HardCeiling:
-    """Limits no configuration can widen (shared/reference/clinical-parameters.md).
+    """Limits no configuration can widen (docs/clinical-parameters.md gives their sources).
 
     Invariant: every configured limit lies on the safe side of these values.
     """

@@ -75,6 +75,8 @@ class Alarm:
     ack_reason: str | None = None
     silenced_until: datetime | None = None
     silenced_by: str | None = None
+    #: The slot this alarm is about, when it is about one (journaled with the alarm).
+    slot_id: str | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -182,14 +184,20 @@ class AlarmSet:
     # -- transitions -----------------------------------------------------------------------
 
     def raise_alarm(
-        self, kind: AlarmKind, detail: str = "", *, priority: Priority | None = None
+        self,
+        kind: AlarmKind,
+        detail: str = "",
+        *,
+        priority: Priority | None = None,
+        slot_id: str | None = None,
     ) -> Alarm:
         """Raise ``kind`` (or refresh it if already present); returns the alarm.
 
         Raising an alarm that is already present updates its detail and count and sets its
         cause present again; it raises its priority if ``priority`` is more urgent, and never
         lowers it. An acknowledged alarm raised again before it cleared stays acknowledged
-        (the operator already knows); a new alarm follows once it has cleared.
+        (the operator already knows); a new alarm follows once it has cleared. ``slot_id``
+        names the slot the alarm is about; raised again, the alarm names the newest one.
         """
         now = self._clock.now()
         spec = CATALOGUE[kind]
@@ -205,6 +213,7 @@ class AlarmSet:
                 raised_at=now,
                 last_raised_at=now,
                 cause_present=spec.condition,
+                slot_id=slot_id,
             )
             self._alarms[alarm_id] = alarm
             self._emit(Transition.RAISED, alarm, now)
@@ -217,6 +226,7 @@ class AlarmSet:
             count=current.count + 1,
             cause_present=spec.condition,
             priority=wanted if escalate else current.priority,
+            slot_id=slot_id or current.slot_id,
         )
         if escalate:
             # A more urgent alarm demands a fresh acknowledgement and is heard again.
@@ -311,7 +321,7 @@ class AlarmSet:
             self._missed_in_row += 1
         priority = Priority.HIGH if self._missed_in_row >= MISSED_IN_ROW_FOR_HIGH else None
         detail = f"slot {slot_id} missed ({self._missed_in_row} in a row)"
-        return self.raise_alarm(AlarmKind.MISSED_PULSE, detail, priority=priority)
+        return self.raise_alarm(AlarmKind.MISSED_PULSE, detail, priority=priority, slot_id=slot_id)
 
     def pulse_delivered(self) -> None:
         """A pulse was delivered: the run of missed pulses is broken (the alarm still latches)."""

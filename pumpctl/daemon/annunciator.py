@@ -26,6 +26,8 @@ class Annunciator:
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self._journal = journal
         self.alarms = AlarmSet(clock, [self._journal_transition, AlarmLog()])
+        #: The slot each active alarm was last journaled with.
+        self._journaled_slot: dict[str, str | None] = {}
         #: Alarm ids that suspend delivery until acknowledged (SR-06).
         self.safety_suspended: set[str] = set()
 
@@ -34,14 +36,22 @@ class Annunciator:
         """An unacknowledged high alarm or a safety suspension: the gate's alarm-active."""
         return self.alarms.high_active or bool(self.safety_suspended)
 
-    def raise_alarm(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
+    def raise_alarm(
+        self,
+        kind: AlarmKind,
+        detail: str,
+        priority: Priority | None = None,
+        *,
+        slot_id: str | None = None,
+    ) -> None:
+        """Raise ``kind``; ``slot_id`` names the slot it is about (journaled with it)."""
         # Logged by the AlarmLog listener, once per alarm rather than once per repeat.
-        self.alarms.raise_alarm(kind, detail, priority=priority)
+        self.alarms.raise_alarm(kind, detail, priority=priority, slot_id=slot_id)
 
-    def suspend_for(self, kind: AlarmKind, detail: str) -> None:
+    def suspend_for(self, kind: AlarmKind, detail: str, *, slot_id: str | None = None) -> None:
         """SR-06: unintended flow or over-delivery suspends delivery until acknowledged."""
         if str(kind) not in self.safety_suspended:
-            self.raise_alarm(kind, detail)
+            self.raise_alarm(kind, detail, slot_id=slot_id)
         self.safety_suspended.add(str(kind))
         self._journal.record_suspend("pumpctl", f"{kind}: {detail}")
 
@@ -56,8 +66,18 @@ class Annunciator:
     def _journal_transition(self, event: AlarmEvent) -> None:
         alarm = event.alarm
         try:
-            if event.transition in (Transition.RAISED, Transition.ESCALATED):
-                self._journal.record_alarm(alarm.alarm_id, alarm.kind, alarm.priority, alarm.detail)
+            # A repeat is journaled only when it is about another slot: each slot's record then
+            # names the alarm that concerned it, and a condition raised every tick adds nothing.
+            new_slot = (
+                event.transition is Transition.REPEATED
+                and alarm.slot_id is not None
+                and alarm.slot_id != self._journaled_slot.get(alarm.alarm_id)
+            )
+            if event.transition in (Transition.RAISED, Transition.ESCALATED) or new_slot:
+                self._journal.record_alarm(
+                    alarm.alarm_id, alarm.kind, alarm.priority, alarm.detail, slot_id=alarm.slot_id
+                )
+                self._journaled_slot[alarm.alarm_id] = alarm.slot_id
             elif event.transition is Transition.ACKNOWLEDGED:
                 self._journal.record_alarm_acknowledged(
                     alarm.alarm_id, event.who or "?", note=event.reason or ""
@@ -68,5 +88,6 @@ class Annunciator:
                 )
             elif event.transition is Transition.CLEARED:
                 self._journal.record_alarm_cleared(alarm.alarm_id, why=event.reason or "")
+                self._journaled_slot.pop(alarm.alarm_id, None)
         except PumpctlError as err:
             log.error("journal.write_failed", error=str(err), alarm=alarm.alarm_id)

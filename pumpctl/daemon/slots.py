@@ -199,14 +199,16 @@ class SlotKeeper:
         if result.intent_written:
             self._reservoir.used(volume)
         for kind in result.alarms:
-            self._annunciator.raise_alarm(kind, f"slot {slot.slot_id}: {result.detail}")
+            self._annunciator.raise_alarm(
+                kind, f"slot {slot.slot_id}: {result.detail}", slot_id=slot.slot_id
+            )
         if result.suspend:
             kind = (
                 AlarmKind.UNINTENDED_FLOW
                 if AlarmKind.UNINTENDED_FLOW in result.alarms
                 else AlarmKind.OVER_DELIVERY
             )
-            self._annunciator.suspend_for(kind, result.detail)
+            self._annunciator.suspend_for(kind, result.detail, slot_id=slot.slot_id)
         if result.outcome is Outcome.UNCERTAIN:
             self._state.pump_ready = False
             if not result.totals_trusted:

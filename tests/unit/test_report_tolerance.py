@@ -41,3 +41,22 @@ def test_a_demo_journal_at_1440x_does_not_flag_its_latency(tmp_path: Path) -> No
     assert report.intervals.below_limit == ()
     assert report.intervals.tolerance_s == 1440.0
     assert "less the 1440 s start-latency tolerance" in render_html(report)
+
+
+def test_a_journal_with_real_time_and_scaled_starts_is_judged_at_real_time(tmp_path: Path) -> None:
+    """A journal that also ran in real time is never judged with the demo's wider tolerance."""
+    b = JournalBuilder(tmp_path / "j.sqlite3")
+    for scale in (1440.0, 1.0):
+        b.journal.append(
+            "daemon.start",
+            {"version": "0.1.0", "config_digest": "d", "config_path": None, "time_scale": scale},
+        )
+    b.prescribe(PRESCRIPTION, who="dr. smith", why="first")
+    b.limits(LIMITS, who="dr. smith", why="first")
+    first = DAY1 + timedelta(hours=8)
+    b.deliver(first, late_s=10)
+    b.deliver(first + timedelta(minutes=90))
+    b.close()
+    report = build_report(tmp_path / "j.sqlite3")
+    assert report.intervals.tolerance_s == 1.0
+    assert len(report.intervals.below_limit) == 1
