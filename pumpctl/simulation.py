@@ -156,7 +156,8 @@ class SimulationSummary:
 
     def lines(self) -> list[str]:
         out = [
-            f"simulated {self.days:g} days, {local_text(self.start, self.timezone)} to "
+            f"simulated {self.days:g} {'day' if self.days == 1 else 'days'}, "
+            f"{local_text(self.start, self.timezone)} to "
             f"{local_text(self.end, self.timezone)} ({self.timezone}): {self.slots} slots",
             f"journal {self.journal_path}",
             "pulses: "
