@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -117,6 +118,17 @@ def test_plan_follows_the_anchor_the_journal_follows(
     checked = capsys.readouterr().out
     assert "the anchor the journal already follows" in checked
     assert "daily at" not in checked
+
+    # The JSON outputs say the same for scripts.
+    assert main(["plan", "-c", str(config_path), "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["anchor_from_journal"] is True
+    assert planned["anchor_utc"] == journaled.anchor.astimezone(UTC).isoformat()
+    assert [s["scheduled_utc"][:16].replace("T", " ") for s in planned["slots"]] == shown
+    assert main(["config", "check", str(config_path), "--json"]) == 0
+    checked_json = json.loads(capsys.readouterr().out)["prescription"]
+    assert checked_json["anchor_from_journal"] is True
+    assert checked_json["anchor_utc"] == planned["anchor_utc"]
 
 
 def test_config_check_says_the_cadence_is_not_re_anchored_daily(
