@@ -29,7 +29,7 @@ def plan(args: argparse.Namespace) -> int:
     from pumpctl.cadence import read_journal, resolve  # noqa: PLC0415
     from pumpctl.config import load_config  # noqa: PLC0415
     from pumpctl.core.clock import SystemClock, VirtualClock  # noqa: PLC0415
-    from pumpctl.core.gate import resolve_threshold  # noqa: PLC0415
+    from pumpctl.core.gate import describe, resolve_threshold  # noqa: PLC0415
     from pumpctl.core.preview import preview  # noqa: PLC0415
     from pumpctl.core.timefmt import local_text  # noqa: PLC0415
 
@@ -72,6 +72,9 @@ def plan(args: argparse.Namespace) -> int:
                 "rate_ul_per_min": row.slot.rate_ul_per_min,
                 "pre_pulse_level_fraction": row.decision.predicted_level_fraction,
                 "allowed": row.decision.allowed,
+                # When the daemon will start it: later than scheduled when it must wait in its
+                # window for the last pulse's interval to end.
+                "starts_utc": row.starts,
                 "reasons": [str(reason) for reason in row.decision.reasons],
             }
             for row in rows
@@ -122,6 +125,10 @@ def plan(args: argparse.Namespace) -> int:
         slot, decision = row.slot, row.decision
         level = decision.predicted_level_fraction or 0.0
         verdict = "allowed" if decision.allowed else "DENIED " + ",".join(decision.reasons)
+        if row.waits:
+            verdict += (
+                f", starts {describe(row.waits)} after its slot (the last interval ends then)"
+            )
         print(
             f"{slot.scheduled:%Y-%m-%d %H:%M}  {local_text(slot.scheduled, p.zone):<23}"
             f" {slot.dose_ug:>7} {slot.volume_ul:>7} {slot.rate_ul_per_min:>8}"

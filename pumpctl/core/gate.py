@@ -309,6 +309,29 @@ def authorize(
     )
 
 
+#: Findings that time alone clears: an interval that ends, old pulses that leave a 24 h window.
+CLEARED_BY_WAITING = frozenset({Reason.MIN_INTERVAL, Reason.MAX_PULSES_24H, Reason.MAX_DOSE_24H})
+
+
+def wait_in_window(
+    slot: Slot, decision: Decision, now: datetime, limits: Limits
+) -> timedelta | None:
+    """How long until time alone clears every finding of ``decision``, when that is still inside
+    ``slot``'s window; None when it is allowed, or when waiting cannot make it so in time.
+
+    This happens when the previous pulse started later after its slot than the start-latency
+    allowance (or off the cadence): its interval ends a moment after this slot's time. The daemon
+    then waits that long quietly and asks the gate again, and ``plan`` shows the slot starting
+    that much later: one rule for both, so the plan prints what the daemon will do.
+    """
+    wait = decision.interval_clears_in
+    if decision.allowed or wait is None or not set(decision.reasons) <= CLEARED_BY_WAITING:
+        return None
+    if now + wait > slot.scheduled + timedelta(minutes=limits.grace_min):
+        return None
+    return wait
+
+
 def history_since(now: datetime) -> datetime:
     """The oldest wall time whose pulses can still affect a decision at ``now``."""
     return now - HISTORY_HORIZON

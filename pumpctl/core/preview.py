@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.gate import GateContext, authorize, history_since
+from pumpctl.core.gate import GateContext, authorize, history_since, wait_in_window
 from pumpctl.core.model import Decision, Limits, Outcome, Prescription, PulseRecord, Slot
 from pumpctl.core.planner import Planner
 
@@ -22,6 +22,14 @@ from pumpctl.core.planner import Planner
 class PlanRow:
     slot: Slot
     decision: Decision
+    #: When the daemon will start the pulse: the slot's time, or a moment later in its window
+    #: when it must wait for an interval to end (gate.wait_in_window); None when denied.
+    starts: datetime | None = None
+
+    @property
+    def waits(self) -> timedelta:
+        """How long after its slot the pulse starts (zero when on time or denied)."""
+        return timedelta(0) if self.starts is None else self.starts - self.slot.scheduled
 
 
 def preview(
@@ -55,7 +63,15 @@ def preview(
         while planned and planned[0].intent_wall < horizon:
             planned.popleft()
         decision = authorize(slot, [*journaled, *planned], clock, ctx)
-        rows.append(PlanRow(slot, decision))
+        # As the daemon does: wait quietly inside the window for an interval to end, then ask
+        # again (a wait is exact, so one more look settles it; three is a bound, not a retry).
+        for _ in range(3):
+            wait = wait_in_window(slot, decision, clock.now(), limits)
+            if wait is None:
+                break
+            clock.advance(wait)
+            decision = authorize(slot, [*journaled, *planned], clock, ctx)
+        rows.append(PlanRow(slot, decision, clock.now() if decision.allowed else None))
         if decision.allowed:
             planned.append(
                 PulseRecord(

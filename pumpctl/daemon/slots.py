@@ -14,7 +14,7 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.gate import GateContext, authorize, history_since
+from pumpctl.core.gate import GateContext, authorize, history_since, wait_in_window
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.reservoir import Reservoir
@@ -24,10 +24,6 @@ from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
-
-#: Findings that time alone clears: the previous pulse started late by more than the gate's
-#: start-latency allowance, so its interval or its 24 h window ends a moment after this slot.
-_CLEARED_BY_WAITING = frozenset({Reason.MIN_INTERVAL, Reason.MAX_PULSES_24H, Reason.MAX_DOSE_24H})
 
 #: Slots missed while the daemon was down are recorded for at most this far back.
 MISSED_BACKFILL = timedelta(days=7)
@@ -144,11 +140,12 @@ class SlotKeeper:
     def consider(self, slot: Slot) -> float | None:
         """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
         decision = self.decide(slot)
-        if self._only_waiting_for_interval(slot, decision):
+        wait = wait_in_window(slot, decision, self._clock.now(), self._therapy.limits)
+        if wait is not None:
             # The previous pulse started later after its own slot than the gate's allowance:
-            # the interval is met a moment after this slot's time, well inside its window.
-            # Wait for it quietly.
-            return decision.interval_clears_in_s
+            # the interval is met a moment after this slot's time, inside its window. Wait for
+            # it quietly (plan shows the same wait).
+            return wait.total_seconds()
         if self._last_decision.get(slot.slot_id) != decision.reasons:
             self._last_decision[slot.slot_id] = decision.reasons
             try:
@@ -173,14 +170,6 @@ class SlotKeeper:
             return None
         self._after_delivery(slot, result)
         return None
-
-    def _only_waiting_for_interval(self, slot: Slot, decision: Decision) -> bool:
-        """Whether time alone clears every finding, inside the slot's window."""
-        wait = decision.interval_clears_in
-        if wait is None or not set(decision.reasons) <= _CLEARED_BY_WAITING:
-            return False
-        window_end = slot.scheduled + timedelta(minutes=self._therapy.limits.grace_min)
-        return self._clock.now() + wait <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         self._state.count(result.outcome.value)

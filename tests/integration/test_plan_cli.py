@@ -21,7 +21,7 @@ from pumpctl.daemon.configuration import record_configuration
 from pumpctl.journal import Journal
 
 BERLIN = ZoneInfo("Europe/Berlin")
-ROW = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d)  (\S+ \S+)\s.*?\s(allowed|DENIED \S+)$", re.M)
+ROW = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d)  (\S+ \S+)\s.*?\s(allowed.*?|DENIED \S+)$", re.M)
 
 
 def write_config(tmp_path: Path, *, anchor: str, interval: int = 90) -> Path:
@@ -143,31 +143,82 @@ def test_config_check_says_the_cadence_is_not_re_anchored_daily(
     assert "not re-anchored daily" in out
 
 
-def test_plan_weighs_the_journals_last_pulse(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """SR-02: a pulse journaled 40 min ago makes the slot 50 min from now show min-interval."""
+def journal_one_pulse(config_path: Path, ago: timedelta, started_late: timedelta) -> None:
+    """A delivered pulse whose slot was ``ago`` before now, confirmed started ``started_late``
+    after its slot, on this boot's elapsed clock (as the daemon's gate will weigh it)."""
     system = SystemClock()
     now = system.now()
-    first_slot = (now + timedelta(minutes=50)).replace(second=0, microsecond=0)
-    config_path = write_config(tmp_path, anchor=first_slot.isoformat())
     config = load_config(config_path)
     config.journal.path.parent.mkdir(parents=True)
-    pulse_at = now - timedelta(minutes=40)
-    clock = VirtualClock(pulse_at, elapsed_s=system.elapsed_s() - 2400, boot_id=system.boot_id)
+    pulse_at = now - ago
+    clock = VirtualClock(
+        pulse_at,
+        elapsed_s=system.elapsed_s() - ago.total_seconds(),
+        boot_id=system.boot_id,
+    )
     earlier = Planner(replace(config.prescription, anchor=pulse_at)).slot(0)
     with Journal(config.journal.path, clock) as journal:
         record_configuration(journal, config.prescription, config.limits)
         journal.record_intent(earlier)
+        clock.advance(started_late)
         journal.record_started(earlier.slot_id)
         clock.advance(60)
         journal.record_outcome(earlier.slot_id, Outcome.DELIVERED, delivered_volume_ul=Decimal(10))
 
+
+def test_plan_weighs_the_journals_last_pulse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-02: a pulse journaled 20 min before now makes the slot 50 min from now show
+    min-interval: its interval ends 20 min after that slot, past its 10-min window."""
+    first_slot = (SystemClock().now() + timedelta(minutes=50)).replace(second=0, microsecond=0)
+    config_path = write_config(tmp_path, anchor=first_slot.isoformat())
+    journal_one_pulse(config_path, ago=timedelta(minutes=20), started_late=timedelta(0))
+
     assert main(["plan", "-c", str(config_path), "--hours", "3"]) == 1
     out = capsys.readouterr().out
     rows = plan_rows(out)
-    assert [verdict for _, _, verdict in rows] == ["DENIED min-interval", "allowed"]
+    verdicts = [verdict for _, _, verdict in rows]
+    assert verdicts[0].startswith("DENIED min-interval") and verdicts[1:] == ["allowed"]
     assert "1 pulse(s) of the last 26 h weighed" in out
+
+
+def test_plan_shows_the_wait_for_a_late_start_not_a_denial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-02, SR-32: after a start confirmed 5 s late, the next slot at the minimum interval is
+    not DENIED (the daemon waits the excess quietly inside the window and delivers): the plan
+    shows it allowed, starting 4 s after its slot.
+
+    The journal's pulse is on this boot's elapsed clock, which the plan maps to wall time with
+    a fresh reading of both clocks: the two cannot be read at one instant, hence the slack of a
+    few milliseconds below.
+    """
+    now = SystemClock().now()
+    first_slot = (now + timedelta(minutes=30)).replace(second=0, microsecond=0)
+    config_path = write_config(tmp_path, anchor=first_slot.isoformat())
+    previous_slot = first_slot - timedelta(minutes=90)
+    journal_one_pulse(config_path, ago=now - previous_slot, started_late=timedelta(seconds=5))
+
+    assert main(["plan", "-c", str(config_path), "--hours", "9"]) == 0
+    out = capsys.readouterr().out
+    verdicts = [verdict for _, _, verdict in plan_rows(out)]
+    assert re.fullmatch(
+        r"allowed, starts 4(\.\d+)? s after its slot \(the last interval ends then\)", verdicts[0]
+    )
+    assert main(["plan", "-c", str(config_path), "--hours", "9", "--json"]) == 0
+    slots = json.loads(capsys.readouterr().out)["slots"]
+    waits = [
+        datetime.fromisoformat(s["starts_utc"]) - datetime.fromisoformat(s["scheduled_utc"])
+        for s in slots
+    ]
+    # The excess is waited out inside the window and shrinks by the 1-s allowance at each slot
+    # (each planned start is its own intent): 4, 3, 2, 1 s, then on time. No ratchet.
+    slack = timedelta(milliseconds=50)
+    for wait, expected_s in zip(waits, (4, 3, 2, 1, 0, 0), strict=True):
+        assert timedelta(seconds=expected_s) <= wait < timedelta(seconds=expected_s) + slack
+    wait = datetime.fromisoformat(slots[0]["starts_utc"]) - previous_slot - timedelta(minutes=90)
+    assert timedelta(seconds=4) <= wait < timedelta(seconds=4) + slack
 
 
 def test_plan_shows_every_slot_denied_while_a_pulse_is_uncertain(

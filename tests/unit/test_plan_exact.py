@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.gate import GateContext, authorize
+from pumpctl.core.gate import GateContext, authorize, wait_in_window
 from pumpctl.core.model import Limits, Outcome, PulseRecord
 from pumpctl.core.planner import Planner
 from pumpctl.core.preview import preview
@@ -146,7 +146,14 @@ def judged_on_everything(config: Config, limits: Limits, start: datetime, hours:
     for slot in Planner(config.prescription).slots_between(start, start + timedelta(hours=hours)):
         clock.advance_to(slot.scheduled)
         decision = authorize(slot, records, clock, ctx)
-        verdicts.append(f"{slot.slot_id} {decision.reasons} {decision.predicted_level_fraction}")
+        # The daemon's quiet wait inside the window, as the plan shows it.
+        while (wait := wait_in_window(slot, decision, clock.now(), limits)) is not None:
+            clock.advance(wait)
+            decision = authorize(slot, records, clock, ctx)
+        starts = clock.now() if decision.allowed else slot.scheduled
+        verdicts.append(
+            f"{slot.slot_id} {decision.reasons} {decision.predicted_level_fraction} {starts}"
+        )
         if decision.allowed:
             records.append(
                 PulseRecord(
@@ -191,7 +198,10 @@ def test_a_plan_that_forgets_old_pulses_judges_as_one_that_keeps_them(
     start = p.anchor + timedelta(microseconds=offset_us)
     rows = preview(p, limits, start, 72)
     fast = [
-        f"{r.slot.slot_id} {r.decision.reasons} {r.decision.predicted_level_fraction}" for r in rows
+        f"{r.slot.slot_id} {r.decision.reasons} {r.decision.predicted_level_fraction} "
+        f"{r.starts or r.slot.scheduled}"
+        for r in rows
     ]
+
     assert fast == judged_on_everything(config, limits, start, 72)
     assert any(not r.decision.allowed for r in rows)  # the windows did deny something
