@@ -161,7 +161,8 @@ class Zones:
         return self._zones[max(0, bisect.bisect_right(self._seqs, event.seq) - 1)]
 
     def local(self, event: EventRow) -> str:
-        """``HH:MM+hh:mm``: the record's time as the prescription's clock showed it."""
+        """``HH:MM+hh:mm``: the record's time as the prescription's clock showed it, with the
+        local date in front when it is not the UTC date (``2026-10-25 00:30+02:00``)."""
         from datetime import timedelta  # noqa: PLC0415
 
         from pumpctl.core.timefmt import local_text  # noqa: PLC0415
@@ -169,8 +170,11 @@ class Zones:
         zone = self.zone_at(event)
         if zone is None:
             local = event.wall + timedelta(minutes=event.utc_offset_min)
-            return f"{local:%H:%M}{_offset_text(event.utc_offset_min)}"
-        return local_text(event.wall, zone)[11:]
+            text = f"{local:%Y-%m-%d %H:%M}{_offset_text(event.utc_offset_min)}"
+        else:
+            text = local_text(event.wall, zone)
+        same_day = text[:10] == f"{event.wall.astimezone(UTC):%Y-%m-%d}"
+        return text[11:] if same_day else text
 
 
 def format_time(event: EventRow, zones: Zones) -> str:

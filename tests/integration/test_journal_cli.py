@@ -107,6 +107,23 @@ def test_show_follows_a_zone_change_in_lines_json_and_tail(
     assert record["timezone"] == "Asia/Kathmandu"
 
 
+def test_show_gives_the_local_date_when_it_is_not_the_utc_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-11: 22:30Z on 24 Oct is 00:30 on 25 Oct in Berlin; the line says which day it was."""
+    clock = VirtualClock(datetime(2026, 10, 24, 22, 30, tzinfo=UTC))
+    journal_path = tmp_path / "journal.db"
+    with Journal(journal_path, clock, local_tz=ZoneInfo("UTC")) as j:
+        j.record_prescription_change("op", None, {"timezone": "Europe/Berlin"}, "first start")
+        clock.advance(3 * 3600)  # 01:30Z: 02:30 local, after the change back to +01:00
+        j.record_daemon_stop("SIGTERM")
+    capsys.readouterr()
+    assert main(["log", "show", str(journal_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2026-10-24T22:30:00Z (local 2026-10-25 00:30+02:00)" in lines[0]
+    assert "2026-10-25T01:30:00Z (local 02:30+01:00)" in lines[1]
+
+
 def test_show_filters_by_kind_and_time(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`log show --kind --since --until` keeps only the matching records."""
     args = ["log", "show", str(path), "--kind", "slot.scheduled", "--kind", "slot.missed"]
