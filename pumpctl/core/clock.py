@@ -190,7 +190,8 @@ class ScaledClock:
     ``origin_elapsed_us`` is the base clock's reading at the instant the scaled clock read
     ``origin``; without it, the base is read now. A caller that took ``origin`` from a message
     passes the reading taken when the message arrived, so nothing done in between (closing a
-    port, say) shifts the timeline.
+    port, say) shifts the timeline. ``sync_error_us`` is how far off that pairing can be (real
+    time), recorded for whoever judges times on this clock.
     """
 
     def __init__(
@@ -201,6 +202,7 @@ class ScaledClock:
         base: Clock | None = None,
         boot_id: str | None = None,
         origin_elapsed_us: int | None = None,
+        sync_error_us: int = 0,
     ) -> None:
         if not scale > 0:
             raise ValueError(f"time scale must be > 0, got {scale}")
@@ -211,10 +213,17 @@ class ScaledClock:
         )
         self._origin_wall = (origin or self._base.now()).astimezone(UTC)
         self._boot_id = boot_id or f"scaled-{self._base.boot_id}"
+        self._sync_error_us = sync_error_us
 
     @property
     def scale(self) -> float:
         return self._scale
+
+    @property
+    def sync_error_s(self) -> float:
+        """The most, in real seconds, this clock can be off the one it was anchored on (half the
+        handshake's round trip); zero when anchored on the base clock itself."""
+        return self._sync_error_us / 1_000_000
 
     def now(self) -> datetime:
         real_us = self._base.elapsed_us() - self._origin_elapsed_us

@@ -73,6 +73,7 @@ def simulator_clock(
         base=base,
         boot_id="pumpsim",
         origin_elapsed_us=(asked_us + answered_us) // 2,
+        sync_error_us=-(-(answered_us - asked_us) // 2),
     )
     return clock, alarms
 

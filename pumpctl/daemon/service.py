@@ -38,7 +38,7 @@ from typing import Any
 
 import structlog
 
-from pumpctl.core.clock import Clock
+from pumpctl.core.clock import Clock, ScaledClock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
@@ -169,8 +169,17 @@ class Daemon:
             self.therapy,
             config_digest=self.options.config_digest,
             config_path=self.options.config_path,
-            # A report judges intervals with the start-latency bound x this scale.
-            identity={**self.options.identity, "time_scale": self.clock.scale},
+            # A report judges intervals with the start-latency bound x this scale; a scaled
+            # clock also says how far (real seconds) it can be off the simulator's.
+            identity={
+                **self.options.identity,
+                "time_scale": self.clock.scale,
+                **(
+                    {"clock_sync_error_s": self.clock.sync_error_s}
+                    if isinstance(self.clock, ScaledClock)
+                    else {}
+                ),
+            },
         )
         suspended = restored_suspension(self.journal)
         if suspended is not None:

@@ -45,3 +45,5 @@ def test_the_clock_reads_the_simulators_time_the_moment_it_is_built() -> None:
         clock, _ = simulator_clock(pump, scale, base=real)  # type: ignore[arg-type]
         since_read = timedelta(microseconds=real.elapsed_us() - pump.read_at_us)
         assert clock.now() == SIM_NOW + since_read * scale
+        # Its error bound is half the handshake's 2 ms round trip, journaled with daemon.start.
+        assert clock.sync_error_s == 0.001
