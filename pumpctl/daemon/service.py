@@ -227,6 +227,8 @@ class Daemon:
 
     def shutdown(self, reason: str) -> None:
         self._run_hooks("before_shutdown", self.before_shutdown)
+        # The last status includes what the hooks settled (notifications sent at the stop).
+        self._run_hooks("final_status", [self.status.update])
         try:
             self.journal.record_daemon_stop(reason)
         finally:
