@@ -1,8 +1,8 @@
 """Predicted physiology of delivered patterns: models, never measurements.
 
 Needs the optional ``[model]`` extra (numpy, scipy and matplotlib). The daemon never imports
-this package; commands that use it call :func:`require_model_extra` first, so a missing extra is
-one clear line instead of a traceback.
+this package; commands that use it call :func:`require_model_extra` first, so a missing extra
+is one clear line instead of a traceback.
 """
 
 from __future__ import annotations
