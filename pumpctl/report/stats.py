@@ -103,7 +103,7 @@ def bucket_start(day: date, grain: Grain) -> date:
     return day
 
 
-def _next_bucket(start: date, grain: Grain) -> date:
+def next_bucket(start: date, grain: Grain) -> date:
     if grain == "week":
         return start + timedelta(days=7)
     if grain == "month":
@@ -125,7 +125,7 @@ def rollup(days: Sequence[Tally], grain: Grain) -> list[Tally]:
     by_start: dict[date, Tally] = {}
     cursor = bucket_start(first, grain)
     while cursor <= last:
-        end = _next_bucket(cursor, grain)
+        end = next_bucket(cursor, grain)
         covered = (min(end, last + timedelta(days=1)) - max(cursor, first)).days
         by_start[cursor] = Tally(start=cursor, days=covered)
         cursor = end
