@@ -94,7 +94,9 @@ class OperatorRequests:
         if cmd == "status":
             return self._status.snapshot()
         if cmd == "alarms":
-            return {"alarms": self._status.snapshot().get("alarms", [])}
+            snapshot = self._status.snapshot()
+            # The zone goes with the UTC times, so `pumpctl alarms` shows them as status does.
+            return {"alarms": snapshot.get("alarms", []), "timezone": snapshot.get("timezone")}
         future: Future[Reply] = Future()
         self._requests.put((future, body, peer_dict(peer)))
         self._waker.wake()

@@ -39,16 +39,25 @@ VERIFY_ALLOWANCE_S = 300.0
 
 
 def simulator_clock(
-    driver: PumpDriver, time_scale: float
+    driver: PumpDriver, time_scale: float, *, base: Clock | None = None
 ) -> tuple[ScaledClock, tuple[PumpAlarm, ...]]:
     """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump.
+
+    The clock is anchored on the handshake's own timing: pumpsim read its clock while answering
+    XSIM, so its ``NOW`` is paired with the midpoint of the two readings of ``base`` taken right
+    before the question and right after the answer (the error is at most half that round trip).
+    Nothing done afterwards, such as closing the port (pyserial's ``socket://`` close sleeps
+    0.3 s), shifts the daemon's clock against the simulator's.
 
     Also returns the alarms the pump reported on this first connection (a power reset, say):
     they are evidence for reconciling a pulse left pending, and the pump reports each only once.
     """
+    base = base or SystemClock()
     driver.connect()
     try:
+        asked_us = base.elapsed_us()
         info = driver.simulator_handshake()
+        answered_us = base.elapsed_us()
         alarms = driver.status().alarms
     finally:
         driver.close()
@@ -62,7 +71,15 @@ def simulator_clock(
             f"--time-scale {time_scale:g} refused: pumpsim runs at {info.time_scale:g}; "
             "start both at the same scale"
         )
-    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim"), alarms
+    clock = ScaledClock(
+        time_scale,
+        origin=info.now,
+        base=base,
+        boot_id="pumpsim",
+        origin_elapsed_us=(asked_us + answered_us) // 2,
+        sync_error_us=-(-(answered_us - asked_us) // 2),
+    )
+    return clock, alarms
 
 
 def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:

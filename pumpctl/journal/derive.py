@@ -2,8 +2,9 @@
 
 They hold nothing the events do not: the safety gate reads its history from them in one indexed
 query instead of replaying the journal. An outcome without a prior intent for its slot is refused.
-The row each event gives is computed by one function (:func:`pulse_row`, :func:`outcome_row`),
-used both when appending and when the tables are checked against the verified chain (SR-28).
+The row each event gives is computed by one function (:func:`pulse_row`, :func:`start_row`,
+:func:`outcome_row`), used both when appending and when the tables are checked against the
+verified chain (SR-28).
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ from pumpctl.journal.chain import Envelope
 from pumpctl.journal.events import EventKind
 
 _INTENT = EventKind.PULSE_INTENT
+_STARTED = EventKind.PULSE_STARTED
 _RESOLVING = frozenset({EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED})
 #: The event kinds that derive rows; everything else derives nothing.
-DERIVING_KINDS = (EventKind.PULSE_INTENT, EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED)
+DERIVING_KINDS = (
+    EventKind.PULSE_INTENT,
+    EventKind.PULSE_STARTED,
+    EventKind.PULSE_OUTCOME,
+    EventKind.PULSE_RECONCILED,
+)
 
-#: Columns of ``pulses`` and ``pulse_outcomes`` in the order the row tuples use.
+#: Columns of ``pulses``, ``pulse_outcomes`` and ``pulse_starts`` in the order the row tuples use.
 PULSE_COLUMNS = (
     "intent_seq, slot_id, intent_wall, elapsed_s, boot_id, dose_ug, volume_ul, duration_s"
 )
 OUTCOME_COLUMNS = "seq, intent_seq, outcome, delivered_volume_ul"
+START_COLUMNS = "seq, intent_seq"
 
 PulseRow = tuple[int, str, str, float, str, str, str, str]
 OutcomeRow = tuple[int, int, str, Any]
+StartRow = tuple[int, int]
 
 
 class OrphanOutcomeError(ValueError):
@@ -68,6 +77,16 @@ def outcome_row(seq: int, env: Envelope, intent_seq: int | None) -> OutcomeRow:
     return (seq, intent_seq, outcome.value, payload.get("delivered_volume_ul"))
 
 
+def start_row(seq: int, env: Envelope, intent_seq: int | None) -> StartRow:
+    """The ``pulse_starts`` row of ``pulse.started`` event ``seq`` for the slot's latest intent."""
+    if intent_seq is None:
+        raise OrphanOutcomeError(
+            f"slot_id = {outcome_slot(env)!r}: no pulse intent recorded for this slot; a start "
+            "is allowed only after the slot's intent"
+        )
+    return (seq, intent_seq)
+
+
 def derive_rows(
     conn: sqlite3.Connection,
     seq: int,
@@ -85,15 +104,27 @@ def derive_rows(
             pulse_row(seq, env),
         )
         return seq, None
+    if kind == _STARTED:
+        started = start_row(seq, env, _latest_intent(conn, outcome_slot(env)))
+        conn.execute(
+            f"INSERT INTO pulse_starts ({START_COLUMNS}) VALUES (?, ?)",  # noqa: S608  (constant column list)
+            started,
+        )
+        return None
     if kind in _RESOLVING:
-        row = conn.execute(
-            "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
-            (outcome_slot(env),),
-        ).fetchone()
-        derived = outcome_row(seq, env, None if row is None else int(row[0]))
+        derived = outcome_row(seq, env, _latest_intent(conn, outcome_slot(env)))
         conn.execute(
             f"INSERT INTO pulse_outcomes ({OUTCOME_COLUMNS}) VALUES (?, ?, ?, ?)",  # noqa: S608  (constant column list)
             derived,
         )
         return derived[1], Outcome(derived[2])
     return None
+
+
+def _latest_intent(conn: sqlite3.Connection, slot_id: str) -> int | None:
+    """The latest intent recorded for ``slot_id``, or None."""
+    row = conn.execute(
+        "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
+        (slot_id,),
+    ).fetchone()
+    return None if row is None else int(row[0])

@@ -4,9 +4,9 @@ The chain proves the ``events`` table. Everything else in the file is checked ag
 
 - the schema (tables, indexes, the append-only triggers) must be exactly the one this pumpctl
   creates, so a dropped or altered trigger is found;
-- the derived ``pulses`` and ``pulse_outcomes`` tables, which the safety gate reads, must hold
-  exactly the rows the verified events give, so deleting or editing a row (with the triggers
-  dropped and recreated) is found before any decision is made from them;
+- the derived ``pulses``, ``pulse_starts`` and ``pulse_outcomes`` tables, which the safety gate
+  reads, must hold exactly the rows the verified events give, so deleting or editing a row
+  (with the triggers dropped and recreated) is found before any decision is made from them;
 - SQLite's own page-level check (``PRAGMA quick_check``) finds a damaged page.
 
 Each check is one pass, run when a journal is opened for writing and by ``pumpctl log verify``;
@@ -29,11 +29,14 @@ from pumpctl.journal.derive import (
     DERIVING_KINDS,
     OUTCOME_COLUMNS,
     PULSE_COLUMNS,
+    START_COLUMNS,
     OutcomeRow,
     PulseRow,
+    StartRow,
     outcome_row,
     outcome_slot,
     pulse_row,
+    start_row,
 )
 from pumpctl.journal.events import EventKind
 
@@ -151,13 +154,15 @@ def schema_problem(conn: sqlite3.Connection, *, version: int | None = None) -> s
     return None
 
 
-def _expected_rows(conn: sqlite3.Connection) -> tuple[list[PulseRow], list[OutcomeRow]]:
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " WHERE kind IN (?, ?, ?) ORDER BY seq",
-        [str(k) for k in DERIVING_KINDS],
-    )
+def _expected_rows(
+    conn: sqlite3.Connection,
+) -> tuple[list[PulseRow], list[StartRow], list[OutcomeRow]]:
+    marks = ", ".join("?" for _ in DERIVING_KINDS)
+    columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
+    sql = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608  (placeholders only)
+    rows = conn.execute(sql, [str(k) for k in DERIVING_KINDS])
     pulses: list[PulseRow] = []
+    starts: list[StartRow] = []
     outcomes: list[OutcomeRow] = []
     latest: dict[str, int] = {}
     for seq, *fields in rows:
@@ -166,9 +171,11 @@ def _expected_rows(conn: sqlite3.Connection) -> tuple[list[PulseRow], list[Outco
             row = pulse_row(int(seq), env)
             latest[row[1]] = row[0]
             pulses.append(row)
+        elif env.kind == EventKind.PULSE_STARTED:
+            starts.append(start_row(int(seq), env, latest.get(outcome_slot(env))))
         else:
             outcomes.append(outcome_row(int(seq), env, latest.get(outcome_slot(env))))
-    return pulses, outcomes
+    return pulses, starts, outcomes
 
 
 def _first_difference(
@@ -195,13 +202,18 @@ def _first_difference(
     return None
 
 
-def derived_problem(conn: sqlite3.Connection) -> str | None:
+#: The schema version that added ``pulse_starts`` (an older journal, read by ``log verify``
+#: without migrating it, has no such table and no ``pulse.started`` records).
+STARTS_VERSION = 4
+
+
+def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> str | None:
     """One line naming the first derived row that differs from the verified events, or None.
 
     Invariant (SR-28): the gate's history comes from these tables only after this check passed.
     """
     try:
-        pulses, outcomes = _expected_rows(conn)
+        pulses, starts, outcomes = _expected_rows(conn)
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as err:
         return f"a pulse record cannot be read back into the derived tables ({err})"
     found_pulses = conn.execute(
@@ -210,8 +222,15 @@ def derived_problem(conn: sqlite3.Connection) -> str | None:
     found_outcomes = conn.execute(
         f"SELECT {OUTCOME_COLUMNS} FROM pulse_outcomes ORDER BY seq"  # noqa: S608  (constant)
     ).fetchall()
-    return _first_difference("pulses", pulses, found_pulses) or _first_difference(
-        "pulse_outcomes", outcomes, found_outcomes
+    found_starts: list[Any] = []
+    if version is None or version >= STARTS_VERSION:
+        found_starts = conn.execute(
+            f"SELECT {START_COLUMNS} FROM pulse_starts ORDER BY seq"  # noqa: S608  (constant)
+        ).fetchall()
+    return (
+        _first_difference("pulses", pulses, found_pulses)
+        or _first_difference("pulse_starts", starts, found_starts)
+        or _first_difference("pulse_outcomes", outcomes, found_outcomes)
     )
 
 

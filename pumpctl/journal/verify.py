@@ -247,7 +247,8 @@ def _integrity(conn: sqlite3.Connection) -> Problem | None:
     schema = integrity.schema_problem(conn, version=schema_version(conn))
     if schema is not None:
         return Problem(Diagnosis.SCHEMA, 0, schema)
-    derived = integrity.derived_problem(conn) if schema_version(conn) >= 2 else None
+    version = schema_version(conn)
+    derived = integrity.derived_problem(conn, version=version) if version >= 2 else None
     if derived is not None:
         return Problem(Diagnosis.DERIVED, 0, derived)
     return None

@@ -151,6 +151,7 @@ def to_data(report: Report) -> dict[str, Any]:
             "longest_gap_from_utc": intervals.longest_gap_from,
             "longest_gap_to_utc": intervals.longest_gap_to,
             "min_interval_limit_min": intervals.min_interval_limit_min,
+            "below_limit_tolerance_s": intervals.tolerance_s,
             "below_limit": [
                 {"from_slot": a, "to_slot": b, "interval_min": m}
                 for a, b, m in intervals.below_limit

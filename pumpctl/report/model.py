@@ -139,6 +139,9 @@ class Intervals:
     min_interval_limit_min: int
     below_limit: tuple[tuple[str, str, float], ...]  # (earlier slot, later slot, minutes)
     values_min: tuple[float, ...] = ()  # every interval, in time order (for the histogram)
+    #: How much shorter than the limit an interval may be before it is listed: the gate's
+    #: start-latency allowance x the journal's time scale (docs/design.md).
+    tolerance_s: float = 1.0
 
 
 @dataclass(frozen=True)
