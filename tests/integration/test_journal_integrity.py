@@ -223,3 +223,54 @@ def test_repair_refuses_an_edited_record(path: Path) -> None:
     assert main(["log", "repair", str(path), "--reason", "try"]) == 3
     result = verify(path)
     assert result.problem is not None and result.problem.diagnosis is Diagnosis.EDITED
+
+
+def _journal_with_starts(tmp_path: Path) -> Path:
+    """Two delivered pulses, each with the pump's confirmation of RUN (``pulse.started``)."""
+    clock = VirtualClock(T0)
+    journal_path = tmp_path / "starts.db"
+    with Journal(journal_path, clock) as j:
+        j.record_daemon_start("0.1.0", "digest")
+        for n in range(2):
+            slot = Slot(f"s{n}", clock.now(), 90, Decimal(5), Decimal(50), Decimal(50), Decimal(60))
+            j.record_intent(slot)
+            clock.advance(2)
+            j.record_started(slot.slot_id)
+            clock.advance(60)
+            j.record_outcome(slot.slot_id, Outcome.DELIVERED, delivered_volume_ul=Decimal(50))
+            clock.advance(5340)
+    assert verify(journal_path).ok
+    return journal_path
+
+
+def test_a_deleted_pulse_start_row_is_found(tmp_path: Path) -> None:
+    """SR-28: the gate measures intervals from pulse_starts; a row deleted from it is found."""
+    path = _journal_with_starts(tmp_path)
+    _sql(
+        path,
+        "DROP TRIGGER pulse_starts_no_delete",
+        "DELETE FROM pulse_starts WHERE seq = (SELECT max(seq) FROM pulse_starts)",
+        *_trigger_sql(path, "pulse_starts_no_delete"),
+    )
+    result = verify(path)
+    assert result.problem is not None and result.problem.diagnosis is Diagnosis.DERIVED
+    assert "pulse_starts" in result.problem.message and "missing" in result.problem.message
+    with pytest.raises(JournalTamperedError, match="derived-mismatch"):
+        _open(path)
+
+
+def test_a_forged_earlier_pulse_start_is_found(tmp_path: Path) -> None:
+    """SR-28: a start row pointing at an earlier record (which would let the next pulse come
+    sooner) is a row no verified record gives."""
+    path = _journal_with_starts(tmp_path)
+    _sql(
+        path,
+        "INSERT INTO pulse_starts (seq, intent_seq) SELECT 1, max(intent_seq) FROM pulses",
+    )
+    result = verify(path)
+    assert result.problem is not None and result.problem.diagnosis is Diagnosis.DERIVED
+    assert (
+        "pulse_starts" in result.problem.message and "no verified record" in result.problem.message
+    )
+    with pytest.raises(JournalTamperedError, match="derived-mismatch"):
+        _open(path)
