@@ -54,6 +54,12 @@ class PumpStateError(PumpctlError):
     """The pump is in a state that forbids what was asked (wrong identity, running, not ready)."""
 
 
+class UnsendableError(PumpctlError):
+    """A value the pump cannot be told exactly (too many digits, no unit for it, out of its
+    range): refused, never rounded. At run time this is its own failure, not a configuration
+    error (the file was valid when loaded) and not a link fault (the cable is fine)."""
+
+
 class JournalError(PumpctlError):
     """The journal cannot be opened, read or written; delivery must not go on without it."""
 
