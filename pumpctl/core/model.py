@@ -33,10 +33,15 @@ class HardCeiling:
 
 
 class Outcome(StrEnum):
-    """What happened to a pulse that was commanded (journal OUTCOME)."""
+    """What happened to a pulse that was commanded (journal OUTCOME).
+
+    OVER_DELIVERED: the pump moved more than commanded (a runaway, SR-25); the measured volume
+    is the pulse's volume for every limit, the exposure model and the reservoir.
+    """
 
     DELIVERED = "DELIVERED"
     PARTIAL = "PARTIAL"
+    OVER_DELIVERED = "OVER_DELIVERED"
     NOT_DELIVERED = "NOT_DELIVERED"
     UNCERTAIN = "UNCERTAIN"
 

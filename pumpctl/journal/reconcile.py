@@ -21,8 +21,14 @@ PARTIAL_BELOW_FRACTION = Decimal("0.9")
 _FINAL = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.NOT_DELIVERED)
 
 
-def classify_delivery(requested_volume_ul: Decimal, delivered_volume_ul: Decimal) -> Outcome:
-    """The outcome the pump's measured volume proves: nothing, less than 90 %, or the pulse."""
+def classify_delivery(
+    requested_volume_ul: Decimal,
+    delivered_volume_ul: Decimal,
+    *,
+    tolerance_ul: Decimal = Decimal(0),
+) -> Outcome:
+    """The outcome the pump's measured volume proves: nothing, less than 90 %, the pulse, or
+    more than the pulse by over ``tolerance_ul`` (the step of the pump's printed totals)."""
     if delivered_volume_ul < 0:
         raise ValueError(
             f"delivered_volume_ul = {delivered_volume_ul}: allowed a measured volume >= 0"
@@ -31,6 +37,8 @@ def classify_delivery(requested_volume_ul: Decimal, delivered_volume_ul: Decimal
         return Outcome.NOT_DELIVERED
     if delivered_volume_ul < requested_volume_ul * PARTIAL_BELOW_FRACTION:
         return Outcome.PARTIAL
+    if delivered_volume_ul > requested_volume_ul + tolerance_ul:
+        return Outcome.OVER_DELIVERED
     return Outcome.DELIVERED
 
 
@@ -59,12 +67,14 @@ class Reconciler(ABC):
         *,
         pump_status: str,
         evidence: Mapping[str, Any] | None = None,
+        tolerance_ul: Decimal = Decimal(0),
     ) -> Outcome:
         """Settle a pending pulse from what the pump measured for it; returns the outcome.
 
         ``delivered_volume_ul`` is the volume the pump's totalizer attributes to this pulse;
         ``pump_status`` is the status the pump reported (it must have stopped, otherwise the
-        volume is not final and the pulse stays pending).
+        volume is not final and the pulse stays pending). More than the pulse's volume by over
+        ``tolerance_ul`` settles it OVER_DELIVERED (SR-25).
         """
         record = self._pending_for(slot_id)
         status = pump_status.strip().lower()
@@ -73,7 +83,9 @@ class Reconciler(ABC):
                 f"pump_status = {pump_status!r}: the pump is still moving, so its totals are "
                 "not final; allowed only once it has stopped"
             )
-        outcome = classify_delivery(record.volume_ul, delivered_volume_ul)
+        outcome = classify_delivery(
+            record.volume_ul, delivered_volume_ul, tolerance_ul=tolerance_ul
+        )
         self.append(
             EventKind.PULSE_RECONCILED,
             {
