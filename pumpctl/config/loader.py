@@ -36,6 +36,7 @@ from pumpctl.config.sections import (
     LimitsSection,
     PrescriptionSection,
 )
+from pumpctl.config.sendable import sendable_problems
 from pumpctl.config.settings import (
     ENV_OVERRIDES,
     Config,
@@ -183,6 +184,7 @@ def build_config(
     prescription = build_prescription(validated.prescription, now)
     problems.extend(prescription_problems(prescription, limits))
     problems.extend(syringe_problems(prescription, validated.pump))
+    problems.extend(sendable_problems(prescription, limits, validated.pump))
 
     journal = validated.journal
     state_dir = Path(overrides.get("PUMPCTL_STATE_DIR") or _under(base_dir, journal.state_dir, ""))
