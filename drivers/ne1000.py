@@ -95,6 +95,7 @@ class Ne1000Driver:
         self._programmed_ul: Decimal | None = None
         self._commanded_ul: Decimal | None = None  # since the last clear_dispensed()
         self._motion_expected = False
+        self._over_logged_ul: Decimal | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -325,7 +326,9 @@ class Ne1000Driver:
             commanded_ul=self._commanded_ul,
             resolution_ul=resolution_ul,
         )
-        if totals.over_delivered:
+        if totals.over_delivered and infused_ul != self._over_logged_ul:
+            # Once per new total: the daemon reads the totals every few seconds.
+            self._over_logged_ul = infused_ul
             log.error(
                 "pump.over_delivery",
                 infused_ul=str(infused_ul),

@@ -72,7 +72,8 @@ class SimulationOptions:
     operator_delay_min: float = 30.0
     # One heartbeat per 200 s against the pump's 255 s safe-mode period: enough on a virtual
     # clock, where a tick never runs late (the real daemon sends three per period because its
-    # host may be busy). Idle ticks are most of a long simulation's work.
+    # host may be busy). The SR-26 flow watch still reads the pump every few seconds (its
+    # cadence is the daemon's own); those readings are most of a long simulation's work.
     heartbeat_s: float = 200.0
 
 
@@ -92,8 +93,18 @@ class SimulationSummary:
     head_seq: int | None
 
     @property
+    def delivered(self) -> int:
+        """Pulses that moved fluid as commanded or more (PARTIAL included)."""
+        return sum(self.outcomes.get(k, 0) for k in ("DELIVERED", "PARTIAL", "OVER_DELIVERED"))
+
+    @property
+    def all_failed(self) -> bool:
+        """Slots came due and not one pulse was delivered: a therapy that does not work."""
+        return self.delivered == 0 and sum(self.outcomes.values()) > 0
+
+    @property
     def ok(self) -> bool:
-        return self.chain_ok and not self.violations
+        return self.chain_ok and not self.violations and not self.all_failed
 
     def lines(self) -> list[str]:
         out = [
@@ -101,7 +112,15 @@ class SimulationSummary:
             "pulses: "
             + ", ".join(
                 f"{k.lower()} {self.outcomes.get(k, 0)}"
-                for k in ("DELIVERED", "PARTIAL", "UNCERTAIN", "NOT_DELIVERED", "MISSED", "DENIED")
+                for k in (
+                    "DELIVERED",
+                    "PARTIAL",
+                    "OVER_DELIVERED",
+                    "UNCERTAIN",
+                    "NOT_DELIVERED",
+                    "MISSED",
+                    "DENIED",
+                )
             ),
             f"physical pulse starts (ledger): {self.physical_starts}; "
             f"infused {self.ledger_infused_ul} uL",
@@ -120,6 +139,8 @@ class SimulationSummary:
             if not self.violations
             else f"invariants: {len(self.violations)} VIOLATED: " + "; ".join(self.violations[:5])
         )
+        if self.all_failed:
+            out.append("therapy: FAILED, no pulse was delivered (see the alarms above)")
         return out
 
 

@@ -103,9 +103,9 @@ def sendable_problems(prescription: Prescription, limits: Limits, pump: PumpSect
         doses = _doses_for(nearest, p, limits)
         advice = f"; e.g. prescription.dose_ug = {_or(doses)}" if doses else ""
         problems.append(
-            f"prescription.dose_ug = {p.dose_ug}: at {shown(p.concentration_ug_per_ml)} ug/mL that is "
-            f"{volume_text} per pulse, which the {pump.driver} driver cannot send exactly with a "
-            f"{diameter} mm syringe (a volume {why}); nearest sendable volumes "
+            f"prescription.dose_ug = {p.dose_ug}: at {shown(p.concentration_ug_per_ml)} ug/mL "
+            f"that is {volume_text} per pulse, which the {pump.driver} driver cannot send "
+            f"exactly with a {diameter} mm syringe (a volume {why}); nearest sendable volumes "
             f"{_or(nearest, ' uL')}{advice}"
         )
         return problems

@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,14 +21,24 @@ import structlog
 from pumpctl import __version__
 from pumpctl.core.clock import Clock
 from pumpctl.core.gate import GateContext, authorize, history_since
-from pumpctl.core.model import Decision, GateState, Limits, Outcome, Prescription, Reason, Slot
+from pumpctl.core.model import (
+    Decision,
+    GateState,
+    Limits,
+    Outcome,
+    Prescription,
+    PulseRecord,
+    Reason,
+    Slot,
+)
 from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
 from pumpctl.daemon.alarms import AlarmEvent, AlarmKind, AlarmSet, Priority, Transition
+from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import DeliveryResult, PulseDelivery, pump_alarm_kind
-from pumpctl.drivers.base import PumpDriver
+from pumpctl.drivers.base import PumpDriver, PumpState, PumpStatus
 from pumpctl.errors import ControlError, PumpAlarmError, PumpctlError
 from pumpctl.journal import Journal
 
@@ -47,6 +57,8 @@ class DaemonOptions:
     poll_interval_s: float = 2.0
     config_digest: str = ""
     config_path: str | None = None
+    #: Clock seconds per real second (a scaled clock drives only the simulator).
+    time_scale: float = 1.0
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -93,7 +105,12 @@ class Daemon:
             waker,
             poll_interval_s=options.poll_interval_s,
             heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
+            syringe_diameter_mm=options.syringe_diameter_mm,
+            time_scale=options.time_scale,
         )
+        self.flow_watch = FlowWatch.for_scale(clock, options.time_scale)
+        #: A refused reload of [pump] holds every pulse until restart (SR-27); why, or None.
+        self.held_for_restart: str | None = None
         self.pump_ready = False
         self.operator_suspended: str | None = None
         self.safety_suspended: set[str] = set()  # alarm ids that suspend delivery (SR-06)
@@ -141,6 +158,8 @@ class Daemon:
         self._max_journal_wall = self.journal.max_event_wall()
         # Slots that already have an intent are never considered again, whatever the clock says.
         self._attempted.update(r.slot_id for r in self.journal.pulse_history(history_since(now)))
+        self.flow_watch.load(self.journal, self.delivery)
+        self.reservoir.used(sum((r.volume_ul for r in self._flows_since_fill()), Decimal(0)))
         self.driver.connect()
         self.reconcile()
         self.driver.self_test(syringe_diameter_mm=self.options.syringe_diameter_mm)
@@ -217,9 +236,17 @@ class Daemon:
                 totals.infused_ul,
                 pump_status=str(status.state),
                 evidence={"infused_ul": str(totals.infused_ul), "alarm": status.alarm},
+                tolerance_ul=totals.resolution_ul,
             )
+            self.delivery.flow.settled(totals.infused_ul, self.clock.now())
             log.info("pulse.reconciled", slot_id=record.slot_id, outcome=str(outcome))
             self.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
+            if outcome is Outcome.OVER_DELIVERED:
+                self._suspend_for(
+                    AlarmKind.OVER_DELIVERY,
+                    f"pulse {record.slot_id} reconciled from the pump's totals: "
+                    f"{totals.infused_ul} uL for {record.volume_ul} uL commanded",
+                )
 
     def _journaled_untrusted(self) -> set[str]:
         """Slots whose journaled outcome says the pump's totals prove nothing (a power reset)."""
@@ -280,6 +307,8 @@ class Daemon:
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
             until_next = min(until_next, wait_s + 0.001)
+        # SR-26: the between-pulse reading is a wake-up of its own, not a side effect of one.
+        until_next = min(until_next, self.flow_watch.seconds_until_due())
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def _check_pump(self) -> None:
@@ -287,7 +316,8 @@ class Daemon:
         if not self.pump_ready:
             self._try_recover()
             return
-        status = self.driver.heartbeat()
+        # With a pulse pending its totals are evidence for reconciliation, not a baseline.
+        status = self.driver.heartbeat() if self.journal.pending_pulses() else self._watch_flow()
         if status.alarm is not None:
             self._raise(
                 AlarmKind(pump_alarm_kind(status.alarm)), f"pump reported alarm {status.alarm}"
@@ -300,6 +330,26 @@ class Daemon:
         self.alarms.clear_cause(AlarmKind.LINK_FAULT)
         if self.journal.pending_pulses():
             self.reconcile()
+
+    def _watch_flow(self) -> PumpStatus:
+        """SR-26: the scheduled reading of state and totals (a heartbeat when not yet due)."""
+        status = None
+        if not self.flow_watch.due():
+            status = self.driver.heartbeat()
+            if not status.moving:
+                return status
+        status, found = self.flow_watch.check(self.delivery, self.prescription)
+        if found is not None:
+            if found.volume_ul is not None:
+                self.reservoir.used(found.volume_ul)
+            self._suspend_for(AlarmKind.UNEXPLAINED_FLOW, found.describe())
+            self._reservoir_alarms()
+        return replace(status, state=PumpState.STOPPED) if status.moving else status
+
+    def _flows_since_fill(self) -> list[PulseRecord]:
+        fills = self.journal.events(kinds=("reservoir.changed",))
+        since = fills[-1].wall if fills else None
+        return [r for r in self.flow_watch.records if since is None or r.intent_wall >= since]
 
     def _try_recover(self) -> None:
         self.driver.close()
@@ -323,7 +373,9 @@ class Daemon:
 
     def gate_state(self) -> GateState:
         return GateState(
-            alarm_active=self.alarms.high_active or bool(self.safety_suspended),
+            alarm_active=self.alarms.high_active
+            or bool(self.safety_suspended)
+            or self.held_for_restart is not None,
             suspended=self.operator_suspended is not None,
             pump_ready=self.pump_ready,
             reservoir_ul=self.reservoir.remaining_ul,
@@ -342,6 +394,8 @@ class Daemon:
         now = self.clock.now()
         history = self.journal.pulse_history(history_since(now))
         pending = [r for r in self.journal.pending_pulses() if r not in history]
+        # SR-26: unexplained flow counts like a pulse given when it was found.
+        history += self.flow_watch.gate_records(history_since(now))
         ctx = GateContext(
             limits=self.limits,
             state=self.gate_state(),
@@ -387,12 +441,15 @@ class Daemon:
         return self.clock.now() + timedelta(seconds=wait_s) <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
+        if not result.intent_written:
+            self._after_refusal(slot, result)
+            return
         self.counts[result.outcome.value] = self.counts.get(result.outcome.value, 0) + 1
         self.last_pulse = (
             f"{slot.slot_id} {result.outcome.value} {result.delivered_volume_ul} uL"
             + (f" at {result.started.isoformat()}" if result.started else "")
         )
-        if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
+        if result.outcome in (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.OVER_DELIVERED):
             self.alarms.pulse_delivered()
         volume = (
             result.delivered_volume_ul if result.delivered_volume_ul is not None else slot.volume_ul
@@ -401,18 +458,29 @@ class Daemon:
             self.reservoir.used(volume)
         for kind in result.alarms:
             self._raise(AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}")
-        if result.suspend:
-            kind = (
-                AlarmKind.UNINTENDED_FLOW
-                if "unintended-flow" in result.alarms
-                else AlarmKind.OVER_DELIVERY
-            )
-            self._suspend_for(kind, result.detail)
+        if result.suspend_for is not None:
+            self._suspend_for(AlarmKind(result.suspend_for), result.detail)
+        if result.pump_unready:
+            self.pump_ready = False  # a new self-test sets the pump from the configuration
         if result.outcome is Outcome.UNCERTAIN:
             self.pump_ready = False
             if not result.totals_trusted:
                 self._totals_untrusted.add(slot.slot_id)
         self._reservoir_alarms()
+
+    def _after_refusal(self, slot: Slot, result: DeliveryResult) -> None:
+        """Refused before its intent: nothing moved for it; the slot is missed, with why."""
+        for kind in result.alarms:
+            self._raise(AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}")
+        if result.flow is not None:
+            dose = None
+            if result.flow.volume_ul is not None and slot.volume_ul:
+                dose = result.flow.volume_ul * slot.dose_ug / slot.volume_ul
+                self.reservoir.used(result.flow.volume_ul)
+            self.flow_watch.count(result.flow, dose)
+        if result.suspend_for is not None:
+            self._suspend_for(AlarmKind(result.suspend_for), result.detail)
+        self._record_missed(slot, (), f"not started: {result.detail}")
 
     def _record_passed_slots(self, now: datetime) -> None:
         """Slots whose grace window closed without an intent are MISSED (SR-10)."""
@@ -443,7 +511,8 @@ class Daemon:
         delay = timedelta(minutes=self.limits.missed_alarm_min)
         for slot in self.planner.slots_between(self._alarm_cursor, now - delay):
             confirmed = any(
-                r.slot_id == slot.slot_id and r.outcome in (Outcome.DELIVERED, Outcome.PARTIAL)
+                r.slot_id == slot.slot_id
+                and r.outcome in (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.OVER_DELIVERED)
                 for r in self.journal.pulse_history(slot.scheduled - timedelta(minutes=1))
             )
             if not confirmed:
@@ -607,6 +676,7 @@ class Daemon:
             for record in self.journal.pending_pulses():
                 self.journal.acknowledge_uncertain(record.slot_id, who, reason)
                 self._totals_untrusted.discard(record.slot_id)
+            self.delivery.flow.adopt()  # what the totals now hold was the operator's to judge
             self.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
 
     # -- reload --------------------------------------------------------------------------------
@@ -627,6 +697,25 @@ class Daemon:
     def reject_reload(self, why: str) -> None:
         """An invalid configuration was not applied; the old one stays in force."""
         self._raise(AlarmKind.CONFIG_RELOAD_REJECTED, why)
+
+    def refuse_pump_reload(self, changed: list[str]) -> None:
+        """SR-27: a reload that changes [pump] is refused whole and holds pulses until restart.
+
+        Nothing of it is applied (no half-applied configuration); the running settings may no
+        longer match the syringe, so no pulse is given until the daemon restarts with a new
+        self-test, or the file's [pump] is put back and reloaded.
+        """
+        keys = ", ".join(f"pump.{key}" for key in changed)
+        why = f"reload changed {keys}; restart the daemon to apply them (reload refused)"
+        self.held_for_restart = why
+        log.error("config.reload_refused", changed=changed)
+        self._raise(AlarmKind.PUMP_CONFIG_CHANGED, why)
+
+    def pump_reload_unchanged(self) -> None:
+        """A reload found [pump] as running again: pulses are no longer held for a restart."""
+        if self.held_for_restart is not None:
+            self.held_for_restart = None
+            self.alarms.clear_cause(AlarmKind.PUMP_CONFIG_CHANGED)
 
     def apply_prescription(
         self, prescription: Prescription, limits: Limits, *, who: str, why: str
