@@ -117,6 +117,10 @@ class Ne1000Pump:
         self.fired_link_faults: list[tuple[FaultSpec, float]] = []
         #: Vendor-extension queries (``XSIM``) answered by the session.
         self.vendor_queries: dict[str, Callable[[], str]] = {}
+        #: Carries out a command as another client would (set by the session; ``rogue``).
+        self.rogue_client: Callable[[str, float], None] | None = None
+        #: The ledger's cause for motion a RUN starts: ``rogue-run`` while a rogue client acts.
+        self.run_cause = "run"
         self._armed: list[FaultSpec] = []
         self._bolus_faults: list[_BolusFault] = []
         for spec in faults:
@@ -233,9 +237,11 @@ class Ne1000Pump:
         if self.state == "paused":
             phase = self.phases[self.running_phase]
             self.state = "running"
-            self.drive.start(phase.direction, phase.rate_ul_per_min / 60.0, at, "run-resume")
+            self.drive.start(
+                phase.direction, phase.rate_ul_per_min / 60.0, at, f"{self.run_cause}-resume"
+            )
         elif self.state == "stopped":
-            self._play_program(start_phase, at, "run")
+            self._play_program(start_phase, at, self.run_cause)
         for spec in [s for s in self._armed if s.trigger.run == self.run_count]:
             self._armed.remove(spec)
             if spec.kind in LINK_FAULTS or self.state != "running":
@@ -346,3 +352,6 @@ class Ne1000Pump:
                 self.raise_alarm("S")
         elif kind == "wrong-identity":
             self.firmware = spec.ver
+        elif kind == "rogue" and self.rogue_client is not None:
+            # Someone else on the port: the command takes effect as if its controller sent it.
+            self.rogue_client(spec.send, at)

@@ -1,4 +1,4 @@
-"""``config check`` and ``plan`` refuse what the configured pump cannot be told exactly, or stopped."""
+"""``config check`` and ``plan`` refuse what the pump cannot be told exactly, or stopped in time."""
 
 from __future__ import annotations
 
