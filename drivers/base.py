@@ -125,7 +125,7 @@ class Stated:
     unit: str = ""
 
     def __str__(self) -> str:
-        return f"{self.number}{self.unit}"
+        return f"{self.number:f}{self.unit}"
 
     def same_as(self, other: Stated) -> bool:
         """Exactly the same value in the same unit (``10.00UL`` is ``10UL``; ``0.01ML`` is not)."""
@@ -245,7 +245,7 @@ class Quantity:
         for unit in self.units:
             number = value * unit.per_pumpctl_unit
             if self.number.states(number):
-                return Stated(number, unit.word)
+                return Stated(number.normalize(), unit.word)
         return None
 
     def problem(self, value: Decimal) -> str | None:

@@ -77,7 +77,11 @@ def make_bench(
     sim: Ne1000Simulator | None = None,
     ledger: Ledger | None = None,
     extra_config: str = "",
+    heartbeat_s: float = 10.0,
+    safe_mode_timeout_s: int = 30,
+    wire_time: bool = False,
 ) -> Bench:
+    """``wire_time``: the loopback moves the clock by each byte's time on a 19200 baud line."""
     config = parse_config_text(CONFIG + extra_config)
     clock = clock or VirtualClock(START, elapsed_s=5000.0)
     ledger = ledger if ledger is not None else Ledger()
@@ -89,7 +93,8 @@ def make_bench(
     record_configuration(journal, config.prescription, config.limits)
     if fill_ul is not None and not journal.events(kinds=("reservoir.changed",)):
         journal.record_reservoir_change(fill_ul, "test", "syringe loaded")
-    driver = Ne1000Driver("loop://", safe_mode_timeout_s=30, transport=LoopbackTransport(sim))
+    transport = LoopbackTransport(sim, advance=clock.advance if wire_time else None)
+    driver = Ne1000Driver("loop://", safe_mode_timeout_s=safe_mode_timeout_s, transport=transport)
     daemon = Daemon(
         prescription=config.prescription,
         limits=config.limits,
@@ -97,6 +102,6 @@ def make_bench(
         journal=journal,
         clock=clock,
         waker=VirtualWaker(clock),
-        options=DaemonOptions(syringe_diameter_mm=Decimal("4.78"), heartbeat_s=10.0),
+        options=DaemonOptions(syringe_diameter_mm=Decimal("4.78"), heartbeat_s=heartbeat_s),
     )
     return Bench(clock, sim, ledger, journal, daemon, config)
