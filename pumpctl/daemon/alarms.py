@@ -76,6 +76,8 @@ class Alarm:
     ack_reason: str | None = None
     silenced_until: datetime | None = None
     silenced_by: str | None = None
+    #: The slot the alarm is about, when it is about one (journaled with it for exports).
+    slot_id: str | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -183,7 +185,12 @@ class AlarmSet:
     # -- transitions -----------------------------------------------------------------------
 
     def raise_alarm(
-        self, kind: AlarmKind, detail: str = "", *, priority: Priority | None = None
+        self,
+        kind: AlarmKind,
+        detail: str = "",
+        *,
+        priority: Priority | None = None,
+        slot_id: str | None = None,
     ) -> Alarm:
         """Raise ``kind`` (or refresh it if already present); returns the alarm.
 
@@ -206,6 +213,7 @@ class AlarmSet:
                 raised_at=now,
                 last_raised_at=now,
                 cause_present=spec.condition,
+                slot_id=slot_id,
             )
             self._alarms[alarm_id] = alarm
             self._emit(Transition.RAISED, alarm, now)
@@ -218,6 +226,7 @@ class AlarmSet:
             count=current.count + 1,
             cause_present=spec.condition,
             priority=wanted if escalate else current.priority,
+            slot_id=slot_id if slot_id is not None else current.slot_id,
         )
         if escalate:
             # A more urgent alarm demands a fresh acknowledgement and is heard again.
@@ -312,7 +321,7 @@ class AlarmSet:
             self._missed_in_row += 1
         priority = Priority.HIGH if self._missed_in_row >= MISSED_IN_ROW_FOR_HIGH else None
         detail = f"slot {slot_id} missed ({self._missed_in_row} in a row)"
-        return self.raise_alarm(AlarmKind.MISSED_PULSE, detail, priority=priority)
+        return self.raise_alarm(AlarmKind.MISSED_PULSE, detail, priority=priority, slot_id=slot_id)
 
     def pulse_delivered(self) -> None:
         """A pulse was delivered: the run of missed pulses is broken (the alarm still latches)."""

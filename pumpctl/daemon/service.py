@@ -307,8 +307,10 @@ class Daemon:
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
             until_next = min(until_next, wait_s + 0.001)
-        # SR-26: the between-pulse reading is a wake-up of its own, not a side effect of one.
-        until_next = min(until_next, self.flow_watch.seconds_until_due())
+        if self.pump_ready:
+            # SR-26: the between-pulse reading is a wake-up of its own, not a side effect of
+            # one. A pump not answering is retried at the heartbeat instead.
+            until_next = min(until_next, self.flow_watch.seconds_until_due())
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def _check_pump(self) -> None:
@@ -457,9 +459,11 @@ class Daemon:
         if result.intent_written:
             self.reservoir.used(volume)
         for kind in result.alarms:
-            self._raise(AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}")
+            self._raise(
+                AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}", slot_id=slot.slot_id
+            )
         if result.suspend_for is not None:
-            self._suspend_for(AlarmKind(result.suspend_for), result.detail)
+            self._suspend_for(AlarmKind(result.suspend_for), result.detail, slot_id=slot.slot_id)
         if result.pump_unready:
             self.pump_ready = False  # a new self-test sets the pump from the configuration
         if result.outcome is Outcome.UNCERTAIN:
@@ -471,7 +475,9 @@ class Daemon:
     def _after_refusal(self, slot: Slot, result: DeliveryResult) -> None:
         """Refused before its intent: nothing moved for it; the slot is missed, with why."""
         for kind in result.alarms:
-            self._raise(AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}")
+            self._raise(
+                AlarmKind(kind), f"slot {slot.slot_id}: {result.detail}", slot_id=slot.slot_id
+            )
         if result.flow is not None:
             dose = None
             if result.flow.volume_ul is not None and slot.volume_ul:
@@ -479,7 +485,7 @@ class Daemon:
                 self.reservoir.used(result.flow.volume_ul)
             self.flow_watch.count(result.flow, dose)
         if result.suspend_for is not None:
-            self._suspend_for(AlarmKind(result.suspend_for), result.detail)
+            self._suspend_for(AlarmKind(result.suspend_for), result.detail, slot_id=slot.slot_id)
         self._record_missed(slot, (), f"not started: {result.detail}")
 
     def _record_passed_slots(self, now: datetime) -> None:
@@ -533,23 +539,34 @@ class Daemon:
 
     # -- alarms --------------------------------------------------------------------------------
 
-    def _suspend_for(self, kind: AlarmKind, detail: str) -> None:
+    def _suspend_for(self, kind: AlarmKind, detail: str, *, slot_id: str | None = None) -> None:
         """SR-06: unintended flow or over-delivery suspends delivery until acknowledged."""
         if str(kind) not in self.safety_suspended:
-            self._raise(kind, detail)
+            self._raise(kind, detail, slot_id=slot_id)
         self.safety_suspended.add(str(kind))
         self.journal.record_suspend("pumpctl", f"{kind}: {detail}")
 
-    def _raise(self, kind: AlarmKind, detail: str, priority: Priority | None = None) -> None:
+    def _raise(
+        self,
+        kind: AlarmKind,
+        detail: str,
+        priority: Priority | None = None,
+        *,
+        slot_id: str | None = None,
+    ) -> None:
         log.warning("alarm.raised", kind=str(kind), detail=detail)
-        self.alarms.raise_alarm(kind, detail, priority=priority)
+        self.alarms.raise_alarm(kind, detail, priority=priority, slot_id=slot_id)
 
     def _journal_alarm(self, event: AlarmEvent) -> None:
         alarm = event.alarm
         try:
             if event.transition in (Transition.RAISED, Transition.ESCALATED):
                 self.journal.record_alarm(
-                    alarm.alarm_id, str(alarm.kind), str(alarm.priority), alarm.detail
+                    alarm.alarm_id,
+                    str(alarm.kind),
+                    str(alarm.priority),
+                    alarm.detail,
+                    slot_id=alarm.slot_id,
                 )
             elif event.transition is Transition.ACKNOWLEDGED:
                 self.journal.record_alarm_acknowledged(

@@ -37,6 +37,7 @@ from pumpctl.report.model import (
 _CATEGORY = {
     "DELIVERED": "delivered",
     "PARTIAL": "partial",
+    "OVER_DELIVERED": "over-delivered",  # the measured (larger) volume is its dose (SR-25)
     "NOT_DELIVERED": "not-delivered",
     "UNCERTAIN": "uncertain",
     "PENDING": "uncertain",  # an intent without outcome counts as uncertain (SR-09)

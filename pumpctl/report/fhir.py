@@ -1,6 +1,6 @@
 """FHIR R4: a Bundle (type ``collection``) with the pump, the drug and one administration per slot.
 
-Status mapping: delivered and partial → ``completed`` (partial with the measured dose);
+Status mapping: delivered, partial and over-delivered → ``completed`` (with the measured dose);
 missed, denied and not delivered → ``not-done`` with a ``statusReason``; uncertain → ``unknown``.
 Slots not yet due (``open``) are not administrations and are left out. The dose is in µg (UCUM
 ``ug``), the route subcutaneous (SNOMED CT 34206005). The medication carries text only: no code
@@ -23,6 +23,7 @@ SUBCUTANEOUS = {"system": SNOMED, "code": "34206005", "display": "Subcutaneous r
 STATUS = {
     "delivered": "completed",
     "partial": "completed",
+    "over-delivered": "completed",
     "not-delivered": "not-done",
     "missed": "not-done",
     "denied": "not-done",

@@ -15,7 +15,16 @@ from typing import Any, NamedTuple
 REPORT_SCHEMA = "pumpctl.report/1"
 
 #: Slot categories, in the order tables show them. ``open``: scheduled, not yet due or decided.
-CATEGORIES = ("delivered", "partial", "not-delivered", "missed", "denied", "uncertain", "open")
+CATEGORIES = (
+    "delivered",
+    "partial",
+    "over-delivered",
+    "not-delivered",
+    "missed",
+    "denied",
+    "uncertain",
+    "open",
+)
 
 NOT_RECORDED = "not recorded"
 

@@ -25,6 +25,7 @@ from pumpctl.report.model import CATEGORIES, Report
 COLOURS = {
     "delivered": "#1b7837",
     "partial": "#e08214",
+    "over-delivered": "#d6604d",
     "not-delivered": "#762a83",
     "missed": "#b2182b",
     "denied": "#2166ac",

@@ -27,7 +27,7 @@ from pumpctl.core.exposure import (
 from pumpctl.report.model import DayRow, Exposure, Intervals, SlotRow
 
 #: Pulses that moved fluid: the intervals between their starts are what SR-02 bounds.
-MOVED = ("delivered", "partial")
+MOVED = ("delivered", "partial", "over-delivered")
 #: Pulses the exposure model counts: uncertain ones in full (SR-09).
 EXPOSED = frozenset((*MOVED, "uncertain"))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pumpctl.core.model import Outcome, Reason
+from pumpctl.journal.export import export_slots
 from pumpctl.simulator.loopback import LoopbackTransport
 from tests.daemon.harness import OPERATOR, START, make_bench
 
@@ -93,6 +94,8 @@ def test_runaway_is_stopped_alarmed_and_suspends_until_acknowledged(tmp_path: Pa
     assert outcome["outcome"] == "OVER_DELIVERED"
     assert Decimal(outcome["delivered_volume_ul"]) == Decimal(str(round(ends[0]["volume_ul"], 2)))
     assert "over-delivery" in bench.daemon.safety_suspended
+    row = next(r for r in export_slots(bench.journal.events()) if r["outcome"] == "OVER_DELIVERED")
+    assert "over-delivery" in [a["alarm_id"] for a in row["alarms"]]  # the export shows it
     denied = bench.journal.events(kinds=("slot.missed",))
     assert denied and Reason.ALARM_ACTIVE.value in denied[-1].payload["reasons"]
     assert len(bench.starts()) == 1  # the 09:30 slot was not delivered

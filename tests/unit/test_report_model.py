@@ -56,6 +56,7 @@ def test_each_day_counts_every_outcome_and_dose(report: Report) -> None:
     assert day1.counts == {
         "delivered": 3,
         "partial": 1,
+        "over-delivered": 0,
         "not-delivered": 0,
         "missed": 1,
         "denied": 1,
