@@ -39,19 +39,49 @@ class PumpState(StrEnum):
 _MOVING_STATES = frozenset({PumpState.INFUSING, PumpState.WITHDRAWING, PumpState.PURGING})
 
 
+class PumpAlarm(StrEnum):
+    """An alarm a pump raised, in pumpctl's words; each driver translates its own codes.
+
+    No vendor code ever leaves its driver: the daemon, delivery and reconciliation see only these
+    members. A code the driver cannot name becomes ``UNKNOWN``, which is never taken for a known
+    alarm and never ignored: it is a high-priority alarm, and it is treated like a power reset
+    for the pump's totals (:attr:`may_clear_totals`), because nothing says they still hold.
+    """
+
+    POWER_RESET = "power-reset"  # power interruption: state and totals may have been lost
+    STALL = "stall"  # motor stalled: occlusion, closed clamp, end of travel
+    WATCHDOG_TIMEOUT = "watchdog-timeout"  # the pump-side communications watchdog fired
+    PROGRAM_ERROR = "program-error"  # the pump's pumping program is in error
+    PHASE_OUT_OF_RANGE = "phase-out-of-range"  # a program phase the pump does not hold
+    #: Paused mid-bolus (keypad). No driver reports this as an alarm: the delivery transaction
+    #: notes it when a pump stands paused before its bolus ended.
+    KEYPAD_PAUSE = "keypad-pause"
+    UNKNOWN = "unknown"  # a code the driver cannot name
+
+    @property
+    def may_clear_totals(self) -> bool:
+        """Whether after this alarm the pump's dispensed totals may no longer cover a pulse.
+
+        Zero totals then prove nothing about a bolus whose RUN was sent (SR-09).
+        """
+        return self in _TOTALS_MAY_BE_CLEARED
+
+
+_TOTALS_MAY_BE_CLEARED = frozenset({PumpAlarm.POWER_RESET, PumpAlarm.UNKNOWN})
+
+
 @dataclass(frozen=True)
 class PumpStatus:
     """One status observation.
 
-    ``alarm`` is the latest alarm letter (``R`` reset, ``S`` stall, ``T`` safe-mode timeout, ``E``
-    program error, ``O`` phase out of range) the driver saw since it last returned a status, or
+    ``alarm`` is the latest :class:`PumpAlarm` the driver saw since it last returned a status, or
     ``None``; ``alarms`` lists all of them, oldest first. Alarms seen during other calls are kept
     and reported by the next status, so none is lost.
     """
 
     state: PumpState
-    alarm: str | None = None
-    alarms: tuple[str, ...] = ()
+    alarm: PumpAlarm | None = None
+    alarms: tuple[PumpAlarm, ...] = ()
     #: SR-06: the pump moves although the driver started nothing (no RUN since it last stood
     #: still): a spontaneous start, or a pump someone else started.
     unexpected_motion: bool = False
@@ -357,9 +387,9 @@ class SelfTestReport:
     power_failure_restart: bool
     state: PumpState
     checks: tuple[str, ...] = field(default=())
-    #: Alarms acknowledged between connect and the self-test (``R`` after power-up, ``T`` when
-    #: the watchdog fired while no daemon was talking): evidence for reconciliation.
-    alarms_at_connect: tuple[str, ...] = field(default=())
+    #: Alarms acknowledged between connect and the self-test (a power reset after power-up, a
+    #: watchdog timeout when no daemon was talking): evidence for reconciliation.
+    alarms_at_connect: tuple[PumpAlarm, ...] = field(default=())
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pumpctl.drivers.base import (
     Stated,
 )
 from pumpctl.drivers.ne1000_codec import Reply
-from pumpctl.drivers.ne1000_link import Kind, Ne1000Link, alarm_name
+from pumpctl.drivers.ne1000_link import Kind, Ne1000Link, alarm_error, alarm_name, pump_alarm
 from pumpctl.drivers.ne1000_selftest import STATES, run_self_test
 from pumpctl.drivers.ne1000_units import (
     RATE_UNITS,
@@ -209,7 +209,7 @@ class Ne1000Driver:
         if link.alarms_seen:
             # Unreported alarms stay for status(); a bolus waits until someone has looked (SR-12).
             code = link.alarms_seen[-1]
-            raise PumpAlarmError(
+            raise alarm_error(
                 code,
                 f"alarm {code} ({alarm_name(code)}) not yet reported by status(); "
                 "bolus not programmed",
@@ -230,7 +230,7 @@ class Ne1000Driver:
         alarms = link.alarms_seen
         if alarms:
             code = alarms[-1]
-            raise PumpAlarmError(
+            raise alarm_error(
                 code,
                 f"alarm {code} ({alarm_name(code)}) while programming the bolus; it was "
                 "programmed but must not be started before the alarm's cause is known",
@@ -264,7 +264,7 @@ class Ne1000Driver:
             raise PumpStateError("RUN not sent: no bolus programmed since the last RUN")
         if link.alarms_seen:
             code = link.alarms_seen[-1]
-            raise PumpAlarmError(
+            raise alarm_error(
                 code,
                 f"RUN not sent: alarm {code} ({alarm_name(code)}) not yet reported by status()",
                 command="RUN",
@@ -408,7 +408,7 @@ class Ne1000Driver:
         return STATES[reply.status]
 
     def _status_from(self, reply: Reply) -> PumpStatus:
-        alarms = tuple(self._require_link().take_alarms())
+        alarms = tuple(pump_alarm(code) for code in self._require_link().take_alarms())
         state = self._state_of(reply)
         unexpected = state.moving and not self._motion_expected
         if unexpected:

@@ -21,6 +21,7 @@ from enum import Enum
 
 import structlog
 
+from pumpctl.drivers.base import PumpAlarm
 from pumpctl.drivers.ne1000_codec import Reply, ReplyDecoder, encode_command
 from pumpctl.drivers.transport import Transport
 from pumpctl.errors import (
@@ -45,6 +46,14 @@ _ALARM_NAMES = {
     "E": "pumping program error",
     "O": "program phase out of range",
 }
+#: The NE-1000's alarm letters in pumpctl's vocabulary; the letters never leave this driver.
+_PUMP_ALARMS = {
+    "R": PumpAlarm.POWER_RESET,
+    "S": PumpAlarm.STALL,
+    "T": PumpAlarm.WATCHDOG_TIMEOUT,
+    "E": PumpAlarm.PROGRAM_ERROR,
+    "O": PumpAlarm.PHASE_OUT_OF_RANGE,
+}
 
 
 class Kind(Enum):
@@ -59,6 +68,19 @@ class Kind(Enum):
 def alarm_name(code: str) -> str:
     """A short English name for an alarm letter."""
     return _ALARM_NAMES.get(code, f"unknown alarm {code!r}")
+
+
+def pump_alarm(code: str) -> PumpAlarm:
+    """The vendor-neutral alarm for an NE-1000 alarm letter; a letter not in the manual is
+    ``UNKNOWN`` (never taken for a reset, never dropped)."""
+    return _PUMP_ALARMS.get(code, PumpAlarm.UNKNOWN)
+
+
+def alarm_error(code: str, message: str, *, command: str, executed: bool) -> PumpAlarmError:
+    """The error for a command the pump answered with alarm letter ``code``."""
+    return PumpAlarmError(
+        pump_alarm(code), message, command=command, executed=executed, vendor_code=code
+    )
 
 
 class Ne1000Link:
@@ -111,7 +133,7 @@ class Ne1000Link:
         if kind is Kind.MOTION and unprompted:
             # The pump would answer RUN with this alarm and not run; say so without sending it.
             code = unprompted[-1]
-            raise PumpAlarmError(
+            raise alarm_error(
                 code,
                 f"{command} not sent: pump raised alarm {code} ({alarm_name(code)})",
                 command=command,
@@ -142,7 +164,7 @@ class Ne1000Link:
             if reply.alarm is None:
                 return reply
             if kind is Kind.MOTION or reply.alarm in alarm_codes:
-                raise PumpAlarmError(
+                raise alarm_error(
                     reply.alarm,
                     f"{command} answered with alarm {reply.alarm} ({alarm_name(reply.alarm)}); "
                     "the command was not executed"

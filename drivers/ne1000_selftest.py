@@ -14,14 +14,14 @@ import structlog
 
 from pumpctl.drivers.base import Capabilities, PumpState, SelfTestReport
 from pumpctl.drivers.ne1000_codec import Reply
-from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_name
+from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_error, alarm_name, pump_alarm
 from pumpctl.drivers.ne1000_units import (
     format_number,
     parse_number,
     rate_limits_ul_per_min,
     vocabulary,
 )
-from pumpctl.errors import PumpAlarmError, PumpStateError, UnsendableError
+from pumpctl.errors import PumpStateError, UnsendableError
 
 log = structlog.get_logger()
 
@@ -104,7 +104,7 @@ def run_self_test(
     during = link.alarms_seen[known_before:]
     if during:
         code = during[-1]
-        raise PumpAlarmError(
+        raise alarm_error(
             code,
             f"alarm {code} ({alarm_name(code)}) during self-test; clear its cause first",
             command="self-test",
@@ -133,7 +133,7 @@ def run_self_test(
         power_failure_restart=False,
         state=final_state,
         checks=tuple(checks),
-        alarms_at_connect=tuple(alarms_before),
+        alarms_at_connect=tuple(pump_alarm(code) for code in alarms_before),
     )
     log.info("pump.self_test_passed", checks=checks)
     return report, capabilities

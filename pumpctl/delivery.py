@@ -19,12 +19,13 @@ from typing import Any
 
 import structlog
 
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, Slot
 from pumpctl.core.overshoot import LinkTiming, WatchPlan, overshoot_bound_ul, plan_watch
-from pumpctl.drivers.base import Progress, PumpDriver, PumpState, PumpVocabulary
+from pumpctl.core.reconcile import classify_delivery
+from pumpctl.drivers.base import Progress, PumpAlarm, PumpDriver, PumpState, PumpVocabulary
 from pumpctl.errors import PumpAlarmError, PumpctlError, UnsendableError
-from pumpctl.journal.reconcile import classify_delivery
 from pumpctl.pulse import (
     DeliveryJournal,
     DeliveryResult,
@@ -45,22 +46,26 @@ __all__ = [
     "query_with_retry",
 ]
 
+#: The daemon's alarm for each pump alarm: the one place the two vocabularies meet.
 PUMP_ALARM_KINDS = {
-    "R": "pump-alarm-reset",
-    "S": "pump-alarm-stall",
-    "T": "pump-alarm-timeout",
-    "P": "partial-delivery",  # paused from the keypad mid-bolus
+    PumpAlarm.POWER_RESET: AlarmKind.PUMP_ALARM_RESET,
+    PumpAlarm.STALL: AlarmKind.PUMP_ALARM_STALL,
+    PumpAlarm.WATCHDOG_TIMEOUT: AlarmKind.PUMP_ALARM_TIMEOUT,
+    PumpAlarm.PROGRAM_ERROR: AlarmKind.PUMP_ALARM_PROGRAM,
+    PumpAlarm.PHASE_OUT_OF_RANGE: AlarmKind.PUMP_ALARM_PROGRAM,
+    PumpAlarm.KEYPAD_PAUSE: AlarmKind.PARTIAL_DELIVERY,
+    PumpAlarm.UNKNOWN: AlarmKind.PUMP_ALARM_UNKNOWN,
 }
 
 
-def pump_alarm_kind(code: str) -> str:
-    """The alarm kind for a pump alarm letter; program alarms (E, O) mean a confused pump."""
-    return PUMP_ALARM_KINDS.get(code, "pump-alarm-reset")
+def pump_alarm_kind(alarm: PumpAlarm) -> AlarmKind:
+    """The alarm the daemon raises for a pump alarm."""
+    return PUMP_ALARM_KINDS[alarm]
 
 
-def _kind(err: PumpctlError) -> str:
+def _kind(err: PumpctlError) -> AlarmKind:
     """The alarm kind for a failed command: the pump's alarm, or a link fault."""
-    return pump_alarm_kind(err.code) if isinstance(err, PumpAlarmError) else "link-fault"
+    return pump_alarm_kind(err.alarm) if isinstance(err, PumpAlarmError) else AlarmKind.LINK_FAULT
 
 
 @dataclass
@@ -152,7 +157,7 @@ class PulseDelivery:
         except PumpAlarmError as err:
             # The pump answered RUN with an alarm: RUN was not executed, and is never re-sent.
             return self._finish(
-                slot, started, f"RUN answered by alarm {err.code}: not executed", err
+                slot, started, f"RUN answered by alarm {err.alarm}: not executed", err
             )
         except PumpctlError as err:
             # The RUN may or may not have reached the pump: only its evidence can say.
@@ -160,7 +165,7 @@ class PulseDelivery:
             return self._monitor(slot, started, words, first_error=err)
         return self._monitor(slot, started, words)
 
-    def _refused(self, slot: Slot, detail: str, *alarms: str, **extra: Any) -> DeliveryResult:
+    def _refused(self, slot: Slot, detail: str, *alarms: AlarmKind, **extra: Any) -> DeliveryResult:
         """No intent, nothing commanded: a missed pulse with its reason, never a clamped one."""
         log.warning("pulse.refused", slot_id=slot.slot_id, alarms=list(alarms), detail=detail)
         return DeliveryResult(
@@ -181,7 +186,9 @@ class PulseDelivery:
         if problems:
             text = "; ".join(f"{q.name}={value} {why}" for q, value, why in problems)
             return self._refused(
-                slot, f"the pump cannot be told this pulse exactly: {text}", "pulse-unsendable"
+                slot,
+                f"the pump cannot be told this pulse exactly: {text}",
+                AlarmKind.PULSE_UNSENDABLE,
             )
         refused = self._check_totals(slot)
         if refused is not None:
@@ -190,7 +197,9 @@ class PulseDelivery:
         if not plan.feasible:
             # Invariant (SR-25): a runaway this link could not stop in time is never risked.
             return self._refused(
-                slot, f"{plan.describe()} with this link; pulse not started", "overshoot-unbounded"
+                slot,
+                f"{plan.describe()} with this link; pulse not started",
+                AlarmKind.OVERSHOOT_UNBOUNDED,
             )
         try:
             self.driver.clear_dispensed()
@@ -209,10 +218,11 @@ class PulseDelivery:
             return self._refused(
                 slot, f"could not read the pump's totals before the pulse: {err}", _kind(err)
             )
-        codes = reading.status.alarms
-        if codes:
-            kinds = dict.fromkeys(pump_alarm_kind(code) for code in codes)
-            return self._refused(slot, f"pump alarm(s) {','.join(codes)} before the pulse", *kinds)
+        pump_alarms = reading.status.alarms
+        if pump_alarms:
+            kinds = dict.fromkeys(pump_alarm_kind(alarm) for alarm in pump_alarms)
+            names = ",".join(str(alarm) for alarm in pump_alarms)
+            return self._refused(slot, f"pump alarm(s) {names} before the pulse", *kinds)
         if reading.status.moving:
             self._stop_now(slot, "moving before the pulse")
             reading = Progress(reading.status, query_with_retry(self.driver.dispensed))
@@ -229,8 +239,8 @@ class PulseDelivery:
         return self._refused(
             slot,
             found.describe(),
-            "unexplained-flow",
-            suspend_for="unexplained-flow",
+            AlarmKind.UNEXPLAINED_FLOW,
+            suspend_for=AlarmKind.UNEXPLAINED_FLOW,
             flow=found,
         )
 
@@ -240,7 +250,7 @@ class PulseDelivery:
             self.driver.program_bolus(slot.volume_ul, slot.rate_ul_per_min)
         except UnsendableError as err:
             detail = f"the pump cannot be told this pulse, RUN not sent: {err}"
-            return self._finish(slot, None, detail, err, alarm="pulse-unsendable")
+            return self._finish(slot, None, detail, err, alarm=AlarmKind.PULSE_UNSENDABLE)
         except PumpctlError as err:
             return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
         diameter = self.syringe_diameter_mm or self.driver.capabilities.syringe_diameter_mm
@@ -264,8 +274,8 @@ class PulseDelivery:
             None,
             detail,
             None,
-            alarm="settings-mismatch",
-            suspend_for="settings-mismatch",
+            alarm=AlarmKind.SETTINGS_MISMATCH,
+            suspend_for=AlarmKind.SETTINGS_MISMATCH,
             pump_unready=True,
         )
 
@@ -277,7 +287,7 @@ class PulseDelivery:
         first_error: PumpctlError | None = None,
     ) -> DeliveryResult:
         deadline = self.clock.elapsed_s() + float(slot.duration_s) + self.overrun_margin_s
-        alarms: list[str] = []
+        alarms: list[PumpAlarm] = []
         stopped_by: str | None = None
         while True:
             plan = self.plan(slot, words)
@@ -289,7 +299,7 @@ class PulseDelivery:
             try:
                 reading = self.read_progress()
             except PumpAlarmError as err:
-                alarms.append(err.code)
+                alarms.append(err.alarm)
                 break
             except PumpctlError as err:
                 return self._unknown(slot, started, f"link lost while monitoring: {err}")
@@ -305,7 +315,7 @@ class PulseDelivery:
                 if status.state is PumpState.PAUSED:
                     # Paused mid-bolus (keypad): end the phase so no later RUN can resume it.
                     self._stop_now(slot, "paused mid-bolus")
-                    alarms.append("P")
+                    alarms.append(PumpAlarm.KEYPAD_PAUSE)
                 break
             if asked_s > deadline:
                 # Invariant (SR-06): a pulse still running past its end + margin is stopped now.
@@ -329,7 +339,7 @@ class PulseDelivery:
         self,
         slot: Slot,
         started: datetime,
-        pump_alarms: list[str],
+        pump_alarms: list[PumpAlarm],
         stopped_by: str | None,
         first_error: PumpctlError | None,
     ) -> DeliveryResult:
@@ -337,12 +347,14 @@ class PulseDelivery:
             totals = query_with_retry(self.driver.dispensed)
         except PumpctlError as err:
             return self._unknown(slot, started, f"dispensed totals unreadable: {err}")
-        if "R" in pump_alarms:
-            # A power reset mid-pulse may have cleared the totals: they prove nothing now.
+        cleared_by = [alarm for alarm in pump_alarms if alarm.may_clear_totals]
+        if cleared_by:
+            # A power reset (or an alarm the driver cannot name) mid-pulse may have cleared the
+            # totals: they prove nothing now.
             return self._unknown(
                 slot,
                 started,
-                f"pump power reset during the pulse; totals read {totals.infused_ul} uL",
+                f"pump alarm {cleared_by[0]} during the pulse; totals read {totals.infused_ul} uL",
                 totals_trusted=False,
             )
         delivered = totals.infused_ul
@@ -350,30 +362,30 @@ class PulseDelivery:
         outcome = classify_delivery(slot.volume_ul, delivered, tolerance_ul=totals.resolution_ul)
         if stopped_by == "runaway" and delivered > slot.volume_ul:
             outcome = Outcome.OVER_DELIVERED  # it ran past its volume, however little
-        alarms = [pump_alarm_kind(code) for code in pump_alarms]
+        alarms = [pump_alarm_kind(alarm) for alarm in pump_alarms]
         notes = []
-        suspend_for: str | None = None
+        suspend_for: AlarmKind | None = None
         if outcome is Outcome.OVER_DELIVERED:
             if stopped_by is None:
                 self._stop_now(slot, "over-delivered")
             # Invariant (SR-25): the measured volume is the record; delivery stays suspended.
             over = delivered - slot.volume_ul
             bound = overshoot_bound_ul(slot.volume_ul)
-            alarms.append("over-delivery")
+            alarms.append(AlarmKind.OVER_DELIVERY)
             notes.append(
                 f"over-delivered: {delivered} uL for {slot.volume_ul} uL commanded ({over} uL "
                 f"over; SR-25 bound {bound} uL{'' if over <= bound else ', EXCEEDED'})"
             )
-            suspend_for = "over-delivery"
+            suspend_for = AlarmKind.OVER_DELIVERY
         elif stopped_by == "overrun":
             # Invariant (SR-06): a run past its end suspends delivery.
-            alarms.append("unintended-flow")
+            alarms.append(AlarmKind.UNINTENDED_FLOW)
             notes.append(f"unintended flow: {delivered} uL for {slot.volume_ul} uL commanded")
-            suspend_for = "unintended-flow"
+            suspend_for = AlarmKind.UNINTENDED_FLOW
         if outcome is Outcome.PARTIAL:
-            alarms.append("partial-delivery")
+            alarms.append(AlarmKind.PARTIAL_DELIVERY)
         if pump_alarms:
-            notes.append(f"pump alarm(s) {','.join(pump_alarms)}")
+            notes.append(f"pump alarm(s) {','.join(str(a) for a in pump_alarms)}")
         if first_error is not None:
             notes.append(f"RUN reply lost ({first_error}); outcome from pump totals")
         detail = "; ".join(notes)
@@ -411,13 +423,13 @@ class PulseDelivery:
         detail: str,
         err: PumpctlError | None,
         *,
-        alarm: str | None = None,
-        suspend_for: str | None = None,
+        alarm: AlarmKind | None = None,
+        suspend_for: AlarmKind | None = None,
         pump_unready: bool = False,
     ) -> DeliveryResult:
         """RUN was never executed: prove it from the totals, then record NOT_DELIVERED."""
         if alarm is None:
-            alarm = "link-fault" if err is None else _kind(err)
+            alarm = AlarmKind.LINK_FAULT if err is None else _kind(err)
         try:
             totals = query_with_retry(self.driver.dispensed)
         except PumpctlError as read_err:
@@ -476,6 +488,6 @@ class PulseDelivery:
             started,
             None,
             detail,
-            ("link-fault", "uncertain-pulse"),
+            (AlarmKind.LINK_FAULT, AlarmKind.UNCERTAIN_PULSE),
             totals_trusted=totals_trusted,
         )

@@ -222,7 +222,7 @@ def summarize(
     """Counts from the journal, its chain verdict, and the ledger held against it."""
     from pumpctl.config import load_config  # noqa: PLC0415 - after the run, not at import
     from pumpctl.core.clock import SystemClock  # noqa: PLC0415
-    from pumpctl.journal import Journal  # noqa: PLC0415
+    from pumpctl.journal import EventKind, Journal  # noqa: PLC0415
     from pumpctl.journal.verify import verify  # noqa: PLC0415
 
     if not journal_path.exists():
@@ -232,18 +232,18 @@ def summarize(
     with Journal(journal_path, SystemClock()) as journal:
         for event in journal.events(
             kinds=(
-                "pulse.intent",
-                "pulse.outcome",
-                "pulse.reconciled",
-                "slot.missed",
-                "alarm.raised",
+                EventKind.PULSE_INTENT,
+                EventKind.PULSE_OUTCOME,
+                EventKind.PULSE_RECONCILED,
+                EventKind.SLOT_MISSED,
+                EventKind.ALARM_RAISED,
             )
         ):
-            if event.kind == "pulse.intent":
+            if event.kind == EventKind.PULSE_INTENT:
                 intents.append(event.wall)
-            elif event.kind == "slot.missed":
+            elif event.kind == EventKind.SLOT_MISSED:
                 outcomes.update(["MISSED"])
-            elif event.kind == "alarm.raised":
+            elif event.kind == EventKind.ALARM_RAISED:
                 outcomes.update(["alarms"])
             else:
                 outcomes.update([str(event.payload["outcome"])])

@@ -6,6 +6,11 @@ exceptions (``ValueError``, ``TimeoutError``, ``OSError``) still catch it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pumpctl.drivers.base import PumpAlarm
+
 
 class PumpctlError(Exception):
     """Root of every error pumpctl raises on purpose."""
@@ -35,16 +40,24 @@ class ProtocolError(PumpctlError):
 
 
 class PumpAlarmError(PumpctlError):
-    """The pump answered with an alarm (``A?R``, ``A?S``, ``A?T``, ``A?E``, ``A?O``).
+    """The pump answered with an alarm instead of carrying out a command.
 
-    ``code`` is the alarm letter. ``executed`` says whether the command that drew the alarm was
-    carried out afterwards (it never is for motion commands: SR-16).
+    ``alarm`` is the vendor-neutral :class:`~pumpctl.drivers.base.PumpAlarm`; ``vendor_code`` is
+    what the pump itself said, for messages and logs only. ``executed`` says whether the command
+    that drew the alarm was carried out afterwards (it never is for motion commands: SR-16).
     """
 
     def __init__(
-        self, code: str, message: str, *, command: str = "", executed: bool = False
+        self,
+        alarm: PumpAlarm,
+        message: str,
+        *,
+        command: str = "",
+        executed: bool = False,
+        vendor_code: str = "",
     ) -> None:
-        self.code = code
+        self.alarm = alarm
+        self.vendor_code = vendor_code
         self.command = command
         self.executed = executed
         super().__init__(message)
@@ -72,6 +85,10 @@ class ControlError(PumpctlError):
     """A request to the running daemon over its control socket failed or was refused."""
 
 
+class UsageError(PumpctlError, ValueError):
+    """The command line asks for something impossible (a missing or conflicting argument)."""
+
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -85,4 +102,6 @@ def exit_code_for(error: BaseException) -> int:
         return EXIT_CONFIG
     if isinstance(error, JournalTamperedError):
         return EXIT_TAMPERED
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
     return EXIT_FAILURE

@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.model import Outcome, Slot
 from pumpctl.errors import PumpAlarmError, PumpctlError
 from pumpctl.watch import UnexplainedFlow
@@ -70,10 +71,10 @@ class DeliveryResult:
     started: datetime | None
     ended: datetime | None
     detail: str = ""
-    alarms: tuple[str, ...] = ()
+    alarms: tuple[AlarmKind, ...] = ()
     #: The alarm kind that suspends delivery until acknowledged (unintended flow, over-delivery,
     #: unexplained flow, a settings mismatch: SR-06, SR-25, SR-26, SR-27), or None.
-    suspend_for: str | None = None
+    suspend_for: AlarmKind | None = None
     intent_written: bool = True
     # False after a pump power reset: its totals may have been cleared, so only an operator's
     # acknowledgement may settle this UNCERTAIN pulse, never a later DIS reading (SR-09).

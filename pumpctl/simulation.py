@@ -9,6 +9,7 @@ ground-truth ledger after every pulse and at the end.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -16,18 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from importlib.resources import files
 from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.runner import config_identity, record_configuration
-from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.alarms import Transition
+from pumpctl.daemon.assemble import assemble
 from pumpctl.daemon.waiting import VirtualWaker
-from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.errors import ConfigError, JournalError
 from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.chain import head_path
 from pumpctl.journal.verify import verify
 from pumpctl.simulator.faults import parse_fault
@@ -54,13 +55,34 @@ RANDOM_FAULTS = (
 #: Simulated time of one start-up; the reference day is fixed so runs are reproducible.
 SIMULATION_EPOCH = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
+#: The journal records a simulation's summary counts.
+SUMMARY_KINDS = (
+    EventKind.PULSE_INTENT,
+    EventKind.PULSE_OUTCOME,
+    EventKind.PULSE_RECONCILED,
+    EventKind.SLOT_MISSED,
+)
+
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
 
+#: The simulated pump's watchdog period: the NE-1000's longest. On a virtual clock a tick is
+#: never late, so the loop can heartbeat rarely, and idle ticks are most of a long simulation's
+#: work; ``pumpctl demo`` uses the longest period for the same reason.
+SIMULATED_SAFE_MODE_S = 255
+#: On a virtual clock one heartbeat per watchdog period, with a margin, is enough (a real host
+#: sends three per period because it may be busy).
+VIRTUAL_HEARTBEAT_FRACTION = Fraction(200, 255)
 
-def default_config() -> Config:
-    """The embedded demo configuration, anchored on the fixed simulation day."""
+
+def default_config(now: datetime = SIMULATION_EPOCH) -> Config:
+    """The embedded demo configuration with the longest watchdog, anchored on ``now``'s day."""
     text = files("pumpctl.examples").joinpath("demo.toml").read_text(encoding="utf-8")
-    return parse_config_text(text, source="<embedded demo.toml>", now=SIMULATION_EPOCH)
+    text, count = re.subn(
+        r"(?m)^safe_mode_timeout_s = .*$", f"safe_mode_timeout_s = {SIMULATED_SAFE_MODE_S}", text
+    )
+    if count != 1:
+        raise ConfigError(f"embedded demo.toml: {count} safe_mode_timeout_s lines; expected one")
+    return parse_config_text(text, source="<embedded demo.toml>", now=now)
 
 
 @dataclass
@@ -70,11 +92,10 @@ class SimulationOptions:
     faults: list[str] = field(default_factory=list)
     fault_rate: float = 0.0
     operator_delay_min: float = 30.0
-    # One heartbeat per 200 s against the pump's 255 s safe-mode period: enough on a virtual
-    # clock, where a tick never runs late (the real daemon sends three per period because its
-    # host may be busy). The SR-26 flow watch still reads the pump every few seconds (its
-    # cadence is the daemon's own); those readings are most of a long simulation's work.
-    heartbeat_s: float = 200.0
+    #: The loop's heartbeat; None: the configured safe-mode period x VIRTUAL_HEARTBEAT_FRACTION
+    #: (200 s with the default configuration's 255 s watchdog). The SR-26 flow watch reads
+    #: the pump every few seconds whatever the heartbeat (its cadence is the daemon's own).
+    heartbeat_s: float | None = None
 
 
 @dataclass
@@ -168,12 +189,6 @@ class Simulation:
             ledger=self.ledger,
         )
         self.faults_injected: Counter[str] = Counter(f.split("@")[0] for f in options.faults)
-        driver = Ne1000Driver(
-            "loop://",
-            address=config.pump.address,
-            safe_mode_timeout_s=255,
-            transport=LoopbackTransport(self.sim),
-        )
         journal_path.parent.mkdir(parents=True, exist_ok=True)
         self.journal_path = journal_path
         # Every append fsyncs twice (SR-19); a year of simulated appends on a disk would take
@@ -185,29 +200,25 @@ class Simulation:
         )
         self._work_path = self._scratch / journal_path.name
         self.journal = Journal(self._work_path, self.clock)
-        record_configuration(self.journal, config.prescription, config.limits)
-        self.journal.record_reservoir_change(
-            Decimal(config.pump.syringe_volume_ul), "simulated operator", "syringe loaded"
+        self.heartbeat_s = (
+            options.heartbeat_s
+            if options.heartbeat_s is not None
+            else float(config.pump.safe_mode_timeout_s * VIRTUAL_HEARTBEAT_FRACTION)
         )
-        self.daemon = Daemon(
-            prescription=config.prescription,
-            limits=config.limits,
-            driver=driver,
-            journal=self.journal,
+        self.daemon = assemble(
+            config,
             clock=self.clock,
             waker=VirtualWaker(self.clock),
-            options=DaemonOptions(
-                syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
-                heartbeat_s=options.heartbeat_s,
-                config_digest=config.digest,
-                identity=config_identity(config),
-            ),
+            journal=self.journal,
+            transport=LoopbackTransport(self.sim),
+            heartbeat_s=self.heartbeat_s,
+            simulated=True,
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(
             lambda ev: (
                 self.alarm_counts.update([str(ev.alarm.kind)])
-                if ev.transition.value in ("raised", "escalated")
+                if ev.transition in (Transition.RAISED, Transition.ESCALATED)
                 else None
             )
         )
@@ -256,7 +267,7 @@ class Simulation:
         nxt = self.daemon.planner.next_after(self.clock.now())
         if nxt.slot_id == self._faulted_slot:
             return
-        if (nxt.scheduled - self.clock.now()).total_seconds() > self.options.heartbeat_s:
+        if (nxt.scheduled - self.clock.now()).total_seconds() > self.heartbeat_s:
             return
         self._faulted_slot = nxt.slot_id
         if self.rng.random() < self.options.fault_rate:
@@ -287,12 +298,10 @@ class Simulation:
         outcomes: Counter[str] = Counter()
         intents = []
         with Journal(self.journal_path, self.clock) as journal:
-            for event in journal.events(
-                kinds=("pulse.intent", "pulse.outcome", "pulse.reconciled", "slot.missed")
-            ):
-                if event.kind == "pulse.intent":
+            for event in journal.events(kinds=SUMMARY_KINDS):
+                if event.kind == EventKind.PULSE_INTENT:
                     intents.append(event.wall)
-                elif event.kind in ("pulse.outcome", "pulse.reconciled"):
+                elif event.kind in (EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED):
                     outcomes.update([str(event.payload["outcome"])])
                 else:
                     outcomes.update(["DENIED" if event.payload.get("reasons") else "MISSED"])

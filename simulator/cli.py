@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
+from pumpctl import __version__
 from pumpctl.core.clock import ScaledClock
 from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
 
@@ -37,6 +38,9 @@ def _start(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pumpsim", description="A virtual NE-1000 syringe pump.")
+    parser.add_argument(
+        "--version", action="version", version=f"pumpsim {__version__} (firmware {FIRMWARE})"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the simulator on a pty and/or TCP")
     serve.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")

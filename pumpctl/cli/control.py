@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -18,10 +17,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
-from pumpctl.daemon.control_client import ControlClient, ControlRefusedError
-from pumpctl.daemon.control_protocol import RequestError, parse_request
-from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ConfigError, ControlError
+from pumpctl.cli import style
+from pumpctl.cli.args import Subparsers, add_command, config_option
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ControlError
 
 #: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory
 #: (one daemon, or one per pumpctl@NAME instance), then the configuration's default inside the
@@ -36,55 +35,81 @@ DEFAULT_SOCKET_GLOBS = (
 Render = Callable[[dict[str, Any]], str]
 Build = Callable[[argparse.Namespace], dict[str, Any]]
 
+_CONNECTION_EXAMPLES = "-c /etc/pumpctl/bench1.toml"
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def register(subparsers: Subparsers) -> None:
     common = argparse.ArgumentParser(add_help=False)
     where = common.add_argument_group("daemon connection")
-    where.add_argument("-c", "--config", type=Path, help="the daemon's configuration file")
+    config_option(where)  # type: ignore[arg-type]
     where.add_argument("--socket", type=Path, help="control socket path (overrides -c)")
     where.add_argument("--timeout-s", type=float, default=10.0, help="reply timeout (seconds)")
-    where.add_argument("--json", action="store_true", help="print the reply as one JSON line")
+    where.add_argument(
+        "--json", action="store_true", help="print the reply as one JSON line with typed fields"
+    )
 
-    def add(
-        parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    def add(  # noqa: PLR0917 - a table of commands reads best as positional rows
+        parent: Subparsers,
         name: str,
         help_text: str,
         build: Build,
         render: Render,
+        examples: list[str],
+        description: str = "",
     ) -> argparse.ArgumentParser:
-        parser = parent.add_parser(name, parents=[common], help=help_text, description=help_text)
+        parser = add_command(
+            parent,
+            name,
+            help=help_text,
+            description=(description or help_text[0].upper() + help_text[1:] + ".")
+            + " Talks to the running daemon over its local control socket.",
+            examples=examples,
+            parents=[common],
+        )
         parser.set_defaults(func=_runner(build, render))
         return parser
 
     add(subparsers, "status", "show the daemon's state, pulses, alarms and reservoir",
-        _build_status, render_status)  # fmt: skip
+        _build_status, render_status,
+        ["pumpctl status", f"pumpctl status {_CONNECTION_EXAMPLES}",
+         "pumpctl status --json | jq .reservoir_ul"])  # fmt: skip
 
     p = add(subparsers, "suspend", "suspend delivery until resumed (journaled with your identity)",
-            _build_suspend, _render_message("Delivery suspended."))  # fmt: skip
+            _build_suspend, _render_message("Delivery suspended."),
+            ['pumpctl suspend --reason "line change"'])  # fmt: skip
     p.add_argument("--reason", required=True, help="why (journaled)")
 
     p = add(subparsers, "resume", "resume delivery after a suspension",
-            _build_resume, _render_message("Delivery resumed."))  # fmt: skip
+            _build_resume, _render_message("Delivery resumed."),
+            ['pumpctl resume --reason "new line primed"'])  # fmt: skip
     p.add_argument("--reason", help="why (journaled)")
 
     add(subparsers, "alarms", "list active alarms with what to do about each",
-        _build_alarms, render_alarms)  # fmt: skip
+        _build_alarms, render_alarms,
+        ["pumpctl alarms", "pumpctl alarms --json | jq -r '.alarms[].id'"])  # fmt: skip
 
     p = add(subparsers, "ack", "acknowledge an alarm",
-            _build_ack, _render_message("Alarm acknowledged."))  # fmt: skip
+            _build_ack, _render_message("Alarm acknowledged."),
+            ['pumpctl ack pump-alarm-stall --reason "kinked line straightened"'])  # fmt: skip
     p.add_argument("alarm", metavar="ALARM", help="alarm id as shown by `pumpctl alarms`")
     p.add_argument("--reason", required=True, help="what was found or done (journaled)")
 
     p = add(subparsers, "silence", "silence an alarm's signal for a while (it stays active)",
-            _build_silence, _render_message("Alarm silenced."))  # fmt: skip
+            _build_silence, _render_message("Alarm silenced."),
+            ["pumpctl silence missed-pulse --minutes 30"])  # fmt: skip
     p.add_argument("alarm", metavar="ALARM", help="alarm id as shown by `pumpctl alarms`")
     p.add_argument("--minutes", type=int, default=DEFAULT_SILENCE_MIN,
                    help=f"1 to {MAX_SILENCE_MIN} (default {DEFAULT_SILENCE_MIN})")  # fmt: skip
 
-    reservoir = subparsers.add_parser("reservoir", help="record reservoir (syringe) changes")
+    reservoir = subparsers.add_parser(
+        "reservoir",
+        help="record reservoir (syringe) changes",
+        description="Record reservoir (syringe) changes with the running daemon.",
+    )
     actions = reservoir.add_subparsers(dest="reservoir_action", metavar="ACTION", required=True)
     p = add(actions, "fill", "record a new or refilled syringe",
-            _build_fill, _render_message("Reservoir fill recorded."))  # fmt: skip
+            _build_fill, _render_message("Reservoir fill recorded."),
+            ['pumpctl reservoir fill --volume-ul 2500 --reason "lot 24-117"'])  # fmt: skip
     p.add_argument("--volume-ul", required=True, type=_decimal, help="volume now in the syringe")
     p.add_argument("--reason", help="note for the journal (e.g. the lot number)")
 
@@ -119,15 +144,30 @@ def _build_fill(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+#: Requests without arguments need no check before they are sent.
+_READ_ONLY = frozenset({"status", "alarms"})
+
+
 def _runner(build: Build, render: Render) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from pumpctl.daemon.control_client import (  # noqa: PLC0415 - only the one command's needs
+            ControlClient,
+            ControlRefusedError,
+        )
+
         request = build(args)
-        try:
-            # The daemon validates again; checking here turns a typo into a usage error.
-            parse_request(json.dumps(request, default=str))
-        except RequestError as err:
-            print(f"pumpctl: error: {err}", file=sys.stderr)
-            return EXIT_USAGE
+        if request["cmd"] not in _READ_ONLY:
+            from pumpctl.daemon.control_protocol import (  # noqa: PLC0415 - pydantic schema
+                RequestError,
+                parse_request,
+            )
+
+            try:
+                # The daemon validates again; checking here turns a typo into a usage error.
+                parse_request(json.dumps(request, default=str))
+            except RequestError as err:
+                print(f"pumpctl: error: {err}", file=sys.stderr)
+                return EXIT_USAGE
         path = resolve_socket_path(args.socket, args.config)
         reply = ControlClient(path, args.timeout_s).request_raw(request)
         if args.json:
@@ -146,13 +186,10 @@ def resolve_socket_path(socket_path: Path | None, config_path: Path | None) -> P
     if socket_path is not None:
         return socket_path
     if config_path is not None:
-        try:
-            # Loaded lazily so this command works on hosts (and branches) without it.
-            config_module: Any = importlib.import_module("pumpctl.config")
-        except ImportError as err:
-            raise ConfigError(
-                f"-c {config_path}: configuration support is not installed; use --socket PATH"
-            ) from err
+        import importlib  # noqa: PLC0415
+
+        # Loaded only here: the configuration's validation (pydantic) is slow to import.
+        config_module: Any = importlib.import_module("pumpctl.config")
         return Path(config_module.load_config(config_path).control.socket_path)
     return discover_socket()
 
@@ -199,13 +236,50 @@ def _render_message(default: str) -> Render:
     return render
 
 
-_STATUS_LABELS = (
-    ("state", "State"),
-    ("suspended_reason", "Suspended because"),
-    ("last_pulse", "Last pulse"),
-    ("next_slot", "Next slot"),
-    ("reservoir", "Reservoir"),
-    ("journal_head", "Journal head"),
+def _last_pulse(value: Any) -> str:
+    if not isinstance(value, dict):
+        return str(value)
+    volume = value.get("delivered_volume_ul")
+    text = f"{value.get('slot_id')} {value.get('outcome')}"
+    if volume is not None:
+        text += f" {volume} uL"
+    if value.get("started_utc"):
+        text += f" at {value['started_utc']}"
+    return text
+
+
+def _next_slot(value: Any) -> str:
+    if not isinstance(value, dict) or "scheduled_utc" not in value:
+        return _inline(value)
+    return f"{value.get('slot_id')} at {value['scheduled_utc']}"
+
+
+def _reservoir(value: Any) -> str:
+    return "unknown (no fill recorded)" if value is None else f"{value} uL"
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else _inline(value)
+
+
+def _head(value: Any) -> str:
+    if isinstance(value, dict) and "seq" in value:
+        return f"{value['seq']}:{value.get('hash')}"
+    return _inline(value)
+
+
+#: Fields the status shows first, with a label and a renderer; ``always`` ones show even when
+#: null (an unknown reservoir is worth saying).
+_STATUS_FIELDS: tuple[tuple[str, str, Callable[[Any], str], bool], ...] = (
+    ("state", "State", str, False),
+    ("suspended_reason", "Suspended because", str, False),
+    ("last_pulse", "Last pulse", _last_pulse, False),
+    ("next_slot", "Next slot", _next_slot, False),
+    ("reservoir_ul", "Reservoir", _reservoir, True),
+    ("last_delivered_utc", "Last delivered", str, False),
+    ("pump_ready", "Pump ready", _yes_no, False),
+    ("journal_head", "Journal head", _head, False),
+    ("now_utc", "Daemon time", str, False),
 )
 
 
@@ -213,20 +287,25 @@ def render_status(reply: dict[str, Any]) -> str:
     """Known fields first with labels, then anything else the daemon reports, then alarms."""
     shown = {"ok", "alarms"}
     lines = []
-    for key, label in _STATUS_LABELS:
-        if reply.get(key) is not None:
-            lines.append(f"{label + ':':<19}{_inline(reply[key])}")
+    for key, label, show, always in _STATUS_FIELDS:
+        if key in reply and (always or reply[key] is not None):
+            lines.append(_line(label, show(reply[key])))
         shown.add(key)
     for key, value in reply.items():
         if key not in shown:
-            lines.append(f"{key.replace('_', ' ').capitalize() + ':':<19}{_inline(value)}")
+            lines.append(_line(key.replace("_", " ").capitalize(), _inline(value)))
     alarms = reply.get("alarms") or []
     if alarms:
-        lines.append(f"{'Alarms:':<19}{len(alarms)} active")
+        lines.append(_line("Alarms", f"{len(alarms)} active"))
         lines.extend("  " + _alarm_line(alarm) for alarm in alarms)
     else:
-        lines.append(f"{'Alarms:':<19}none")
+        lines.append(_line("Alarms", "none"))
     return "\n".join(lines)
+
+
+def _line(label: str, value: str) -> str:
+    """``Label:`` padded to one column, with at least one space before the value."""
+    return f"{label + ':':<18} {value}"
 
 
 def render_alarms(reply: dict[str, Any]) -> str:
@@ -252,11 +331,11 @@ def _alarm_line(alarm: dict[str, Any]) -> str:
         state = f"silenced until {alarm.get('silenced_until')}"
     else:
         state = "UNACKNOWLEDGED"
-    priority = str(alarm.get("priority", "?")).upper()
+    level = str(alarm.get("priority", "?"))
+    priority = style.priority(f"{level.upper():<6}", level)
     detail = f" - {alarm['detail']}" if alarm.get("detail") else ""
     return (
-        f"{priority:<6} {alarm.get('id', '?')}  since {alarm.get('raised_at', '?')}  "
-        f"[{state}]{detail}"
+        f"{priority} {alarm.get('id', '?')}  since {alarm.get('raised_at', '?')}  [{state}]{detail}"
     )
 
 

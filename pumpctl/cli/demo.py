@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from pumpctl.cli.args import positive_float
+from pumpctl.cli.args import Subparsers, add_command, positive_float
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
@@ -21,8 +21,9 @@ def demo(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
         "demo",
         help="pumpsim + daemon on a scaled clock: a day of therapy in about a minute",
         description=(
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "stream readable events, then print a summary, verify the journal and check the "
             "safety invariants against the simulator's ground-truth ledger."
         ),
+        examples=[
+            "pumpctl demo",
+            "pumpctl demo --hours 6 --dir /tmp/pumpctl-demo",
+        ],
     )
     parser.add_argument(
         "--hours", type=positive_float, default=24.0, help="simulated hours (default 24)"

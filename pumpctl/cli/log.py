@@ -1,70 +1,122 @@
 """``pumpctl log verify|show|export``: check, read and export a delivery journal.
 
-These commands only read: they open the journal read-only and never publish a head.
+These commands only read: they open the journal read-only and never publish a head. The journal
+is named by ``JOURNAL``, ``-j JOURNAL`` or the daemon's configuration (``-c FILE``).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import closing
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
-from pumpctl.journal.chain import Head
-from pumpctl.journal.events import EventKind
-from pumpctl.journal.export import export_slots, write_jsonl
-from pumpctl.journal.query import EventRow, iter_events
-from pumpctl.journal.store import connect
-from pumpctl.journal.verify import verify
+from pumpctl.cli import style
+from pumpctl.cli.args import (
+    Subparsers,
+    add_command,
+    add_group,
+    journal_option,
+    journal_path,
+    json_option,
+    open_output,
+    output_option,
+    positive_float,
+    positive_int,
+    print_json,
+)
+from pumpctl.cli.render import event_fields, event_json
+from pumpctl.cli.timespec import parse_time
+from pumpctl.errors import EXIT_OK, EXIT_TAMPERED
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from pumpctl.journal.chain import Head
+    from pumpctl.journal.query import EventRow
+
+#: Event kinds offered by ``--kind`` (the journal's EventKind values; checked by a test).
+KINDS = (
+    "daemon.start",
+    "daemon.stop",
+    "prescription.change",
+    "limits.change",
+    "slot.scheduled",
+    "gate.decision",
+    "pulse.intent",
+    "pulse.run",
+    "pulse.outcome",
+    "slot.missed",
+    "pulse.reconciled",
+    "flow.unexplained",
+    "alarm.raised",
+    "alarm.acknowledged",
+    "alarm.silenced",
+    "alarm.cleared",
+    "delivery.suspended",
+    "delivery.resumed",
+    "reservoir.changed",
+    "operator.action",
+    "journal.correction",
+    "notify.attempt",
+)
 
 
 def _time(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text)
+        return parse_time(text, datetime.now(UTC))
     except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: allowed ISO 8601 like 2026-03-01T08:00 or with a zone "
-            "like 2026-03-01T08:00+01:00"
-        ) from err
-    # A time without a zone is read as UTC, the journal's own zone.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _anchor(text: str) -> Head:
+    from pumpctl.journal.chain import Head  # noqa: PLC0415
+
     try:
         return Head.parse(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
-def _journal_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("journal", nargs="?", type=Path, help="the journal file")
-    parser.add_argument("-j", "--journal", dest="journal_opt", type=Path, help="same as JOURNAL")
-
-
-def _journal_path(args: argparse.Namespace) -> Path | None:
-    path: Path | None = args.journal or args.journal_opt
-    if path is None:
-        print("pumpctl: error: give the journal file (JOURNAL or -j PATH)", file=sys.stderr)
-    return path
-
-
 def _verify(args: argparse.Namespace) -> int:
-    path = _journal_path(args)
-    if path is None:
-        return EXIT_USAGE
+    from pumpctl.journal.verify import verify  # noqa: PLC0415
+
+    path = journal_path(args)
     result = verify(path, anchor=args.anchor)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        problem = result.problem
+        print_json(
+            {
+                "ok": result.ok,
+                "journal": str(path),
+                "records": result.records,
+                "head": None
+                if result.head is None
+                else {"seq": result.head.seq, "hash": result.head.hash},
+                "problem": None
+                if problem is None
+                else {
+                    "diagnosis": problem.diagnosis.value,
+                    "seq": problem.seq,
+                    "message": problem.message,
+                },
+                "warnings": list(result.warnings),
+            }
+        )
+        return EXIT_OK if result.ok else EXIT_TAMPERED
     if result.problem is not None:
         p = result.problem
-        print(f"BAD {path}: {p.diagnosis.value} at record {p.seq}: {p.message}")
+        bad = style.paint("BAD", "bold", "red")
+        print(f"{bad} {path}: {p.diagnosis.value} at record {p.seq}: {p.message}")
         print(f"({result.records} records verify before it)")
         return EXIT_TAMPERED
     head = "empty" if result.head is None else f"head {result.head}"
-    print(f"OK {path}: {result.records} records, {head}")
+    print(f"{style.paint('OK', 'green')} {path}: {result.records} records, {head}")
     return EXIT_OK
 
 
@@ -73,73 +125,195 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def _show_line(event: EventRow) -> str:
+def format_time(event: EventRow) -> str:
+    """The record's time: UTC, then the local time the daemon saw, with its offset."""
+    from datetime import timedelta  # noqa: PLC0415
+
     local = event.wall + timedelta(minutes=event.utc_offset_min)
-    fields = " ".join(
-        f"{key}={value}" for key, value in sorted(event.payload.items()) if value not in (None, "")
-    )
     return (
-        f"{event.seq:>7} {event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z "
-        f"(local {local.strftime('%H:%M')}{_offset_text(event.utc_offset_min)}) "
-        f"{event.kind:<20} {fields}"
+        f"{event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z "
+        f"(local {local.strftime('%H:%M')}{_offset_text(event.utc_offset_min)})"
     )
+
+
+def show_line(event: EventRow) -> str:
+    """One record on one line: sequence, time, kind and its fields as ``key=value``."""
+    fields = " ".join(f"{key}={value}" for key, value in event_fields(event.payload))
+    kind = (
+        style.paint(f"{event.kind:<20}", "bold")
+        if event.kind.startswith("alarm.")
+        else (f"{event.kind:<20}")
+    )
+    return f"{event.seq:>7} {format_time(event)} {kind} {fields}".rstrip()
+
+
+def _read(conn: sqlite3.Connection, args: argparse.Namespace, after_seq: int) -> list[EventRow]:
+    from pumpctl.journal.query import iter_events  # noqa: PLC0415
+
+    events = iter_events(conn, since=args.since, until=args.until, kinds=args.kind or ())
+    return [event for event in events if event.seq > after_seq]
+
+
+def _tail(events: Iterable[EventRow], lines: int | None) -> list[EventRow]:
+    kept = list(events)
+    return kept if lines is None else kept[-lines:] if lines else []
 
 
 def _show(args: argparse.Namespace) -> int:
-    path = _journal_path(args)
-    if path is None:
-        return EXIT_USAGE
+    from contextlib import closing  # noqa: PLC0415
+
+    from pumpctl.journal.store import connect  # noqa: PLC0415
+
+    path = journal_path(args)
+
+    def emit(event: EventRow) -> None:
+        if args.json:
+            print_json(event_json(event))
+        else:
+            print(show_line(event))
+
     with closing(connect(path, writable=False)) as conn:
-        for event in iter_events(conn, since=args.since, until=args.until, kinds=args.kind or ()):
-            print(_show_line(event))
+        events = _tail(_read(conn, args, 0), args.lines)
+        last = events[-1].seq if events else 0
+        for event in events:
+            emit(event)
+        if not args.follow:
+            return EXIT_OK
+        sys.stdout.flush()
+    for event in _follow(path, args, last):
+        emit(event)
+        sys.stdout.flush()
     return EXIT_OK
+
+
+def _follow(path: Path, args: argparse.Namespace, after_seq: int) -> Iterator[EventRow]:
+    """New records as the daemon appends them, until interrupted (``journalctl -f``)."""
+    from contextlib import closing  # noqa: PLC0415
+
+    from pumpctl.journal.store import connect  # noqa: PLC0415
+
+    while True:
+        time.sleep(args.interval_s)
+        # A fresh connection each time: a long-lived reader would pin an old snapshot of a
+        # journal opened immutable, and a new one costs little at this pace.
+        with closing(connect(path, writable=False)) as conn:
+            fresh = _read(conn, args, after_seq)
+        for event in fresh:
+            after_seq = event.seq
+            yield event
 
 
 def _export(args: argparse.Namespace) -> int:
-    path = _journal_path(args)
-    if path is None:
-        return EXIT_USAGE
+    from contextlib import closing  # noqa: PLC0415
+
+    from pumpctl.journal.export import export_slots, write_jsonl  # noqa: PLC0415
+    from pumpctl.journal.query import iter_events  # noqa: PLC0415
+    from pumpctl.journal.store import connect  # noqa: PLC0415
+
+    path = journal_path(args)
     with closing(connect(path, writable=False)) as conn:
         rows = export_slots(iter_events(conn))
-    if args.output is None or str(args.output) == "-":
-        write_jsonl(rows, sys.stdout)
-    else:
-        with args.output.open("w", encoding="utf-8") as out:
-            write_jsonl(rows, out)
+    with open_output(args.output) as out:
+        write_jsonl(rows, out)
     return EXIT_OK
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    log = subparsers.add_parser("log", help="verify, show or export a delivery journal")
-    commands = log.add_subparsers(dest="log_command", metavar="ACTION", required=True)
+def register(subparsers: Subparsers) -> None:
+    commands = add_group(
+        subparsers,
+        "log",
+        help="verify, show or export a delivery journal",
+        description=(
+            "Read a delivery journal: check its hash chain, list its records, or export one row "
+            "per slot. Name it as JOURNAL, -j JOURNAL, or -c FILE for the daemon's own."
+        ),
+        dest="log_command",
+    )
 
-    p = commands.add_parser("verify", help="check the hash chain; exit 3 if the journal is bad")
-    _journal_arg(p)
+    p = add_command(
+        commands,
+        "verify",
+        help="check the hash chain; exit 3 if the journal is bad",
+        description=(
+            "Walk the journal's hash chain and check it against the head published beside it "
+            "(and --anchor). Prints OK with the head, or the first bad record and what was done "
+            "to it (edited, removed, inserted, reordered, truncated). Exit 0 when the chain "
+            "verifies, 3 when it does not, 1 when the journal cannot be read. Works on a "
+            "stopped daemon's journal for any user who may read the file."
+        ),
+        examples=[
+            "pumpctl log verify /var/lib/pumpctl/journal.sqlite3",
+            "pumpctl log verify -c /etc/pumpctl/pumpctl.toml --anchor 1042:9f86d08...",
+            "pumpctl log verify -j journal.sqlite3 --json | jq .head.seq",
+        ],
+    )
+    journal_option(p)
     p.add_argument(
         "--anchor",
         type=_anchor,
         metavar="SEQ:HASH",
         help="a head you kept elsewhere (printed by an earlier verify); detects truncation",
     )
+    json_option(p, "the verdict")
     p.set_defaults(func=_verify)
 
-    p = commands.add_parser("show", help="list records, newest last")
-    _journal_arg(p)
-    p.add_argument(
-        "--since", type=_time, help="only records at or after this time (UTC if no zone)"
+    p = add_command(
+        commands,
+        "show",
+        help="list records, newest last",
+        description=(
+            "List the journal's records, oldest first, one per line: sequence number, UTC time "
+            "and the local time the daemon saw, kind, and the record's fields. Times for "
+            "--since/--until follow journalctl: ISO 8601 (UTC if no zone), now, today, "
+            "yesterday, or a span such as 2h or '30 min ago'."
+        ),
+        examples=[
+            "pumpctl log show -c /etc/pumpctl/pumpctl.toml -n 20",
+            "pumpctl log show journal.sqlite3 --since yesterday --kind alarm.raised",
+            "pumpctl log show -j journal.sqlite3 --since 2h --follow",
+            "pumpctl log show -j journal.sqlite3 --kind pulse.outcome --json | jq .payload.outcome",
+        ],
     )
-    p.add_argument("--until", type=_time, help="only records before this time (UTC if no zone)")
+    journal_option(p)
+    p.add_argument("-S", "--since", type=_time, metavar="TIME", help="records at or after TIME")
+    p.add_argument("-U", "--until", type=_time, metavar="TIME", help="records before TIME")
     p.add_argument(
         "--kind",
         action="append",
-        choices=[k.value for k in EventKind],
+        choices=KINDS,
         metavar="KIND",
-        help="only this kind (repeatable), e.g. pulse.intent, alarm.raised",
+        help="only this kind (repeatable), e.g. pulse.outcome, alarm.raised",
     )
+    p.add_argument(
+        "-n", "--lines", type=positive_int, metavar="N", help="only the last N matching records"
+    )
+    p.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new records as they arrive"
+    )
+    p.add_argument(
+        "--interval-s",
+        type=positive_float,
+        default=1.0,
+        metavar="S",
+        help="with --follow, how often to look for new records (default 1)",
+    )
+    json_option(p, "each record as one JSON line")
     p.set_defaults(func=_show)
 
-    p = commands.add_parser("export", help="one row per slot as JSON Lines (docs/journal.md)")
-    _journal_arg(p)
+    p = add_command(
+        commands,
+        "export",
+        help="one row per slot as JSON Lines (docs/journal.md)",
+        description=(
+            "Fold the journal into one row per slot (scheduled, requested, delivered, outcome, "
+            "reasons, alarms) in the versioned JSON Lines schema of docs/journal.md."
+        ),
+        examples=[
+            "pumpctl log export -c /etc/pumpctl/pumpctl.toml -o slots.jsonl",
+            "pumpctl log export journal.sqlite3 | jq -r .outcome | sort | uniq -c",
+        ],
+    )
+    journal_option(p)
     p.add_argument("--format", choices=["jsonl"], default="jsonl", help="output format")
-    p.add_argument("-o", "--output", type=Path, help="output file (default: standard output)")
+    output_option(p)
     p.set_defaults(func=_export)

@@ -3,22 +3,55 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import Any
 
-from pumpctl.config import load_config
-from pumpctl.core.clock import SystemClock
-from pumpctl.core.gate import resolve_threshold
-from pumpctl.core.preview import preview
+from pumpctl.cli.args import Subparsers, add_command, config_option, json_option, positive_float
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
 def plan(args: argparse.Namespace) -> int:
-    config = load_config(Path(args.config))
+    # Imported here so that other commands do not pay for pydantic and the exposure model.
+    from pumpctl.config import load_config  # noqa: PLC0415
+    from pumpctl.core.clock import SystemClock  # noqa: PLC0415
+    from pumpctl.core.gate import resolve_threshold  # noqa: PLC0415
+    from pumpctl.core.preview import preview  # noqa: PLC0415
+
+    config = load_config(args.config)
     p = config.prescription
     now = SystemClock().now()
     start = max(now, p.anchor)
     rows = preview(p, config.limits, start, args.hours)
     threshold = resolve_threshold(config.limits)
+    denied = sum(not row.decision.allowed for row in rows)
+    if args.json:
+        from pumpctl.cli.args import print_json  # noqa: PLC0415
+
+        slots: list[dict[str, Any]] = [
+            {
+                "slot_id": row.slot.slot_id,
+                "scheduled_utc": row.slot.scheduled,
+                "scheduled_local": row.slot.scheduled.astimezone(p.zone),
+                "dose_ug": row.slot.dose_ug,
+                "volume_ul": row.slot.volume_ul,
+                "rate_ul_per_min": row.slot.rate_ul_per_min,
+                "pre_pulse_level_fraction": row.decision.predicted_level_fraction,
+                "allowed": row.decision.allowed,
+                "reasons": [str(reason) for reason in row.decision.reasons],
+            }
+            for row in rows
+        ]
+        print_json(
+            {
+                "start_utc": start,
+                "hours": args.hours,
+                "timezone": p.timezone,
+                "exposure_threshold_fraction": threshold,
+                "slots": slots,
+                "allowed": len(rows) - denied,
+                "denied": denied,
+            }
+        )
+        return EXIT_OK if denied == 0 else EXIT_FAILURE
     print(f"plan for {args.hours:g} h from {start:%Y-%m-%d %H:%M} UTC ({p.timezone})")
     print(
         f"dose {p.dose_ug} ug = {p.volume_ul} uL at {p.rate_ul_per_min} uL/min; "
@@ -30,12 +63,10 @@ def plan(args: argparse.Namespace) -> int:
     )
     print(header)
     print("-" * len(header))
-    denied = 0
     for row in rows:
         slot, decision = row.slot, row.decision
         level = decision.predicted_level_fraction or 0.0
         verdict = "allowed" if decision.allowed else "DENIED " + ",".join(decision.reasons)
-        denied += not decision.allowed
         local = slot.scheduled.astimezone(p.zone)
         print(
             f"{slot.scheduled:%Y-%m-%d %H:%M}  {local:%Y-%m-%d %H:%M}"
@@ -46,15 +77,23 @@ def plan(args: argparse.Namespace) -> int:
     return EXIT_OK if denied == 0 else EXIT_FAILURE
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
         "plan",
         help="show the coming slots with doses and the gate's verdicts",
         description=(
             "Show the slots the prescription produces, each judged by the safety gate as if "
             "every earlier allowed slot were delivered. Exit 1 if any slot would be denied."
         ),
+        examples=[
+            "pumpctl plan -c /etc/pumpctl/pumpctl.toml",
+            "pumpctl plan -c config/demo.toml --hours 48 --json | jq '.slots[].scheduled_utc'",
+        ],
     )
-    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration")
-    parser.add_argument("--hours", type=float, default=24.0, help="how far ahead (default 24)")
+    config_option(parser, required=True, help="configuration file")
+    parser.add_argument(
+        "--hours", type=positive_float, default=24.0, help="how far ahead (default 24)"
+    )
+    json_option(parser, "the slots")
     parser.set_defaults(func=plan)

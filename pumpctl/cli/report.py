@@ -8,42 +8,52 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
-from pumpctl.report import FORMATS
-from pumpctl.report.build import build_report, paused_gc
+from pumpctl.cli.args import (
+    Subparsers,
+    add_command,
+    is_stdout,
+    journal_option,
+    journal_path,
+    output_option,
+)
+from pumpctl.cli.timespec import parse_time
+from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, UsageError
+
+#: The report's formats (pumpctl.report.FORMATS; kept here so `--help` does not load numpy).
+FORMATS = ("html", "csv", "json", "fhir")
 
 
 def _time(text: str) -> datetime:
     try:
-        when = datetime.fromisoformat(text)
+        return parse_time(text, datetime.now(UTC))
     except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a time: allowed ISO 8601 like 2026-03-01 or 2026-03-01T08:00+01:00"
-        ) from err
-    # A time without a zone is read as UTC, the journal's own zone.
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _run(args: argparse.Namespace) -> int:
     start: datetime | None = args.start
     end: datetime | None = args.end
     if start is not None and end is not None and end <= start:
-        print(
-            f"pumpctl: error: --to = {end.isoformat()}: allowed a time after "
-            f"--from = {start.isoformat()}",
-            file=sys.stderr,
+        raise UsageError(
+            f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
-        return EXIT_USAGE
-    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415  (matplotlib loads only when needed)
+    # matplotlib and numpy load only when a report is really written.
+    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415
+    from pumpctl.report.build import build_report, paused_gc  # noqa: PLC0415
 
+    journal = journal_path(args)
     writer = _writer(args.format)
-    report = build_report(args.journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
-    with paused_gc():
-        writer(report, args.output)
-    print(f"{args.format} report written to {args.output}")
+    report = build_report(journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
+    if is_stdout(args.output):
+        _write_to_stdout(lambda path: writer(report, path))
+    else:
+        with paused_gc():
+            writer(report, args.output)
+        print(f"{args.format} report written to {args.output}")
     if not report.has_data:
         print("note: the journal has no data in this period", file=sys.stderr)
     if not report.integrity.ok:
@@ -52,20 +62,43 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def _write_to_stdout(write: Callable[[Path], None]) -> None:
+    """Writers take a path; for ``-o -`` they write a private temporary file that is copied."""
+    import shutil  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="pumpctl-report-") as folder:
+        target = Path(folder) / "report"
+        write(target)
+        with target.open("rb") as source:
+            shutil.copyfileobj(source, sys.stdout.buffer)
+    sys.stdout.flush()
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
         "report",
         help="report what a journal says was delivered (html, csv, json, fhir)",
         description=(
             "Write a delivery report from a journal. Exit 0, or 3 when the journal's chain "
-            "does not verify (the report is still written and says so at the top)."
+            "does not verify (the report is still written and says so at the top). Times for "
+            "--from/--to are ISO 8601 (UTC if no zone), today, yesterday, or a span like 7d."
         ),
+        examples=[
+            "pumpctl report -c /etc/pumpctl/pumpctl.toml -o report.html",
+            "pumpctl report -j journal.sqlite3 --format csv -o - | head",
+            "pumpctl report -j journal.sqlite3 --format fhir --from 2026-03-01 --to 2026-04-01 "
+            "-o bundle.json",
+        ],
     )
-    parser.add_argument("-j", "--journal", type=Path, required=True, help="the journal file")
+    journal_option(parser)
     parser.add_argument(
-        "--from", dest="start", type=_time, help="period start, ISO 8601 (default: all)"
+        "--from", dest="start", type=_time, metavar="TIME", help="period start (default: all)"
     )
-    parser.add_argument("--to", dest="end", type=_time, help="period end, exclusive")
+    parser.add_argument(
+        "--to", dest="end", type=_time, metavar="TIME", help="period end, exclusive"
+    )
     parser.add_argument("--format", choices=FORMATS, default="html", help="default: html")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    output_option(parser, required=True, default_text="none, required")
     parser.set_defaults(func=_run)

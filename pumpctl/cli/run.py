@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pumpctl.cli.args import positive_float
+from pumpctl.cli.args import Subparsers, add_command, config_option, positive_float
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,8 +14,9 @@ def run(args: argparse.Namespace) -> int:
     return run_daemon(Path(args.config), time_scale=args.time_scale)
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
         "run",
         help="run the delivery daemon in the foreground",
         description=(
@@ -24,8 +25,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the safety gate allows. Stops cleanly on SIGTERM/SIGINT; SIGHUP reloads the "
             "configuration as a journaled prescription change."
         ),
+        examples=[
+            "pumpctl run -c /etc/pumpctl/pumpctl.toml        # what the systemd unit runs",
+            "pumpctl run -c bench.toml --time-scale 60      # against pumpsim --time-scale 60",
+        ],
     )
-    parser.add_argument("-c", "--config", required=True, metavar="FILE", help="configuration")
+    config_option(parser, required=True, help="configuration file")
     parser.add_argument(
         "--time-scale",
         type=positive_float,

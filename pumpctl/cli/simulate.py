@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pumpctl.cli.args import fraction, positive_float
+from pumpctl.cli.args import Subparsers, add_command, fraction, positive_float
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
@@ -63,8 +63,9 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers,
         "simulate",
         help="run the whole daemon against the in-process simulator on a virtual clock",
         description=(
@@ -74,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "seed. Prints a summary and checks the safety invariants against the simulator's "
             "ground truth; exit 1 if any was violated."
         ),
+        examples=[
+            "pumpctl simulate --days 7 -j /tmp/week.sqlite3",
+            "pumpctl simulate --days 30 --fault-rate 0.05 --seed 3 -j /tmp/month.sqlite3",
+            "pumpctl simulate --days 1 --fault stall@run:3:0.5 -c bench.toml -j /tmp/day.sqlite3",
+        ],
     )
     parser.add_argument("--days", type=positive_float, required=True, help="simulated days")
     parser.add_argument("--seed", type=int, default=0, help="seed for random faults (default 0)")
@@ -98,7 +104,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="MIN",
         help="minutes before the simulated operator acknowledges an alarm (default 30)",
     )
-    parser.add_argument("-j", "--journal", required=True, metavar="PATH", help="new journal file")
+    parser.add_argument(
+        "-j", "--journal", required=True, metavar="JOURNAL", help="new journal file"
+    )
     parser.add_argument(
         "-c", "--config", metavar="FILE", help="configuration (default: the embedded demo)"
     )

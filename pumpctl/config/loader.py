@@ -43,6 +43,9 @@ from pumpctl.config.settings import (
     ControlSettings,
     JournalSettings,
     LoggingSettings,
+    MetricsSettings,
+    NotifyCommand,
+    NotifySettings,
 )
 from pumpctl.errors import ConfigError
 
@@ -216,6 +219,36 @@ def build_config(
         anchor_time_of_day=anchor if isinstance(anchor, time) else None,
         limits_set=frozenset(validated.limits.model_fields_set),
         env_overrides=tuple(sorted(overrides)),
+        notify=_notify_settings(validated),
+        metrics=None
+        if validated.metrics is None
+        else MetricsSettings(
+            textfile_dir=_under(base_dir, validated.metrics.textfile_dir, ""),
+            interval_s=validated.metrics.interval_s,
+        ),
+    )
+
+
+def _notify_settings(validated: ConfigDocument) -> NotifySettings | None:
+    section = validated.notify
+    if section is None:
+        return None
+    commands = tuple(
+        NotifyCommand(
+            name=c.name or f"{index + 1}:{os.path.basename(c.argv[0])}",
+            argv=c.argv,
+            stdin=c.stdin,
+        )
+        for index, c in enumerate(section.command)
+    )
+    return NotifySettings(
+        commands=commands,
+        timeout_s=section.timeout_s,
+        retries=section.retries,
+        retry_backoff_s=section.retry_backoff_s,
+        queue_size=section.queue_size,
+        events=section.events,
+        min_priority=section.min_priority,
     )
 
 

@@ -207,6 +207,69 @@ class LoggingSection(_Section):
     level: Annotated[str, PlainValidator(choice(LOG_LEVELS, fold_case=True))] = "info"
 
 
+#: Alarm transitions, priorities and stdin forms a ``[notify]`` section may name
+#: (pumpctl.daemon.notifier keeps the same lists; a test holds them equal).
+NOTIFY_EVENTS = ("raised", "escalated", "acknowledged", "cleared")
+NOTIFY_PRIORITIES = ("low", "medium", "high")
+NOTIFY_STDIN = ("json", "text", "mail", "none")
+MAX_NOTIFY_COMMANDS = 8
+MAX_ARGV = 64
+
+
+def _argv(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise fail('expected a non-empty list of strings, e.g. ["/usr/sbin/sendmail", "-i", "a@b"]')
+    if len(value) > MAX_ARGV:
+        raise fail(f"at most {MAX_ARGV} arguments allowed")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item or "\x00" in item:
+            raise fail(f"argument [{index}]: expected a non-empty string without NUL")
+    return tuple(value)
+
+
+def _events(value: object) -> tuple[str, ...]:
+    check = choice(NOTIFY_EVENTS)
+    if not isinstance(value, list) or not value:
+        raise fail(f"expected a non-empty list of {', '.join(NOTIFY_EVENTS)}")
+    return tuple(check(item) for item in value)
+
+
+class NotifyCommandSection(_Section):
+    """``[[notify.command]]``: one command run for every notification."""
+
+    argv: Annotated[tuple[str, ...], PlainValidator(_argv)] = Field(
+        description='the command and its arguments, e.g. ["/usr/sbin/sendmail", "-i", "a@b"]'
+    )
+    name: Text = ""
+    stdin: Annotated[str, PlainValidator(choice(NOTIFY_STDIN))] = "json"
+
+
+class NotifySection(_Section):
+    """``[notify]``: who is told about alarms, and how hard to try."""
+
+    command: list[NotifyCommandSection] = Field(
+        min_length=1,
+        max_length=MAX_NOTIFY_COMMANDS,
+        description="one or more [[notify.command]] tables with argv = [...]",
+    )
+    timeout_s: Annotated[int, PlainValidator(whole(1, 300, unit="s"))] = 20
+    retries: Annotated[int, PlainValidator(whole(0, 10))] = 3
+    retry_backoff_s: Annotated[int, PlainValidator(whole(1, 3600, unit="s"))] = 30
+    queue_size: Annotated[int, PlainValidator(whole(1, 1000))] = 64
+    events: Annotated[tuple[str, ...], PlainValidator(_events)] = NOTIFY_EVENTS
+    min_priority: Annotated[str, PlainValidator(choice(NOTIFY_PRIORITIES))] = "low"
+
+
+class MetricsSection(_Section):
+    """``[metrics]``: Prometheus metrics in node-exporter's textfile form."""
+
+    textfile_dir: PathValue = Field(
+        description="folder node-exporter's textfile collector reads, e.g. "
+        "/var/lib/prometheus/node-exporter"
+    )
+    interval_s: Annotated[int, PlainValidator(whole(1, 3600, unit="s"))] = 15
+
+
 class SubjectSection(_Section):
     """``[subject]``: free-text labels printed on reports; never used for a decision."""
 
@@ -230,3 +293,5 @@ class ConfigDocument(_Section):
     control: ControlSection = ControlSection()
     logging: LoggingSection = LoggingSection()
     subject: SubjectSection = SubjectSection()
+    notify: NotifySection | None = None
+    metrics: MetricsSection | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import time
 from pathlib import Path
+from typing import Any
 
 from pumpctl.config.sections import PumpSection, SubjectSection
 from pumpctl.core.model import PUMP_RESOLUTION, Limits, Prescription
@@ -45,6 +46,52 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class NotifyCommand:
+    """One configured notification command: argv (with ``{placeholders}``) and its stdin form."""
+
+    name: str
+    argv: tuple[str, ...]
+    stdin: str = "json"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """``[notify]``: the commands, and how hard to try each (pumpctl.daemon.notifier)."""
+
+    commands: tuple[NotifyCommand, ...]
+    timeout_s: int = 20
+    retries: int = 3
+    retry_backoff_s: int = 30
+    queue_size: int = 64
+    events: tuple[str, ...] = ("raised", "escalated", "acknowledged", "cleared")
+    min_priority: str = "low"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "commands": [
+                {"name": c.name, "argv": list(c.argv), "stdin": c.stdin} for c in self.commands
+            ],
+            "timeout_s": self.timeout_s,
+            "retries": self.retries,
+            "retry_backoff_s": self.retry_backoff_s,
+            "queue_size": self.queue_size,
+            "events": list(self.events),
+            "min_priority": self.min_priority,
+        }
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``[metrics]``: where the Prometheus textfile is written, and how often."""
+
+    textfile_dir: Path
+    interval_s: int = 15
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"textfile_dir": str(self.textfile_dir), "interval_s": self.interval_s}
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated configuration; every field is immutable."""
 
@@ -60,6 +107,8 @@ class Config:
     anchor_time_of_day: time | None = None
     limits_set: frozenset[str] = frozenset()
     env_overrides: tuple[str, ...] = ()
+    notify: NotifySettings | None = None
+    metrics: MetricsSettings | None = None
 
     def summary_lines(self) -> list[str]:
         """The effective prescription, derived pump settings and limits, for people to check."""
@@ -119,6 +168,18 @@ class Config:
         ]
         if labels:
             lines.append("subject: " + "; ".join(labels))
+        if self.notify is not None:
+            names = ", ".join(c.name for c in self.notify.commands)
+            lines.append(
+                f"notify: {names} on {', '.join(self.notify.events)} "
+                f"(priority >= {self.notify.min_priority}), timeout {self.notify.timeout_s} s, "
+                f"{self.notify.retries} retries from {self.notify.retry_backoff_s} s"
+            )
+        if self.metrics is not None:
+            lines.append(
+                f"metrics: {self.metrics.textfile_dir}/pumpctl*.prom every "
+                f"{self.metrics.interval_s} s"
+            )
         if self.env_overrides:
             lines.append("overridden from the environment: " + ", ".join(self.env_overrides))
         return lines

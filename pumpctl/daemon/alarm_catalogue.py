@@ -7,47 +7,10 @@ The guidance texts are what ``pumpctl alarms`` and docs/operating.md show the op
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
+from pumpctl.core.alarm_kinds import AlarmKind, Priority
 
-class Priority(StrEnum):
-    """Alarm priority; the order of the members is the order of urgency."""
-
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-    @property
-    def rank(self) -> int:
-        """0 for the most urgent; for sorting."""
-        return _RANK[self]
-
-
-_RANK = {Priority.HIGH: 0, Priority.MEDIUM: 1, Priority.LOW: 2}
-
-
-class AlarmKind(StrEnum):
-    """Every alarm the daemon can raise; the value is the alarm's id and its journal name."""
-
-    PUMP_ALARM_RESET = "pump-alarm-reset"
-    PUMP_ALARM_STALL = "pump-alarm-stall"
-    PUMP_ALARM_TIMEOUT = "pump-alarm-timeout"
-    UNINTENDED_FLOW = "unintended-flow"
-    OVER_DELIVERY = "over-delivery"
-    PARTIAL_DELIVERY = "partial-delivery"
-    MISSED_PULSE = "missed-pulse"
-    RESERVOIR_LOW = "reservoir-low"
-    RESERVOIR_EMPTY = "reservoir-empty"
-    LINK_FAULT = "link-fault"
-    UNCERTAIN_PULSE = "uncertain-pulse"
-    CLOCK_SUSPECT = "clock-suspect"
-    JOURNAL_UNAVAILABLE = "journal-unavailable"
-    CONFIG_RELOAD_REJECTED = "config-reload-rejected"
-    UNEXPLAINED_FLOW = "unexplained-flow"
-    SETTINGS_MISMATCH = "settings-mismatch"
-    PULSE_UNSENDABLE = "pulse-unsendable"
-    OVERSHOOT_UNBOUNDED = "overshoot-unbounded"
-    PUMP_CONFIG_CHANGED = "pump-config-changed"
+__all__ = ["CATALOGUE", "AlarmKind", "AlarmSpec", "Priority"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +63,23 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "itself.",
             "Check the serial cable and the daemon's log (journalctl -u pumpctl), then "
             "acknowledge.",
+        ),
+        _spec(
+            _K.PUMP_ALARM_PROGRAM,
+            _P.HIGH,
+            "The pump reported an error in its pumping program (a program error, or a program "
+            "phase out of range): what it holds is not the bolus pumpctl programmed.",
+            "Stop and inspect the pump, check its programme and settings against the "
+            "prescription, then acknowledge.",
+        ),
+        _spec(
+            _K.PUMP_ALARM_UNKNOWN,
+            _P.HIGH,
+            "The pump reported an alarm its driver cannot name; its state, and whether its "
+            "dispensed totals still hold, are unknown.",
+            "Inspect the pump and its display, note the alarm shown there, confirm the syringe "
+            "against the journal, then acknowledge. A pulse it interrupted after RUN stays "
+            "uncertain (see uncertain-pulse).",
         ),
         _spec(
             _K.UNINTENDED_FLOW,
@@ -239,6 +219,16 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "A configuration reload (SIGHUP) was rejected as invalid; the previous configuration "
             "stays in force.",
             "Run pumpctl config check on the file, fix it, and reload again.",
+        ),
+        _spec(
+            _K.NOTIFY_FAILED,
+            _P.MEDIUM,
+            "An alarm notification ([notify]) could not be sent after every retry, or was "
+            "dropped: nobody may have been told about an alarm.",
+            "Check pumpctl alarms and the journal (pumpctl log show --kind notify.attempt), "
+            "fix the command (pumpctl notify test -c FILE), then acknowledge; the cause clears "
+            "when a notification is sent again.",
+            condition=True,
         ),
     )
 }

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.core.clock import Clock
 from pumpctl.daemon.alarm_catalogue import CATALOGUE, AlarmKind, AlarmSpec, Priority
 from pumpctl.errors import PumpctlError
@@ -37,8 +38,6 @@ __all__ = [
     "Transition",
 ]
 
-DEFAULT_SILENCE_MIN = 15
-MAX_SILENCE_MIN = 60
 #: Consecutive missed pulses that raise the missed-pulse alarm to high priority (SR-22).
 MISSED_IN_ROW_FOR_HIGH = 2
 

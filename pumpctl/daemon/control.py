@@ -43,6 +43,8 @@ from pumpctl.errors import ControlError, PumpctlError
 
 _log = structlog.get_logger()
 
+#: Requests that only read the daemon's state.
+_READING = frozenset({"status", "alarms"})
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _MAX_PENDING_REPLY_BYTES = 1024 * 1024
 
@@ -320,7 +322,9 @@ class ControlServer:
             _log.warning("control.bad_request", peer=str(peer), code=err.code, error=str(err))
             return error_reply(err.code, str(err))
         cmd = request["cmd"]
-        _log.info("control.request", cmd=cmd, peer_uid=peer.uid, peer_pid=peer.pid)
+        # Reading requests (a status poll every few seconds) are chatter; actions are not.
+        log_request = _log.debug if cmd in _READING else _log.info
+        log_request("control.request", cmd=cmd, peer_uid=peer.uid, peer_pid=peer.pid)
         try:
             result = self._handler(request, peer)
             reply = {"ok": True, **result}

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from pumpctl.daemon.control_protocol import MAX_REQUEST_BYTES, encode_reply
+from pumpctl.daemon.control_wire import MAX_REQUEST_BYTES, encode_reply
 from pumpctl.errors import ControlError
 
 #: A reply (status with every alarm listed) is far below this; more means a confused peer.

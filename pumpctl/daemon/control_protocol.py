@@ -25,11 +25,11 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from pumpctl.daemon.alarms import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.daemon.control_wire import MAX_REQUEST_BYTES, encode_reply
 
-#: Longest accepted request line, newline included; longer input is refused and the
-#: connection closed (SR-24).
-MAX_REQUEST_BYTES: Final = 64 * 1024
+__all__ = ["MAX_REQUEST_BYTES", "encode_reply"]
+
 #: Largest fill that can be recorded: well above any syringe the NE-1000 family takes (60 mL).
 MAX_FILL_VOLUME_UL: Final = Decimal(100_000)
 
@@ -166,11 +166,6 @@ def _describe(err: ValidationError) -> str:
             shown = repr(item.get("input"))[:40]
             problems.append(f"{field}: {item['msg'].lower()} (got {shown})")
     return "; ".join(problems)
-
-
-def encode_reply(reply: dict[str, Any]) -> bytes:
-    """One JSON reply line; Decimals, datetimes and enums are written as strings."""
-    return json.dumps(reply, default=str, separators=(",", ":")).encode() + b"\n"
 
 
 def error_reply(code: str, message: str) -> dict[str, Any]:

@@ -4,12 +4,19 @@ JSON lines on stdout (journald stores them; ``jq`` reads them), or readable cons
 when stdout is a terminal. Timestamps are UTC ISO 8601. Records from stdlib loggers (APScheduler,
 pyserial users) get the same fields: their dotted logger name becomes the ``event`` and their text
 the ``message``. The journal, not this log, is the clinical record.
+
+Under systemd (stdout is the stream ``$JOURNAL_STREAM`` names) every line starts with its syslog
+priority, ``<4>`` for a warning (sd-daemon(3)), so ``journalctl -p warning -u pumpctl`` finds
+warnings and alarms. APScheduler's routine INFO records (job added, job executed) are demoted to
+debug: they say nothing an operator acts on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from typing import Literal, TextIO
 
 import structlog
@@ -32,6 +39,62 @@ def _foreign_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
         event_dict["message"] = event_dict.get("event")
         event_dict["event"] = record.name
     return event_dict
+
+
+#: syslog priorities (sd-daemon(3) prefixes) for the stdlib levels.
+_SYSLOG_PRIORITY = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+
+
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority for a stdlib level (levels between two map to the less urgent)."""
+    for threshold in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if levelno >= threshold:
+            return _SYSLOG_PRIORITY[threshold]
+    return _SYSLOG_PRIORITY[logging.DEBUG]
+
+
+def is_journal_stream(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``stream`` is systemd's journal stream (``$JOURNAL_STREAM`` is its device:inode)."""
+    env = os.environ if environ is None else environ
+    device, _, inode = env.get("JOURNAL_STREAM", "").partition(":")
+    if not device.isdigit() or not inode.isdigit():
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return (info.st_dev, info.st_ino) == (int(device), int(inode))
+
+
+class _PriorityPrefix(logging.Formatter):
+    """Prefix each line with ``<N>``, its syslog priority, for journald (sd-daemon(3))."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self._inner.format(record).splitlines())
+
+
+class _DemoteChatter(logging.Filter):
+    """APScheduler's INFO records become DEBUG, and pass only when debug output is wanted."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self._level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apscheduler") and record.levelno == logging.INFO:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return record.levelno >= self._level
 
 
 def _resolve_level(level: str | int) -> int:
@@ -58,14 +121,19 @@ def configure_logging(
     level: str | int = "info",
     *,
     stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    color: bool | None = None,
 ) -> None:
     """Route structlog and stdlib logging (APScheduler included) to ``stream`` (default stdout).
 
-    Safe to call again (e.g. after a configuration reload): it replaces its own handler.
+    ``color`` None colours a terminal unless ``NO_COLOR`` is set. Safe to call again (e.g.
+    after a configuration reload): it replaces its own handler.
     """
     out = stream if stream is not None else sys.stdout
+    env = os.environ if environ is None else environ
     numeric_level = _resolve_level(level)
-    console = _use_console(log_format, out)
+    journald = is_journal_stream(out, env)
+    console = _use_console(log_format, out) and not (journald and log_format == "auto")
 
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -76,7 +144,8 @@ def configure_logging(
     renderer: Processor
     final: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if console:
-        renderer = structlog.dev.ConsoleRenderer(colors=_colors_wanted(out))
+        wanted = _colors_wanted(out, env) if color is None else color
+        renderer = structlog.dev.ConsoleRenderer(colors=wanted)
     else:
         final.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer(default=str)
@@ -88,14 +157,16 @@ def configure_logging(
     )
     handler = logging.StreamHandler(out)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_PriorityPrefix(formatter) if journald else formatter)
+    handler.addFilter(_DemoteChatter(numeric_level))
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
-    # APScheduler logs each job run at INFO; it goes through the same pipeline and level.
+    # APScheduler logs each job run at INFO; it goes through the same pipeline, where the
+    # handler's filter demotes that chatter to debug.
     logging.getLogger("apscheduler").setLevel(logging.NOTSET)
     logging.captureWarnings(True)
 
@@ -113,6 +184,8 @@ def configure_logging(
     )
 
 
-def _colors_wanted(stream: TextIO) -> bool:
+def _colors_wanted(stream: TextIO, environ: Mapping[str, str]) -> bool:
+    if environ.get("NO_COLOR", ""):
+        return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())

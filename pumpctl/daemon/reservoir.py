@@ -6,9 +6,11 @@ estimate errs towards empty.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from pumpctl.core.model import PulseRecord
+from pumpctl.journal import EventKind, Journal
 
 
 class Reservoir:
@@ -42,3 +44,14 @@ class Reservoir:
             else:
                 used += record.delivered_volume_ul
         return cls(fill_ul, used)
+
+
+def load_reservoir(journal: Journal) -> Reservoir:
+    """The last recorded fill and every pulse since it, from the journal."""
+    fill: Decimal | None = None
+    since: datetime | None = None
+    for event in journal.events(kinds=(EventKind.RESERVOIR_CHANGED,)):
+        fill, since = Decimal(str(event.payload["volume_ul"])), event.wall
+    if fill is None or since is None:
+        return Reservoir()
+    return Reservoir.from_records(fill, journal.pulse_history(since))

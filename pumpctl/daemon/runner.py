@@ -11,78 +11,42 @@ import math
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 import structlog
 
-from pumpctl.config import Config, load_config
+from pumpctl.config import load_config
 from pumpctl.config.sections import PumpSection
 from pumpctl.core.clock import Clock, ScaledClock, SystemClock
 from pumpctl.core.model import Limits, Prescription
 from pumpctl.daemon import notify
+from pumpctl.daemon.assemble import assemble, make_driver
 from pumpctl.daemon.control import ControlServer
 from pumpctl.daemon.lock import StateLock
 from pumpctl.daemon.logging import configure_logging
-from pumpctl.daemon.service import Daemon, DaemonOptions, limits_dict, prescription_dict
+from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import RealWaker
-from pumpctl.drivers.base import PumpDriver
-from pumpctl.drivers.registry import get_driver_class
+from pumpctl.drivers.base import PumpAlarm, PumpDriver
 from pumpctl.errors import ConfigError, PumpctlError, PumpStateError
-from pumpctl.journal import Journal
 from pumpctl.journal.verify import verify
 
 log = structlog.get_logger("pumpctl.daemon")
 
-#: Heartbeats per safe-mode watchdog period: the pump hears from pumpctl three times per period.
-HEARTBEATS_PER_WATCHDOG = 3
 
-
-def make_driver(config: Config) -> PumpDriver:
-    cls = get_driver_class(config.pump.driver)
-    driver = cls(
-        config.pump.url,
-        baud=config.pump.baud,
-        address=config.pump.address,
-        safe_mode_timeout_s=config.pump.safe_mode_timeout_s,
-    )
-    return cast(PumpDriver, driver)
-
-
-def config_identity(config: Config) -> dict[str, Any]:
-    """Subject and pump labels for the journal's daemon.start record (read by reports)."""
-    pump = config.pump
-    return {
-        "subject": {
-            "id": config.subject.id,
-            "pump_label": config.subject.pump_label,
-            "note": config.subject.note,
-        },
-        "pump": {
-            "label": config.subject.pump_label,
-            "driver": pump.driver,
-            "url": pump.url,
-            "address": pump.address,
-            "syringe_diameter_mm": str(pump.syringe_diameter_mm),
-            "syringe_volume_ul": str(pump.syringe_volume_ul),
-        },
-    }
-
-
-def simulator_clock(driver: PumpDriver, time_scale: float) -> tuple[ScaledClock, bool]:
+def simulator_clock(
+    driver: PumpDriver, time_scale: float
+) -> tuple[ScaledClock, tuple[PumpAlarm, ...]]:
     """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump.
 
-    Also says whether the pump reported a power reset on this first connection: that alarm is
-    evidence for reconciling a pulse left pending, and it is answered only once.
+    Also returns the alarms the pump reported on this first connection (a power reset, say):
+    they are evidence for reconciling a pulse left pending, and the pump reports each only once.
     """
     driver.connect()
     try:
         info = driver.simulator_handshake()
-        reset_seen = "R" in driver.status().alarms
+        alarms = driver.status().alarms
     finally:
         driver.close()
     if info is None:
@@ -95,42 +59,7 @@ def simulator_clock(driver: PumpDriver, time_scale: float) -> tuple[ScaledClock,
             f"--time-scale {time_scale:g} refused: pumpsim runs at {info.time_scale:g}; "
             "start both at the same scale"
         )
-    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim"), reset_seen
-
-
-def effective_prescription(config: Config, journal: Journal) -> Prescription:
-    """A time-of-day anchor keeps the cadence the journal already follows across restarts."""
-    p = config.prescription
-    last = last_recorded(journal, "prescription.change")
-    if config.anchor_time_of_day is None or last is None or not last.get("anchor"):
-        return p
-    if last == dict(prescription_dict(p), anchor=last["anchor"]):
-        anchor = datetime.fromisoformat(str(last["anchor"]))
-        if anchor.astimezone(p.zone).time() == config.anchor_time_of_day:
-            return replace(p, anchor=anchor)
-    return p
-
-
-def last_recorded(journal: Journal, kind: str) -> dict[str, Any] | None:
-    events = journal.events(kinds=(kind,))
-    if not events:
-        return None
-    new = events[-1].payload.get("new")
-    return dict(new) if isinstance(new, dict) else None
-
-
-def record_configuration(journal: Journal, prescription: Prescription, limits: Limits) -> None:
-    """SR-21: a prescription or limits different from the journal's last takes effect journaled."""
-    who = "configuration file"
-    why = "configuration at daemon start differs from the journaled one"
-    old_p = last_recorded(journal, "prescription.change")
-    new_p = prescription_dict(prescription)
-    if old_p != new_p:
-        journal.record_prescription_change(who, old_p, new_p, why if old_p else "first start")
-    old_l = last_recorded(journal, "limits.change")
-    new_l = limits_dict(limits)
-    if old_l != new_l:
-        journal.record_limits_change(who, old_l, new_l, why if old_l else "first start")
+    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim"), alarms
 
 
 def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
@@ -145,39 +74,19 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
         driver = make_driver(config)
         clock: Clock = SystemClock()
         scale = 1.0
-        reset_seen = False
+        alarms_at_handshake: tuple[PumpAlarm, ...] = ()
         if time_scale is not None:
-            clock, reset_seen = simulator_clock(driver, time_scale)
+            clock, alarms_at_handshake = simulator_clock(driver, time_scale)
             scale = time_scale
-        journal = Journal(config.journal.path, clock)
-        prescription = effective_prescription(config, journal)
-        record_configuration(journal, prescription, config.limits)
-        if not journal.events(kinds=("reservoir.changed",)):
-            # A new journal is a new therapy: the syringe is loaded as configured, on record.
-            journal.record_reservoir_change(
-                Decimal(config.pump.syringe_volume_ul),
-                "configuration",
-                "syringe loaded at first start",
-            )
-        heartbeat_s = config.pump.safe_mode_timeout_s / HEARTBEATS_PER_WATCHDOG
-        daemon = Daemon(
-            prescription=prescription,
-            limits=config.limits,
-            driver=driver,
-            journal=journal,
+        daemon = assemble(
+            config,
             clock=clock,
             waker=RealWaker(clock, scale=scale),
-            options=DaemonOptions(
-                syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
-                heartbeat_s=heartbeat_s,
-                poll_interval_s=min(2.0, heartbeat_s),
-                config_digest=config.digest,
-                config_path=str(config.source_path),
-                identity=config_identity(config),
-                time_scale=scale,
-            ),
+            driver=driver,
+            alarms_before_start=alarms_at_handshake,
+            time_scale=scale,
         )
-        daemon.reset_seen = reset_seen
+        journal = daemon.journal
         install_signals(daemon, config_path, config.pump)
         try:
             daemon.start()

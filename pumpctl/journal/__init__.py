@@ -5,16 +5,14 @@ and ``iter_events`` are what review tools read.
 """
 
 from pumpctl.journal.chain import Head
-from pumpctl.journal.events import AlarmPriority, Appended, EventKind
+from pumpctl.journal.events import Appended, EventKind
 from pumpctl.journal.export import EXPORT_SCHEMA, export_slots
 from pumpctl.journal.query import EventRow, iter_events
-from pumpctl.journal.reconcile import classify_delivery
 from pumpctl.journal.store import Journal, connect
 from pumpctl.journal.verify import Diagnosis, Problem, VerifyResult, verify
 
 __all__ = [
     "EXPORT_SCHEMA",
-    "AlarmPriority",
     "Appended",
     "Diagnosis",
     "EventKind",
@@ -23,7 +21,6 @@ __all__ = [
     "Journal",
     "Problem",
     "VerifyResult",
-    "classify_delivery",
     "connect",
     "export_slots",
     "iter_events",

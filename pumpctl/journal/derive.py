@@ -11,9 +11,10 @@ import sqlite3
 
 from pumpctl.core.model import Outcome
 from pumpctl.journal.chain import Envelope
+from pumpctl.journal.events import EventKind
 
-_INTENT = "pulse.intent"
-_RESOLVING = frozenset({"pulse.outcome", "pulse.reconciled"})
+_INTENT = EventKind.PULSE_INTENT
+_RESOLVING = frozenset({EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED})
 
 
 class OrphanOutcomeError(ValueError):

@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
 
 
@@ -40,14 +41,7 @@ class EventKind(StrEnum):
     RESERVOIR_CHANGED = "reservoir.changed"
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
-
-
-class AlarmPriority(StrEnum):
-    """IEC 60601-1-8 style alarm priorities (SR-22)."""
-
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
+    NOTIFY_ATTEMPT = "notify.attempt"
 
 
 class Appended(NamedTuple):
@@ -233,8 +227,8 @@ class EventRecorder(ABC):
     def record_alarm(
         self,
         alarm_id: str,
-        code: str,
-        priority: AlarmPriority | str,
+        code: AlarmKind | str,
+        priority: Priority | str,
         message: str,
         *,
         slot_id: str | None = None,
@@ -243,8 +237,8 @@ class EventRecorder(ABC):
             EventKind.ALARM_RAISED,
             {
                 "alarm_id": alarm_id,
-                "code": code,
-                "priority": AlarmPriority(priority).value,
+                "code": str(code),
+                "priority": Priority(priority).value,
                 "message": message,
                 "slot_id": slot_id,
             },
@@ -288,6 +282,37 @@ class EventRecorder(ABC):
         return self.append(
             EventKind.OPERATOR_ACTION,
             {"peer": dict(peer), "action": _require("action", action), "arguments": arguments},
+        )
+
+    def record_notify_attempt(
+        self,
+        notification_id: str,
+        *,
+        alarm_id: str,
+        event: str,
+        command: str,
+        attempt: int,
+        outcome: str,
+        final: bool,
+        duration_s: float = 0.0,
+        exit_code: int | None = None,
+        error: str = "",
+    ) -> Appended:
+        """One try to tell a person about an alarm: which command, and whether it got through."""
+        return self.append(
+            EventKind.NOTIFY_ATTEMPT,
+            {
+                "notification_id": _require("notification_id", notification_id),
+                "alarm_id": alarm_id,
+                "event": event,
+                "command": command,
+                "attempt": attempt,
+                "outcome": outcome,
+                "final": final,
+                "duration_s": duration_s,
+                "exit_code": exit_code,
+                "error": error,
+            },
         )
 
     def record_correction(

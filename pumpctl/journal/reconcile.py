@@ -13,33 +13,10 @@ from decimal import Decimal
 from typing import Any
 
 from pumpctl.core.model import Outcome, PulseRecord
+from pumpctl.core.reconcile import classify_delivery
 from pumpctl.journal.events import Appended, EventKind
 
-#: Below this fraction of the requested volume a pulse is PARTIAL (SR-07).
-PARTIAL_BELOW_FRACTION = Decimal("0.9")
-
 _FINAL = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.NOT_DELIVERED)
-
-
-def classify_delivery(
-    requested_volume_ul: Decimal,
-    delivered_volume_ul: Decimal,
-    *,
-    tolerance_ul: Decimal = Decimal(0),
-) -> Outcome:
-    """The outcome the pump's measured volume proves: nothing, less than 90 %, the pulse, or
-    more than the pulse by over ``tolerance_ul`` (the step of the pump's printed totals)."""
-    if delivered_volume_ul < 0:
-        raise ValueError(
-            f"delivered_volume_ul = {delivered_volume_ul}: allowed a measured volume >= 0"
-        )
-    if delivered_volume_ul == 0:
-        return Outcome.NOT_DELIVERED
-    if delivered_volume_ul < requested_volume_ul * PARTIAL_BELOW_FRACTION:
-        return Outcome.PARTIAL
-    if delivered_volume_ul > requested_volume_ul + tolerance_ul:
-        return Outcome.OVER_DELIVERED
-    return Outcome.DELIVERED
 
 
 class Reconciler(ABC):

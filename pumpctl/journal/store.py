@@ -8,8 +8,10 @@ new head. When the journal cannot be written, ``append`` raises :class:`JournalE
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, tzinfo
@@ -41,10 +43,12 @@ _log = structlog.get_logger()
 _KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 
 
-def _describe(path: Path, err: sqlite3.Error) -> str:
+def _describe(path: Path, err: sqlite3.Error, *, reading: bool = False) -> str:
     text = str(err)
     if isinstance(err, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
         return f"journal {path} is corrupt or not a pumpctl journal ({text})"
+    if reading:
+        return f"journal {path} cannot be read ({text})"
     if "readonly" in text or "unable to open" in text:
         return (
             f"journal {path} cannot be written ({text}); its directory must exist and be "
@@ -57,13 +61,10 @@ def _describe(path: Path, err: sqlite3.Error) -> str:
 
 def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     """A configured connection; read-only ones never create or change the file."""
-    if not writable and not path.exists():
-        raise JournalError(f"journal {path} does not exist")
+    if not writable:
+        return _connect_read_only(path)
     try:
-        if writable:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        else:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as err:
         raise JournalError(_describe(path, err)) from err
     try:
@@ -71,6 +72,61 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     except sqlite3.Error as err:
         conn.close()
         raise JournalError(_describe(path, err)) from err
+    return conn
+
+
+#: SQLite's primary result codes for "cannot open" and "cannot write" (sqlite3.h).
+_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN = 3, 8, 14
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading, also as a user who may read the files but not write their folder.
+
+    A WAL journal read with ``mode=ro`` still needs its ``-shm`` index, which SQLite creates
+    beside it; a read-only user cannot. When no write-ahead log holds records (the daemon is
+    stopped and closed it cleanly), the file alone is the whole journal and is opened
+    ``immutable``, which needs neither. A non-empty log means the daemon is running or did not
+    close it: then only a user who can open the log reads the journal, never a stale copy.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise JournalError(f"journal {path} does not exist") from None
+    except OSError as err:
+        raise JournalError(f"journal {path} cannot be read: {err.strerror}") from err
+    if stat.S_ISDIR(info.st_mode):
+        raise JournalError(f"journal {path} is a directory; allowed a journal file")
+    if not os.access(path, os.R_OK):
+        raise JournalError(f"journal {path} cannot be read: permission denied")
+    uri = path.resolve().as_uri()
+    try:
+        return _open_probed(f"{uri}?mode=ro")
+    except sqlite3.Error as err:
+        code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+        if code not in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN):
+            raise JournalError(_describe(path, err, reading=True)) from err
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise JournalError(
+                f"journal {path} is in use by a running daemon (or was not closed cleanly) and "
+                f"this user cannot open its write-ahead log {wal.name}: run as the daemon's "
+                "user or a member of its group"
+            ) from err
+    try:
+        return _open_probed(f"{uri}?mode=ro&immutable=1")
+    except sqlite3.Error as err:
+        raise JournalError(_describe(path, err, reading=True)) from err
+
+
+def _open_probed(uri: str) -> sqlite3.Connection:
+    """Connect and read once: SQLite reports most open problems only at the first read."""
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        schema.configure(conn, writable=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -194,7 +250,7 @@ class Journal(EventRecorder, Reconciler):
                     f"not be published ({err})"
                 ) from err
             self._writable = True
-        _log.info("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
+        _log.debug("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
         return appended
 
     def _commit(self, env: Envelope) -> tuple[Appended, tuple[int, Outcome | None] | None]:

@@ -18,8 +18,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pumpctl.core.gate import resolve_threshold
-from pumpctl.core.model import Limits
+from pumpctl.core.model import Limits, Outcome
 from pumpctl.errors import JournalError
+from pumpctl.journal.events import EventKind
 from pumpctl.journal.export import export_slots
 from pumpctl.journal.query import EventRow, iter_events
 from pumpctl.journal.store import connect
@@ -35,11 +36,11 @@ from pumpctl.report.model import (
 )
 
 _CATEGORY = {
-    "DELIVERED": "delivered",
-    "PARTIAL": "partial",
-    "OVER_DELIVERED": "over-delivered",  # the measured (larger) volume is its dose (SR-25)
-    "NOT_DELIVERED": "not-delivered",
-    "UNCERTAIN": "uncertain",
+    Outcome.DELIVERED: "delivered",
+    Outcome.PARTIAL: "partial",
+    Outcome.OVER_DELIVERED: "over-delivered",  # the measured (larger) volume is its dose (SR-25)
+    Outcome.NOT_DELIVERED: "not-delivered",
+    Outcome.UNCERTAIN: "uncertain",
     "PENDING": "uncertain",  # an intent without outcome counts as uncertain (SR-09)
     "DENIED": "denied",
     "SCHEDULED": "open",
@@ -78,11 +79,11 @@ def paused_gc() -> Iterator[None]:
 
 #: Records that describe the whole therapy, read in full whatever the period.
 CONTEXT_KINDS = (
-    "daemon.start",
-    "prescription.change",
-    "limits.change",
-    "delivery.suspended",
-    "delivery.resumed",
+    EventKind.DAEMON_START,
+    EventKind.PRESCRIPTION_CHANGE,
+    EventKind.LIMITS_CHANGE,
+    EventKind.DELIVERY_SUSPENDED,
+    EventKind.DELIVERY_RESUMED,
 )
 
 #: Records of a slot are written from its window's start (the slot time, less the gate's early
@@ -167,7 +168,7 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
         p = e.payload
         alarm_id = str(p.get("alarm_id", ""))
         current = alarms.get(alarm_id)
-        if e.kind == "alarm.raised":
+        if e.kind == EventKind.ALARM_RAISED:
             if current is None:
                 alarms[alarm_id] = AlarmRow(
                     alarm_id=alarm_id,
@@ -181,18 +182,18 @@ def _alarms(events: Sequence[EventRow]) -> list[AlarmRow]:
                 alarms[alarm_id] = dataclasses.replace(current, priority=str(p.get("priority")))
         elif current is None:
             continue
-        elif e.kind == "alarm.acknowledged" and current.acknowledged is None:
+        elif e.kind == EventKind.ALARM_ACKNOWLEDGED and current.acknowledged is None:
             alarms[alarm_id] = dataclasses.replace(
                 current,
                 acknowledged=e.wall,
                 acknowledged_by=str(p.get("who")),
                 acknowledge_note=str(p.get("note", "")),
             )
-        elif e.kind == "alarm.silenced":
+        elif e.kind == EventKind.ALARM_SILENCED:
             alarms[alarm_id] = dataclasses.replace(
                 current, silenced_by=str(p.get("who")), silenced_until=p.get("until_utc")
             )
-        elif e.kind == "alarm.cleared" and current.cleared is None:
+        elif e.kind == EventKind.ALARM_CLEARED and current.cleared is None:
             alarms[alarm_id] = dataclasses.replace(
                 current, cleared=e.wall, cleared_why=str(p.get("why", ""))
             )
@@ -203,9 +204,9 @@ def _suspensions(events: Sequence[EventRow]) -> list[Suspension]:
     out: list[Suspension] = []
     for e in events:
         p = e.payload
-        if e.kind == "delivery.suspended":
+        if e.kind == EventKind.DELIVERY_SUSPENDED:
             out.append(Suspension(e.wall, str(p.get("who")), str(p.get("reason", ""))))
-        elif e.kind == "delivery.resumed" and out and out[-1].ended is None:
+        elif e.kind == EventKind.DELIVERY_RESUMED and out and out[-1].ended is None:
             out[-1] = dataclasses.replace(
                 out[-1],
                 ended=e.wall,
@@ -221,9 +222,12 @@ def _slot_rows(
     missed_detail: dict[str, str] = {}
     durations: dict[str, Decimal] = {}
     for e in events:
-        if e.kind == "slot.missed":
+        if e.kind == EventKind.SLOT_MISSED:
             missed_detail[str(e.payload.get("slot_id"))] = str(e.payload.get("detail", ""))
-        elif e.kind in ("pulse.intent", "slot.scheduled") and "duration_s" in e.payload:
+        elif (
+            e.kind in (EventKind.PULSE_INTENT, EventKind.SLOT_SCHEDULED)
+            and "duration_s" in e.payload
+        ):
             durations[str(e.payload["slot_id"])] = Decimal(str(e.payload["duration_s"]))
     rows: list[SlotRow] = []
     last_dose: Decimal | None = None
@@ -314,7 +318,7 @@ def _build(
         )
     integrity = integrity_of(journal_path)
     events = read_events(journal_path, since=start)
-    starts = [e for e in events if e.kind == "daemon.start"]
+    starts = [e for e in events if e.kind == EventKind.DAEMON_START]
     started = [{"when": e.wall, **e.payload} for e in starts]
     changes = [
         Change(
@@ -327,7 +331,7 @@ def _build(
             e.payload.get("new") or {},
         )
         for e in events
-        if e.kind in ("prescription.change", "limits.change")
+        if e.kind in (EventKind.PRESCRIPTION_CHANGE, EventKind.LIMITS_CHANGE)
     ]
     # daemon.start may carry the configuration's prescription and limits (newer daemons do).
     prescriptions = sorted(

@@ -10,11 +10,10 @@ from typing import Any
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.runner import record_configuration
-from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.daemon.assemble import assemble
+from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import VirtualWaker
-from pumpctl.drivers.ne1000 import Ne1000Driver
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
@@ -36,6 +35,7 @@ driver = "ne1000"
 url = "socket://127.0.0.1:7777"
 syringe_diameter_mm = 4.78
 syringe_volume_ul = 1000
+safe_mode_timeout_s = 30
 
 [journal]
 state_dir = "/nonexistent"
@@ -81,8 +81,11 @@ def make_bench(
     safe_mode_timeout_s: int = 30,
     wire_time: bool = False,
 ) -> Bench:
-    """``wire_time``: the loopback moves the clock by each byte's time on a 19200 baud line."""
-    config = parse_config_text(CONFIG + extra_config)
+    """``wire_time``: the loopback moves the clock by each byte's time on a 19200 baud line;
+    ``safe_mode_timeout_s`` replaces the configured watchdog period (the heartbeat must stay
+    below it)."""
+    watchdog = f"safe_mode_timeout_s = {safe_mode_timeout_s}"
+    config = parse_config_text(CONFIG.replace("safe_mode_timeout_s = 30", watchdog) + extra_config)
     clock = clock or VirtualClock(START, elapsed_s=5000.0)
     ledger = ledger if ledger is not None else Ledger()
     if sim is None:
@@ -90,18 +93,15 @@ def make_bench(
     for fault in faults:
         sim.inject(fault)
     journal = Journal(tmp_path / journal_name, clock)
-    record_configuration(journal, config.prescription, config.limits)
-    if fill_ul is not None and not journal.events(kinds=("reservoir.changed",)):
+    if fill_ul is not None and not journal.events(kinds=(EventKind.RESERVOIR_CHANGED,)):
         journal.record_reservoir_change(fill_ul, "test", "syringe loaded")
-    transport = LoopbackTransport(sim, advance=clock.advance if wire_time else None)
-    driver = Ne1000Driver("loop://", safe_mode_timeout_s=safe_mode_timeout_s, transport=transport)
-    daemon = Daemon(
-        prescription=config.prescription,
-        limits=config.limits,
-        driver=driver,
-        journal=journal,
+    daemon = assemble(
+        config,
         clock=clock,
         waker=VirtualWaker(clock),
-        options=DaemonOptions(syringe_diameter_mm=Decimal("4.78"), heartbeat_s=heartbeat_s),
+        journal=journal,
+        transport=LoopbackTransport(sim, advance=clock.advance if wire_time else None),
+        heartbeat_s=heartbeat_s,
+        record_first_fill=False,
     )
     return Bench(clock, sim, ledger, journal, daemon, config)

@@ -155,11 +155,20 @@ def write_config(
     lines: list[str] = []
     for section, fields in values.items():
         lines.append(f"[{section}]")
-        lines.extend(f"{key} = {json.dumps(value)}" for key, value in fields.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in fields.items())
     path = workdir / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return path
+
+
+def toml_value(value: object) -> str:
+    """A TOML value: JSON's scalars and arrays are TOML too; tables become inline tables."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    return json.dumps(value)
 
 
 class DaemonProcess:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 import types
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from pumpctl.cli.control import discover_socket, resolve_socket_path
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
+from pumpctl.daemon.state import json_number
 from pumpctl.errors import ControlError
 
 
@@ -40,8 +42,10 @@ class Bench:
             return {
                 "state": "suspended" if self.suspended_reason else "running",
                 "suspended_reason": self.suspended_reason,
-                "next_slot": {"slot_id": "s-0930", "scheduled": "2026-01-05T09:30:00+00:00"},
-                "reservoir": {"remaining_ul": self.reservoir_ul},
+                "next_slot": {"slot_id": "s-0930", "scheduled_utc": "2026-01-05T09:30:00+00:00"},
+                "reservoir_ul": json_number(Decimal(self.reservoir_ul)),
+                "pump_ready": True,
+                "last_delivered_utc": "2026-01-05T08:00:01+00:00",
                 "counts": {},
                 "alarms": [a.to_dict() for a in self.alarms.active()],
             }
@@ -89,7 +93,10 @@ def test_status_is_readable(bench: tuple[Bench, Path], capsys: pytest.CaptureFix
     assert main(["status", "--socket", str(path)]) == 0
     out = capsys.readouterr().out
     assert "State:             running" in out
-    assert "slot_id=s-0930" in out
+    assert "Next slot:         s-0930 at 2026-01-05T09:30:00+00:00" in out
+    assert "Reservoir:         0 uL" in out
+    assert "Last delivered:    2026-01-05T08:00:01+00:00" in out
+    assert "Pump ready:        yes" in out
     assert "Counts:            -" in out
     assert "LOW    reservoir-low" in out and "[UNACKNOWLEDGED] - 300 ul left" in out
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpctl.drivers.base import PumpState, PumpStatus
+from pumpctl.drivers.base import PumpAlarm, PumpState, PumpStatus
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.testing import SpyTransport
 from pumpctl.drivers.transport import open_serial_transport
@@ -118,7 +118,7 @@ def connect(
 def wait_until_idle(driver: Ne1000Driver, limit_s: float = 3.0) -> PumpStatus:
     """Poll (which also feeds the watchdog) until the pump is not moving."""
     deadline = time.monotonic() + limit_s
-    alarms: list[str] = []
+    alarms: list[PumpAlarm] = []
     while True:
         status = driver.status()
         alarms.extend(status.alarms)
@@ -154,7 +154,7 @@ def test_stall_gives_partial_volume_and_alarm(sim: Pumpsim, link_kind: str) -> N
     sim.fault("stall@0.5")
     bolus(driver)
     status = wait_until_idle(driver)
-    assert status.alarm == "S"
+    assert status.alarm is PumpAlarm.STALL
     infused = driver.dispensed().infused_ul
     assert Decimal(24) <= infused <= Decimal(26)
     assert infused < Decimal(45)  # below 90 % of the request: a partial delivery
@@ -166,7 +166,7 @@ def test_reservoir_empty_stalls(tmp_path: Path, link_kind: str) -> None:
     try:
         driver, _ = connect(server, link_kind)
         bolus(driver)
-        assert wait_until_idle(driver).alarm == "S"
+        assert wait_until_idle(driver).alarm is PumpAlarm.STALL
         assert driver.dispensed().infused_ul == Decimal(20)
     finally:
         server.stop()
@@ -178,7 +178,7 @@ def test_power_reset_loses_running_bolus(sim: Pumpsim, link_kind: str) -> None:
     sim.fault("power-reset@0.4")
     bolus(driver)
     status = wait_until_idle(driver)
-    assert (status.state, status.alarm) == (PumpState.STOPPED, "R")
+    assert (status.state, status.alarm) == (PumpState.STOPPED, PumpAlarm.POWER_RESET)
     assert driver.dispensed().infused_ul < Decimal(50)
     assert spy.count("RUN") == 1
 
@@ -188,7 +188,7 @@ def test_safe_mode_timeout_alarm_is_surfaced(sim: Pumpsim, link_kind: str) -> No
     driver, _ = connect(sim, link_kind)
     sim.fault("safe-timeout")
     time.sleep(0.1)
-    assert driver.status().alarm == "T"
+    assert driver.status().alarm is PumpAlarm.WATCHDOG_TIMEOUT
 
 
 def test_watchdog_stops_pump_when_daemon_goes_quiet(sim: Pumpsim, link_kind: str) -> None:
@@ -197,7 +197,7 @@ def test_watchdog_stops_pump_when_daemon_goes_quiet(sim: Pumpsim, link_kind: str
     bolus(driver, volume_ul=200, rate_ul_per_min=200)  # 60 s simulated, 2 s real
     time.sleep(1.4)  # the watchdog runs in real (link) time, whatever the time scale
     assert sim.state()["state"] == "stopped"
-    assert driver.status().alarm == "T"
+    assert driver.status().alarm is PumpAlarm.WATCHDOG_TIMEOUT
     assert driver.dispensed().infused_ul < Decimal(150)
 
 
@@ -309,7 +309,7 @@ def test_alarm_answer_to_run_is_not_resent(sim: Pumpsim, link_kind: str) -> None
     sim.fault("power-reset@cmd:1")
     with pytest.raises(PumpAlarmError) as info:
         driver.run()
-    assert (info.value.code, info.value.executed) == ("R", False)
+    assert (info.value.alarm, info.value.executed) == (PumpAlarm.POWER_RESET, False)
     assert spy.count("RUN") == 1
     assert sim.state()["state"] == "stopped"
 

@@ -169,6 +169,15 @@ EVERY_KIND = {
         {"uid": 1000, "gid": 1000, "pid": 42, "user": "bob"}, "suspend", {"reason": "break"}
     ),
     EventKind.CORRECTION: lambda j: j.record_correction(1, "op:bob", "typo", {"reason": "x"}),
+    EventKind.NOTIFY_ATTEMPT: lambda j: j.record_notify_attempt(
+        "n1",
+        alarm_id="pump-alarm-stall",
+        event="raised",
+        command="mail",
+        attempt=1,
+        outcome="sent",
+        final=True,
+    ),
 }
 
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 from pumpctl.config import Config
 from pumpctl.core.clock import VirtualClock
-from pumpctl.daemon.service import Daemon, DaemonOptions
+from pumpctl.core.model import Outcome
+from pumpctl.daemon.assemble import assemble
+from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import VirtualWaker
-from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.invariants import check_starts, commanded_starts
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.verify import verify
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
@@ -65,30 +65,18 @@ class ClockRig:
         )
         self.path = workdir / "journal.sqlite3"
         self.journal = Journal(self.path, self.host)
-        self.journal.record_reservoir_change(
-            Decimal(config.pump.syringe_volume_ul), "clock campaign", "syringe loaded"
-        )
         self.daemon = self._boot()
 
     def _boot(self) -> Daemon:
-        driver = Ne1000Driver(
-            "loop://",
-            address=self.config.pump.address,
-            safe_mode_timeout_s=255,
-            transport=LoopbackTransport(self.sim),
-        )
-        daemon = Daemon(
-            prescription=self.config.prescription,
-            limits=self.config.limits,
-            driver=driver,
-            journal=self.journal,
+        # The pump's watchdog period comes from the configuration (the rig's tests use the
+        # simulation's, 255 s); one heartbeat per 80 s is plenty on a virtual clock.
+        daemon = assemble(
+            self.config,
             clock=self.host,
             waker=TwinWaker(self.host, self.pump_clock),
-            options=DaemonOptions(
-                syringe_diameter_mm=Decimal(self.config.pump.syringe_diameter_mm),
-                heartbeat_s=80.0,
-                config_digest=self.config.digest,
-            ),
+            journal=self.journal,
+            transport=LoopbackTransport(self.sim),
+            heartbeat_s=80.0,
         )
         daemon.start()
         return daemon
@@ -147,12 +135,13 @@ class ClockRig:
         missed: list[str] = []
         delivered = 0
         with Journal(self.path, self.host) as journal:
-            for event in journal.events(kinds=("pulse.intent", "slot.missed", "pulse.outcome")):
+            kinds = (EventKind.PULSE_INTENT, EventKind.SLOT_MISSED, EventKind.PULSE_OUTCOME)
+            for event in journal.events(kinds=kinds):
                 slot_id = str(event.payload["slot_id"])
-                if event.kind == "slot.missed":
+                if event.kind == EventKind.SLOT_MISSED:
                     missed.append(slot_id)
-                elif event.kind == "pulse.outcome":
-                    delivered += event.payload["outcome"] == "DELIVERED"
+                elif event.kind == EventKind.PULSE_OUTCOME:
+                    delivered += event.payload["outcome"] == Outcome.DELIVERED
                 elif slot_id in seen:
                     problems.append(f"{slot_id}: a second intent")
                 else:

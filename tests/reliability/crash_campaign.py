@@ -165,7 +165,11 @@ class CrashCampaign:
     def _spawn(self, phase: str, nth: int, log_path: Path) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "tests.reliability.crashing_daemon", phase, str(nth)]
         cmd += ["run", "-c", str(self.config_path), "--time-scale", f"{TIME_SCALE:g}"]
-        return subprocess.Popen(cmd, cwd=REPO, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+        # journal.appended, which says what the daemon acknowledged, is a debug-level event.
+        env = {**os.environ, "PUMPCTL_LOG_LEVEL": "debug"}
+        return subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
+        )
 
     def life(self, index: int) -> None:
         phase = self.phases[self.next_phase % len(self.phases)]

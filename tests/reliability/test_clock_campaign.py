@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
-from pumpctl.config import Config, parse_config_text
+from pumpctl.config import Config
 from pumpctl.journal import Journal
 from pumpctl.journal.query import EventRow
+from pumpctl.simulation import default_config
 from tests.reliability import campaign_numbers
 from tests.reliability.clock_rig import ClockRig
 
@@ -25,8 +25,7 @@ MOMENTS = ("after-pulse", "before-slot")
 
 
 def demo_config(now: datetime) -> Config:
-    text = files("pumpctl.examples").joinpath("demo.toml").read_text(encoding="utf-8")
-    return parse_config_text(text, source="<demo.toml>", now=now)
+    return default_config(now)
 
 
 def rig_at(tmp_path: Path, when: datetime) -> ClockRig:

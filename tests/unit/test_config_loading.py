@@ -241,3 +241,24 @@ def test_relative_state_dir_is_relative_to_the_file(tmp_path: Path) -> None:
     config = load_config(path, environ={})
     assert config.journal.state_dir == tmp_path / "state"
     assert config.journal.path == tmp_path / "state" / "journal.sqlite3"
+
+
+@pytest.mark.parametrize("name", ["sendmail.toml", "webhook.toml"])
+def test_shipped_notify_examples_are_valid(name: str) -> None:
+    """The notification examples in config/notify/ load when added to a configuration."""
+    example = EXAMPLES / "notify" / name
+    text = dumps(valid_document()) + "\n" + example.read_text(encoding="utf-8")
+    config = parse_config_text(text)
+    assert config.notify is not None
+    assert config.notify.commands[0].name in ("mail", "webhook")
+
+
+def test_notify_section_problems_name_the_field() -> None:
+    """A [notify] command without argv, or with an unknown stdin form, is refused by name."""
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(
+            dumps(valid_document()) + '\n[notify]\n[[notify.command]]\nstdin = "xml"\n'
+        )
+    text = "\n".join(err.value.problems)
+    assert "notify.command[0].argv" in text or "notify.command.0.argv" in text
+    assert "stdin" in text

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.drivers.base import PumpDriver, PumpState
+from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.ne1000_codec import Command, encode_reply
 from pumpctl.drivers.testing import Rewrite, SpyTransport
@@ -85,7 +85,7 @@ def test_self_test_passes_on_a_healthy_pump() -> None:
     assert report.power_failure_restart is False
     assert report.state is PumpState.STOPPED
     assert "acknowledged at connect: R" in report.checks
-    assert report.alarms_at_connect == ("R",)
+    assert report.alarms_at_connect == (PumpAlarm.POWER_RESET,)
     for query in ("VER", "DIA", "PF", "SAF"):
         assert query in r.spy.texts()
     assert r.driver.capabilities.syringe_diameter_mm == BD_1ML_MM
@@ -104,7 +104,7 @@ def test_failed_self_test_keeps_connect_alarms_for_status() -> None:
     r.sim.inject("spontaneous-start")
     with pytest.raises(PumpStateError):
         r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
-    assert r.driver.status().alarms == ("R",)
+    assert r.driver.status().alarms == (PumpAlarm.POWER_RESET,)
 
 
 def test_self_test_rejects_diameter_that_reads_back_wrong() -> None:
@@ -145,7 +145,7 @@ def test_self_test_fails_on_alarm_during_test() -> None:
     r.sim.inject("power-reset@cmd:3")  # counted from arming: the third self-test command
     with pytest.raises(PumpAlarmError) as info:
         r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
-    assert info.value.code == "R"
+    assert info.value.alarm is PumpAlarm.POWER_RESET
 
 
 def test_self_test_refuses_diameter_the_pump_cannot_take_exactly() -> None:

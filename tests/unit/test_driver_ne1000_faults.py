@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.drivers.base import PumpState
+from pumpctl.drivers.base import PumpAlarm, PumpState
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.testing import SpyTransport
 from pumpctl.errors import (
@@ -48,7 +48,7 @@ def test_stall_mid_bolus_is_reported_with_partial_volume(rig: Rig) -> None:
     rig.start_bolus()
     rig.clock.advance(8)
     status = rig.driver.status()
-    assert status.alarm == "S"
+    assert status.alarm is PumpAlarm.STALL
     assert status.state is PumpState.STOPPED
     infused = rig.driver.dispensed().infused_ul
     assert Decimal(19) <= infused <= Decimal(21)
@@ -61,7 +61,7 @@ def test_reservoir_empty_stalls_at_end_of_travel(rig: Rig) -> None:
     small.start_bolus()
     small.clock.advance(8)
     status = small.driver.status()
-    assert status.alarm == "S"
+    assert status.alarm is PumpAlarm.STALL
     assert small.driver.dispensed().infused_ul == Decimal(30)
 
 
@@ -71,7 +71,7 @@ def test_power_reset_mid_bolus_loses_the_bolus(rig: Rig) -> None:
     rig.start_bolus()
     rig.clock.advance(8)
     status = rig.driver.status()
-    assert status.alarm == "R"
+    assert status.alarm is PumpAlarm.POWER_RESET
     assert status.state is PumpState.STOPPED
     assert rig.driver.dispensed().infused_ul < Decimal(50)
     assert rig.spy.count("RUN") == 1
@@ -82,7 +82,7 @@ def test_safe_mode_watchdog_stops_a_silent_daemon(rig: Rig) -> None:
     rig.start_bolus(volume_ul=100, rate_ul_per_min=100)
     rig.clock.advance(11)
     status = rig.driver.status()
-    assert status.alarm == "T"
+    assert status.alarm is PumpAlarm.WATCHDOG_TIMEOUT
     assert status.state is PumpState.STOPPED
     assert rig.driver.dispensed().infused_ul < Decimal(20)
 
@@ -100,7 +100,7 @@ def test_heartbeat_keeps_the_watchdog_fed(rig: Rig) -> None:
 def test_injected_safe_timeout_is_surfaced(rig: Rig) -> None:
     """A safe-mode timeout alarm sent unprompted is reported by the next status."""
     rig.sim.inject("safe-timeout")
-    assert rig.driver.status().alarm == "T"
+    assert rig.driver.status().alarm is PumpAlarm.WATCHDOG_TIMEOUT
     assert rig.driver.status().alarm is None
 
 
@@ -110,10 +110,15 @@ def test_run_answered_by_alarm_is_not_resent(rig: Rig) -> None:
     rig.sim.inject("power-reset@cmd:1")
     with pytest.raises(PumpAlarmError) as info:
         rig.driver.run()
-    assert (info.value.code, info.value.executed, info.value.command) == ("R", False, "RUN")
+    assert (info.value.alarm, info.value.executed, info.value.command) == (
+        PumpAlarm.POWER_RESET,
+        False,
+        "RUN",
+    )
+    assert info.value.vendor_code == "R"
     assert rig.spy.count("RUN") == 1
     assert rig.sim.pump.state == "stopped"
-    assert rig.driver.status().alarm == "R"
+    assert rig.driver.status().alarm is PumpAlarm.POWER_RESET
 
 
 def test_run_with_unreported_alarm_is_not_sent(rig: Rig) -> None:
@@ -122,7 +127,7 @@ def test_run_with_unreported_alarm_is_not_sent(rig: Rig) -> None:
     rig.sim.inject("stall")
     with pytest.raises(PumpAlarmError) as info:
         rig.driver.run()
-    assert info.value.code == "S"
+    assert info.value.alarm is PumpAlarm.STALL
     assert rig.spy.count("RUN") == 0
 
 
@@ -154,7 +159,7 @@ def test_setup_command_resent_once_after_alarm(rig: Rig) -> None:
     rig.sim.inject("power-reset@cmd:1")
     rig.driver.clear_dispensed()
     assert rig.spy.count("CLDINF") == 3  # once at rig start, then alarm and re-send
-    assert rig.driver.status().alarm == "R"
+    assert rig.driver.status().alarm is PumpAlarm.POWER_RESET
 
 
 def test_alarm_while_programming_blocks_the_bolus(rig: Rig) -> None:
@@ -162,11 +167,11 @@ def test_alarm_while_programming_blocks_the_bolus(rig: Rig) -> None:
     rig.sim.inject("power-reset@cmd:2")
     with pytest.raises(PumpAlarmError) as info:
         rig.driver.program_bolus(Decimal(50), Decimal(500))
-    assert info.value.code == "R"
+    assert info.value.alarm is PumpAlarm.POWER_RESET
     with pytest.raises(PumpStateError, match="no bolus programmed"):
         rig.driver.run()
     assert rig.spy.count("RUN") == 0
-    assert rig.driver.status().alarm == "R"
+    assert rig.driver.status().alarm is PumpAlarm.POWER_RESET
     rig.start_bolus()
 
 

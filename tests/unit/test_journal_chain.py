@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pumpctl.core.model import Outcome
+from pumpctl.core.reconcile import classify_delivery
 from pumpctl.journal.chain import (
     GENESIS_HASH,
     Envelope,
@@ -20,7 +21,6 @@ from pumpctl.journal.chain import (
 from pumpctl.journal.events import EventKind
 from pumpctl.journal.export import EXPORT_SCHEMA, export_slots
 from pumpctl.journal.query import EventRow
-from pumpctl.journal.reconcile import classify_delivery
 
 
 def test_canonical_json_is_sorted_compact_and_exact() -> None:

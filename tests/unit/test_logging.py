@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,7 +107,7 @@ def test_reconfiguring_replaces_the_handler() -> None:
     first, second = io.StringIO(), io.StringIO()
     configure_logging("json", "info", stream=first)
     configure_logging("json", "info", stream=second)
-    logging.getLogger("apscheduler").info("once")
+    logging.getLogger("serial").info("once")
     assert first.getvalue() == ""
     assert len(_lines(second)) == 1
 
@@ -115,3 +117,63 @@ def test_bad_format_or_level_is_a_config_error(fmt: str, level: str) -> None:
     """An unknown format or level is refused naming the value and what is allowed."""
     with pytest.raises(ConfigError, match="is not one of"):
         configure_logging(fmt, level, stream=io.StringIO())
+
+
+class _Pipe(io.StringIO):
+    """A stream with a real file descriptor, like the journal's stream socket."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def fileno(self) -> int:
+        return self._fd
+
+
+def test_journal_stream_lines_carry_their_syslog_priority(tmp_path: Path) -> None:
+    """Under systemd (JOURNAL_STREAM names stdout) each line starts with <N>, its priority."""
+    with (tmp_path / "stream").open("w") as target:
+        info = os.fstat(target.fileno())
+        out = _Pipe(target.fileno())
+        env = {"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"}
+        configure_logging("auto", "debug", stream=out, environ=env)
+        log = structlog.get_logger("pumpctl.daemon")
+        log.error("alarm.raised", kind="pump-alarm-stall")
+        log.warning("slot.missed")
+        log.info("daemon.ready")
+        log.debug("journal.appended")
+    lines = out.getvalue().splitlines()
+    assert [line[:3] for line in lines] == ["<3>", "<4>", "<6>", "<7>"]
+    assert json.loads(lines[0][3:])["event"] == "alarm.raised"
+
+
+def test_other_streams_get_no_prefix() -> None:
+    """A JOURNAL_STREAM naming another file (a child's inherited variable) adds no prefix."""
+    out = io.StringIO()
+    configure_logging("json", "info", stream=out, environ={"JOURNAL_STREAM": "1:2"})
+    structlog.get_logger().warning("slot.missed")
+    assert _lines(out)[0]["event"] == "slot.missed"
+
+
+def test_scheduler_chatter_is_debug() -> None:
+    """APScheduler's INFO job chatter is dropped at info and shown as debug at debug."""
+    quiet, loud = io.StringIO(), io.StringIO()
+    configure_logging("json", "info", stream=quiet)
+    logging.getLogger("apscheduler.executors.default").info('Job "wake" executed successfully')
+    logging.getLogger("apscheduler.scheduler").warning("Run time of job missed")
+    assert [line["level"] for line in _lines(quiet)] == ["warning"]
+    configure_logging("json", "debug", stream=loud)
+    logging.getLogger("apscheduler.executors.default").info('Job "wake" executed successfully')
+    assert _lines(loud)[0]["level"] == "debug"
+
+
+def test_no_color_turns_console_colours_off() -> None:
+    """NO_COLOR keeps ANSI escapes out of console rendering on a terminal."""
+    tty = _TTY()
+    configure_logging("console", "info", stream=tty, environ={"NO_COLOR": "1"})
+    structlog.get_logger().warning("slot.missed", slot_id="s1")
+    assert "\033[" not in tty.getvalue()
+    coloured = _TTY()
+    configure_logging("console", "info", stream=coloured, environ={})
+    structlog.get_logger().warning("slot.missed", slot_id="s1")
+    assert "\033[" in coloured.getvalue()
