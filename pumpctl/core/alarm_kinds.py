@@ -54,3 +54,4 @@ class AlarmKind(StrEnum):
     PULSE_UNSENDABLE = "pulse-unsendable"
     OVERSHOOT_UNBOUNDED = "overshoot-unbounded"
     PUMP_CONFIG_CHANGED = "pump-config-changed"
+    PUMP_DEVICE_SHARED = "pump-device-shared"

@@ -221,6 +221,18 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "Run pumpctl config check on the file, fix it, and reload again.",
         ),
         _spec(
+            _K.PUMP_DEVICE_SHARED,
+            _P.MEDIUM,
+            "The pump's serial device can be opened by other users than the daemon's (group or "
+            "world access, or another owner): anyone of them can send the pump a command, a new "
+            "syringe diameter or a RUN, behind the daemon's back (SR-31). Pulses go on: the "
+            "settings are read back before every RUN and the totals are watched between pulses.",
+            'Install systemd/99-pumpctl.rules (OWNER="pumpctl", MODE="0600") and replug or '
+            "udevadm trigger; operators belong in group pumpctl-operators, never in the device's "
+            "group. The alarm clears when the daemon next connects to a device only it can open.",
+            condition=True,
+        ),
+        _spec(
             _K.NOTIFY_FAILED,
             _P.MEDIUM,
             "An alarm notification ([notify]) could not be sent after every retry, or was "

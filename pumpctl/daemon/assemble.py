@@ -139,6 +139,8 @@ def assemble(
             config_path=None if config.source_path is None else str(config.source_path),
             identity=config_identity(config),
             time_scale=time_scale,
+            # An in-process transport or driver opens no device file.
+            device_url=config.pump.url if transport is None and driver is None else "",
         ),
         alarms_before_start=alarms_before_start,
     )

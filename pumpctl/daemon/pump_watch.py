@@ -18,6 +18,7 @@ import structlog
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.model import PulseRecord
 from pumpctl.daemon.annunciator import Annunciator
+from pumpctl.daemon.device_access import device_exposure
 from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.pending import PendingPulses
 from pumpctl.daemon.reservoir import Reservoir
@@ -43,6 +44,7 @@ class PumpWatch:
         state: DeliveryState,
         syringe_diameter_mm: Decimal,
         flow_watch: FlowWatch,
+        device_url: str = "",
         delivery: PulseDelivery,
         therapy: Therapy,
         reservoir: Reservoir,
@@ -54,6 +56,8 @@ class PumpWatch:
         self._pending = pending
         self._state = state
         self._syringe_diameter_mm = syringe_diameter_mm
+        #: The pump's device file, judged at each connection (SR-31); "" when there is none.
+        self.device_url = device_url
         self._flow_watch = flow_watch
         self._delivery = delivery
         self._therapy = therapy
@@ -74,9 +78,19 @@ class PumpWatch:
     def bring_up(self) -> None:
         """Connect, settle pending pulses, self-test; raises on any failure (no delivery then)."""
         self._driver.connect()
+        self._check_device()
         self._pending.reconcile()
         self._driver.self_test(syringe_diameter_mm=self._syringe_diameter_mm)
         self._state.pump_ready = True
+
+    def _check_device(self) -> None:
+        """SR-31: alarm while others than the daemon's user can open the pump's device."""
+        exposure = device_exposure(self.device_url) if self.device_url else None
+        if exposure is None:
+            self._annunciator.alarms.clear_cause(AlarmKind.PUMP_DEVICE_SHARED)
+        else:
+            log.warning("pump.device_shared", detail=exposure)
+            self._annunciator.raise_alarm(AlarmKind.PUMP_DEVICE_SHARED, exposure)
 
     def check(self) -> None:
         """One heartbeat; a link fault becomes an alarm and makes the pump not ready."""

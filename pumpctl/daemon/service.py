@@ -74,6 +74,8 @@ class DaemonOptions:
     config_path: str | None = None
     #: Clock seconds per real second (a scaled clock drives only the simulator).
     time_scale: float = 1.0
+    #: The pump's device file, judged at each connection (SR-31); "" when there is none.
+    device_url: str = ""
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -142,6 +144,7 @@ class Daemon:
             pending=self.pending,
             state=self.state,
             syringe_diameter_mm=options.syringe_diameter_mm,
+            device_url=options.device_url,
             flow_watch=self.flow_watch,
             delivery=self.delivery,
             therapy=self.therapy,
