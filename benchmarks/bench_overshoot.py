@@ -103,7 +103,8 @@ def wire_trial(length_s: int, onset: str, workdir: Path) -> Trial:
     driver.close()
     if not result.intent_written:
         return Trial(length_s, True, Decimal(0))
-    assert result.outcome is Outcome.OVER_DELIVERED, result
+    if result.outcome is not Outcome.OVER_DELIVERED:
+        raise SystemExit(f"{length_s} s bolus, runaway{onset}: {result.outcome}, expected over")
     return Trial(length_s, False, moved_ul(ledger.entries) - VOLUME)
 
 
