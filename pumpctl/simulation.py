@@ -27,7 +27,13 @@ from pumpctl.daemon.alarms import Transition
 from pumpctl.daemon.assemble import assemble
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.errors import ConfigError, JournalError
-from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
+from pumpctl.invariants import (
+    ACCOUNTING_KINDS,
+    check_intents_cover_starts,
+    check_starts,
+    check_volume_accounted,
+    commanded_starts,
+)
 from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.chain import head_path
 from pumpctl.journal.verify import verify
@@ -62,6 +68,10 @@ SUMMARY_KINDS = (
     EventKind.PULSE_RECONCILED,
     EventKind.SLOT_MISSED,
 )
+
+#: Alarms that refuse a pulse because of what the configuration asks of the pump: a simulation
+#: that raised one fails (its configuration would fail the same way on the bench).
+RUNTIME_REFUSALS = frozenset({"pulse-unsendable", "overshoot-unbounded"})
 
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
 
@@ -105,6 +115,9 @@ class SimulationSummary:
     days: float
     outcomes: Counter[str]
     alarms: Counter[str]
+    #: Unexplained flow the daemon journaled (SR-26): how often, and how much.
+    flows: int
+    flow_ul: Decimal
     physical_starts: int
     ledger_infused_ul: Decimal
     faults_injected: Counter[str]
@@ -124,8 +137,18 @@ class SimulationSummary:
         return self.delivered == 0 and sum(self.outcomes.values()) > 0
 
     @property
+    def refused_at_run_time(self) -> int:
+        """Pulses refused because the pump cannot be told them, or stopped in time."""
+        return sum(v for k, v in self.alarms.items() if k in RUNTIME_REFUSALS)
+
+    @property
     def ok(self) -> bool:
-        return self.chain_ok and not self.violations and not self.all_failed
+        return (
+            self.chain_ok
+            and not self.violations
+            and not self.all_failed
+            and not self.refused_at_run_time
+        )
 
     def lines(self) -> list[str]:
         out = [
@@ -147,6 +170,18 @@ class SimulationSummary:
             f"infused {self.ledger_infused_ul} uL",
             "alarms: " + (", ".join(f"{k} {v}" for k, v in sorted(self.alarms.items())) or "none"),
         ]
+        if self.flows:
+            out.append(
+                f"unexplained flow: {self.flows} found, {self.flow_ul} uL moved that no pulse "
+                "commanded (journaled, alarmed, counted for the limits)"
+            )
+        refused = {k: v for k, v in self.alarms.items() if k in RUNTIME_REFUSALS}
+        if refused:
+            out.append(
+                "refused at run time: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
+                + " (the configuration asks for what this pump cannot do)"
+            )
         if self.faults_injected:
             out.append(
                 "faults injected: "
@@ -298,6 +333,7 @@ class Simulation:
         outcomes: Counter[str] = Counter()
         intents = []
         with Journal(self.journal_path, self.clock) as journal:
+            accounting = [(e.kind, e.payload) for e in journal.events(kinds=ACCOUNTING_KINDS)]
             for event in journal.events(kinds=SUMMARY_KINDS):
                 if event.kind == EventKind.PULSE_INTENT:
                     intents.append(event.wall)
@@ -308,6 +344,10 @@ class Simulation:
         starts = commanded_starts(self.ledger.entries)
         violations = check_starts(starts, self.config.limits)
         violations += check_intents_cover_starts(starts, intents)
+        infused = Decimal(str(round(self.ledger.infused_ul(), 6)))
+        step = self.daemon.delivery.vocabulary().totals_step_ul
+        violations += check_volume_accounted(infused, accounting, step_ul=step)
+        flows = [p for k, p in accounting if k == EventKind.FLOW_UNEXPLAINED]
         try:
             result = verify(self.journal_path)
             chain_ok, head = result.ok, result.head
@@ -318,6 +358,11 @@ class Simulation:
             days=self.options.days,
             outcomes=outcomes,
             alarms=self.alarm_counts,
+            flows=len(flows),
+            flow_ul=sum(
+                (Decimal(str(p["volume_ul"])) for p in flows if p.get("volume_ul") is not None),
+                Decimal(0),
+            ),
             physical_starts=len(starts),
             ledger_infused_ul=Decimal(str(round(self.ledger.infused_ul(), 3))),
             faults_injected=self.faults_injected,

@@ -79,7 +79,7 @@ def first_sentence(docstring: str) -> str:
     text = " ".join(docstring.split())
     end = re.search(r"\.(\s|$)", text)
     text = text[: end.start() + 1] if end else text
-    text = re.sub(r"^(SR-\d{2}(,\s*|\s+and\s+|\s*/\s*)?)+:?\s*", "", text)
+    text = re.sub(r"^(SR-\d{2}(\s+and\s+|[,/\s]+)?)+:?\s*", "", text)
     return text.replace("|", "\\|")
 
 
