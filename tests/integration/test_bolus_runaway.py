@@ -97,15 +97,19 @@ def bolus(volume: Decimal, duration_s: int, n: int = 1) -> Slot:
 @given(
     volume=st.decimals(min_value="0.5", max_value=100, places=2),
     duration_s=st.integers(min_value=1, max_value=600),
-    onset=st.sampled_from(["", "@run:1", "@run:1:0.25", "@run:1:0.5", "@run:1:0.99", "@run:1:1"]),
+    onset=st.one_of(
+        st.sampled_from(["", "@run:1", "@run:1:1"]),
+        st.floats(min_value=0.001, max_value=0.999).map(lambda f: f"@run:1:{f:.3f}"),
+    ),
 )
 def test_a_runaway_at_any_onset_is_stopped_within_the_bound(
     volume: Decimal, duration_s: int, onset: str
 ) -> None:
     """SR-25: for any bolus of 1..600 s and any runaway onset (armed before the pulse, at RUN,
-    or part-way), the plunger stops within max(5 % of the pulse, 0.5 uL) of its volume, the
-    pulse is OVER_DELIVERED with the measured volume and delivery is suspended; or, when the
-    link cannot guarantee that, the pulse is refused before its intent and nothing moves."""
+    or at any fraction of the bolus), the plunger stops within max(5 % of the pulse, 0.5 uL)
+    of its volume, the pulse is OVER_DELIVERED with the measured volume and delivery is
+    suspended; or, when the link cannot guarantee that, the pulse is refused before its intent
+    and nothing moves."""
     slot = bolus(volume, duration_s)
     assume(vocabulary(DIAMETER).problems(slot.volume_ul, slot.rate_ul_per_min) == [])
     with tempfile.TemporaryDirectory() as workdir:
