@@ -1,4 +1,4 @@
-"""Measured command round trips: pumpctl's NE-1000 driver next to nesp-lib, same pumpsim, same run.
+"""Command round trips: pumpctl's drivers against their bytes' wire time, and against nesp-lib.
 
 Starts one ``pumpsim serve --pty`` at 19200 baud (it emulates the wire time of every reply), then
 times, for each client in turn on the same pty:
@@ -7,7 +7,11 @@ times, for each client in turn on the same pty:
 * a full bolus program (DIR INF, VOL UL, VOL 50, RAT 500 UM: the same four commands for both).
 
 pumpctl always runs in safe mode (framed, CRC); nesp-lib is measured in basic mode (its default)
-and in safe mode. Run on demand: ``python benchmarks/bench_driver.py [--iterations N]``.
+and in safe mode. Then a second pumpsim plays a Pump 11 Elite (``--model elite11``) and the
+``harvard11`` driver is timed on a status poll and its bolus program (ivolume check, irate and
+tvolume set, then irate, tvolume and diameter read back). For pumpctl's drivers the bytes each
+operation puts on the wire are counted, so every median stands next to the time those bytes need
+at the baud rate. Run on demand: ``python benchmarks/bench_driver.py [--iterations N]``.
 """
 
 from __future__ import annotations
@@ -27,18 +31,53 @@ import nesp_lib
 import structlog
 from _bench import figure
 
+from pumpctl.drivers.harvard11 import Harvard11Driver
 from pumpctl.drivers.ne1000 import Ne1000Driver
+from pumpctl.drivers.transport import SerialTransport, open_serial_transport
 
 DIA_MM = 4.699
 
 
-def start_pumpsim(workdir: Path, baud: int) -> tuple[subprocess.Popen[bytes], Path]:
-    link = workdir / "pump"
-    out = workdir / "pumpsim.out"
+class CountingTransport:
+    """A serial transport that counts the bytes crossing it (both directions)."""
+
+    def __init__(self, inner: SerialTransport) -> None:
+        self.inner = inner
+        self.count = 0
+
+    @property
+    def timeout(self) -> float | None:
+        return self.inner.timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        self.inner.timeout = value
+
+    def write(self, data: bytes) -> None:
+        self.count += len(data)
+        self.inner.write(data)
+
+    def read(self, size: int = 1) -> bytes:
+        data = self.inner.read(size)
+        self.count += len(data)
+        return data
+
+    def reset_input_buffer(self) -> None:
+        self.inner.reset_input_buffer()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def start_pumpsim(
+    workdir: Path, baud: int, model: str = "ne1000"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    link = workdir / f"pump-{model}"
+    out = workdir / f"pumpsim-{model}.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pumpctl.simulator.cli", "serve", "--pty", "--link", str(link),
-             "--baud", str(baud), "--syringe-ul", "1000000"],
+            [sys.executable, "-m", "pumpctl.simulator.cli", "serve", "--model", model, "--pty",
+             "--link", str(link), "--baud", str(baud), "--syringe-ul", "1000000"],
             stdout=sink,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -62,19 +101,53 @@ def measure(action: Callable[[], object], iterations: int) -> list[float]:
     return samples
 
 
+#: Wire time of the bytes of one call of each operation, per client, in ms (filled as measured).
+WIRE_MS: dict[str, dict[str, float]] = {}
+
+
+def measure_wire(
+    wire: CountingTransport, action: Callable[[], object], baud: int, iterations: int
+) -> tuple[list[float], float]:
+    """Round-trip samples (ms) and the wire time (ms) of one call's bytes at ``baud``."""
+    before = wire.count
+    action()
+    wire_ms = (wire.count - before) * 10 / baud * 1000.0
+    return measure(action, iterations), wire_ms
+
+
 def bench_pumpctl(link: Path, baud: int, iterations: int) -> dict[str, list[float]]:
-    driver = Ne1000Driver(str(link), baud=baud, safe_mode_timeout_s=255)
+    wire = CountingTransport(open_serial_transport(str(link), baud))
+    driver = Ne1000Driver(str(link), baud=baud, safe_mode_timeout_s=255, transport=wire)
     driver.connect()
     try:
         driver.self_test(syringe_diameter_mm=Decimal(str(DIA_MM)))
-        return {
-            "status query": measure(driver.status, iterations),
-            "bolus program": measure(
-                lambda: driver.program_bolus(Decimal(50), Decimal(500)), iterations
-            ),
-        }
+        status, status_wire = measure_wire(wire, driver.status, baud, iterations)
+        program, program_wire = measure_wire(
+            wire, lambda: driver.program_bolus(Decimal(50), Decimal(500)), baud, iterations
+        )
+        WIRE_MS["pumpctl ne1000"] = {"status query": status_wire, "bolus program": program_wire}
+        return {"status query": status, "bolus program": program}
     finally:
         driver.close()
+        wire.close()
+
+
+def bench_harvard11(link: Path, baud: int, iterations: int) -> dict[str, list[float]]:
+    wire = CountingTransport(open_serial_transport(str(link), baud))
+    driver = Harvard11Driver(str(link), baud=baud, transport=wire)
+    driver.connect()
+    try:
+        driver.self_test(syringe_diameter_mm=Decimal(str(DIA_MM)))
+        driver.clear_dispensed()
+        status, status_wire = measure_wire(wire, driver.status, baud, iterations)
+        program, program_wire = measure_wire(
+            wire, lambda: driver.program_bolus(Decimal(50), Decimal(500)), baud, iterations
+        )
+        WIRE_MS["pumpctl harvard11"] = {"status query": status_wire, "bolus program": program_wire}
+        return {"status query": status, "bolus program": program}
+    finally:
+        driver.close()
+        wire.close()
 
 
 def bench_nesp(link: Path, baud: int, iterations: int, safe_s: int) -> dict[str, list[float]]:
@@ -103,18 +176,36 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=20)[-1]
 
 
+def wire_figures(rows: dict[str, dict[str, list[float]]]) -> None:
+    """Each pumpctl median next to the wire time of its bytes (both directions, 10 bits/byte)."""
+    pairs = (("pumpctl (safe mode)", "pumpctl ne1000"), ("pumpctl harvard11", "pumpctl harvard11"))
+    for client, key in pairs:
+        for operation, wire_ms in WIRE_MS.get(key, {}).items():
+            median = statistics.median(rows[client][operation])
+            figure(
+                f"{key} {operation} median ms vs wire time of its bytes",
+                f"{median:.2f} vs {wire_ms:.2f}",
+                "reported",
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--baud", type=int, default=19200)
+    parser.add_argument("--elite-baud", type=int, default=19200)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     # Only warnings and worse: the table is the output, and nesp-lib logs nothing either.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     with tempfile.TemporaryDirectory() as tmp:
         proc, link = start_pumpsim(Path(tmp), args.baud)
+        elite, elite_link = start_pumpsim(Path(tmp), args.elite_baud, "elite11")
         clients: dict[str, Callable[[], dict[str, list[float]]]] = {
             "pumpctl (safe mode)": lambda: bench_pumpctl(link, args.baud, args.iterations),
+            "pumpctl harvard11": lambda: bench_harvard11(
+                elite_link, args.elite_baud, args.iterations
+            ),
             "nesp-lib (basic mode)": lambda: bench_nesp(link, args.baud, args.iterations, 0),
             "nesp-lib (safe mode)": lambda: bench_nesp(link, args.baud, args.iterations, 255),
         }
@@ -126,10 +217,14 @@ def main(argv: list[str] | None = None) -> int:
                     for operation, samples in run().items():
                         rows[name].setdefault(operation, []).extend(samples)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            for sim in (proc, elite):
+                sim.terminate()
+                sim.wait(timeout=10)
     calls = args.iterations * args.rounds
-    print(f"pumpsim over a pty at {args.baud} baud, {calls} calls each, in turns (ms)")
+    print(
+        f"pumpsim over a pty at {args.baud} baud (elite11 at {args.elite_baud}), "
+        f"{calls} calls each, in turns (ms)"
+    )
     print(f"{'client':24} {'operation':14} {'median':>8} {'p95':>8} {'min':>8}")
     for client, results in rows.items():
         for operation, samples in results.items():
@@ -137,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{client:24} {operation:14} {statistics.median(samples):8.2f} "
                 f"{p95(samples):8.2f} {min(samples):8.2f}"
             )
-    ours = next(iter(rows.values()))
-    for name, results in list(rows.items())[1:]:
+    wire_figures(rows)
+    ours = rows["pumpctl (safe mode)"]
+    for name, results in rows.items():
+        if not name.startswith("nesp-lib"):
+            continue
         for operation, samples in results.items():
             if operation not in ours:
                 continue

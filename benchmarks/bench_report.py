@@ -3,7 +3,7 @@
 The journal is written through the real journal API on a virtual clock (on a RAM disk when one
 exists, since each append is fsynced): 16 slots a day, mostly delivered, with a partial pulse,
 a denied and a missed slot every few days and an acknowledged alarm a week. Targets on a
-2-core machine: HTML < 10 s, CSV < 3 s. Run: ``python benchmarks/bench_report.py [--years N]``.
+2-core machine: HTML ≤ 3 s, CSV ≤ 1 s. Run: ``python benchmarks/bench_report.py [--years N]``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ PRESCRIPTION = {
     "timezone": "UTC",
     "profile": [],
 }
-TARGETS_S = {"html": 10.0, "csv": 3.0}
+TARGETS_S = {"html": 3.0, "csv": 1.0}
 
 
 def _slot(when: datetime) -> Slot:

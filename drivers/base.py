@@ -109,10 +109,12 @@ class DispensedTotals:
     ``commanded_ul`` is the volume of the boluses this driver started since it cleared the
     totals (``None`` before its first clear: the pump's totals may hold older deliveries). A RUN
     whose reply was lost counts as started. ``resolution_ul`` is the step of the printed totals.
+    ``withdrawn_ul`` is None when the exchange that gave the totals does not carry it (a
+    progress reading of a pump that shows one counter at a time); pumpctl never withdraws.
     """
 
     infused_ul: Decimal
-    withdrawn_ul: Decimal
+    withdrawn_ul: Decimal | None
     commanded_ul: Decimal | None = None
     resolution_ul: Decimal = Decimal(0)
 

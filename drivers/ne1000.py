@@ -66,6 +66,9 @@ _DIRECTIONS = {"INF": Direction.INFUSE, "WDR": Direction.WITHDRAW}
 class Ne1000Driver:
     """A pump of the NE-1000 family at ``address`` on the link ``url`` (pyserial URL)."""
 
+    #: Safe mode's communications watchdog stops the pump when pumpctl goes quiet (SR-14).
+    has_watchdog = True
+
     def __init__(
         self,
         url: str,

@@ -18,11 +18,15 @@ log = structlog.get_logger()
 
 ENTRY_POINT_GROUP = "pumpctl.drivers"
 
-#: Built-in drivers: one NE-1000 family driver serves the NE-1000, NE-500 and NE-300.
+#: Built-in drivers: one NE-1000 family driver serves the NE-1000, NE-500 and NE-300; one
+#: Protocol 11 driver serves the Harvard Apparatus Pump 11 Elite and PHD Ultra.
 BUILTIN_DRIVERS: dict[str, str] = {
     "ne1000": "pumpctl.drivers.ne1000:Ne1000Driver",
     "ne500": "pumpctl.drivers.ne1000:Ne1000Driver",
     "ne300": "pumpctl.drivers.ne1000:Ne1000Driver",
+    "harvard11": "pumpctl.drivers.harvard11:Harvard11Driver",
+    "elite11": "pumpctl.drivers.harvard11:Harvard11Driver",
+    "phdultra": "pumpctl.drivers.harvard11:Harvard11Driver",
 }
 
 

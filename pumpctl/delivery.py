@@ -25,7 +25,12 @@ from pumpctl.core.model import Outcome, Slot
 from pumpctl.core.overshoot import LinkTiming, WatchPlan, overshoot_bound_ul, plan_watch
 from pumpctl.core.reconcile import classify_delivery
 from pumpctl.drivers.base import Progress, PumpAlarm, PumpDriver, PumpState, PumpVocabulary
-from pumpctl.errors import PumpAlarmError, PumpctlError, UnsendableError
+from pumpctl.errors import (
+    PumpAlarmError,
+    PumpctlError,
+    SettingsMismatchError,
+    UnsendableError,
+)
 from pumpctl.pulse import (
     DeliveryJournal,
     DeliveryResult,
@@ -251,6 +256,9 @@ class PulseDelivery:
         except UnsendableError as err:
             detail = f"the pump cannot be told this pulse, RUN not sent: {err}"
             return self._finish(slot, None, detail, err, alarm=AlarmKind.PULSE_UNSENDABLE)
+        except SettingsMismatchError as err:
+            # The driver's own read-back while programming (a pump that cannot program blind).
+            return self._mismatch(slot, (str(err),))
         except PumpctlError as err:
             return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
         diameter = self.syringe_diameter_mm or self.driver.capabilities.syringe_diameter_mm
@@ -264,7 +272,10 @@ class PulseDelivery:
         mismatches = expected.mismatches(read)
         if not mismatches:
             return None
-        # Invariant (SR-27): a pump not set exactly as configured is never started.
+        return self._mismatch(slot, mismatches)
+
+    def _mismatch(self, slot: Slot, mismatches: tuple[str, ...]) -> DeliveryResult:
+        """Invariant (SR-27): a pump not set exactly as configured is never started."""
         detail = "pump settings differ from the configuration, RUN not sent: " + "; ".join(
             mismatches
         )

@@ -168,7 +168,7 @@ def run_demo(
     journal_path = state_dir / "journal.sqlite3"
     lines, ok = summarize(journal_path, ledger, config_path, time_scale)
     if journal_path.exists():
-        from pumpctl.report import write_report  # noqa: PLC0415 - matplotlib loads slowly
+        from pumpctl.report import write_report  # noqa: PLC0415 - loaded only when needed
 
         report = write_report(journal_path, "html", work_dir / "report.html")
         lines.append(f"clinician report: {report}")

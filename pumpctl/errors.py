@@ -73,6 +73,11 @@ class UnsendableError(PumpctlError):
     error (the file was valid when loaded) and not a link fault (the cable is fine)."""
 
 
+class SettingsMismatchError(PumpStateError):
+    """The pump's settings, read back before RUN, are not the ones it was just given (SR-27):
+    someone changed them, or a different syringe is set. RUN is not sent."""
+
+
 class JournalError(PumpctlError):
     """The journal cannot be opened, read or written; delivery must not go on without it."""
 

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -40,7 +40,7 @@ from pumpctl.journal.verify import verify
 from pumpctl.simulator.faults import parse_fault
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
+from pumpctl.simulator.personality import make_simulator, model_for_driver
 
 #: Faults drawn at random per pulse by ``--fault-rate`` (pump and link faults mid-transaction).
 RANDOM_FAULTS = (
@@ -106,6 +106,8 @@ class SimulationOptions:
     #: (200 s with the default configuration's 255 s watchdog). The SR-26 flow watch reads
     #: the pump every few seconds whatever the heartbeat (its cadence is the daemon's own).
     heartbeat_s: float | None = None
+    #: The pump driver (and so the simulated pump family); None: the configuration's.
+    driver: str | None = None
 
 
 @dataclass
@@ -208,6 +210,8 @@ class Simulation:
             raise ConfigError(
                 f"--journal {journal_path}: the file exists; a simulation writes a new journal"
             )
+        if options.driver is not None and options.driver != config.pump.driver:
+            config = replace(config, pump=config.pump.model_copy(update={"driver": options.driver}))
         self.config = config
         self.options = options
         self.rng = random.Random(options.seed)  # noqa: S311 - reproducible faults, not secrets
@@ -215,7 +219,8 @@ class Simulation:
         self.clock = VirtualClock(start, elapsed_s=1000.0, boot_id="simulation")
         self.end = start + timedelta(days=options.days)
         self.ledger = Ledger()
-        self.sim = Ne1000Simulator(
+        self.sim = make_simulator(
+            model_for_driver(config.pump.driver),
             self.clock,
             address=config.pump.address,
             syringe_ul=float(config.pump.syringe_volume_ul),

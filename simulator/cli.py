@@ -1,4 +1,8 @@
-"""``pumpsim``: serve the virtual NE-1000 on a pty and/or TCP, and talk to its control socket."""
+"""``pumpsim``: serve a virtual syringe pump on a pty and/or TCP, and talk to its control socket.
+
+Two personalities share one physical pump: ``--model ne1000`` (New Era NE-1000 family, the
+default) and ``--model elite11`` (Harvard Apparatus Pump 11 Elite, Protocol 11).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +20,8 @@ from pumpctl.errors import ConfigError, PumpctlError, exit_code_for
 
 from .faults import FaultSpec, check_identity, load_scenario, parse_fault
 from .ledger import Ledger
-from .pump import FIRMWARE
+from .personality import MODELS, make_simulator
 from .server import Endpoint, PtyEndpoint, PumpServer, TcpEndpoint
-from .session import Ne1000Simulator
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -37,22 +40,34 @@ def _start(text: str) -> datetime:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pumpsim", description="A virtual NE-1000 syringe pump.")
+    parser = argparse.ArgumentParser(
+        prog="pumpsim", description="A virtual syringe pump (NE-1000 or Pump 11 Elite)."
+    )
     parser.add_argument(
-        "--version", action="version", version=f"pumpsim {__version__} (firmware {FIRMWARE})"
+        "--version",
+        action="version",
+        version=f"pumpsim {__version__} (models {', '.join(sorted(MODELS))})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the simulator on a pty and/or TCP")
     serve.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     serve.add_argument("--link", help="stable symlink to the pty device (with --pty)")
     serve.add_argument("--tcp", type=_host_port, metavar="HOST:PORT", help="serve on TCP")
+    serve.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        default="ne1000",
+        help="pump family and wire protocol (default ne1000)",
+    )
     serve.add_argument("--address", type=int, default=0, help="pump network address 0..99")
-    serve.add_argument("--baud", type=int, default=19200, help="emulated line speed")
+    serve.add_argument(
+        "--baud", type=int, help="emulated line speed (default 19200 ne1000, 9600 elite11)"
+    )
     serve.add_argument("--syringe-ul", type=float, default=1000.0, help="fluid in the syringe")
     serve.add_argument("--time-scale", type=float, default=1.0, help="N x faster than real time")
     serve.add_argument("--start", type=_start, help="simulated wall time at start (ISO 8601)")
     serve.add_argument("--seed", type=int, help="seed for reproducible fault noise")
-    serve.add_argument("--firmware", default=FIRMWARE, help="identity VER reports")
+    serve.add_argument("--firmware", help="identity the version query reports")
     serve.add_argument("--ledger", help="append the ground-truth plunger ledger (JSON lines)")
     serve.add_argument(
         "--fault", action="append", default=[], metavar="KIND[@WHEN]", help="inject a fault"
@@ -87,24 +102,27 @@ def serve(args: argparse.Namespace) -> int:
         raise ConfigError("pumpsim serve needs --pty and/or --tcp HOST:PORT")
     if not 0 <= args.address <= 99:
         raise ConfigError(f"--address {args.address} is out of range; allowed 0..99")
-    if args.baud <= 0 or args.time_scale <= 0 or args.syringe_ul <= 0:
+    _, default_firmware, default_baud = MODELS[args.model]
+    baud = default_baud if args.baud is None else args.baud
+    if baud <= 0 or args.time_scale <= 0 or args.syringe_ul <= 0:
         raise ConfigError("--baud, --time-scale and --syringe-ul must be > 0")
-    check_identity(args.firmware, "--firmware")
+    firmware = check_identity(args.firmware or default_firmware, "--firmware")
     clock = ScaledClock(args.time_scale, origin=args.start)
-    sim = Ne1000Simulator(
+    sim = make_simulator(
+        args.model,
         clock,
         address=args.address,
-        baud=args.baud,
+        baud=baud,
         syringe_ul=args.syringe_ul,
         seed=args.seed,
         faults=_faults(args),
         ledger=Ledger(args.ledger) if args.ledger else None,
         time_scale=args.time_scale,
-        firmware=args.firmware,
+        firmware=firmware,
     )
     endpoints: list[Endpoint] = []
     if args.pty:
-        pty = PtyEndpoint(args.link, baud=args.baud)
+        pty = PtyEndpoint(args.link, baud=baud)
         endpoints.append(pty)
         print(f"pumpsim: pty {pty.device}" + (f" (link {args.link})" if args.link else ""))
     if args.tcp is not None:

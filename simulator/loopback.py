@@ -1,8 +1,9 @@
 """An in-process serial transport to a simulator: no pty, no threads, no sleeping.
 
 ``LoopbackTransport`` implements the driver's ``Transport`` protocol. A write hands the bytes to
-the simulator at once; reads return what it answered (plus, in safe mode, the alarms it sent on its
-own meanwhile). With a virtual clock this runs the whole daemon against a pump in milliseconds.
+the simulator at once; reads return what it answered (plus what it sent on its own meanwhile:
+NE-1000 safe-mode alarms, a Pump 11 ``T*``). With a virtual clock this runs the whole daemon
+against a pump in milliseconds.
 Wire delays are not waited for; ``wire_time_s`` totals them for callers that want to account.
 Given ``advance`` (a virtual clock's ``advance``), the transport moves the clock on by each
 command's and each reply's wire time instead, so the pump moves while bytes travel exactly as
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .session import Ne1000Simulator
+from .personality import Simulator
 
 
 class LoopbackTransport:
@@ -21,7 +22,7 @@ class LoopbackTransport:
 
     def __init__(
         self,
-        sim: Ne1000Simulator,
+        sim: Simulator,
         *,
         timeout: float | None = 0.5,
         advance: Callable[[float], None] | None = None,

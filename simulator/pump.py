@@ -1,24 +1,21 @@
-"""The NE-1000 state machine: program, alarms, safe-mode watchdog and motion in time.
+"""The NE-1000 personality's state machine: program phases, alarms and the safe-mode watchdog.
 
-Time is read from an injectable :class:`~pumpctl.core.clock.Clock` and applied lazily: every
-command (and every ``advance``) first plays the physics forward to the clock's elapsed reading,
-event by event, so a virtual clock runs hours of pumping in milliseconds. Command parsing lives in
+The plunger, the ledger and the fault triggers are the shared :class:`.machine.PumpMachine`;
+this module adds what is NE-1000 specific. Command parsing lives in
 :mod:`pumpctl.simulator.commands`; framing and link faults in :mod:`pumpctl.simulator.session`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
 
 import structlog
 
 from pumpctl.core.clock import Clock
 
-from .faults import LINK_FAULTS, FaultSpec
+from .faults import FaultSpec
 from .ledger import Ledger
-from .motion import EPSILON_UL, Drive
+from .machine import PumpMachine
 from .units import (
     RATE_UNITS_TO_UL_PER_MIN,
     default_volume_units,
@@ -49,12 +46,6 @@ class Phase:
 
 
 @dataclass
-class _BolusFault:
-    threshold_ul: float
-    spec: FaultSpec
-
-
-@dataclass
 class Settings:
     """Settings the simulator stores and reports but does not model physically."""
 
@@ -73,7 +64,7 @@ class Settings:
     )
 
 
-class Ne1000Pump:
+class Ne1000Pump(PumpMachine):
     """A virtual NE-1000 at ``address`` with a syringe of ``syringe_ul`` loaded."""
 
     def __init__(
@@ -87,12 +78,14 @@ class Ne1000Pump:
         faults: tuple[FaultSpec, ...] | list[FaultSpec] = (),
         time_scale: float = 1.0,
     ) -> None:
-        self.clock = clock
-        #: Simulator seconds per real second: the link (and so the watchdog) runs in real time.
-        self.time_scale = time_scale
-        self.origin_s = clock.elapsed_s()
-        self.address = address
-        self.firmware = firmware
+        super().__init__(
+            clock,
+            address=address,
+            syringe_ul=syringe_ul,
+            firmware=firmware,
+            ledger=ledger,
+            time_scale=time_scale,
+        )
         self.diameter_mm = DEFAULT_DIAMETER_MM
         self.volume_units = default_volume_units(self.diameter_mm)
         self.phases: dict[int, Phase] = {1: Phase(rate_units="MH")}
@@ -109,64 +102,15 @@ class Ne1000Pump:
         self.pause_until_s: float | None = None
         self.pf = 0
         self.settings = Settings()
-        self.ledger = ledger if ledger is not None else Ledger()
-        self.drive = Drive(syringe_ul, self.ledger, self.wall_at)
-        self.run_count = 0
-        self.command_count = 0
-        #: Link faults that fired; the session takes them from here.
-        self.fired_link_faults: list[tuple[FaultSpec, float]] = []
-        #: Vendor-extension queries (``XSIM``) answered by the session.
-        self.vendor_queries: dict[str, Callable[[], str]] = {}
-        #: Carries out a command as another client would (set by the session; ``rogue``).
-        self.rogue_client: Callable[[str, float], None] | None = None
-        #: The ledger's cause for motion a RUN starts: ``rogue-run`` while a rogue client acts.
-        self.run_cause = "run"
-        self._armed: list[FaultSpec] = []
-        self._bolus_faults: list[_BolusFault] = []
         for spec in faults:
             self.inject(spec)
 
     # -- time ---------------------------------------------------------------------------------
 
-    def wall_at(self, elapsed_s: float) -> datetime:
-        """The wall time at which the clock's elapsed reading was ``elapsed_s``."""
-        return self.clock.now() - timedelta(seconds=self.clock.elapsed_s() - elapsed_s)
+    def extra_timers_s(self) -> list[float]:
+        return [t for t in (self.watchdog_deadline_s, self.pause_until_s) if t is not None]
 
-    def _timer_s(self) -> float | None:
-        times = [self.origin_s + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
-        if self.watchdog_deadline_s is not None:
-            times.append(self.watchdog_deadline_s)
-        if self.pause_until_s is not None:
-            times.append(self.pause_until_s)
-        return min(times, default=None)
-
-    def next_event_s(self) -> float | None:
-        """Elapsed reading at which the pump next does something on its own (None: never)."""
-        thresholds = [f.threshold_ul for f in self._bolus_faults]
-        due = [t for t in (self.drive.next_event_s(thresholds), self._timer_s()) if t is not None]
-        return min(due, default=None)
-
-    def advance(self) -> float:
-        """Play physics and timers forward to the clock's elapsed reading; returns it."""
-        now = self.clock.elapsed_s()
-        while True:
-            at = self.next_event_s()
-            if at is None or at > now:
-                break
-            self.drive.move_to(at, [f.threshold_ul for f in self._bolus_faults])
-            self._handle_due(at)
-        self.drive.move_to(now)
-        return now
-
-    def _handle_due(self, at: float) -> None:
-        progress = self.drive.progress_ul
-        for fault in [f for f in self._bolus_faults if f.threshold_ul <= progress + EPSILON_UL]:
-            self._bolus_faults.remove(fault)
-            self.apply_fault(fault.spec, at)
-        for spec in list(self._armed):
-            if spec.trigger.at_s is not None and self.origin_s + spec.trigger.at_s <= at:
-                self._armed.remove(spec)
-                self.apply_fault(spec, at)
+    def on_timer(self, at: float) -> None:
         if self.pause_until_s is not None and self.pause_until_s <= at:
             self.pause_until_s = None
             self._play_program(self.running_phase + 1, at)
@@ -174,11 +118,13 @@ class Ne1000Pump:
             self.watchdog_deadline_s = None
             self._halt(at, "safe-mode-timeout", "stopped")
             self.raise_alarm("T")
-        if self.drive.moving and self.drive.target_reached():
-            self._phase_done(at)
-        elif self.drive.end_of_travel():
-            self._halt(at, "end-of-travel", "stopped")
-            self.raise_alarm("S")
+
+    def on_target_reached(self, at: float) -> None:
+        self._phase_done(at)
+
+    def on_end_of_travel(self, at: float) -> None:
+        self._halt(at, "end-of-travel", "stopped")
+        self.raise_alarm("S")
 
     # -- motion -------------------------------------------------------------------------------
 
@@ -188,30 +134,17 @@ class Ne1000Pump:
         return {"paused": "P", "purging": "X", "timed-pause": "T"}.get(self.state, "S")
 
     def _halt(self, at: float, cause: str, state: str) -> None:
-        self.drive.move_to(at)
-        self.drive.halt(at, cause)
-        self.drive.runaway = self.drive.runaway and state == "paused"
+        self.halt_motor(at, cause, bolus_over=state != "paused")
         self.state = state
         if state == "stopped":
-            self._bolus_faults.clear()
             self.pause_until_s = None
 
     def _start_phase(self, n: int, at: float, cause: str) -> None:
         phase = self.phases[n]
         self.running_phase = n
-        self.drive.begin_bolus(phase.volume_ul if phase.volume_ul > 0 else None)
         self.state = "running"
-        self.drive.start(phase.direction, phase.rate_ul_per_min / 60.0, at, cause)
-        for spec in [
-            s for s in self._armed if s.trigger.fraction is not None and s.trigger.run is None
-        ]:
-            self._armed.remove(spec)
-            self._arm_bolus_fault(spec)
-
-    def _arm_bolus_fault(self, spec: FaultSpec) -> None:
-        target = self.drive.target_ul or 0.0
-        fraction = spec.trigger.fraction or 0.0
-        self._bolus_faults.append(_BolusFault(fraction * target, spec))
+        target = phase.volume_ul if phase.volume_ul > 0 else None
+        self.begin_motion(phase.direction, phase.rate_ul_per_min, target, at, cause)
 
     def _phase_done(self, at: float) -> None:
         self._halt(at, "target-reached", "stopped")
@@ -233,7 +166,6 @@ class Ne1000Pump:
 
     def run(self, start_phase: int, at: float) -> None:
         """RUN: resume a paused phase or start the program at ``start_phase``."""
-        self.run_count += 1
         if self.state == "paused":
             phase = self.phases[self.running_phase]
             self.state = "running"
@@ -242,15 +174,7 @@ class Ne1000Pump:
             )
         elif self.state == "stopped":
             self._play_program(start_phase, at, self.run_cause)
-        for spec in [s for s in self._armed if s.trigger.run == self.run_count]:
-            self._armed.remove(spec)
-            if spec.kind in LINK_FAULTS or self.state != "running":
-                self.apply_fault(spec, at)  # a link fault hits this RUN's own reply
-            elif spec.trigger.fraction is not None:
-                self._arm_bolus_fault(spec)
-            else:
-                # Due at once but played after RUN is answered: the motor started, then it struck.
-                self._bolus_faults.append(_BolusFault(self.drive.progress_ul, spec))
+        self.run_started(at)
 
     def purge(self, at: float) -> None:
         """PUR: move at the maximum rate until stopped."""
@@ -258,9 +182,9 @@ class Ne1000Pump:
             return
         phase = self.phases[self.phase_n]
         self.running_phase = self.phase_n
-        self.drive.begin_bolus(None)
         self.state = "purging"
         max_rate = rate_limits_ul_per_min(self.diameter_mm)[1]
+        self.drive.begin_bolus(None)
         self.drive.start(phase.direction, max_rate / 60.0, at, "purge")
 
     def stop(self, at: float) -> None:
@@ -288,43 +212,9 @@ class Ne1000Pump:
         else:
             self.watchdog_deadline_s = None
 
-    def inject(self, spec: FaultSpec) -> None:
-        """Arm ``spec``; an immediate one fires now."""
-        now = self.advance()
-        if spec.trigger.immediate:
-            self.apply_fault(spec, now)
-            return
-        # Counts and times run from the moment of arming (start, for command-line faults).
-        trigger = spec.trigger
-        spec = replace(
-            spec,
-            trigger=replace(
-                trigger,
-                run=None if trigger.run is None else trigger.run + self.run_count,
-                cmd=None if trigger.cmd is None else trigger.cmd + self.command_count,
-                at_s=None if trigger.at_s is None else trigger.at_s + now - self.origin_s,
-            ),
-        )
-        self._armed.append(spec)
-        log.info("pumpsim.fault.armed", fault=spec.text or spec.kind)
-
-    def command_arrived(self, at: float) -> None:
-        """Count a command addressed to this pump and fire faults waiting for it."""
-        self.command_count += 1
-        for spec in [s for s in self._armed if s.trigger.cmd == self.command_count]:
-            self._armed.remove(spec)
-            self.apply_fault(spec, at)
-
-    def apply_fault(self, spec: FaultSpec, at: float) -> None:
-        """The fault happens now."""
-        log.info("pumpsim.fault.fired", fault=spec.text or spec.kind, elapsed_s=at)
-        self.ledger.record(
-            "fault", kind=spec.kind, spec=spec.text, at=self.wall_at(at).isoformat(), elapsed_s=at
-        )
+    def pump_fault(self, spec: FaultSpec, at: float) -> None:
         kind = spec.kind
-        if kind in LINK_FAULTS:
-            self.fired_link_faults.append((spec, at))
-        elif kind == "power-reset":
+        if kind == "power-reset":
             was_running = self.state == "running"
             self._halt(at, "power-reset", "stopped")
             self.drive.progress_ul = 0.0
@@ -339,8 +229,6 @@ class Ne1000Pump:
         elif kind == "safe-timeout":
             self._halt(at, "safe-mode-timeout", "stopped")
             self.raise_alarm("T")
-        elif kind == "runaway":
-            self.drive.runaway = True
         elif kind == "spontaneous-start" and self.state == "stopped":
             self._start_phase(self.phase_n, at, "spontaneous-start")
         elif kind == "keypad-pause" and self.state == "running":
@@ -350,8 +238,3 @@ class Ne1000Pump:
             if self.state == "running":
                 self._halt(at, "end-of-travel", "stopped")
                 self.raise_alarm("S")
-        elif kind == "wrong-identity":
-            self.firmware = spec.ver
-        elif kind == "rogue" and self.rogue_client is not None:
-            # Someone else on the port: the command takes effect as if its controller sent it.
-            self.rogue_client(spec.send, at)

@@ -28,14 +28,15 @@ import structlog
 
 from pumpctl.errors import ConfigError
 
-from .session import Ne1000Simulator
+from .personality import Simulator
 
 log = structlog.get_logger()
 _IDLE_POLL_S = 0.02  # how often time-driven pump events (safe-mode alarms) are looked at
 _READ_SIZE = 4096
-#: termios speed constants -> baud, for the rates an NE-1000 supports.
+#: termios speed constants -> baud, for the rates the simulated pumps support.
 _SPEEDS = {
-    getattr(termios, f"B{baud}"): baud for baud in (300, 1200, 2400, 9600, 19200, 38400, 57600)
+    getattr(termios, f"B{baud}"): baud
+    for baud in (300, 1200, 2400, 9600, 19200, 38400, 57600, 115200)
 }
 
 
@@ -202,7 +203,7 @@ class PumpServer:
 
     def __init__(
         self,
-        sim: Ne1000Simulator,
+        sim: Simulator,
         endpoints: list[Endpoint],
         *,
         control_path: str | Path | None = None,

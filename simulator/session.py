@@ -9,7 +9,6 @@ at the configured baud, and distorts replies when a link fault is active. It nev
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import structlog
@@ -25,6 +24,7 @@ from pumpctl.drivers.ne1000_codec import (
 from .commands import execute
 from .faults import FaultSpec, parse_fault
 from .ledger import Ledger
+from .link import LinkFaults
 from .pump import FIRMWARE, Ne1000Pump
 
 log = structlog.get_logger()
@@ -38,13 +38,6 @@ class Outgoing:
 
     data: bytes
     delay_s: float
-
-
-@dataclass
-class _ActiveLinkFault:
-    spec: FaultSpec
-    until_s: float | None
-    replies_left: int | None
 
 
 class Ne1000Simulator:
@@ -67,9 +60,7 @@ class Ne1000Simulator:
             raise ValueError(f"baud={baud} must be > 0")
         self.baud = baud
         self.time_scale = time_scale
-        self._rng = random.Random(seed)  # noqa: S311 - reproducible fault noise, not secrets
         self._decoder = CommandDecoder()
-        self._link_faults: list[_ActiveLinkFault] = []
         self.pump = Ne1000Pump(
             clock,
             address=address,
@@ -78,6 +69,7 @@ class Ne1000Simulator:
             ledger=ledger,
             time_scale=time_scale,
         )
+        self.link = LinkFaults(self.pump, seed)
         self.pump.vendor_queries["XSIM"] = self._xsim
         self.pump.rogue_client = self._rogue
         # Marks where this run begins in a ledger file that several runs append to.
@@ -114,7 +106,7 @@ class Ne1000Simulator:
         """
         at = self.pump.advance()
         out = self._unprompted(at)
-        if self._silenced(at):
+        if self.link.silenced(at):
             return out  # unplugged: the pump hears nothing
         for item in self._decoder.feed(data, at if now_s is None else now_s):
             out.extend(self._answer(item))
@@ -159,9 +151,9 @@ class Ne1000Simulator:
         return frame
 
     def _unprompted(self, at: float) -> list[Outgoing]:
-        self._take_link_faults()
+        self.link.take()
         codes, self.pump.unprompted = self.pump.unprompted, []
-        if self._silenced(at) or not self._safe():
+        if self.link.silenced(at) or not self._safe():
             return []
         return [Outgoing(self._reply("A?" + c), self.wire_time_s(9)) for c in codes]
 
@@ -179,8 +171,8 @@ class Ne1000Simulator:
         pump.command_arrived(at)
         if item.framed:
             pump.restart_watchdog(at)
-        self._take_link_faults()
-        if self._silenced(at):
+        self.link.take()
+        if self.link.silenced(at):
             return []
         if pump.alarm is not None:
             alarm, pump.alarm = pump.alarm, None
@@ -200,51 +192,17 @@ class Ne1000Simulator:
         self.pump.ledger.record("rogue.command", command=text, status=status, answer=data)
         log.info("pumpsim.rogue_command", command=text, answer=data)
 
-    def _take_link_faults(self) -> None:
-        for spec, at in self.pump.fired_link_faults:
-            until = None if spec.duration_s is None else at + spec.duration_s
-            replies = None if spec.duration_s is not None or spec.kind == "silence" else spec.times
-            self._link_faults.append(_ActiveLinkFault(spec, until, replies))
-        self.pump.fired_link_faults.clear()
-
-    def _active(self, at: float) -> list[_ActiveLinkFault]:
-        self._link_faults = [
-            f
-            for f in self._link_faults
-            if (f.until_s is None or at < f.until_s) and (f.replies_left is None or f.replies_left)
-        ]
-        return self._link_faults
-
-    def _silenced(self, at: float) -> bool:
-        self._take_link_faults()
-        return any(f.spec.kind == "silence" for f in self._active(at))
-
     def _send(self, frame: bytes, at: float) -> list[Outgoing]:
-        self._take_link_faults()  # one fired while handling this command hits its reply
-        delay = self.wire_time_s(len(frame))
-        frames = [frame]
-        for fault in self._active(at):
-            kind = fault.spec.kind
-            if fault.replies_left is not None:
-                fault.replies_left -= 1
-            if kind == "slow":
-                delay += fault.spec.delay_s
-            elif kind == "duplicate":
-                frames.append(frame)
-            elif kind == "truncate":
-                frames = [f[: max(1, len(f) // 2)] for f in frames]
-            elif kind == "bad-crc" and self._safe():
-                frames = [f[:-2] + bytes([f[-2] ^ 0xFF]) + f[-1:] for f in frames]
-            elif kind in ("garble", "bad-crc"):
-                # Non-ASCII bytes cannot be mistaken for another valid reply: the client must see
-                # a damaged frame, not a plausible wrong one.
-                frames = [self._garble(f) for f in frames]
-        return [Outgoing(f, delay) for f in frames]
+        safe = self._safe()
+        out = self.link.distort(
+            frame,
+            at,
+            self.wire_time_s(len(frame)),
+            garble_from=2 if safe else 1,
+            bad_crc=_flip_crc if safe else None,
+        )
+        return [Outgoing(data, delay) for data, delay in out]
 
-    def _garble(self, frame: bytes) -> bytes:
-        damaged = bytearray(frame)
-        first = 2 if self._safe() else 1
-        for _ in range(2):
-            index = self._rng.randrange(first, max(first + 1, len(damaged) - 1))
-            damaged[index] = self._rng.randrange(0x80, 0xFF)
-        return bytes(damaged)
+
+def _flip_crc(frame: bytes) -> bytes:
+    return frame[:-2] + bytes([frame[-2] ^ 0xFF]) + frame[-1:]

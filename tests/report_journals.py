@@ -145,9 +145,10 @@ def known_journal(path: Path) -> Known:
     Day 1 (2026-03-02): slots 08:00, 09:30, 11:00, 12:30, 14:00, 15:30.
       08:00 delivered 10 ug; 09:30 delivered (pump started 2 min late); 11:00 partial 6 uL
       (6 ug); 12:30 denied (suspended); 14:00 missed (daemon not running); 15:30 delivered.
-      Alarm A1 (high) raised 11:01, acknowledged 11:20 by nurse jones; suspended 11:20-13:00.
+      Alarm A1 (high, for the 11:00 slot) raised 11:01, acknowledged 11:20 by nurse jones;
+      suspended 11:20-13:00.
     Day 2 (2026-03-03), new dose 12 ug from 07:00: 08:00 delivered; 09:30 uncertain (alarm A2,
-      medium); 11:00 not delivered (0 uL); 12:30 pending intent (counts as uncertain).
+      medium, for that slot); 11:00 not delivered (0 uL); 12:30 pending intent (uncertain).
     """
     b = JournalBuilder(path)
     ids: dict[str, str] = {}
@@ -161,7 +162,9 @@ def known_journal(path: Path) -> Known:
     ids["d1_1100"] = b.deliver(
         d1 + timedelta(minutes=180), outcome=Outcome.PARTIAL, delivered_ul="6"
     ).slot_id
-    b.journal.record_alarm("A1", "occlusion", "high", "stall during the pulse")
+    b.journal.record_alarm(
+        "A1", "occlusion", "high", "stall during the pulse", slot_id=ids["d1_1100"]
+    )
     b.at(d1 + timedelta(minutes=200))
     b.journal.record_alarm_acknowledged("A1", "nurse jones", note="line replaced")
     b.journal.record_alarm_cleared("A1", why="acknowledged")
@@ -179,7 +182,9 @@ def known_journal(path: Path) -> Known:
     ids["d2_0930"] = b.deliver(
         d2 + timedelta(minutes=90), outcome=Outcome.UNCERTAIN, dose_ug="12"
     ).slot_id
-    b.journal.record_alarm("A2", "uncertain-pulse", "medium", "power reset during the pulse")
+    b.journal.record_alarm(
+        "A2", "uncertain-pulse", "medium", "power reset during the pulse", slot_id=ids["d2_0930"]
+    )
     ids["d2_1100"] = b.deliver(
         d2 + timedelta(minutes=180), outcome=Outcome.NOT_DELIVERED, delivered_ul="0", dose_ug="12"
     ).slot_id

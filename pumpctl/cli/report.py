@@ -21,10 +21,9 @@ from pumpctl.cli.args import (
     output_option,
 )
 from pumpctl.cli.timespec import parse_time
-from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, UsageError
-
-#: The report's formats (pumpctl.report.FORMATS; kept here so `--help` does not load numpy).
-FORMATS = ("html", "csv", "json", "fhir")
+from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TAMPERED, UsageError
+from pumpctl.report import CURVES, FORMATS, writer_for
+from pumpctl.report.build import build_report, paused_gc
 
 
 def _time(text: str) -> datetime:
@@ -41,19 +40,25 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
-    # matplotlib and numpy load only when a report is really written.
-    from pumpctl.report import CURVE_FORMATS, _writer  # noqa: PLC0415
-    from pumpctl.report.build import build_report, paused_gc  # noqa: PLC0415
-
     journal = journal_path(args)
-    writer = _writer(args.format)
-    report = build_report(journal, start=start, end=end, curve=args.format in CURVE_FORMATS)
-    if is_stdout(args.output):
-        _write_to_stdout(lambda path: writer(report, path))
-    else:
-        with paused_gc():
-            writer(report, args.output)
-        print(f"{args.format} report written to {args.output}")
+    writer = writer_for(args.format)  # a PDF without a browser fails here, before any work
+    report = build_report(journal, start=start, end=end, curve=CURVES[args.format])
+    try:
+        if is_stdout(args.output):
+            _write_to_stdout(lambda path: writer(report, path))
+        else:
+            with paused_gc():
+                writer(report, args.output)
+            print(f"{args.format} report written to {args.output}")
+    except BrokenPipeError:
+        raise  # the reader of `-o -` left: the command line's own quiet exit
+    except OSError as err:
+        print(
+            f"pumpctl: error: -o {args.output}: the report cannot be written "
+            f"({err.strerror or err})",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     if not report.has_data:
         print("note: the journal has no data in this period", file=sys.stderr)
     if not report.integrity.ok:
@@ -79,14 +84,16 @@ def register(subparsers: Subparsers) -> None:
     parser = add_command(
         subparsers,
         "report",
-        help="report what a journal says was delivered (html, csv, json, fhir)",
+        help="report what a journal says was delivered (html, pdf, csv, json, fhir)",
         description=(
             "Write a delivery report from a journal. Exit 0, or 3 when the journal's chain "
             "does not verify (the report is still written and says so at the top). Times for "
-            "--from/--to are ISO 8601 (UTC if no zone), today, yesterday, or a span like 7d."
+            "--from/--to are ISO 8601 (UTC if no zone), today, yesterday, or a span like 7d. "
+            "--format pdf prints the HTML report with headless Chromium (exit 1 if none)."
         ),
         examples=[
             "pumpctl report -c /etc/pumpctl/pumpctl.toml -o report.html",
+            "pumpctl report -j journal.sqlite3 --format pdf -o report.pdf",
             "pumpctl report -j journal.sqlite3 --format csv -o - | head",
             "pumpctl report -j journal.sqlite3 --format fhir --from 2026-03-01 --to 2026-04-01 "
             "-o bundle.json",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pumpctl.cli.args import Subparsers, add_command, fraction, positive_float
+from pumpctl.cli.simulate_pituitary import add_pituitary_arguments, pituitary_request
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
@@ -21,6 +22,7 @@ def simulate(args: argparse.Namespace) -> int:
         default_config,
     )
 
+    pituitary = pituitary_request(args)
     configure_logging("console", "debug" if args.verbose else "critical", stream=sys.stderr)
     config = (
         load_config(Path(args.config), now=SIMULATION_EPOCH) if args.config else default_config()
@@ -31,6 +33,7 @@ def simulate(args: argparse.Namespace) -> int:
         faults=list(args.fault),
         fault_rate=args.fault_rate,
         operator_delay_min=args.operator_delay_min,
+        driver=args.driver,
     )
     simulation = Simulation(config, Path(args.journal), options)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.verbose)
@@ -38,6 +41,10 @@ def simulate(args: argparse.Namespace) -> int:
     bar.close()
     for line in summary.lines():
         print(line)
+    if pituitary is not None:
+        from pumpctl.cli.simulate_pituitary import report_pituitary  # noqa: PLC0415
+
+        report_pituitary(simulation, pituitary)
     return EXIT_OK if summary.ok else EXIT_FAILURE
 
 
@@ -79,6 +86,7 @@ def register(subparsers: Subparsers) -> None:
             "pumpctl simulate --days 7 -j /tmp/week.sqlite3",
             "pumpctl simulate --days 30 --fault-rate 0.05 --seed 3 -j /tmp/month.sqlite3",
             "pumpctl simulate --days 1 --fault stall@run:3:0.5 -c bench.toml -j /tmp/day.sqlite3",
+            "pumpctl simulate --days 3 --pituitary-compare continuous -j /tmp/lh.sqlite3",
         ],
     )
     parser.add_argument("--days", type=positive_float, required=True, help="simulated days")
@@ -105,10 +113,16 @@ def register(subparsers: Subparsers) -> None:
         help="minutes before the simulated operator acknowledges an alarm (default 30)",
     )
     parser.add_argument(
+        "--driver",
+        choices=("ne1000", "harvard11"),
+        help="pump driver and simulated pump family (default: the configuration's)",
+    )
+    parser.add_argument(
         "-j", "--journal", required=True, metavar="JOURNAL", help="new journal file"
     )
     parser.add_argument(
         "-c", "--config", metavar="FILE", help="configuration (default: the embedded demo)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
+    add_pituitary_arguments(parser)
     parser.set_defaults(func=simulate)

@@ -11,7 +11,12 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from pumpctl.config.sections import LimitsSection, PrescriptionSection, PumpSection
+from pumpctl.config.sections import (
+    DRIVER_BAUD_RATES,
+    LimitsSection,
+    PrescriptionSection,
+    PumpSection,
+)
 from pumpctl.core.model import PUMP_RESOLUTION, Limits, Prescription, ProfileWindow
 
 
@@ -151,3 +156,14 @@ def syringe_problems(prescription: Prescription, pump: PumpSection) -> list[str]
             f"({prescription.volume_ul.normalize():f} uL); allowed >= the pulse volume"
         ]
     return []
+
+
+def driver_problems(pump: PumpSection) -> list[str]:
+    """Settings the named pump family cannot take (each family has its own baud rates)."""
+    rates = DRIVER_BAUD_RATES[pump.driver]
+    if pump.baud in rates:
+        return []
+    return [
+        f"pump.baud = {pump.baud}: the {pump.driver} driver's pumps offer "
+        f"{', '.join(str(rate) for rate in rates)}"
+    ]

@@ -24,6 +24,7 @@ from pydantic_core import PydanticCustomError
 from pumpctl.config.checks import (
     build_limits,
     build_prescription,
+    driver_problems,
     prescription_problems,
     syringe_problems,
 )
@@ -188,6 +189,7 @@ def build_config(
     problems.extend(prescription_problems(prescription, limits))
     problems.extend(syringe_problems(prescription, validated.pump))
     problems.extend(sendable_problems(prescription, limits, validated.pump))
+    problems.extend(driver_problems(validated.pump))
 
     journal = validated.journal
     state_dir = Path(overrides.get("PUMPCTL_STATE_DIR") or _under(base_dir, journal.state_dir, ""))

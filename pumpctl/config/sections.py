@@ -38,10 +38,16 @@ _ZERO = Decimal(0)
 MINUTES_PER_DAY = 24 * 60
 MAX_PROFILE_WINDOWS = 24
 
-#: Pump drivers a configuration may name (the NE-1000 family speaks one protocol).
-DRIVER_NAMES = ("ne1000",)
-#: Baud rates the NE-1000 family supports.
-BAUD_RATES = (300, 1200, 2400, 9600, 19200)
+#: Pump drivers a configuration may name: the NE-1000 family, and the Harvard Apparatus
+#: Protocol 11 family (Pump 11 Elite, PHD Ultra).
+DRIVER_NAMES = ("ne1000", "harvard11")
+#: Baud rates each pump family supports.
+DRIVER_BAUD_RATES = {
+    "ne1000": (300, 1200, 2400, 9600, 19200),
+    "harvard11": (9600, 19200, 38400, 57600, 115200),
+}
+#: Baud rates any configured driver may use (checked per driver across the section).
+BAUD_RATES = tuple(sorted({rate for rates in DRIVER_BAUD_RATES.values() for rate in rates}))
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 

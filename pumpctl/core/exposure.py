@@ -2,7 +2,7 @@
 
 C(t) = F·D·ka / (V·(ka − ke)) · (e^(−ke·t) − e^(−ka·t)) for a bolus; a pulse of finite duration is
 the bolus response integrated over its (constant-rate) infusion, in closed form; a history is the
-superposition of its pulses. Parameters and their sources: shared/reference/clinical-parameters.md.
+superposition of its pulses. Parameters and their sources: docs/clinical-parameters.md.
 
 The model ranks exposure and catches continuous-like patterns (pulses too close, pulses infused too
 slowly); it is not a clinical prediction. Levels are in pg/mL, times in minutes.
@@ -23,7 +23,7 @@ MODEL_HORIZON_MIN = 600.0
 #: The default threshold is the prescription's own steady-state pre-pulse level times this margin.
 DEFAULT_THRESHOLD_MARGIN = 1.35
 
-#: The shape a pulse is meant to have: a bolus over about a minute (clinical-parameters.md).
+#: The shape a pulse is meant to have: a bolus over about a minute (docs/clinical-parameters.md).
 #: The default threshold is derived for it, so a slow "pulse" cannot raise its own threshold.
 REFERENCE_PULSE_MIN = 1.0
 

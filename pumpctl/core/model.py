@@ -17,7 +17,7 @@ PUMP_RESOLUTION = Decimal("0.001")
 
 
 class HardCeiling:
-    """Limits no configuration can widen (shared/reference/clinical-parameters.md).
+    """Limits no configuration can widen (docs/clinical-parameters.md gives their sources).
 
     Invariant: every configured limit lies on the safe side of these values.
     """

@@ -75,7 +75,7 @@ class Alarm:
     ack_reason: str | None = None
     silenced_until: datetime | None = None
     silenced_by: str | None = None
-    #: The slot the alarm is about, when it is about one (journaled with it for exports).
+    #: The slot this alarm is about, when it is about one (journaled with the alarm).
     slot_id: str | None = None
 
     @property
@@ -196,7 +196,8 @@ class AlarmSet:
         Raising an alarm that is already present updates its detail and count and sets its
         cause present again; it raises its priority if ``priority`` is more urgent, and never
         lowers it. An acknowledged alarm raised again before it cleared stays acknowledged
-        (the operator already knows); a new alarm follows once it has cleared.
+        (the operator already knows); a new alarm follows once it has cleared. ``slot_id``
+        names the slot the alarm is about; raised again, the alarm names the newest one.
         """
         now = self._clock.now()
         spec = CATALOGUE[kind]
@@ -225,7 +226,7 @@ class AlarmSet:
             count=current.count + 1,
             cause_present=spec.condition,
             priority=wanted if escalate else current.priority,
-            slot_id=slot_id if slot_id is not None else current.slot_id,
+            slot_id=slot_id or current.slot_id,
         )
         if escalate:
             # A more urgent alarm demands a fresh acknowledgement and is heard again.

@@ -26,6 +26,8 @@ class Annunciator:
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self._journal = journal
         self.alarms = AlarmSet(clock, [self._journal_transition, AlarmLog()])
+        #: The slot each active alarm was last journaled with.
+        self._journaled_slot: dict[str, str | None] = {}
         #: Alarm ids that suspend delivery until acknowledged (SR-06).
         self.safety_suspended: set[str] = set()
 
@@ -42,7 +44,7 @@ class Annunciator:
         *,
         slot_id: str | None = None,
     ) -> None:
-        """Raise ``kind``; ``slot_id`` names the pulse it is about (journaled for exports)."""
+        """Raise ``kind``; ``slot_id`` names the slot it is about (journaled with it)."""
         # Logged by the AlarmLog listener, once per alarm rather than once per repeat.
         self.alarms.raise_alarm(kind, detail, priority=priority, slot_id=slot_id)
 
@@ -65,14 +67,18 @@ class Annunciator:
     def _journal_transition(self, event: AlarmEvent) -> None:
         alarm = event.alarm
         try:
-            if event.transition in (Transition.RAISED, Transition.ESCALATED):
+            # A repeat is journaled only when it is about another slot: each slot's record then
+            # names the alarm that concerned it, and a condition raised every tick adds nothing.
+            new_slot = (
+                event.transition is Transition.REPEATED
+                and alarm.slot_id is not None
+                and alarm.slot_id != self._journaled_slot.get(alarm.alarm_id)
+            )
+            if event.transition in (Transition.RAISED, Transition.ESCALATED) or new_slot:
                 self._journal.record_alarm(
-                    alarm.alarm_id,
-                    alarm.kind,
-                    alarm.priority,
-                    alarm.detail,
-                    slot_id=alarm.slot_id,
+                    alarm.alarm_id, alarm.kind, alarm.priority, alarm.detail, slot_id=alarm.slot_id
                 )
+                self._journaled_slot[alarm.alarm_id] = alarm.slot_id
             elif event.transition is Transition.ACKNOWLEDGED:
                 self._journal.record_alarm_acknowledged(
                     alarm.alarm_id, event.who or "?", note=event.reason or ""
@@ -83,5 +89,6 @@ class Annunciator:
                 )
             elif event.transition is Transition.CLEARED:
                 self._journal.record_alarm_cleared(alarm.alarm_id, why=event.reason or "")
+                self._journaled_slot.pop(alarm.alarm_id, None)
         except PumpctlError as err:
             log.error("journal.write_failed", error=str(err), alarm=alarm.alarm_id)

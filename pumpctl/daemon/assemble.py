@@ -14,6 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import cast
 
+import structlog
+
 from pumpctl.config import Config
 from pumpctl.core.clock import Clock
 from pumpctl.daemon.configuration import (
@@ -29,6 +31,8 @@ from pumpctl.drivers.registry import get_driver_class
 from pumpctl.drivers.transport import Transport
 from pumpctl.errors import ConfigError
 from pumpctl.journal import EventKind, Journal
+
+log = structlog.get_logger("pumpctl.daemon")
 
 #: Heartbeats per safe-mode watchdog period on a real host: the pump hears from pumpctl three
 #: times per period, so two late ticks on a busy host still do not trip it.
@@ -49,6 +53,22 @@ def make_driver(config: Config, *, transport: Transport | None = None) -> PumpDr
         **extra,
     )
     return cast(PumpDriver, driver)
+
+
+#: What pumpctl does instead when the pump has no communications watchdog (SR-14 degraded).
+NO_WATCHDOG_COMPENSATION = (
+    "the pump has no communications watchdog: every bolus is bounded by the pump's own target "
+    "volume, set and read back before the run; heartbeats keep polling for unexpected motion; "
+    "a pump that runs away while pumpctl is down is not stopped by the pump"
+)
+
+
+def pump_watchdog(driver: PumpDriver) -> bool:
+    """Whether the pump stops itself when pumpctl goes quiet; said out loud when it does not."""
+    watchdog = bool(getattr(driver, "has_watchdog", True))
+    if not watchdog:
+        log.warning("pump.no_watchdog", compensation=NO_WATCHDOG_COMPENSATION)
+    return watchdog
 
 
 def heartbeat_for(config: Config, heartbeat_s: float | None = None) -> float:
@@ -124,10 +144,14 @@ def assemble(
             "configuration",
             "syringe loaded at first start",
         )
+    if driver is None:
+        driver = make_driver(config, transport=transport)
+    identity = config_identity(config)
+    identity["pump"]["watchdog"] = pump_watchdog(driver)
     daemon = Daemon(
         prescription=prescription,
         limits=config.limits,
-        driver=driver if driver is not None else make_driver(config, transport=transport),
+        driver=driver,
         journal=journal,
         clock=clock,
         waker=waker,
@@ -137,7 +161,7 @@ def assemble(
             poll_interval_s=min(MAX_POLL_INTERVAL_S, beat_s),
             config_digest=config.digest,
             config_path=None if config.source_path is None else str(config.source_path),
-            identity=config_identity(config),
+            identity=identity,
             time_scale=time_scale,
             # An in-process transport or driver opens no device file.
             device_url=config.pump.url if transport is None and driver is None else "",

@@ -96,6 +96,7 @@ class PendingPulses:
                 "the pump reported a power reset"
                 if alarm is PumpAlarm.POWER_RESET
                 else f"the pump reported alarm {alarm}",
+                slot_id=record.slot_id,
             )
         totals = None if status.moving else self._driver.dispensed()
         infused = None if totals is None else totals.infused_ul
@@ -113,13 +114,16 @@ class PendingPulses:
         if decision.action is Action.STOP_AND_SUSPEND:
             self._driver.stop()
             self._annunciator.suspend_for(
-                AlarmKind.UNINTENDED_FLOW, f"pump still running for {record.slot_id}"
+                AlarmKind.UNINTENDED_FLOW,
+                f"pump still running for {record.slot_id}",
+                slot_id=record.slot_id,
             )
         elif decision.action is Action.AWAIT_OPERATOR:
             self._state.awaiting_operator.add(record.slot_id)
             self._annunciator.raise_alarm(
                 AlarmKind.UNCERTAIN_PULSE,
                 f"pulse {record.slot_id}: {decision.why}; acknowledge after checking the syringe",
+                slot_id=record.slot_id,
             )
         elif infused is not None:
             outcome = self._journal.resolve_from_pump(

@@ -171,6 +171,8 @@ class Daemon:
         self.reload = Reload(
             therapy=self.therapy, journal=journal, annunciator=self.annunciator, state=self.state
         )
+        #: Hooks that failed once already (their traceback was logged).
+        self._failed_hooks: set[int] = set()
         self.before_start: list[Callable[[], None]] = []
         self.after_tick: list[Callable[[], None]] = []
         self.before_shutdown: list[Callable[[], None]] = []
@@ -249,8 +251,14 @@ class Daemon:
         for hook in hooks:
             try:
                 hook()
-            except Exception:  # a notifier or metrics bug must not stop delivery
-                log.exception("daemon.hook_failed", hook=name)
+            except Exception as err:  # a notifier or metrics bug must not stop delivery
+                # The traceback once per hook; then one line per failure. The loop wakes every
+                # few seconds (SR-26's flow watch): a traceback each time floods the log.
+                if id(hook) in self._failed_hooks:
+                    log.error("daemon.hook_failed", hook=name, error=repr(err), repeated=True)
+                else:
+                    self._failed_hooks.add(id(hook))
+                    log.exception("daemon.hook_failed", hook=name)
 
     # -- what the runner, simulations and tests use ---------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import IO, Any
 
 from pumpctl.journal.events import EventKind, utc_text
@@ -29,12 +29,14 @@ def _new_row(slot_id: str) -> dict[str, Any]:
         "end_utc": None,
         "requested_volume_ul": None,
         "requested_dose_ug": None,
+        "requested_duration_s": None,
         "delivered_volume_ul": None,
         "delivered_dose_ug": None,
         "outcome": "SCHEDULED",
         "resolved_by": None,
         "denial_reasons": [],
         "missed_reasons": [],
+        "missed_detail": None,
         "alarms": [],
     }
 
@@ -47,10 +49,13 @@ def _delivered_dose(row: dict[str, Any]) -> str | None:
     )
     if requested_ul is None or dose_ug is None or delivered_ul is None:
         return None
-    if Decimal(requested_ul) == 0:
-        return "0"
-    dose = Decimal(dose_ug) * Decimal(delivered_ul) / Decimal(requested_ul)
-    return str(dose.quantize(_DOSE_RESOLUTION))
+    try:
+        if Decimal(requested_ul) == 0:
+            return "0"
+        dose = Decimal(dose_ug) * Decimal(delivered_ul) / Decimal(requested_ul)
+        return str(dose.quantize(_DOSE_RESOLUTION))
+    except (InvalidOperation, TypeError, ValueError):
+        return None  # a record that does not state numbers states no dose
 
 
 def _apply(row: dict[str, Any], event: EventRow) -> None:
@@ -60,6 +65,7 @@ def _apply(row: dict[str, Any], event: EventRow) -> None:
         row["scheduled_utc"] = p.get("scheduled_utc", row["scheduled_utc"])
         row["requested_volume_ul"] = p.get("volume_ul")
         row["requested_dose_ug"] = p.get("dose_ug")
+        row["requested_duration_s"] = p.get("duration_s")
     if kind == EventKind.PULSE_INTENT:
         row["intent_utc"] = utc_text(event.wall)
         row["outcome"] = "PENDING"
@@ -80,6 +86,7 @@ def _apply(row: dict[str, Any], event: EventRow) -> None:
     elif kind == EventKind.SLOT_MISSED:
         row["scheduled_utc"] = p.get("scheduled_utc", row["scheduled_utc"])
         row["missed_reasons"] = list(p.get("reasons", []))
+        row["missed_detail"] = p.get("detail") or None
         if row["intent_utc"] is None:
             row["outcome"] = "MISSED"
     elif kind == EventKind.ALARM_RAISED:

@@ -1,6 +1,8 @@
-"""Clinician review: what a journal says was delivered, as HTML, CSV, JSON or FHIR R4.
+"""Clinician review: what a journal says was delivered, as HTML, PDF, CSV, JSON or FHIR R4.
 
 ``build_report`` reads a journal (read-only) into one :class:`Report`; each format renders it.
+``report_from_events`` builds the same report from records read anywhere else (the journal's
+records as :class:`~pumpctl.journal.query.EventRow`, with their chain verdict).
 ``write_report`` is the one call the CLI and ``pumpctl demo`` use.
 """
 
@@ -10,20 +12,33 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from pumpctl.report.assemble import report_from_events
 from pumpctl.report.build import build_report, paused_gc
 from pumpctl.report.model import REPORT_SCHEMA, Report
+from pumpctl.report.stats import CurveMode
 
-FORMATS = ("html", "csv", "json", "fhir")
-#: Formats that show the sampled exposure curve; the others carry only per-pulse levels.
-CURVE_FORMATS = ("html", "json")
+FORMATS = ("html", "pdf", "csv", "json", "fhir")
+#: How much of the exposure curve each format needs (the CSV and FHIR only per-pulse levels).
+CURVES: dict[str, CurveMode] = {
+    "html": "short",
+    "pdf": "short",
+    "json": "always",
+    "csv": "never",
+    "fhir": "never",
+}
 
 
-def _writer(fmt: str) -> Callable[[Report, Path], None]:
-    # Imported on demand: matplotlib (HTML only) takes a while to load.
+def writer_for(fmt: str) -> Callable[[Report, Path], None]:
+    """The function that writes ``fmt``; each format's module is imported only when used."""
     if fmt == "html":
         from pumpctl.report.html import write_html  # noqa: PLC0415
 
         return write_html
+    if fmt == "pdf":
+        from pumpctl.report.pdf import require_browser, write_pdf  # noqa: PLC0415
+
+        require_browser()  # a missing browser is one clear line before any work is done
+        return write_pdf
     if fmt == "csv":
         from pumpctl.report.csvfmt import write_csv  # noqa: PLC0415
 
@@ -52,12 +67,20 @@ def write_report(
     A tampered journal still gives a report (its verdict says so at the top); callers that must
     refuse one check ``build_report(...).integrity.ok`` instead.
     """
-    writer = _writer(fmt)
-    report = build_report(Path(journal_path), start=start, end=end, curve=fmt in CURVE_FORMATS)
+    writer = writer_for(fmt)
+    report = build_report(Path(journal_path), start=start, end=end, curve=CURVES[fmt])
     output = Path(output)
     with paused_gc():
         writer(report, output)
     return output
 
 
-__all__ = ["FORMATS", "REPORT_SCHEMA", "Report", "build_report", "write_report"]
+__all__ = [
+    "FORMATS",
+    "REPORT_SCHEMA",
+    "Report",
+    "build_report",
+    "report_from_events",
+    "write_report",
+    "writer_for",
+]

@@ -1,7 +1,8 @@
 """CSV: one row per slot, the columns documented in ``docs/reports.md``.
 
-Summaries (per day, intervals, alarms) are in the HTML and JSON formats; every number in them is
-derivable from these rows, which is what tests check.
+Summaries (per day, intervals, alarms) are in the HTML and JSON formats; every count and dose in
+them can be recomputed from these rows, which is what tests check. Outcomes are spelled as in
+:mod:`pumpctl.report.outcomes`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from pumpctl.report.model import Report, SlotRow
 COLUMNS = (
     "slot_id",
     "scheduled_utc",
+    "scheduled_local",
     "local_date",
-    "category",
     "outcome",
     "prescribed_dose_ug",
     "delivered_dose_ug",
@@ -31,35 +32,32 @@ COLUMNS = (
 )
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[str]:
-    local = "" if row.scheduled is None else row.scheduled.astimezone(zone).date().isoformat()
+def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[object]:
+    scheduled = row.scheduled
+    local = None if scheduled is None else scheduled.astimezone(zone)
     return [
         row.slot_id,
-        "" if row.scheduled is None else row.scheduled.isoformat(),
-        local,
-        row.category,
-        row.outcome,
-        _text(row.prescribed_dose_ug),
-        _text(row.delivered_dose_ug),
-        _text(row.requested_volume_ul),
-        _text(row.delivered_volume_ul),
+        "" if scheduled is None else scheduled.isoformat(),
+        "" if local is None else local.isoformat(),
+        "" if local is None else local.date().isoformat(),
+        row.outcome.value,
+        row.prescribed_dose_ug,
+        row.delivered_dose_ug,
+        row.requested_volume_ul,
+        row.delivered_volume_ul,
         "" if row.started is None else row.started.isoformat(),
         "" if row.ended is None else row.ended.isoformat(),
         ";".join(row.reasons),
-        _text(row.resolved_by),
-        ";".join(row.alarm_codes),
+        row.resolved_by,
+        ";".join(f"{a.code}:{a.priority}" for a in row.alarms),
         "" if fraction is None else f"{fraction:.4f}",
     ]
 
 
 def write_csv(report: Report, output: Path) -> None:
     with output.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.writer(stream)
+        writer = csv.writer(stream)  # writes None as an empty field
         writer.writerow(COLUMNS)
-        zone = ZoneInfo(report.timezone)
+        zone = report.zone
         fractions = report.pre_pulse_fractions
         writer.writerows(csv_row(row, zone, fractions.get(row.slot_id)) for row in report.slots)

@@ -1,318 +1,293 @@
-"""HTML: one self-contained page (inline CSS and SVG, no script, no fetch), printable on A4.
+"""HTML: one self-contained page (inline CSS and SVG, no script, no fetch), printed on A4 portrait.
 
-Order: integrity verdict (red when the journal is tampered), identity and period, prescription and
-its changes, the four figures, then the tables. Every text from the journal is escaped.
+Page 1 answers at a glance: who, which pump, which period, the prescription in words, adherence,
+dose delivered against prescribed, every safety event and the journal's integrity. Then the
+figures, then the tables (headers repeated on every printed page), then the detail. Every text
+from the journal is escaped; every time is local to the prescription's zone, with its offset.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from datetime import datetime
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from pumpctl.report import plots
-from pumpctl.report.model import CATEGORIES, NOT_RECORDED, DayRow, Report
+from pumpctl import __version__
+from pumpctl.report import figures, html_facts, html_tables
+from pumpctl.report.assemble import limits_from
+from pumpctl.report.model import Report
+from pumpctl.report.outcomes import TERMS, SlotOutcome
+from pumpctl.report.words import (
+    NOT_RECORDED,
+    count_words,
+    decimal_text,
+    limits_words,
+    local_time,
+    prescription_details,
+    prescription_words,
+    ug,
+)
+
+TITLE = "Pulsatile gonadorelin delivery report"
+SOURCES = "docs/clinical-parameters.md"
+
+_PAGE = """
+@page { size: A4 portrait; margin: 14mm 14mm 16mm 14mm;
+  @bottom-left { content: FOOT; font: 7.5pt sans-serif; color: #555; }
+  @bottom-right { content: "page " counter(page) " of " counter(pages);
+    font: 7.5pt sans-serif; color: #555; } }
+"""
 
 _CSS = """
-@page { size: A4; margin: 15mm; }
-body { font: 10pt/1.35 system-ui, sans-serif; color: #111; max-width: 190mm; margin: 1em auto; }
-h1 { font-size: 16pt; margin: 0 0 .3em; } h2 { font-size: 12pt; margin: 1.2em 0 .4em; }
-h3 { font-size: 10pt; margin: .6em 0 .3em; }
-table { border-collapse: collapse; width: 100%; margin: .3em 0 .8em; font-size: 8.5pt; }
-th, td { border: 1px solid #bbb; padding: 2px 3px; text-align: left; vertical-align: top; }
-th { background: #eee; } tbody th { width: 11em; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
-.verdict { padding: .5em .8em; border: 2px solid; font-weight: bold; margin: .5em 0; }
-.ok { border-color: #1b7837; color: #1b7837; }
-.tampered { border-color: #b2182b; background: #fde0dd; color: #b2182b; font-size: 13pt; }
+* { box-sizing: border-box; }
+body { font: 9.5pt/1.35 "Liberation Sans", Arial, Helvetica, sans-serif; color: #111;
+  max-width: 182mm; margin: 1em auto; padding: 0 4mm; }
+h1 { font-size: 15pt; margin: .2em 0 .3em; }
+h2 { font-size: 11.5pt; margin: 1em 0 .35em; border-bottom: 1px solid #999; break-after: avoid; }
+h3 { font-size: 10pt; margin: .7em 0 .25em; break-after: avoid; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; margin: .2em 0 .7em;
+  font-size: 8pt; }
+th, td { border: 1px solid #bbb; padding: 1.5px 3px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
+thead { display: table-header-group; } thead th { background: #eee; font-weight: bold; }
+tr { break-inside: avoid; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+table.facts th { width: 27mm; background: #f4f4f4; }
+table.facts.wide th { width: 62mm; }
+table.facts td { font-size: 9pt; }
+.verdict { padding: .35em .7em; border: 2px solid; font-weight: bold; margin: .2em 0; }
+.ok { border-color: #1b7837; color: #1b7837; font-size: 8.5pt; }
+.tampered { border-color: #b2182b; background: #fde0dd; color: #b2182b; font-size: 12pt; }
+.alert { border: 3px solid #b2182b; background: #fde0dd; color: #7a0011; padding: .4em .7em;
+  margin: .3em 0; font-size: 11pt; font-weight: bold; }
+.alert ul { margin: .2em 0 0 1.2em; padding: 0; font-size: 9.5pt; }
 .nodata { padding: .5em .8em; border: 2px dashed #888; margin: .5em 0; }
+.keys { display: flex; gap: 3mm; margin: .5em 0; }
+.key { flex: 1; border: 1px solid #999; padding: .3em .5em; }
+.key b { display: block; font-size: 15pt; }
 .flag { color: #b2182b; font-weight: bold; }
-figure { margin: .4em 0; break-inside: avoid; } figure svg { width: 100%; height: auto; }
-@media print { h2 { break-after: avoid; } tr { break-inside: avoid; } }
+.none { color: #555; }
+.small { font-size: 7.5pt; color: #555; }
+.glance { break-after: page; }
+figure { margin: .3em 0 .6em; break-inside: avoid; }
+figure svg { width: 100%; height: auto; display: block; font-family: inherit; }
+figcaption { font-size: 8pt; color: #333; }
+.foot { font-size: 7.5pt; color: #555; margin-top: 1.5em; border-top: 1px solid #bbb; }
+a { color: inherit; }
 """
 
 
-def _t(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return escape(value.isoformat(timespec="seconds"))
-    return escape(str(value))
+def css_string(text: str) -> str:
+    """A CSS string literal of ``text``: every character but letters, digits and a few safe
+    signs is a CSS escape, so journal text can end neither the string nor the style element."""
+    safe = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;+-_")
+    return '"' + "".join(ch if ch in safe else f"\\{ord(ch):x} " for ch in text) + '"'
 
 
-def _table(
-    element_id: str,
-    head: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    numeric: Collection[int] = (),
-) -> str:
-    """A table; the columns at the ``numeric`` indices are right-aligned numbers."""
-    out = [f'<table id="{element_id}"><thead><tr>']
-    out += [f"<th>{escape(h)}</th>" for h in head]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        cells = [
-            f'<td class="n">{_t(v)}</td>' if i in numeric else f"<td>{_t(v)}</td>"
-            for i, v in enumerate(row)
-        ]
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+def _label(data: dict[str, Any] | None, *keys: str) -> str | None:
+    for key in keys:
+        if data and data.get(key):
+            return str(data[key])
+    return None
 
 
-def _reasons(counts: dict[str, int]) -> str:
-    return ", ".join(f"{reason} ×{n}" for reason, n in sorted(counts.items()))
+def subject_text(report: Report) -> str:
+    subject = report.subject or {}
+    ident = _label(subject, "id") or NOT_RECORDED
+    note = _label(subject, "note")
+    return f"{ident} — {note}" if note else ident
 
 
-def _day_cells(label: object, row: DayRow) -> list[object]:
-    return [
-        label,
-        row.scheduled,
-        *(row.counts[c] for c in CATEGORIES),
-        row.delivered_dose_ug,
-        row.prescribed_dose_ug,
-        row.adherence_pct,
-        _reasons(row.denied_by_reason),
-        _reasons(row.missed_by_reason),
+def pump_text(report: Report) -> str:
+    pump = report.pump or {}
+    name = _label(pump, "label") or _label(report.subject, "pump_label")
+    if not name:
+        return NOT_RECORDED
+    details = [
+        str(pump["driver"]) if pump.get("driver") else "",
+        f"syringe {pump['syringe_diameter_mm']} mm" if pump.get("syringe_diameter_mm") else "",
+        f"{pump['syringe_volume_ul']} µL" if pump.get("syringe_volume_ul") else "",
     ]
+    details = [d for d in details if d]
+    return f"{name} ({', '.join(details)})" if details else name
 
 
-def _row(row_id: str, label: str, value: object) -> str:
-    return f'<tr id="{row_id}"><th>{escape(label)}</th><td>{_t(value)}</td></tr>'
+def period_text(report: Report) -> str:
+    zone = report.zone
+    start = report.period_from or report.first_record
+    end = report.period_to or report.last_record
+    if start is None or end is None:
+        return f"no records (times in {report.timezone})"
+    length = f", {duration_text(end - start)}"
+    which = "" if report.period_from or report.period_to else " (the whole journal)"
+    return (
+        f"{local_time(start, zone)} to {local_time(end, zone)}{which}{length}; "
+        f"times in {report.timezone}"
+    )
 
 
-def _header(report: Report) -> list[str]:
+def duration_text(span: timedelta) -> str:
+    """``24 h`` up to two days, ``30 days`` beyond (rounded to the nearest whole unit)."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{round(hours)} h"
+    return f"{round(hours / 24)} days"
+
+
+def period_short(report: Report) -> str:
+    """``2026-01-04 to 2026-01-07 (Europe/Berlin)`` for the printed page footer."""
+    zone = report.zone
+    start = report.period_from or report.first_record
+    end = report.period_to or report.last_record
+    if start is None or end is None:
+        return "no records"
+    return (
+        f"{start.astimezone(zone):%Y-%m-%d} to {end.astimezone(zone):%Y-%m-%d} ({report.timezone})"
+    )
+
+
+def _alert(report: Report) -> str:
+    """Over-delivery and unexplained flow open the report, in red, one line each."""
+    safety = report.safety
+    if not safety.alert:
+        return ""
+    zone = report.zone
+    items = [
+        f"<li>Over-delivery: {escape(local_time(r.scheduled, zone))}: "
+        f"{escape(decimal_text(r.delivered_volume_ul))} µL delivered for "
+        f"{escape(decimal_text(r.requested_volume_ul))} µL commanded "
+        f"({escape(ug(r.delivered_dose_ug))} for {escape(ug(r.prescribed_dose_ug))})</li>"
+        for r in safety.over_delivered
+        if r.scheduled is not None
+    ]
+    items += [
+        f"<li>Unexplained flow: {escape(local_time(f.when, zone))}: "
+        + (f"{escape(decimal_text(f.volume_ul))} µL " if f.volume_ul is not None else "")
+        + f"{escape(f.detail)}</li>"
+        for f in safety.unexplained_flow
+    ]
+    count = len(safety.over_delivered) + len(safety.unexplained_flow)
+    return (
+        f'<div id="safety-alert" class="alert">SAFETY: {count} event'
+        f"{'' if count == 1 else 's'} of over-delivery or unexplained flow"
+        f"<ul>{''.join(items)}</ul></div>"
+    )
+
+
+def _keys(report: Report) -> str:
+    total = report.total
+    adherence = "—" if total.adherence_pct is None else f"{total.adherence_pct} %"
+    share = (
+        f" ({(100 * total.delivered_dose_ug / total.prescribed_dose_ug):.1f} %)"
+        if total.prescribed_dose_ug
+        else ""
+    )
+    counts = ", ".join(
+        f"{total.counts[o]} {TERMS[o].label}" for o in SlotOutcome if total.counts[o]
+    )
+    return (
+        '<div class="keys" id="keys">'
+        f'<div class="key" id="adherence">adherence<b>{adherence}</b>'
+        f"{total.full} of {total.due} due slots given in full</div>"
+        f'<div class="key" id="dose">dose delivered<b>{escape(ug(total.delivered_dose_ug))}</b>'
+        f"of {escape(ug(total.prescribed_dose_ug))} prescribed for the due slots{share}</div>"
+        f'<div class="key" id="slots">slots<b>{total.scheduled}</b>{escape(counts) or "none"}'
+        "</div></div>"
+    )
+
+
+def _identity(report: Report) -> str:
+    p = report.prescription_in_force
+    prescription = (
+        f"<b>{escape(prescription_words(p))}</b><br>"
+        f'<span class="small">{escape(prescription_details(p))}</span>'
+        if p
+        else NOT_RECORDED
+    )
+    changes = len(report.changes)
+    rows = [
+        ("subject", "subject", escape(subject_text(report))),
+        ("pump", "pump", escape(pump_text(report))),
+        ("period", "period", escape(period_text(report))),
+        ("prescription", "prescription", prescription),
+        (
+            "limits",
+            "safety limits",
+            escape(limits_words(report.limits_in_force, limits_from(report.limits_in_force))),
+        ),
+        (
+            "changes-count",
+            "changes",
+            "none in the period"
+            if not changes
+            else f'<a href="#changes">{count_words(changes, "change")}</a> of prescription or '
+            "limits in the period (table below)",
+        ),
+    ]
+    body = "".join(f'<tr id="{i}"><th>{escape(k)}</th><td>{v}</td></tr>' for i, k, v in rows)
+    return f'<table id="identity" class="facts"><tbody>{body}</tbody></table>'
+
+
+def _integrity(report: Report) -> str:
     integrity = report.integrity
     css = "ok" if integrity.ok else "tampered"
-    last_start = report.daemon_starts[-1] if report.daemon_starts else {}
-    rows = [
-        _row("subject", "subject", _compact(report.subject, NOT_RECORDED)),
-        _row("pump", "pump", _compact(report.pump, NOT_RECORDED)),
-        _row("journal", "journal", report.journal_path),
-        _row("period", "period", f"{_t(report.period_from) if report.period_from else 'start'}"
-             f" to {_t(report.period_to) if report.period_to else 'end'} of the journal"
-             f" (days counted in {report.timezone})"),
-        _row("head", "journal head", f"#{integrity.head_seq} {integrity.head_hash}"),
-        _row("software", "pumpctl", f"{last_start.get('version', NOT_RECORDED)}, config digest "
-             f"{last_start.get('config_digest', NOT_RECORDED)}"),
-        _row("generated", "generated", report.generated),
-    ]  # fmt: skip
+    warnings = "".join(f"<br>warning: {escape(w)}" for w in integrity.warnings)
+    return (
+        f'<div id="integrity" class="verdict {css}">Journal integrity: '
+        f"{escape(integrity.verdict)}{warnings}</div>"
+    )
+
+
+def _glance(report: Report) -> list[str]:
     parts = [
-        f'<div id="integrity" class="verdict {css}">Journal integrity: {_t(integrity.verdict)}'
-        + "".join(f"<br>warning: {_t(w)}" for w in integrity.warnings)
-        + "</div>",
-        "<h1>pumpctl delivery report</h1>",
-        '<table id="identity"><tbody>' + "".join(rows) + "</tbody></table>",
-        _glance(report),
+        '<section class="glance" id="glance">',
+        _integrity(report),
+        _alert(report),
+        f"<h1>{TITLE}</h1>",
+        _identity(report),
     ]
     if not report.has_data:
         parts.append(
             '<div id="no-data" class="nodata">No data: the journal has no slots, '
             "alarms or suspensions in this period.</div>"
         )
+    parts += [_keys(report), "<h2>Safety events</h2>", html_facts.safety(report), "</section>"]
     return parts
 
 
-def _glance(report: Report) -> str:
-    """One line a clinician reads first: what share of the therapy arrived."""
-    total = report.total
-    counts = ", ".join(f"{total.counts[c]} {c}" for c in CATEGORIES if total.counts[c])
-    adherence = "—" if total.adherence_pct is None else f"{total.adherence_pct} %"
+def _figures(report: Report) -> list[str]:
+    drawn = figures.figures(report)
+    if not drawn:
+        return []
+    return ["<h2>Figures</h2>"] + [
+        f'<figure id="fig-{name}">{svg}<figcaption>{escape(caption)}</figcaption></figure>'
+        for name, caption, svg in drawn
+    ]
+
+
+def _foot(report: Report) -> str:
     return (
-        f'<p id="glance"><b>{total.scheduled} slots</b> ({escape(counts) or "none"}); '
-        f"adherence <b>{adherence}</b>; delivered <b>{total.delivered_dose_ug} µg</b> of "
-        f"{total.prescribed_dose_ug} µg prescribed; {len(report.alarms)} alarms, "
-        f"{len(report.suspensions)} suspensions; "
-        f"{len(report.intervals.below_limit)} intervals below the minimum.</p>"
+        '<p class="foot">Generated by pumpctl '
+        f"{escape(__version__)} on {escape(local_time(report.generated, report.zone))} from "
+        f"{escape(report.source)}"
+        + (f" (journal {escape(report.journal_id)})" if report.journal_id else "")
+        + f". Clinical numbers, limits and the exposure model: {SOURCES}, with their sources. "
+        "Research software, not a medical device. Exposure is a model prediction, not a "
+        "measurement.</p>"
     )
 
 
-def _prescription(report: Report) -> list[str]:
-    changes = [
-        (c.when, c.what, c.who, c.why, _compact(c.old), _compact(c.new)) for c in report.changes
-    ]
-    return [
-        "<h2>Prescription and limits</h2>",
-        '<table id="settings"><tbody>',
-        _row(
-            "prescription",
-            "prescription in force at the start",
-            _compact(report.prescription_in_force, NOT_RECORDED),
-        ),
-        _row(
-            "limits", "limits in force at the start", _compact(report.limits_in_force, NOT_RECORDED)
-        ),
-        "</tbody></table>",
-        "<h3>Changes in the period</h3>",
-        _table("changes", ("when (UTC)", "what", "who", "why", "old", "new"), changes)
-        if changes
-        else '<p id="changes">none</p>',
-    ]
-
-
-def _compact(data: dict[str, Any] | None, missing: str = "—") -> str:
-    if not data:
-        return missing
-    return "; ".join(f"{k}={v}" for k, v in sorted(data.items()))
-
-
-def _figures(report: Report) -> list[str]:
-    if not report.slots:
-        return []
-    figures = [
-        ("timeline", plots.timeline(report)),
-        ("exposure", plots.exposure(report)),
-        ("interval-histogram", plots.interval_histogram(report)),
-        ("daily-dose", plots.daily_dose(report)),
-    ]
-    return ["<h2>Figures</h2>"] + [
-        f'<figure id="fig-{name}">{svg}</figure>' for name, svg in figures
-    ]
-
-
-def _tables(report: Report) -> list[str]:
-    iv = report.intervals
-    ex = report.exposure
-    below = "; ".join(f"{a} → {b}: {m} min" for a, b, m in iv.below_limit) or "none"
-    head = [
-        "day",
-        "sched.",
-        *CATEGORIES,
-        "delivered µg",
-        "prescribed µg",
-        "adherence %",
-        "denied by reason",
-        "missed by reason",
-    ]
-    exceptions = [r for r in report.slots if r.category != "delivered"]
-    return [
-        "<h2>Per day</h2>",
-        _table(
-            "days",
-            head,
-            [*(_day_cells(d.day, d) for d in report.days), _day_cells("total", report.total)],
-            numeric=range(1, len(head) - 2),
-        ),
-        "<h2>Intervals between delivered pulses</h2>",
-        _table(
-            "intervals",
-            ("statistic", "minutes"),
-            [
-                ("intervals", iv.count),
-                ("median", iv.median_min),
-                ("5th percentile", iv.p5_min),
-                ("95th percentile", iv.p95_min),
-                ("minimum", iv.min_min),
-                ("longest gap", iv.longest_gap_min),
-                ("longest gap from - to", f"{_t(iv.longest_gap_from)} - {_t(iv.longest_gap_to)}"),
-                ("minimum interval limit", iv.min_interval_limit_min),
-            ],
-            numeric=(1,),
-        ),
-        f'<p id="below-limit" class="{"flag" if iv.below_limit else ""}">'
-        f"Intervals below the minimum interval: {escape(below)}</p>",
-        "<h2>Predicted exposure</h2>",
-        _table(
-            "exposure",
-            ("quantity", "value"),
-            [
-                ("highest predicted level (pg/mL)", _num(ex.max_level_pg_per_ml)),
-                ("single-pulse reference peak (pg/mL)", _num(ex.reference_peak_pg_per_ml)),
-                ("gate threshold (fraction of the peak)", _num(ex.threshold_fraction, 3)),
-                ("gate threshold (pg/mL)", _num(ex.threshold_pg_per_ml)),
-                (
-                    "highest pre-pulse level (fraction of the peak)",
-                    _num(ex.max_pre_pulse_fraction, 3),
-                ),
-                ("pulses starting above the threshold", ex.pre_pulse_above_threshold),
-            ],
-            numeric=(1,),
-        ),
-        "<h2>Alarms</h2>",
-        _table(
-            "alarms",
-            (
-                "raised (UTC)",
-                "priority",
-                "code",
-                "message",
-                "slot",
-                "acknowledged",
-                "by",
-                "note",
-                "cleared",
-                "why",
-            ),
-            [
-                (
-                    a.raised,
-                    a.priority,
-                    a.code,
-                    a.message,
-                    a.slot_id,
-                    a.acknowledged,
-                    a.acknowledged_by,
-                    a.acknowledge_note,
-                    a.cleared,
-                    a.cleared_why,
-                )
-                for a in report.alarms
-            ],
-        ),
-        "<h2>Suspensions</h2>",
-        _table(
-            "suspensions",
-            ("from (UTC)", "by", "reason", "to", "resumed by", "why"),
-            [
-                (s.started, s.who, s.reason, s.ended, s.resumed_by, s.resume_reason)
-                for s in report.suspensions
-            ],
-        ),
-        "<h2>Slots not delivered in full</h2>",
-        _table(
-            "exceptions",
-            (
-                "slot",
-                "scheduled (UTC)",
-                "category",
-                "outcome",
-                "reasons",
-                "prescribed µg",
-                "delivered µg",
-            ),
-            [
-                (
-                    r.slot_id,
-                    r.scheduled,
-                    r.category,
-                    r.outcome,
-                    "; ".join(r.reasons),
-                    r.prescribed_dose_ug,
-                    r.delivered_dose_ug,
-                )
-                for r in exceptions
-            ],
-            numeric=(5, 6),
-        ),
-    ]
-
-
-def _num(value: float | None, digits: int = 1) -> str | None:
-    return None if value is None else f"{value:.{digits}f}"
-
-
 def render_html(report: Report) -> str:
-    body = [*_header(report), *_prescription(report), *_figures(report), *_tables(report)]
+    body = [*_glance(report), *_figures(report), *html_tables.tables(report), _foot(report)]
+    subject = _label(report.subject, "id") or NOT_RECORDED
+    foot = f"pumpctl delivery report · subject {subject} · {period_short(report)}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>pumpctl delivery report</title>"
-        f"<style>{_CSS}</style></head><body>"
-        + "\n".join(body)
-        + '<p class="foot">Research software, not a medical device. Exposure is a model '
-        "prediction, not a measurement.</p></body></html>\n"
+        f"<title>{escape(TITLE)} · {escape(subject)}</title>"
+        f"<style>{_PAGE.replace('FOOT', css_string(foot))}{_CSS}</style>"
+        "</head><body>" + "\n".join(body) + "</body></html>\n"
     )
 
 

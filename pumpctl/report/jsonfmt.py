@@ -1,6 +1,7 @@
-"""JSON: the report's data in one versioned document (``schema`` = ``pumpctl.report/1``).
+"""JSON: the report's data in one versioned document (``schema`` = ``pumpctl.report/2``).
 
 Doses are exact decimal strings in µg (as in the journal), times UTC ISO 8601, intervals minutes.
+Outcomes are the codes of :mod:`pumpctl.report.outcomes`, whose table the document carries.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pumpctl.report.model import NOT_RECORDED, REPORT_SCHEMA, DayRow, Report, SlotRow
+from pumpctl.report import stats
+from pumpctl.report.model import REPORT_SCHEMA, Report, SlotRow, Tally
+from pumpctl.report.outcomes import TERMS
+from pumpctl.report.words import NOT_RECORDED, prescription_words
 
 
 def plain(value: Any) -> Any:
@@ -27,11 +31,13 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _day(row: DayRow) -> dict[str, Any]:
+def _day(row: Tally) -> dict[str, Any]:
     return {
-        "date": row.day,
+        "date": row.start,
+        "days": row.days,
         "scheduled": row.scheduled,
-        **row.counts,
+        "due": row.due,
+        "counts": {o.value: n for o, n in row.counts.items()},
         "denied_by_reason": dict(sorted(row.denied_by_reason.items())),
         "missed_by_reason": dict(sorted(row.missed_by_reason.items())),
         "delivered_dose_ug": row.delivered_dose_ug,
@@ -44,8 +50,7 @@ def _slot(row: SlotRow, fraction: float | None) -> dict[str, Any]:
     return {
         "slot_id": row.slot_id,
         "scheduled_utc": row.scheduled,
-        "category": row.category,
-        "outcome": row.outcome,
+        "outcome": row.outcome.value,
         "prescribed_dose_ug": row.prescribed_dose_ug,
         "delivered_dose_ug": row.delivered_dose_ug,
         "requested_volume_ul": row.requested_volume_ul,
@@ -54,7 +59,8 @@ def _slot(row: SlotRow, fraction: float | None) -> dict[str, Any]:
         "end_utc": row.ended,
         "reasons": list(row.reasons),
         "resolved_by": row.resolved_by,
-        "alarms": list(row.alarm_codes),
+        "alarms": [a._asdict() for a in row.alarms],
+        "duration_s": row.duration_s,
         "pre_pulse_level_fraction": fraction,
     }
 
@@ -63,15 +69,25 @@ def to_data(report: Report) -> dict[str, Any]:
     """The whole report as JSON-ready data (every fact the other formats show)."""
     exposure = report.exposure
     intervals = report.intervals
+    safety = report.safety
+    grain = stats.grain_for(report.span_days)
     data: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
         "generated_utc": report.generated,
-        "journal": report.journal_path,
+        "journal": report.source,
+        "journal_id": report.journal_id,
         "period": {
             "from_utc": report.period_from,
             "to_utc": report.period_to,
             "timezone": report.timezone,
             "has_data": report.has_data,
+            "first_record_utc": report.first_record,
+            "last_record_utc": report.last_record,
+            "grain": grain,
+        },
+        "vocabulary": {
+            o.value: {"label": t.label, "meaning": t.meaning, "fhir_status": t.fhir_status}
+            for o, t in TERMS.items()
         },
         "subject": report.subject or NOT_RECORDED,
         "pump": report.pump or NOT_RECORDED,
@@ -82,10 +98,16 @@ def to_data(report: Report) -> dict[str, Any]:
             "records": report.integrity.records,
             "head_seq": report.integrity.head_seq,
             "head_hash": report.integrity.head_hash,
+            "head": report.integrity.head_text,
             "problem": report.integrity.problem,
             "warnings": list(report.integrity.warnings),
         },
         "prescription_in_force": report.prescription_in_force or NOT_RECORDED,
+        "prescription_words": (
+            prescription_words(report.prescription_in_force)
+            if report.prescription_in_force
+            else NOT_RECORDED
+        ),
         "limits_in_force": report.limits_in_force or NOT_RECORDED,
         "changes": [
             {
@@ -101,6 +123,23 @@ def to_data(report: Report) -> dict[str, Any]:
         ],
         "total": _day(report.total),
         "days": [_day(d) for d in report.days],
+        "buckets": [] if grain == "day" else [_day(b) for b in stats.rollup(report.days, grain)],
+        "safety": {
+            "over_delivered_slots": [r.slot_id for r in safety.over_delivered],
+            "unexplained_flow": [
+                {
+                    "when_utc": f.when,
+                    "volume_ul": f.volume_ul,
+                    "dose_ug": f.dose_ug,
+                    "detail": f.detail,
+                    "slot_id": f.slot_id,
+                }
+                for f in safety.unexplained_flow
+            ],
+            "uncertain_slots": [r.slot_id for r in safety.uncertain],
+            "alarms_by_priority": safety.alarms_by_priority,
+            "unacknowledged_high": safety.unacknowledged_high,
+        },
         "intervals": {
             "count": intervals.count,
             "median_min": intervals.median_min,
@@ -123,7 +162,7 @@ def to_data(report: Report) -> dict[str, Any]:
                 "priority": a.priority,
                 "message": a.message,
                 "raised_utc": a.raised,
-                "slot_id": a.slot_id,
+                "slot_ids": list(a.slot_ids),
                 "acknowledged_utc": a.acknowledged,
                 "acknowledged_by": a.acknowledged_by,
                 "acknowledge_note": a.acknowledge_note,

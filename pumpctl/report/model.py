@@ -1,7 +1,8 @@
 """The report's data: every fact a clinician reads, computed once and rendered by each format.
 
-HTML, CSV, JSON and FHIR all render one :class:`Report`, so the formats cannot disagree.
-Doses are exact ``Decimal`` micrograms; times are timezone-aware UTC; intervals are minutes.
+HTML, PDF, CSV, JSON and FHIR all render one :class:`Report`, so the formats cannot disagree.
+Doses are exact ``Decimal`` micrograms; times are timezone-aware UTC (each format shows them in
+the prescription's zone with the UTC offset, or in UTC); intervals are minutes.
 """
 
 from __future__ import annotations
@@ -10,23 +11,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from pumpctl.report.outcomes import FULL, TERMS, SlotOutcome
 
 #: Bump when a JSON field changes meaning or disappears; adding a field keeps the number.
-REPORT_SCHEMA = "pumpctl.report/1"
-
-#: Slot categories, in the order tables show them. ``open``: scheduled, not yet due or decided.
-CATEGORIES = (
-    "delivered",
-    "partial",
-    "over-delivered",
-    "not-delivered",
-    "missed",
-    "denied",
-    "uncertain",
-    "open",
-)
-
-NOT_RECORDED = "not recorded"
+REPORT_SCHEMA = "pumpctl.report/2"
 
 
 @dataclass(frozen=True)
@@ -41,12 +31,21 @@ class Integrity:
     warnings: tuple[str, ...] = ()
 
     @property
+    def head_text(self) -> str:
+        """``#36 3fa2…`` or what stands in its place; never a placeholder."""
+        if self.head_seq is not None and self.head_hash is not None:
+            return f"#{self.head_seq} {self.head_hash}"
+        if not self.ok:
+            return "none: the chain does not verify, so no record can be vouched for"
+        return "none: the journal has no records"
+
+    @property
     def verdict(self) -> str:
         if not self.ok:
-            return f"TAMPERED OR DAMAGED: {self.problem}"
+            return f"TAMPERED OR DAMAGED: {self.problem or 'the chain does not verify'}"
         if self.head_seq is None:
             return "chain verified (empty journal)"
-        return f"chain verified: {self.records} records, head #{self.head_seq} {self.head_hash}"
+        return f"chain verified: {self.records} records, head {self.head_text}"
 
 
 @dataclass(frozen=True)
@@ -62,13 +61,20 @@ class Change:
     new: dict[str, Any]
 
 
+class LinkedAlarm(NamedTuple):
+    """An alarm whose journal record names a slot."""
+
+    alarm_id: str
+    code: str
+    priority: str
+
+
 class SlotRow(NamedTuple):
     """One scheduled slot and what became of it (a tuple: years of slots build fast)."""
 
     slot_id: str
     scheduled: datetime | None
-    category: str
-    outcome: str  # the journal export's raw outcome (DELIVERED, PARTIAL, PENDING, DENIED, ...)
+    outcome: SlotOutcome
     prescribed_dose_ug: Decimal | None
     delivered_dose_ug: Decimal | None
     requested_volume_ul: Decimal | None
@@ -77,15 +83,21 @@ class SlotRow(NamedTuple):
     ended: datetime | None
     reasons: tuple[str, ...]
     resolved_by: str | None
-    alarm_codes: tuple[str, ...]
+    alarms: tuple[LinkedAlarm, ...]
+    duration_s: Decimal | None = None
+
+
+def _zero_counts() -> dict[SlotOutcome, int]:
+    return dict.fromkeys(SlotOutcome, 0)
 
 
 @dataclass
-class DayRow:
-    """Per-day counts and doses; the period total uses the same shape (``day`` None)."""
+class Tally:
+    """Counts and doses over ``days`` local days from ``start`` (None: the whole period)."""
 
-    day: date | None
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    start: date | None
+    days: int = 1
+    counts: dict[SlotOutcome, int] = field(default_factory=_zero_counts)
     denied_by_reason: dict[str, int] = field(default_factory=dict)
     missed_by_reason: dict[str, int] = field(default_factory=dict)
     delivered_dose_ug: Decimal = Decimal(0)
@@ -96,17 +108,25 @@ class DayRow:
         return sum(self.counts.values())
 
     @property
+    def due(self) -> int:
+        return sum(n for o, n in self.counts.items() if TERMS[o].due)
+
+    @property
+    def full(self) -> int:
+        """Slots that received at least their full dose."""
+        return sum(self.counts[o] for o in FULL)
+
+    @property
     def adherence_pct(self) -> Decimal | None:
-        """Slots delivered in full over slots that were due (open ones are not yet due)."""
-        due = self.scheduled - self.counts["open"]
-        if due == 0:
+        """Slots given in full over slots that were due, to 0.1 % (None: nothing was due)."""
+        if self.due == 0:
             return None
-        return (Decimal(100) * self.counts["delivered"] / due).quantize(Decimal("0.1"))
+        return (Decimal(100) * self.full / self.due).quantize(Decimal("0.1"))
 
 
 @dataclass(frozen=True)
 class Intervals:
-    """Intervals between the starts of pulses that moved fluid (delivered in full or partly)."""
+    """Intervals between the starts of pulses that moved fluid."""
 
     count: int
     median_min: float | None
@@ -118,18 +138,19 @@ class Intervals:
     longest_gap_to: datetime | None
     min_interval_limit_min: int
     below_limit: tuple[tuple[str, str, float], ...]  # (earlier slot, later slot, minutes)
+    values_min: tuple[float, ...] = ()  # every interval, in time order (for the histogram)
 
 
 @dataclass(frozen=True)
 class AlarmRow:
-    """One alarm from raised to cleared, with its acknowledgement (SR-22)."""
+    """One alarm from raised to cleared, with its acknowledgement (SR-22) and its slots."""
 
     alarm_id: str
     code: str
     priority: str
     message: str
     raised: datetime
-    slot_id: str | None = None
+    slot_ids: tuple[str, ...] = ()
     acknowledged: datetime | None = None
     acknowledged_by: str | None = None
     acknowledge_note: str | None = None
@@ -152,6 +173,17 @@ class Suspension:
 
 
 @dataclass(frozen=True)
+class Flow:
+    """Fluid that moved with no pulse commanded (SR-26), as the journal recorded it."""
+
+    when: datetime
+    volume_ul: Decimal | None
+    dose_ug: Decimal | None
+    detail: str
+    slot_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Exposure:
     """The model's predicted plasma level (SR-05) and the gate's threshold on the same scale."""
 
@@ -171,13 +203,32 @@ class Exposure:
 
 
 @dataclass(frozen=True)
+class Safety:
+    """Every safety-relevant event of the period, as the first page lists them."""
+
+    over_delivered: tuple[SlotRow, ...]
+    unexplained_flow: tuple[Flow, ...]
+    uncertain: tuple[SlotRow, ...]
+    alarms_by_priority: dict[str, int]
+    unacknowledged_high: int
+
+    @property
+    def alert(self) -> bool:
+        """Over-delivery or unexplained flow: the report opens with them in red."""
+        return bool(self.over_delivered or self.unexplained_flow)
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a report says, for one journal and one period."""
 
-    journal_path: str
+    source: str  # the journal file, or where the records came from
+    journal_id: str | None  # a stable URN of the journal (see build.journal_urn)
     generated: datetime
     period_from: datetime | None
     period_to: datetime | None
+    first_record: datetime | None
+    last_record: datetime | None
     timezone: str
     subject: dict[str, Any] | None
     pump: dict[str, Any] | None
@@ -187,15 +238,26 @@ class Report:
     limits_in_force: dict[str, Any] | None
     changes: tuple[Change, ...]
     slots: tuple[SlotRow, ...]
-    days: tuple[DayRow, ...]
-    total: DayRow
+    days: tuple[Tally, ...]
+    total: Tally
     intervals: Intervals
     alarms: tuple[AlarmRow, ...]
     suspensions: tuple[Suspension, ...]
     exposure: Exposure
+    safety: Safety
     #: Each pulse's predicted level at its start over its own single-pulse peak, by slot id.
     pre_pulse_fractions: dict[str, float] = field(default_factory=dict)
 
     @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
     def has_data(self) -> bool:
-        return bool(self.slots or self.alarms or self.suspensions)
+        return bool(self.slots or self.alarms or self.suspensions or self.safety.unexplained_flow)
+
+    @property
+    def span_days(self) -> int:
+        """Local days the report covers: the period's days the journal has records for."""
+        dated = [d.start for d in self.days if d.start is not None]
+        return 0 if not dated else (max(dated) - min(dated)).days + 1

@@ -1,35 +1,29 @@
-"""Pure summaries over a report's slots: per-day tallies, pulse intervals and predicted exposure.
+"""Pure summaries over a report's slots: local-day tallies, roll-ups, intervals, predicted exposure.
 
 Functions of data only (no journal, no clock), so tests feed them known slots and check numbers.
 """
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 from zoneinfo import ZoneInfo
-
-import numpy as np
-import numpy.typing as npt
 
 from pumpctl.core.exposure import (
     DEFAULT_PK,
-    MODEL_HORIZON_MIN,
     Infusion,
     PkParameters,
     level_pg_per_ml,
     single_pulse_peak,
 )
-from pumpctl.report.model import DayRow, Exposure, Intervals, SlotRow
-
-#: Pulses that moved fluid: the intervals between their starts are what SR-02 bounds.
-MOVED = ("delivered", "partial", "over-delivered")
-#: Pulses the exposure model counts: uncertain ones in full (SR-09).
-EXPOSED = frozenset((*MOVED, "uncertain"))
+from pumpctl.report.model import Exposure, Intervals, SlotRow, Tally
+from pumpctl.report.outcomes import EXPOSED, MOVED, TERMS, SlotOutcome
 
 #: A start measured on the pump may trail its journaled intent by a moment; within this the
 #: interval is not flagged as below the limit (the gate itself measures intent to intent).
@@ -39,35 +33,120 @@ INTERVAL_TOLERANCE_MIN = 1 / 60
 DENSE_CURVE_SPAN = timedelta(days=7)
 DENSE_STEP_MIN = 2.0
 
+#: Up to this many local days the report shows days; beyond it weeks, beyond a year months.
+DAYS_UP_TO = 31
+WEEKS_UP_TO = 400
 
-def tally(rows: Iterable[SlotRow], zone: ZoneInfo) -> tuple[list[DayRow], DayRow]:
-    """Per local day (in ``zone``) and for the whole period: counts by category and doses."""
-    days: dict[date, DayRow] = {}
-    total = DayRow(day=None)
+Grain = Literal["day", "week", "month"]
+CurveMode = Literal["always", "short", "never"]
+
+
+def tally(
+    rows: Iterable[SlotRow],
+    zone: ZoneInfo,
+    *,
+    first: date | None = None,
+    last: date | None = None,
+) -> tuple[list[Tally], Tally]:
+    """Per local day (in ``zone``) and for the whole period: counts by outcome and doses.
+
+    Days from ``first`` to ``last`` without any slot are present too, empty.
+    """
+    days: dict[date, Tally] = {}
+    if first is not None and last is not None:
+        for k in range((last - first).days + 1):
+            day = first + timedelta(days=k)
+            days[day] = Tally(start=day)
+    total = Tally(start=None)
     for row in rows:
         if row.scheduled is None:
             continue
         day = row.scheduled.astimezone(zone).date()
         target = days.get(day)
         if target is None:
-            target = days[day] = DayRow(day=day)
-        for summary in (target, total):
-            _add(summary, row)
-    return [days[d] for d in sorted(days)], total
+            target = days[day] = Tally(start=day)
+        _add(target, row)
+        _add(total, row)
+    ordered = [days[d] for d in sorted(days)]
+    if ordered:
+        total.days = (ordered[-1].start - ordered[0].start).days + 1  # type: ignore[operator]
+    return ordered, total
 
 
-def _add(summary: DayRow, row: SlotRow) -> None:
-    summary.counts[row.category] += 1
-    by_reason = {"denied": summary.denied_by_reason, "missed": summary.missed_by_reason}.get(
-        row.category
-    )
-    if by_reason is not None:
-        for reason in row.reasons or ("(no reason recorded)",):
-            by_reason[reason] = by_reason.get(reason, 0) + 1
-    if row.category != "open" and row.prescribed_dose_ug is not None:
+def _add(summary: Tally, row: SlotRow) -> None:
+    outcome = row.outcome
+    summary.counts[outcome] += 1
+    if outcome is SlotOutcome.DENIED:
+        _count_reasons(summary.denied_by_reason, row.reasons)
+    elif outcome is SlotOutcome.MISSED:
+        _count_reasons(summary.missed_by_reason, row.reasons)
+    if TERMS[outcome].due and row.prescribed_dose_ug is not None:
         summary.prescribed_dose_ug += row.prescribed_dose_ug
-    if row.category in MOVED and row.delivered_dose_ug is not None:
+    if outcome in MOVED and row.delivered_dose_ug is not None:
         summary.delivered_dose_ug += row.delivered_dose_ug
+
+
+def _count_reasons(into: dict[str, int], reasons: Sequence[str]) -> None:
+    for reason in reasons or ("(no reason recorded)",):
+        into[reason] = into.get(reason, 0) + 1
+
+
+def grain_for(span_days: int) -> Grain:
+    """How the report groups days: by day up to a month, by week up to about a year."""
+    if span_days <= DAYS_UP_TO:
+        return "day"
+    return "week" if span_days <= WEEKS_UP_TO else "month"
+
+
+def bucket_start(day: date, grain: Grain) -> date:
+    if grain == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_bucket(start: date, grain: Grain) -> date:
+    if grain == "week":
+        return start + timedelta(days=7)
+    if grain == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + timedelta(days=1)
+
+
+def rollup(days: Sequence[Tally], grain: Grain) -> list[Tally]:
+    """Days summed into weeks or months; a bucket's ``days`` counts only days in the period.
+
+    Every bucket from the first day to the last is present, empty ones included, so a figure's
+    axis has no holes.
+    """
+    dated = [d for d in days if d.start is not None]
+    if not dated:
+        return []
+    first, last = dated[0].start, dated[-1].start
+    assert first is not None and last is not None  # noqa: S101  (filtered above)
+    by_start: dict[date, Tally] = {}
+    cursor = bucket_start(first, grain)
+    while cursor <= last:
+        end = _next_bucket(cursor, grain)
+        covered = (min(end, last + timedelta(days=1)) - max(cursor, first)).days
+        by_start[cursor] = Tally(start=cursor, days=covered)
+        cursor = end
+    for day in dated:
+        assert day.start is not None  # noqa: S101  (filtered above)
+        _merge(by_start[bucket_start(day.start, grain)], day)
+    return list(by_start.values())
+
+
+def _merge(into: Tally, day: Tally) -> None:
+    for outcome, n in day.counts.items():
+        into.counts[outcome] += n
+    for reason, n in day.denied_by_reason.items():
+        into.denied_by_reason[reason] = into.denied_by_reason.get(reason, 0) + n
+    for reason, n in day.missed_by_reason.items():
+        into.missed_by_reason[reason] = into.missed_by_reason.get(reason, 0) + n
+    into.delivered_dose_ug += day.delivered_dose_ug
+    into.prescribed_dose_ug += day.prescribed_dose_ug
 
 
 def pulse_start(row: SlotRow) -> datetime | None:
@@ -93,7 +172,7 @@ def gaps(rows: Iterable[SlotRow]) -> list[Gap]:
     starts = sorted(
         (start, row.slot_id)
         for row in rows
-        if row.category in MOVED and (start := pulse_start(row)) is not None
+        if row.outcome in MOVED and (start := pulse_start(row)) is not None
     )
     return [((b[0] - a[0]).total_seconds() / 60, a, b) for a, b in itertools.pairwise(starts)]
 
@@ -121,6 +200,7 @@ def intervals(rows: Iterable[SlotRow], min_interval_min: int) -> Intervals:
         longest_gap_to=longest[2][0],
         min_interval_limit_min=min_interval_min,
         below_limit=below,
+        values_min=tuple(g[0] for g in gaps_),
     )
 
 
@@ -147,104 +227,127 @@ def _peak_offset_min(duration_min: float) -> float:
 def levels_pg_per_ml(
     infusions: Sequence[Infusion], times_min: Sequence[float], pk: PkParameters = DEFAULT_PK
 ) -> list[float]:
-    """The core model's superposition at many sorted times at once (vectorised with numpy).
+    """The core model's superposition at many ascending times, in one pass over the pulses.
 
-    Same formula and horizon as :func:`pumpctl.core.exposure.level_pg_per_ml`, which a test
-    holds it to; years of pulses take well under a second instead of minutes.
+    A finished pulse's response is a difference of two decaying exponentials, so the sum over
+    every finished pulse is two running sums that decay from one time to the next; only pulses
+    still running at a time are evaluated directly. Same formula as
+    :func:`pumpctl.core.exposure.level_pg_per_ml`, which a test holds it to; the core ignores
+    pulses beyond its 600-min horizon, which this sum keeps (they add under 1e-6 of a peak).
     """
-    t = np.asarray(times_min, dtype=float)
-    if not infusions or t.size == 0:
-        return [0.0] * len(times_min)
-    start = np.array([i.start_min for i in infusions])
-    dose = np.array([i.dose_ug for i in infusions])
-    dur = np.array([i.duration_min for i in infusions])
-    # Infusion i reaches the times in (start_i, start_i + horizon + duration_i).
-    lo = np.searchsorted(t, start, side="right")
-    hi = np.searchsorted(t, start + MODEL_HORIZON_MIN + dur, side="left")
-    counts = np.maximum(hi - lo, 0)
-    which = np.repeat(np.arange(len(infusions)), counts)
-    first = np.repeat(lo, counts)
-    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    at = first + offset
-    since = t[at] - start[which]
-    d, q = dur[which], dose[which]
     ke, ka = pk.ke_per_min, pk.ka_per_min
     scale = pk.bioavailability * ka / (pk.volume_l * (ka - ke)) * 1000.0  # ug/L -> pg/mL
+    exp = math.exp
 
-    def unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return (1.0 - np.exp(-ke * x)) / ke - (1.0 - np.exp(-ka * x)) / ka
+    def unit(x: float) -> float:
+        return (1.0 - exp(-ke * x)) / ke - (1.0 - exp(-ka * x)) / ka
 
-    bolus = q * (np.exp(-ke * since) - np.exp(-ka * since))
-    rate = q / np.where(d > 0, d, 1.0)
-    spread = rate * (unit(since) - unit(np.maximum(since - d, 0.0)))
-    response = scale * np.where(d > 0, spread, bolus)
-    response[q <= 0] = 0.0
-    return [float(v) for v in np.bincount(at, weights=response, minlength=t.size)]
+    pulses = sorted((i for i in infusions if i.dose_ug > 0), key=lambda i: i.start_min)
+    out: list[float] = []
+    sum_ke = sum_ka = 0.0
+    at: float | None = None
+    nxt = 0
+    running: list[tuple[float, int, Infusion]] = []  # (finish, order, pulse): a min-heap
+    for t in times_min:
+        if at is not None:
+            if t < at:
+                raise ValueError("times_min: allowed ascending times only")
+            sum_ke *= exp(-ke * (t - at))
+            sum_ka *= exp(-ka * (t - at))
+        at = t
+        while nxt < len(pulses) and pulses[nxt].start_min < t:
+            p = pulses[nxt]
+            heapq.heappush(running, (p.start_min + max(p.duration_min, 0.0), nxt, p))
+            nxt += 1
+        while running and running[0][0] <= t:
+            _, _, p = heapq.heappop(running)
+            since = t - p.start_min
+            if p.duration_min > 0:
+                rate = scale * p.dose_ug / p.duration_min
+                a_ke = rate * (exp(ke * p.duration_min) - 1.0) / ke
+                a_ka = rate * (exp(ka * p.duration_min) - 1.0) / ka
+            else:
+                a_ke = a_ka = scale * p.dose_ug
+            sum_ke += a_ke * exp(-ke * since)
+            sum_ka += a_ka * exp(-ka * since)
+        level = sum_ke - sum_ka
+        for _, _, p in running:
+            level += scale * p.dose_ug / p.duration_min * unit(t - p.start_min)
+        out.append(max(level, 0.0))
+    return out
 
 
 def exposure(
     rows: Sequence[SlotRow],
-    durations_s: dict[str, Decimal],
     threshold_fraction: float,
     reference: tuple[Decimal, Decimal] | None,
     *,
-    curve: bool = True,
+    extra: Sequence[Infusion] = (),
+    origin: datetime | None = None,
+    curve: CurveMode = "always",
 ) -> tuple[Exposure, dict[str, float]]:
     """The predicted level over the period and each pulse's pre-pulse level over its own peak.
 
-    Uncertain pulses count in full (SR-09); ``reference`` is (dose µg, duration s) of the
-    prescription, whose single-pulse peak scales the threshold to pg/mL. Without ``curve``
-    only the pre-pulse levels and their summary are computed (the CSV needs no curve).
+    Uncertain pulses count in full (SR-09); ``extra`` adds flow no pulse commanded (SR-26), on
+    the minute axis from ``origin``. ``reference`` is (dose µg, duration s) of the prescription,
+    whose single-pulse peak scales the threshold to pg/mL. ``curve``: return the sampled level
+    always, only for periods up to a week ("short": a longer one keeps just its highest level),
+    or never (the CSV needs only pre-pulse levels).
     """
     pulses = [
         (row, start)
         for row in rows
-        if row.category in EXPOSED and (start := pulse_start(row)) is not None
+        if row.outcome in EXPOSED and (start := pulse_start(row)) is not None
     ]
     ref_peak = None if reference is None else _peak(float(reference[0]), float(reference[1]) / 60)
     if not pulses:
         return Exposure(ref_peak, threshold_fraction, (), (), None, None, 0), {}
-    origin = min(start for _, start in pulses)
-    origin_s = origin.timestamp()
+    zero = origin or min(start for _, start in pulses)
+    zero_s = zero.timestamp()
     minutes_of: dict[Decimal | None, float] = {}  # few distinct durations: convert each once
-
     specs: list[tuple[SlotRow, float, float, float]] = []
     for row, start in pulses:
-        dose = row.delivered_dose_ug if row.category in MOVED else row.prescribed_dose_ug
-        duration_s = durations_s.get(row.slot_id)
-        duration_min = minutes_of.get(duration_s)
+        dose = row.delivered_dose_ug if row.outcome in MOVED else row.prescribed_dose_ug
+        duration_min = minutes_of.get(row.duration_s)
         if duration_min is None:
-            duration_min = minutes_of[duration_s] = float(duration_s or 60) / 60
-        specs.append((row, (start.timestamp() - origin_s) / 60, float(dose or 0), duration_min))
-    infusions = sorted(
-        (Infusion(t, dose, dur) for _, t, dose, dur in specs), key=lambda i: i.start_min
-    )
-    # A pulse's own start is excluded: its response is zero at the instant it starts.
-    starts_min = sorted(t for _, t, _, _ in specs)
-    pre_by_time = dict(zip(starts_min, levels_pg_per_ml(infusions, starts_min), strict=True))
+            duration_min = minutes_of[row.duration_s] = float(row.duration_s or 60) / 60
+        specs.append((row, (start.timestamp() - zero_s) / 60, float(dose or 0), duration_min))
+    specs.sort(key=lambda s: s[1])
+    infusions = [Infusion(t, dose, dur) for _, t, dose, dur in specs] + list(extra)
+    starts_min = [t for _, t, _, _ in specs]
+    pre = levels_pg_per_ml(infusions, starts_min)
     fractions: dict[str, float] = {}
-    for row, t, _, dur in specs:
+    for (row, _, _, dur), level in zip(specs, pre, strict=True):
         own = row.prescribed_dose_ug or row.delivered_dose_ug
         if own:
-            fractions[row.slot_id] = pre_by_time[t] / _peak(float(own), dur)
-    end = max(t for _, t, _, _ in specs) + max(180.0, MODEL_HORIZON_MIN / 2)
-    if not curve:
+            fractions[row.slot_id] = level / _peak(float(own), dur)
+    end = starts_min[-1] + 180.0
+    short = timedelta(minutes=end - starts_min[0]) <= DENSE_CURVE_SPAN
+    highest: float | None = None
+    if curve == "never":
+        grid: list[float] = []
+    elif short:
+        first = math.floor(starts_min[0] / DENSE_STEP_MIN) * DENSE_STEP_MIN
+        grid = [first + k * DENSE_STEP_MIN for k in range(int((end - first) / DENSE_STEP_MIN) + 1)]
+    elif curve == "short":
+        # A long period's curve is not drawn: only its highest level, at some pulse's peak.
+        peaks = sorted({t + _peak_offset_min(dur) for _, t, _, dur in specs})
+        highest = max(levels_pg_per_ml(infusions, peaks), default=None)
         grid = []
-    elif timedelta(minutes=end) <= DENSE_CURVE_SPAN:
-        grid = [k * DENSE_STEP_MIN for k in range(int(end / DENSE_STEP_MIN) + 1)]
     else:
         grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
     levels = tuple(levels_pg_per_ml(infusions, grid))
-    max_pre = max(fractions.values(), default=None)
+    if levels:
+        highest = max(levels)
     above = sum(1 for f in fractions.values() if f > threshold_fraction)
     return (
         Exposure(
             reference_peak_pg_per_ml=ref_peak,
             threshold_fraction=threshold_fraction,
-            times=tuple(origin + timedelta(minutes=t) for t in grid),
+            times=tuple(zero + timedelta(minutes=t) for t in grid),
             levels_pg_per_ml=levels,
-            max_level_pg_per_ml=max(levels, default=None),
-            max_pre_pulse_fraction=max_pre,
+            max_level_pg_per_ml=highest,
+            max_pre_pulse_fraction=max(fractions.values(), default=None),
             pre_pulse_above_threshold=above,
         ),
         fractions,

@@ -16,9 +16,11 @@ from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.journal import EventKind, Journal
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
+from pumpctl.simulator.personality import Simulator, make_simulator, model_for_driver
 
 START = datetime(2026, 3, 2, 7, 55, tzinfo=UTC)
+#: The bytes of the command that starts a bolus, per driver (what a crash test waits for).
+RUN_COMMAND = {"ne1000": b"RUN", "harvard11": b"irun"}
 OPERATOR = {"uid": 1000, "gid": 1000, "pid": 4242}
 
 CONFIG = """
@@ -45,7 +47,7 @@ state_dir = "/nonexistent"
 @dataclass
 class Bench:
     clock: VirtualClock
-    sim: Ne1000Simulator
+    sim: Simulator
     ledger: Ledger
     journal: Journal
     daemon: Daemon
@@ -74,22 +76,24 @@ def make_bench(
     fill_ul: Decimal | None = Decimal(1000),
     clock: VirtualClock | None = None,
     journal_name: str = "journal.sqlite3",
-    sim: Ne1000Simulator | None = None,
+    sim: Simulator | None = None,
     ledger: Ledger | None = None,
     extra_config: str = "",
     heartbeat_s: float = 10.0,
     safe_mode_timeout_s: int = 30,
     wire_time: bool = False,
+    driver: str = "ne1000",
 ) -> Bench:
-    """``wire_time``: the loopback moves the clock by each byte's time on a 19200 baud line;
+    """``wire_time``: the loopback moves the clock by each byte's time on the line;
     ``safe_mode_timeout_s`` replaces the configured watchdog period (the heartbeat must stay
-    below it)."""
+    below it); ``driver`` names the pump's driver (the simulator speaks its protocol)."""
     watchdog = f"safe_mode_timeout_s = {safe_mode_timeout_s}"
-    config = parse_config_text(CONFIG.replace("safe_mode_timeout_s = 30", watchdog) + extra_config)
+    text = CONFIG.replace('driver = "ne1000"', f'driver = "{driver}"')
+    config = parse_config_text(text.replace("safe_mode_timeout_s = 30", watchdog) + extra_config)
     clock = clock or VirtualClock(START, elapsed_s=5000.0)
     ledger = ledger if ledger is not None else Ledger()
     if sim is None:
-        sim = Ne1000Simulator(clock, syringe_ul=1000.0, ledger=ledger)
+        sim = make_simulator(model_for_driver(driver), clock, syringe_ul=1000.0, ledger=ledger)
     for fault in faults:
         sim.inject(fault)
     journal = Journal(tmp_path / journal_name, clock)

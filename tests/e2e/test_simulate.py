@@ -24,14 +24,19 @@ from tests.e2e.harness import journal_events
 
 pytestmark = pytest.mark.timeout(240)
 
+#: Both pump families, each against its own pumpsim personality.
+DRIVERS = ("ne1000", "harvard11")
 
-def test_thirty_days_with_random_faults_hold_every_invariant(tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_thirty_days_with_random_faults_hold_every_invariant(tmp_path: Path, driver: str) -> None:
     """SR-02, SR-03, SR-08: 30 simulated days with a random pump or link fault before one pulse
     in five: by the ledger, no start inside the minimum interval, none over the 24 h count or
     dose caps, every physical start preceded by its journaled intent; the chain verifies."""
     config = default_config()
     journal = tmp_path / "month.sqlite3"
-    sim = Simulation(config, journal, SimulationOptions(days=30, seed=11, fault_rate=0.2))
+    options = SimulationOptions(days=30, seed=11, fault_rate=0.2, driver=driver)
+    sim = Simulation(config, journal, options)
     summary = sim.run()
     assert summary.ok, summary.lines()
     assert sum(summary.faults_injected.values()) >= 50
@@ -73,16 +78,16 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_logging")
+@pytest.mark.parametrize("driver", DRIVERS)
 def test_simulate_command_is_deterministic_for_a_seed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: str
 ) -> None:
     """The same seed gives the same summary, line for line, and exit code 0."""
     outputs = []
     for run in ("a", "b"):
         path = tmp_path / f"{run}.sqlite3"
-        code = main(
-            ["simulate", "--days", "3", "--seed", "4", "--fault-rate", "0.3", "-j", str(path)]
-        )
+        args = ["simulate", "--days", "3", "--seed", "4", "--fault-rate", "0.3", "-j", str(path)]
+        code = main([*args, "--driver", driver])
         assert code == 0
         text = capsys.readouterr().out.replace(str(path), "JOURNAL")
         outputs.append(text)

@@ -7,7 +7,7 @@ wrong the host's clock is. Between steps, an operator answers alarms after 30 ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.verify import verify
 from pumpctl.simulator.ledger import Ledger
 from pumpctl.simulator.loopback import LoopbackTransport
-from pumpctl.simulator.session import Ne1000Simulator
+from pumpctl.simulator.personality import make_simulator, model_for_driver
 
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "clock campaign operator"}
 OPERATOR_DELAY = timedelta(minutes=30)
@@ -50,12 +50,17 @@ class ClockVerdict:
 class ClockRig:
     """One therapy whose host clock a test can step, suspend and reboot."""
 
-    def __init__(self, config: Config, workdir: Path, start: datetime) -> None:
+    def __init__(
+        self, config: Config, workdir: Path, start: datetime, driver: str = "ne1000"
+    ) -> None:
+        if driver != config.pump.driver:
+            config = replace(config, pump=config.pump.model_copy(update={"driver": driver}))
         self.config = config
         self.host = VirtualClock(start, elapsed_s=1000.0, boot_id="host-boot-1")
         self.pump_clock = VirtualClock(start, elapsed_s=0.0, boot_id="pump")
         self.ledger = Ledger()
-        self.sim = Ne1000Simulator(
+        self.sim = make_simulator(
+            model_for_driver(driver),
             self.pump_clock,
             address=config.pump.address,
             syringe_ul=float(config.pump.syringe_volume_ul),

@@ -17,3 +17,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for line in campaign_numbers.report_lines():
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"(saved to {path})")
+
+
+@pytest.fixture(params=["ne1000", "harvard11"])
+def driver(request: pytest.FixtureRequest) -> str:
+    """Each campaign case runs once per pump family, each against its own pumpsim."""
+    name: str = request.param
+    return name

@@ -28,6 +28,7 @@ from pumpctl.config import load_config
 from pumpctl.demo import demo_config_text
 from pumpctl.journal.chain import Head
 from pumpctl.journal.verify import verify
+from pumpctl.simulator.personality import model_for_driver
 from tests.reliability.crashing_daemon import PHASES
 from tests.reliability.ground_truth import (
     check_physical_limits,
@@ -69,8 +70,9 @@ class CampaignResult:
 class Pumpsim:
     """The virtual pump as its own process, restartable on the same pty link and ledger."""
 
-    def __init__(self, workdir: Path, start: datetime) -> None:
+    def __init__(self, workdir: Path, start: datetime, model: str = "ne1000") -> None:
         self.workdir = workdir
+        self.model = model
         self.link = workdir / "pump"
         self.control = workdir / "pumpsim.sock"
         self.ledger = workdir / "ledger.jsonl"
@@ -99,6 +101,8 @@ class Pumpsim:
         args = ["--pty", "--link", str(self.link), "--control", str(self.control)]
         args += ["--ledger", str(self.ledger), "--time-scale", f"{TIME_SCALE:g}"]
         args += ["--start", start.isoformat(), "--seed", "7"]
+        # The demo configuration's 19200 baud, which both families offer.
+        args += ["--model", self.model, "--baud", "19200"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pumpctl.simulator.cli", "serve", *args],
             stdout=subprocess.DEVNULL,
@@ -136,7 +140,15 @@ class Pumpsim:
 class CrashCampaign:
     """Run ``kills`` daemon lives, each ended by SIGKILL, then check everything."""
 
-    def __init__(self, workdir: Path, *, kills: int, seed: int, pump_restarts: int = 1) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        kills: int,
+        seed: int,
+        pump_restarts: int = 1,
+        driver: str = "ne1000",
+    ) -> None:
         self.workdir = workdir
         self.kills = kills
         self.rng = random.Random(seed)  # noqa: S311 - reproducible campaign, not secrets
@@ -150,10 +162,11 @@ class CrashCampaign:
         workdir.mkdir(parents=True, exist_ok=True)
         # The configuration's time-of-day anchor is resolved against the real date: start today.
         self.start = datetime.now(UTC).replace(microsecond=0)
-        self.pumpsim = Pumpsim(workdir, self.start)
+        self.pumpsim = Pumpsim(workdir, self.start, model_for_driver(driver))
         self.config_path = workdir / "campaign.toml"
+        text = demo_config_text(self.pumpsim.link, workdir / "state", 255)
         self.config_path.write_text(
-            demo_config_text(self.pumpsim.link, workdir / "state", 255), encoding="utf-8"
+            text.replace('driver = "ne1000"', f'driver = "{driver}"'), encoding="utf-8"
         )
         os.chmod(self.config_path, 0o600)
         self.config = load_config(self.config_path)

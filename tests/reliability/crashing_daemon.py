@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pumpctl.cli import main as pumpctl_main
+from pumpctl.drivers.harvard11 import Harvard11Driver
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.journal import store
 from pumpctl.journal.store import Journal
@@ -39,6 +40,30 @@ PHASES = (
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: Whichever family the configuration names, its driver carries the planted seam.
+DRIVER_CLASSES: tuple[type[Any], ...] = (Ne1000Driver, Harvard11Driver)
+
+
+def plant_mid_pulse(cls: type[Any], due: Callable[[], bool]) -> None:
+    """Die at the first status poll after an accepted run: the plunger is moving."""
+    running = {"on": False}
+    original_run = cls.run
+    original_status = cls.status
+
+    def run(self: Any) -> Any:
+        result = original_run(self)
+        running["on"] = True
+        return result
+
+    def status(self: Any) -> Any:
+        if running["on"] and due():
+            die()
+        return original_status(self)
+
+    cls.run = run
+    cls.status = status
 
 
 def plant(phase: str, nth: int) -> None:
@@ -69,25 +94,11 @@ def plant(phase: str, nth: int) -> None:
     if phase == "before-intent":
         Journal.record_intent = before(Journal.record_intent)  # type: ignore[method-assign]
     elif phase == "intent-run":
-        Ne1000Driver.run = before(Ne1000Driver.run)  # type: ignore[method-assign]
+        for cls in DRIVER_CLASSES:
+            cls.run = before(cls.run)  # type: ignore[method-assign]
     elif phase == "mid-pulse":
-        running = {"on": False}
-        original_run = Ne1000Driver.run
-        original_status = Ne1000Driver.status
-
-        def run(self: Ne1000Driver) -> Any:
-            result = original_run(self)
-            running["on"] = True
-            return result
-
-        def status(self: Ne1000Driver) -> Any:
-            # The first poll after an accepted RUN: the plunger is moving.
-            if running["on"] and due():
-                die()
-            return original_status(self)
-
-        Ne1000Driver.run = run  # type: ignore[method-assign]
-        Ne1000Driver.status = status  # type: ignore[method-assign]
+        for cls in DRIVER_CLASSES:
+            plant_mid_pulse(cls, due)
     elif phase == "after-outcome":
         Journal.record_outcome = after(Journal.record_outcome)  # type: ignore[method-assign]
     elif phase == "append-uncommitted":

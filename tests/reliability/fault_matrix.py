@@ -36,6 +36,8 @@ FAULT_OPTIONS = {"silence": ",for=120", "slow": ",delay=2"}
 
 FAULTS = sorted(FAULT_KINDS)
 HOURS = 7.0
+#: Both pump families, each against its own pumpsim personality.
+DRIVERS = ("ne1000", "harvard11")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Cell:
 
     fault: str
     phase: str
+    driver: str
     outcome: str
     alarms: tuple[str, ...]
     suspended: bool
@@ -66,11 +69,12 @@ NOTABLE_EVENTS = (
 )
 
 
-def run_cell(fault: str, phase: str, workdir: Path, seed: int = 0) -> Cell:
-    """Run one cell in ``workdir`` (a fresh journal there)."""
+def run_cell(fault: str, phase: str, workdir: Path, seed: int = 0, driver: str = "ne1000") -> Cell:
+    """Run one cell in ``workdir`` (a fresh journal there) on the ``driver``'s pump family."""
     config = default_config()
-    path = workdir / f"{fault}-{phase}.sqlite3"
-    sim = Simulation(config, path, SimulationOptions(days=HOURS / 24, seed=seed))
+    path = workdir / f"{driver}-{fault}-{phase}.sqlite3"
+    options = SimulationOptions(days=HOURS / 24, seed=seed, driver=driver)
+    sim = Simulation(config, path, options)
     slots = list(sim.daemon.planner.slots_between(sim.clock.now(), sim.end))
     target = slots[1]
     offset, when = PHASES[phase]
@@ -117,6 +121,7 @@ def run_cell(fault: str, phase: str, workdir: Path, seed: int = 0) -> Cell:
     return Cell(
         fault=fault,
         phase=phase,
+        driver=driver,
         outcome=outcome,
         alarms=tuple(sorted(summary.alarms)),
         suspended=events["delivery.suspended"] > 0,

@@ -117,9 +117,11 @@ class MutatingTransport:
 
 
 @pytest.mark.parametrize("seed", range(2))
-def test_corrupted_pump_replies_never_crash_or_falsify(tmp_path: Path, seed: int) -> None:
+def test_corrupted_pump_replies_never_crash_or_falsify(
+    tmp_path: Path, seed: int, driver: str
+) -> None:
     """SR-24 SR-16 SR-08: a day of corrupted pump replies: no crash, every motion journaled."""
-    options = SimulationOptions(days=1, seed=seed)
+    options = SimulationOptions(days=1, seed=seed, driver=driver)
     sim = Simulation(default_config(), tmp_path / "j.sqlite3", options)
     transport = MutatingTransport(
         sim.daemon.driver._given_transport,
@@ -146,11 +148,12 @@ def test_corrupted_pump_replies_never_crash_or_falsify(tmp_path: Path, seed: int
     assert problems == []
 
 
+@pytest.mark.parametrize("driver_name", ["ne1000", "harvard11"])
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
-def test_random_pump_bytes_are_link_faults(noise: bytes) -> None:
+def test_random_pump_bytes_are_link_faults(driver_name: str, noise: bytes) -> None:
     """SR-24 SR-16: whatever bytes a pump sends, the driver raises a PumpctlError or parses them."""
-    from pumpctl.drivers.ne1000 import Ne1000Driver  # noqa: PLC0415
+    from pumpctl.drivers.registry import get_driver_class  # noqa: PLC0415
 
     class Noise:
         timeout: float | None = 0.05
@@ -173,7 +176,7 @@ def test_random_pump_bytes_are_link_faults(noise: bytes) -> None:
             pass
 
     campaign_numbers.add("bad_inputs")
-    driver = Ne1000Driver("loop://", transport=Noise(), timeout_s=0.05)
+    driver = get_driver_class(driver_name)("loop://", transport=Noise(), timeout_s=0.05)
     for call in (driver.connect, driver.status, driver.dispensed):
         try:
             call()

@@ -28,9 +28,10 @@ def demo_config(now: datetime) -> Config:
     return default_config(now)
 
 
-def rig_at(tmp_path: Path, when: datetime) -> ClockRig:
+def rig_at(tmp_path: Path, when: datetime, driver: str) -> ClockRig:
     config = demo_config(when)
-    return ClockRig(config, tmp_path, config.prescription.anchor - timedelta(minutes=5))
+    start = config.prescription.anchor - timedelta(minutes=5)
+    return ClockRig(config, tmp_path, start, driver)
 
 
 def to_moment(rig: ClockRig, moment: str) -> None:
@@ -44,9 +45,11 @@ def to_moment(rig: ClockRig, moment: str) -> None:
 
 @pytest.mark.parametrize("moment", MOMENTS)
 @pytest.mark.parametrize("step_s", STEPS_S)
-def test_wall_step_gives_no_early_or_extra_pulse(tmp_path: Path, step_s: int, moment: str) -> None:
+def test_wall_step_gives_no_early_or_extra_pulse(
+    driver: str, tmp_path: Path, step_s: int, moment: str
+) -> None:
     """SR-11 SR-02 SR-10: a wall step of ±1 min/h/day never brings a pulse early, twice or late."""
-    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC))
+    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC), driver)
     rig.run_for(6)
     to_moment(rig, moment)
     before = rig.daemon.counts.get("DELIVERED", 0)
@@ -67,10 +70,10 @@ def test_wall_step_gives_no_early_or_extra_pulse(tmp_path: Path, step_s: int, mo
     "eve", [datetime(2026, 3, 29, 6, 0, tzinfo=UTC), datetime(2026, 10, 25, 6, 0, tzinfo=UTC)]
 )
 def test_dst_transition_keeps_the_local_cadence_and_the_interval(
-    tmp_path: Path, eve: datetime
+    driver: str, tmp_path: Path, eve: datetime
 ) -> None:
     """SR-11: across a DST change in Europe/Berlin the interval holds in true time; no slot lost."""
-    rig = rig_at(tmp_path, eve)
+    rig = rig_at(tmp_path, eve, driver)
     rig.run_for(40)
     verdict = rig.verdict()
     campaign_numbers.add("clock_cases")
@@ -89,9 +92,11 @@ def _intents(rig: ClockRig) -> list[EventRow]:
         return list(journal.events(kinds=("pulse.intent",)))
 
 
-def test_three_hour_suspend_records_missed_slots_and_never_catches_up(tmp_path: Path) -> None:
+def test_three_hour_suspend_records_missed_slots_and_never_catches_up(
+    driver: str, tmp_path: Path
+) -> None:
     """SR-11 SR-10: a 3 h suspend records the slots it swallowed as MISSED and gives none late."""
-    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC))
+    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC), driver)
     rig.run_for(5)
     to_moment(rig, "before-slot")
     rig.suspend(3 * 3600)
@@ -103,9 +108,11 @@ def test_three_hour_suspend_records_missed_slots_and_never_catches_up(tmp_path: 
 
 
 @pytest.mark.parametrize("wall_error_s", [3600, -3600, 86400, -86400])
-def test_reboot_with_wrong_rtc_gives_no_early_pulse(tmp_path: Path, wall_error_s: int) -> None:
+def test_reboot_with_wrong_rtc_gives_no_early_pulse(
+    driver: str, tmp_path: Path, wall_error_s: int
+) -> None:
     """SR-11 SR-02: a crash and a reboot whose RTC is off by ±1 h or ±1 day never pulse early."""
-    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC))
+    rig = rig_at(tmp_path, datetime(2026, 2, 10, 6, 0, tzinfo=UTC), driver)
     rig.run_for(5)
     to_moment(rig, "after-pulse")
     before = rig.daemon.counts.get("DELIVERED", 0)

@@ -15,8 +15,13 @@ from tests.reliability.crash_campaign import CampaignResult, CrashCampaign
 from tests.reliability.crashing_daemon import PHASES
 
 
-def run_and_check(workdir: Path, *, kills: int, seed: int, pump_restarts: int) -> CampaignResult:
-    result = CrashCampaign(workdir, kills=kills, seed=seed, pump_restarts=pump_restarts).run()
+def run_and_check(
+    workdir: Path, *, kills: int, seed: int, pump_restarts: int, driver: str
+) -> CampaignResult:
+    campaign = CrashCampaign(
+        workdir, kills=kills, seed=seed, pump_restarts=pump_restarts, driver=driver
+    )
+    result = campaign.run()
     campaign_numbers.add("kills", result.kills_total)
     campaign_numbers.add("pump_restarts", result.pump_restarts)
     early = [v for v in result.violations if "apart" in v or "starts in the 24 h" in v]
@@ -34,16 +39,16 @@ def run_and_check(workdir: Path, *, kills: int, seed: int, pump_restarts: int) -
 
 
 @pytest.mark.timeout(240)
-def test_crash_at_every_phase_loses_nothing_and_never_doubles(tmp_path: Path) -> None:
+def test_crash_at_every_phase_loses_nothing_and_never_doubles(tmp_path: Path, driver: str) -> None:
     """SR-08 SR-02 SR-19: a SIGKILL per pulse phase, a pump power reset: journal matches ledger."""
-    result = run_and_check(tmp_path, kills=len(PHASES) + 3, seed=11, pump_restarts=1)
+    result = run_and_check(tmp_path, kills=len(PHASES) + 3, seed=11, pump_restarts=1, driver=driver)
     # Each planted phase was really reached (a life whose phase never came counts as random).
     assert set(result.kills) == {*PHASES, "random"}
 
 
 @pytest.mark.long
 @pytest.mark.timeout(3600)
-def test_two_hundred_kills_lose_nothing_and_never_double(tmp_path: Path) -> None:
+def test_two_hundred_kills_lose_nothing_and_never_double(tmp_path: Path, driver: str) -> None:
     """SR-08 SR-09 SR-02 SR-03 SR-19: 210 SIGKILLs, 5 pump power resets; journal matches ledger."""
-    result = run_and_check(tmp_path, kills=210, seed=2026, pump_restarts=5)
+    result = run_and_check(tmp_path, kills=210, seed=2026, pump_restarts=5, driver=driver)
     assert result.motions >= 50

@@ -65,13 +65,14 @@ BAD_VALUES = [
     ("prescription.timezone", "Mars/Olympus_Mons", "unknown time zone"),
     ("prescription.timezone", "../../etc/passwd", "unknown time zone"),
     ("prescription.timezone", 1, "IANA time zone name"),
-    ("pump.driver", "ne9000", "allowed ne1000"),
+    ("pump.driver", "ne9000", "allowed ne1000, harvard11"),
     ("pump.url", "ttyUSB0", "absolute device path"),
     ("pump.url", "gopher://pump", "unknown URL scheme"),
     ("pump.url", "socket://127.0.0.1", "with a port 1..65535"),
     ("pump.url", "socket://127.0.0.1:70000", "with a port 1..65535"),
     ("pump.url", "", "device path or pyserial URL"),
-    ("pump.baud", 115200, "allowed 300, 1200, 2400, 9600, 19200"),
+    ("pump.baud", 115200, "ne1000 driver's pumps offer 300, 1200, 2400, 9600, 19200"),
+    ("pump.baud", 4800, "allowed 300, 1200, 2400, 9600, 19200, 38400, 57600, 115200"),
     ("pump.baud", "19200", "expected a baud rate"),
     ("pump.address", -1, "allowed 0..99"),
     ("pump.address", 100, "allowed 0..99"),
@@ -308,3 +309,14 @@ def test_summary_shows_derived_values_and_limit_origins() -> None:
     assert "at most 16 pulses and 160.0 ug per 24 h" in text
     assert "  max_pulse_volume_ul = 20.0\n" in text
     assert "  max_pulses_24h = 16 (default)" in text
+
+
+def test_a_harvard11_pump_takes_its_own_baud_rates() -> None:
+    """The Protocol 11 family runs at 9600..115200 baud; 1200 is an NE-1000 rate only."""
+    document = changed("pump.driver", "harvard11")
+    document["pump"]["baud"] = 115200
+    config = load(document)
+    assert (config.pump.driver, config.pump.baud) == ("harvard11", 115200)
+    document["pump"]["baud"] = 1200
+    lines = problems(document)
+    assert any("harvard11 driver's pumps offer 9600, 19200" in line for line in lines)

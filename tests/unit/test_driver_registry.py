@@ -27,7 +27,8 @@ def test_builtin_names_resolve_to_the_ne1000_driver() -> None:
 def test_unknown_driver_is_a_config_error_listing_choices(mocker: MockerFixture) -> None:
     """An unknown name raises ConfigError naming it and the available drivers."""
     _plugins(mocker)
-    with pytest.raises(ConfigError, match=r"driver='nope' is unknown; available: ne1000, ne300"):
+    names = "elite11, harvard11, ne1000, ne300, ne500, phdultra"
+    with pytest.raises(ConfigError, match=rf"driver='nope' is unknown; available: {names}"):
         registry.get_driver_class("nope")
 
 

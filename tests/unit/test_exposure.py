@@ -1,4 +1,4 @@
-"""The exposure model against the numbers of shared/reference/clinical-parameters.md."""
+"""The exposure model against the numbers of docs/clinical-parameters.md."""
 
 import pytest
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from pumpctl.cli import main
 from pumpctl.core.clock import VirtualClock
@@ -18,6 +19,8 @@ from pumpctl.journal import Journal
 from pumpctl.report import write_report
 from pumpctl.report.build import build_report
 from pumpctl.report.html import render_html
+from pumpctl.report.jsonfmt import to_data
+from pumpctl.report.outcomes import SlotOutcome
 from tests.report_journals import (
     DAY1,
     PRESCRIPTION,
@@ -56,6 +59,19 @@ def test_tampered_journal_report_says_so_first_and_in_red(known: Known) -> None:
     assert body.index('class="verdict tampered"') < body.index("<h1>")
     assert "TAMPERED OR DAMAGED" in body[: body.index("<h1>")]
     assert "#b2182b" in page  # the tampered verdict's red
+
+
+def test_tampered_report_has_no_placeholder_anywhere(known: Known) -> None:
+    """SR-20: a tampered journal's report says what stands in for the head, never "None"."""
+    _tamper(known.path)
+    report = build_report(known.path)
+    assert report.integrity.head_seq is None  # the chain vouches for no head
+    assert report.integrity.head_text.startswith("none: the chain does not verify")
+    page = render_html(report)
+    assert "None" not in page
+    assert "#None" not in page
+    data = json.dumps(to_data(report))
+    assert "#None" not in data
 
 
 def test_cli_writes_tampered_report_and_exits_with_the_tampered_code(
@@ -98,7 +114,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     builder.close()
     report = build_report(builder.path)
     assert report.subject is None  # this daemon.start carried no subject: "not recorded"
-    assert report.total.counts["delivered"] == 1
+    assert report.total.counts[SlotOutcome.DELIVERED] == 1
     assert str(report.total.adherence_pct) == "100.0"
     assert report.intervals.count == 0
     assert report.intervals.median_min is None
@@ -107,6 +123,7 @@ def test_one_pulse_journal_has_no_intervals_and_full_adherence(tmp_path: Path) -
     page = render_html(report)
     assert page.count("<svg") == 4
     assert '<tr id="subject"><th>subject</th><td>not recorded</td></tr>' in page
+    assert "None" not in page
 
 
 def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
@@ -114,7 +131,7 @@ def test_period_selects_slots_alarms_and_changes(known: Known) -> None:
     start = datetime(2026, 3, 3, tzinfo=UTC)
     report = build_report(known.path, start=start)
     assert report.total.scheduled == 4
-    assert [d.day.isoformat() for d in report.days if d.day] == ["2026-03-03"]
+    assert [d.start.isoformat() for d in report.days if d.start] == ["2026-03-03"]
     assert [a.alarm_id for a in report.alarms] == ["A2"]
     assert [c.why for c in report.changes] == ["LH response low"]
     assert report.prescription_in_force is not None
@@ -130,7 +147,7 @@ def test_period_keeps_a_suspension_that_began_before_it(known: Known) -> None:
     assert suspension.started == datetime(2026, 3, 2, 11, 20, tzinfo=UTC)
     assert suspension.ended == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     assert report.alarms == ()  # A1 was raised at 11:01, before the period
-    assert [r.category for r in report.slots] == ["denied", "missed", "delivered"]
+    assert [r.outcome for r in report.slots] == ["DENIED", "MISSED", "DELIVERED"]
     assert report.prescription_in_force is not None
     assert report.total.prescribed_dose_ug == 30
 
@@ -151,9 +168,9 @@ def test_period_long_after_the_context_still_has_it(tmp_path: Path) -> None:
     (suspension,) = report.suspensions
     assert (suspension.started, suspension.ended) == (DAY1 + timedelta(hours=8), None)
     (row,) = report.slots
-    assert (row.slot_id, row.category, row.prescribed_dose_ug) == (
+    assert (row.slot_id, row.outcome, row.prescribed_dose_ug) == (
         slot.slot_id,
-        "denied",
+        SlotOutcome.DENIED,
         Decimal(10),
     )
 
@@ -207,3 +224,62 @@ def test_journal_text_cannot_inject_markup_into_the_html(tmp_path: Path) -> None
     assert "<img" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;mallory&lt;/b&gt;" in page
+
+
+def test_a_silent_day_inside_the_period_is_shown_not_skipped(tmp_path: Path) -> None:
+    """A day with nothing on record between two days with pulses is a row of its own, empty."""
+    builder = JournalBuilder(tmp_path / "gap.sqlite3")
+    builder.start_daemon()
+    builder.prescribe(PRESCRIPTION, who="dr. smith", why="initial prescription")
+    builder.deliver(DAY1.replace(hour=8))
+    builder.deliver(DAY1.replace(hour=8) + timedelta(days=2))
+    builder.close()
+    report = build_report(builder.path)
+    assert [(d.start.isoformat(), d.scheduled) for d in report.days if d.start] == [
+        ("2026-03-02", 1),
+        ("2026-03-03", 0),
+        ("2026-03-04", 1),
+    ]
+    assert "Tue 03 Mar 2026" in render_html(report)
+
+
+@pytest.mark.parametrize("fmt", ["html", "csv", "json", "fhir"])
+def test_cli_reports_an_unwritable_output_in_one_line(
+    known: Known, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """An output folder that does not exist is one error line naming -o, exit 1, no traceback."""
+    out = tmp_path / "missing-folder" / f"r.{fmt}"
+    code = main(["report", "-j", str(known.path), "--format", fmt, "-o", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"-o {out}: the report cannot be written (No such file or directory)" in err
+
+
+def test_odd_but_verified_records_still_give_every_format(tmp_path: Path) -> None:
+    """Records with odd payloads (written through the journal API, so the chain verifies)
+    give a report in every format: odd values are shown as written or as not recorded."""
+    builder = JournalBuilder(tmp_path / "odd.sqlite3")
+    append = builder.journal.append
+    append("daemon.start", {"version": 7, "subject": "SUBJ", "pump": 5, "prescription": "x",
+                            "limits": [1]})  # fmt: skip
+    append("prescription.change", {"who": "x", "why": "y", "new": "garbage", "old": 3})
+    append("limits.change", {"who": "x", "why": "y", "new": {"min_interval_min": "abc"}})
+    append("slot.scheduled", {"slot_id": "S1", "scheduled_utc": "not a time", "dose_ug": "x",
+                              "volume_ul": "y", "duration_s": "z"})  # fmt: skip
+    append("alarm.raised", {"alarm_id": 5, "priority": "urgent", "slot_id": 7, "code": None})
+    append("alarm.acknowledged", {"alarm_id": 5})
+    append("delivery.suspended", {})
+    append("slot.missed", {"slot_id": "S2", "scheduled_utc": "2026-03-02T08:00:00+00:00",
+                           "reasons": "not a list"})  # fmt: skip
+    append("pulse.intent", {"slot_id": "S3", "scheduled_utc": "2026-03-02T08:30:00+00:00",
+                            "dose_ug": "10", "volume_ul": "ten", "duration_s": "60"})  # fmt: skip
+    append("pulse.outcome", {"slot_id": "S3", "outcome": "DELIVERED", "delivered_volume_ul": "?"})
+    builder.deliver(DAY1.replace(hour=9))
+    builder.close()
+    report = build_report(builder.path)
+    assert report.integrity.ok
+    for fmt in ("html", "csv", "json", "fhir"):
+        write_report(builder.path, fmt, tmp_path / f"odd.{fmt}")
+    assert "None" not in (tmp_path / "odd.html").read_text(encoding="utf-8")
+    Bundle.model_validate(json.loads((tmp_path / "odd.fhir").read_text(encoding="utf-8")))

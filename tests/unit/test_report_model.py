@@ -52,16 +52,16 @@ def test_prescription_changes_say_who_when_and_why(report: Report) -> None:
 def test_each_day_counts_every_outcome_and_dose(report: Report) -> None:
     """Per day: slots by outcome, denials by reason, dose delivered vs prescribed, adherence."""
     day1, day2 = report.days
-    assert day1.day == date(2026, 3, 2)
+    assert day1.start == date(2026, 3, 2)
     assert day1.counts == {
-        "delivered": 3,
-        "partial": 1,
-        "over-delivered": 0,
-        "not-delivered": 0,
-        "missed": 1,
-        "denied": 1,
-        "uncertain": 0,
-        "open": 0,
+        "DELIVERED": 3,
+        "PARTIAL": 1,
+        "OVER_DELIVERED": 0,
+        "NOT_DELIVERED": 0,
+        "UNCERTAIN": 0,
+        "DENIED": 1,
+        "MISSED": 1,
+        "SCHEDULED": 0,
     }
     assert day1.scheduled == 6
     assert day1.denied_by_reason == {"suspended": 1}
@@ -69,9 +69,9 @@ def test_each_day_counts_every_outcome_and_dose(report: Report) -> None:
     assert day1.delivered_dose_ug == Decimal("36")  # 10 + 10 + 6 (partial) + 10
     assert day1.prescribed_dose_ug == Decimal("60")
     assert day1.adherence_pct == Decimal("50.0")
-    assert day2.day == date(2026, 3, 3)
-    assert (day2.counts["delivered"], day2.counts["not-delivered"]) == (1, 1)
-    assert day2.counts["uncertain"] == 2  # one UNCERTAIN outcome, one intent without outcome
+    assert day2.start == date(2026, 3, 3)
+    assert (day2.counts["DELIVERED"], day2.counts["NOT_DELIVERED"]) == (1, 1)
+    assert day2.counts["UNCERTAIN"] == 2  # one UNCERTAIN outcome, one intent without outcome
     assert day2.delivered_dose_ug == Decimal("12")
     assert day2.prescribed_dose_ug == Decimal("48")
     assert day2.adherence_pct == Decimal("25.0")

@@ -68,14 +68,15 @@ def test_every_report_format_counts_the_real_volume(
     out = {fmt: write_report(path, fmt, tmp_path / f"r.{fmt}") for fmt in ("csv", "json", "fhir")}
     with out["csv"].open(encoding="utf-8", newline="") as stream:
         row = {r["slot_id"]: r for r in csv.DictReader(stream)}[slot_id]
-    assert (row["category"], row["outcome"], row["delivered_dose_ug"]) == (
-        "over-delivered",
+    assert (row["outcome"], row["delivered_dose_ug"], row["alarms"]) == (
         "OVER_DELIVERED",
         "10.400",
+        "over-delivery:high",
     )
     data = json.loads(out["json"].read_text(encoding="utf-8"))
-    assert data["total"]["over-delivered"] == 1
-    assert data["total"]["delivered_dose_ug"] == "20.400"
+    assert data["total"]["counts"]["OVER_DELIVERED"] == 1
+    assert data["total"]["delivered_dose_ug"] == "20.400"  # 10 + the measured 10.4
+    assert data["safety"]["over_delivered_slots"] == [slot_id]
     fhir = json.loads(out["fhir"].read_text(encoding="utf-8"))
     Bundle.model_validate(fhir)
     admin = next(
