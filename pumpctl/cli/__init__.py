@@ -33,6 +33,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "control",
     "log",
     "report",
+    "keys",
+    "ship",
+    "fleet",
     "notify",
     "completion",
 )

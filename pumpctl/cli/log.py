@@ -62,6 +62,8 @@ KINDS = (
     "operator.action",
     "journal.correction",
     "notify.attempt",
+    "key.enrolled",
+    "key.rotated",
 )
 
 
@@ -81,18 +83,46 @@ def _anchor(text: str) -> Head:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def _trusted_key(args: argparse.Namespace) -> bytes | None:
+    if args.pubkey is None:
+        return None
+    from pumpctl.errors import UsageError  # noqa: PLC0415
+    from pumpctl.journal.signing import read_public_key  # noqa: PLC0415
+
+    try:
+        return read_public_key(args.pubkey)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+
+
+def _signature(path: Path, trusted: bytes | None, chain_ok: bool) -> tuple[str | None, str | None]:
+    """``(signer, problem)`` for the published head under ``trusted``; both None if not asked."""
+    if trusted is None or not chain_ok:
+        return None, None
+    from pumpctl.journal.signing import SignatureError  # noqa: PLC0415
+    from pumpctl.journal.verify import verify_signature_of  # noqa: PLC0415
+
+    try:
+        return verify_signature_of(path, trusted), None
+    except SignatureError as err:
+        return None, str(err)
+
+
 def _verify(args: argparse.Namespace) -> int:
     from pumpctl.journal.verify import verify  # noqa: PLC0415
 
     path = journal_path(args)
+    trusted = _trusted_key(args)
     result = verify(path, anchor=args.anchor)
+    signer, bad_signature = _signature(path, trusted, result.ok)
+    ok = result.ok and bad_signature is None
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         problem = result.problem
         print_json(
             {
-                "ok": result.ok,
+                "ok": ok,
                 "journal": str(path),
                 "records": result.records,
                 "head": None
@@ -105,18 +135,26 @@ def _verify(args: argparse.Namespace) -> int:
                     "seq": problem.seq,
                     "message": problem.message,
                 },
+                "signature": None
+                if trusted is None or not result.ok
+                else {"ok": bad_signature is None, "signer": signer, "problem": bad_signature},
                 "warnings": list(result.warnings),
             }
         )
-        return EXIT_OK if result.ok else EXIT_TAMPERED
+        return EXIT_OK if ok else EXIT_TAMPERED
+    bad = style.paint("BAD", "bold", "red")
     if result.problem is not None:
         p = result.problem
-        bad = style.paint("BAD", "bold", "red")
         print(f"{bad} {path}: {p.diagnosis.value} at record {p.seq}: {p.message}")
         print(f"({result.records} records verify before it)")
         return EXIT_TAMPERED
+    if bad_signature is not None:
+        print(f"{bad} {path}: signature: {bad_signature}")
+        print(f"(the chain of {result.records} records is consistent, but not signed by it)")
+        return EXIT_TAMPERED
     head = "empty" if result.head is None else f"head {result.head}"
-    print(f"{style.paint('OK', 'green')} {path}: {result.records} records, {head}")
+    signed = "" if signer is None else f", head signed by key {signer}"
+    print(f"{style.paint('OK', 'green')} {path}: {result.records} records, {head}{signed}")
     return EXIT_OK
 
 
@@ -253,6 +291,13 @@ def register(subparsers: Subparsers) -> None:
         type=_anchor,
         metavar="SEQ:HASH",
         help="a head you kept elsewhere (printed by an earlier verify); detects truncation",
+    )
+    p.add_argument(
+        "--pubkey",
+        type=Path,
+        metavar="FILE",
+        help="the daemon's public key (pumpctl keys show); the published head must be signed "
+        "by it, or by a key it vouched for in a journaled rotation",
     )
     json_option(p, "the verdict")
     p.set_defaults(func=_verify)

@@ -221,6 +221,7 @@ def build_config(
         anchor_time_of_day=anchor if isinstance(anchor, time) else None,
         limits_set=frozenset(validated.limits.model_fields_set),
         env_overrides=tuple(sorted(overrides)),
+        ship_to=validated.ship.to,
         notify=_notify_settings(validated),
         metrics=None
         if validated.metrics is None

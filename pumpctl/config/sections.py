@@ -8,6 +8,7 @@ missing.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time
 from decimal import Decimal
 from pathlib import PurePosixPath
@@ -50,6 +51,7 @@ DRIVER_BAUD_RATES = {
 BAUD_RATES = tuple(sorted({rate for rates in DRIVER_BAUD_RATES.values() for rate in rates}))
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _baud(value: object) -> int:
@@ -58,6 +60,23 @@ def _baud(value: object) -> int:
         raise fail(f"expected a baud rate, one of {allowed}")
     if value not in BAUD_RATES:
         raise fail(f"allowed {allowed}")
+    return value
+
+
+def parse_dsn(value: object) -> str:
+    """A PostgreSQL URI without a password (a configuration file is no place for one)."""
+    if not isinstance(value, str) or not value.startswith(("postgresql://", "postgres://")):
+        raise fail("expected a PostgreSQL URI like postgresql://ship@fleet.example/study")
+    if _CONTROL.search(value):
+        raise fail("expected one line without control characters")
+    authority = value.split("://", 1)[1].split("/", 1)[0]
+    if "@" in authority and ":" in authority.rsplit("@", 1)[0]:
+        raise fail(
+            "a password in the URI; allowed none: keep it in a password file "
+            "(?passfile=/etc/pumpctl/pgpass, mode 0600)"
+        )
+    if "password=" in value:
+        raise fail("a password parameter in the URI; allowed none: use passfile=")
     return value
 
 
@@ -282,6 +301,13 @@ class SubjectSection(_Section):
     id: Text = ""
     pump_label: Text = ""
     note: Text = ""
+    study: Text = ""
+
+
+class ShipSection(_Section):
+    """``[ship]``: where ``pumpctl ship`` copies the journal (docs/fleet.md)."""
+
+    to: Annotated[str | None, PlainValidator(parse_dsn)] = None
 
 
 class ConfigDocument(_Section):
@@ -299,5 +325,6 @@ class ConfigDocument(_Section):
     control: ControlSection = ControlSection()
     logging: LoggingSection = LoggingSection()
     subject: SubjectSection = SubjectSection()
+    ship: ShipSection = ShipSection()
     notify: NotifySection | None = None
     metrics: MetricsSection | None = None

@@ -107,6 +107,8 @@ class Config:
     anchor_time_of_day: time | None = None
     limits_set: frozenset[str] = frozenset()
     env_overrides: tuple[str, ...] = ()
+    #: ``[ship] to``: the fleet server's PostgreSQL URI (None: not configured).
+    ship_to: str | None = None
     notify: NotifySettings | None = None
     metrics: MetricsSettings | None = None
 
@@ -163,11 +165,14 @@ class Config:
                 ("id", subject.id),
                 ("pump", subject.pump_label),
                 ("note", subject.note),
+                ("study", subject.study),
             )
             if value
         ]
         if labels:
             lines.append("subject: " + "; ".join(labels))
+        if self.ship_to:
+            lines.append(f"ship: to {self.ship_to}")
         if self.notify is not None:
             names = ", ".join(c.name for c in self.notify.commands)
             lines.append(

@@ -43,6 +43,7 @@ def config_identity(config: Config) -> dict[str, Any]:
             "id": config.subject.id,
             "pump_label": config.subject.pump_label,
             "note": config.subject.note,
+            "study": config.subject.study,
         },
         "pump": {
             "label": config.subject.pump_label,

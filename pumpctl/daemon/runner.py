@@ -30,6 +30,8 @@ from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import RealWaker
 from pumpctl.drivers.base import PumpAlarm, PumpDriver
 from pumpctl.errors import ConfigError, PumpctlError, PumpStateError
+from pumpctl.journal import Journal
+from pumpctl.journal.keyfile import attach_key
 from pumpctl.journal.verify import verify
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -78,15 +80,18 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
         if time_scale is not None:
             clock, alarms_at_handshake = simulator_clock(driver, time_scale)
             scale = time_scale
+        journal = Journal(config.journal.path, clock)
+        # Every head this daemon publishes is signed with its own key (made at first start).
+        attach_key(journal, state_dir)
         daemon = assemble(
             config,
             clock=clock,
             waker=RealWaker(clock, scale=scale),
+            journal=journal,
             driver=driver,
             alarms_before_start=alarms_at_handshake,
             time_scale=scale,
         )
-        journal = daemon.journal
         install_signals(daemon, config_path, config.pump)
         try:
             daemon.start()

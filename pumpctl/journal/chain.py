@@ -2,7 +2,9 @@
 
 Each record's hash is ``SHA-256(previous hash (32 bytes) || canonical JSON of the record)``; the
 first record links to 32 zero bytes. The head (last sequence number and hash) is published in a
-small sidecar file next to the journal, so that cutting records off the end is detectable.
+small sidecar file next to the journal, so that cutting records off the end is detectable; a
+daemon with a signing key adds its Ed25519 signature of the head (:class:`Seal`,
+``pumpctl.journal.signing``), so that a chain rewritten without the key is detectable too.
 """
 
 from __future__ import annotations
@@ -108,12 +110,22 @@ def head_path(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.name + HEAD_SUFFIX)
 
 
-#: The head file is one fixed-size record, rewritten in place (well inside one disk sector).
-HEAD_RECORD_BYTES = 160
+@dataclass(frozen=True)
+class Seal:
+    """The signature of a published head: which journal, which key, and the signature (hex)."""
+
+    journal_id: str
+    key_id: str
+    signature: str
 
 
-def write_head(journal_path: Path, head: Head) -> None:
-    """Publish ``head``: one fixed-size record overwritten in place, then ``fdatasync``.
+#: The head file is one fixed-size record, rewritten in place (inside one 512-byte disk sector).
+HEAD_RECORD_BYTES = 400
+
+
+def write_head(journal_path: Path, head: Head, seal: Seal | None = None) -> None:
+    """Publish ``head`` (signed when ``seal`` is given): one fixed-size record overwritten in
+    place, then ``fdatasync``.
 
     The record is padded to :data:`HEAD_RECORD_BYTES`, far below a disk sector, so the file
     never changes size and the write needs no metadata update, rename or directory fsync: the
@@ -122,7 +134,10 @@ def write_head(journal_path: Path, head: Head) -> None:
     torn record is reported as unreadable, never taken for a shorter journal.
     """
     target = head_path(journal_path)
-    text = canonical_json({"hash": head.hash, "seq": head.seq})
+    fields: dict[str, object] = {"hash": head.hash, "seq": head.seq}
+    if seal is not None:
+        fields |= {"journal_id": seal.journal_id, "key_id": seal.key_id, "sig": seal.signature}
+    text = canonical_json(fields)
     data = text.ljust(HEAD_RECORD_BYTES - 1).encode("ascii") + b"\n"
     fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
@@ -138,12 +153,25 @@ def read_head(journal_path: Path) -> Head | None:
 
     Raises ``ValueError`` when the sidecar exists but cannot be understood.
     """
+    sealed = read_sealed_head(journal_path)
+    return None if sealed is None else sealed[0]
+
+
+def read_sealed_head(journal_path: Path) -> tuple[Head, Seal | None] | None:
+    """The last published head with its signature (None for an unsigned head), or None.
+
+    Raises ``ValueError`` when the sidecar exists but cannot be understood.
+    """
     target = head_path(journal_path)
     with contextlib.suppress(FileNotFoundError):
         text = target.read_text(encoding="ascii")
         try:
             data = json.loads(text)
-            return Head(int(data["seq"]), str(data["hash"]))
+            head = Head(int(data["seq"]), str(data["hash"]))
+            seal = None
+            if "sig" in data:
+                seal = Seal(str(data["journal_id"]), str(data["key_id"]), str(data["sig"]))
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(f"head file {target}: not a valid head ({err})") from err
+        return head, seal
     return None

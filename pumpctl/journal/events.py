@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
+from pumpctl.journal.signing import key_payload
 
 
 class EventKind(StrEnum):
@@ -42,6 +43,8 @@ class EventKind(StrEnum):
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
     NOTIFY_ATTEMPT = "notify.attempt"
+    KEY_ENROLLED = "key.enrolled"
+    KEY_ROTATED = "key.rotated"
 
 
 class Appended(NamedTuple):
@@ -329,6 +332,42 @@ class EventRecorder(ABC):
                 "why": _require("why", why),
                 "correction": dict(correction),
             },
+        )
+
+    def record_key_enrolled(
+        self,
+        journal_id: str,
+        public_key: bytes,
+        *,
+        previous_key_id: str | None = None,
+        reason: str = "",
+    ) -> Appended:
+        """A key signs this journal's heads from this record on; nobody vouches for it when it
+        replaces ``previous_key_id`` (the old key was lost)."""
+        return self.append(
+            EventKind.KEY_ENROLLED,
+            key_payload(journal_id, public_key, previous_key_id=previous_key_id, reason=reason),
+        )
+
+    def record_key_rotated(
+        self,
+        journal_id: str,
+        public_key: bytes,
+        *,
+        previous_key_id: str,
+        rotation_signature: bytes,
+        reason: str,
+    ) -> Appended:
+        """A new key takes over from this record on; the outgoing key signed it."""
+        return self.append(
+            EventKind.KEY_ROTATED,
+            key_payload(
+                journal_id,
+                public_key,
+                previous_key_id=previous_key_id,
+                rotation_signature=rotation_signature,
+                reason=_require("reason", reason),
+            ),
         )
 
 

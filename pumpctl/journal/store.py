@@ -29,6 +29,7 @@ from pumpctl.journal.chain import (
     GENESIS_HASH,
     Envelope,
     Head,
+    Seal,
     canonical_json,
     link_hash,
     read_head,
@@ -38,6 +39,7 @@ from pumpctl.journal.chain import (
 from pumpctl.journal.derive import derive_rows
 from pumpctl.journal.events import Appended, EventKind, EventRecorder
 from pumpctl.journal.reconcile import Reconciler
+from pumpctl.journal.signing import HeadSigner, seal_head
 
 _log = structlog.get_logger()
 _KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
@@ -142,6 +144,7 @@ class Journal(EventRecorder, Reconciler):
         self.clock = clock
         self._local_tz = local_tz
         self._lock = threading.Lock()
+        self._signer: HeadSigner | None = None
         if not self.path.parent.is_dir():
             raise JournalError(
                 f"journal {self.path}: state directory {self.path.parent} does not exist"
@@ -213,6 +216,32 @@ class Journal(EventRecorder, Reconciler):
         """The last record's sequence number and hash (None for an empty journal)."""
         return self._head
 
+    @property
+    def signer(self) -> HeadSigner | None:
+        """The key that signs each published head (None: heads are published unsigned)."""
+        return self._signer
+
+    def attach_signer(self, signer: HeadSigner | None) -> None:
+        """Sign every head published from now on with ``signer``, starting with the current one.
+
+        Raises :class:`JournalError` when the current head cannot be republished.
+        """
+        with self._lock:
+            self._signer = signer
+            if self._head is not None:
+                self._publish(self._head, self._head.seq)
+
+    def _publish(self, head: Head, seq: int) -> None:
+        seal: Seal | None = None if self._signer is None else seal_head(self._signer, head)
+        try:
+            write_head(self.path, head, seal)
+        except OSError as err:
+            self._writable = False
+            raise JournalError(
+                f"journal {self.path}: record {seq} is committed but its head could "
+                f"not be published ({err})"
+            ) from err
+
     def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
         """Durably append one record; returns ``(seq, hash)`` only once it is on disk (SR-19).
 
@@ -241,14 +270,7 @@ class Journal(EventRecorder, Reconciler):
                     self._pending.add(intent_seq)
                 else:
                     self._pending.discard(intent_seq)
-            try:
-                write_head(self.path, self._head)
-            except OSError as err:
-                self._writable = False
-                raise JournalError(
-                    f"journal {self.path}: record {appended.seq} is committed but its head could "
-                    f"not be published ({err})"
-                ) from err
+            self._publish(self._head, appended.seq)
             self._writable = True
         _log.debug("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
         return appended

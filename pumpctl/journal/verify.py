@@ -16,7 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from pumpctl.errors import JournalError, JournalTamperedError
-from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, record_bytes
+from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, read_sealed_head, record_bytes
+from pumpctl.journal.query import iter_events
+from pumpctl.journal.signing import KEY_KINDS, KeyRecord, SignatureError, check_sealed_head
 from pumpctl.journal.store import connect
 
 _SELECT = (
@@ -277,3 +279,31 @@ def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
     if last and missing:
         warnings.append(f"append-only triggers missing: {', '.join(missing)}")
     return VerifyResult(path, last, head, problem, tuple(warnings))
+
+
+def verify_signature_of(path: str | Path, trusted: bytes) -> str:
+    """Check the published head's signature of a journal whose chain verified; returns the key id.
+
+    ``trusted`` is the raw public key the caller trusts (``pumpctl keys show`` on the host).
+    Raises :class:`SignatureError` saying what does not check out, :class:`JournalError` when
+    the journal cannot be read.
+    """
+    path = Path(path)
+    try:
+        sealed = read_sealed_head(path)
+    except (OSError, ValueError) as err:
+        raise SignatureError(f"the published head cannot be read ({err})") from err
+    if sealed is None:
+        raise SignatureError("the journal has no published head to check the signature of")
+    conn = connect(path, writable=False)
+    try:
+        records = [
+            KeyRecord.from_payload(e.seq, e.kind, e.payload)
+            for e in iter_events(conn, kinds=KEY_KINDS)
+        ]
+    except (sqlite3.Error, ValueError) as err:
+        raise JournalError(f"journal {path}: key records cannot be read ({err})") from err
+    finally:
+        conn.close()
+    head, seal = sealed
+    return check_sealed_head(records, trusted, head, seal)

@@ -169,6 +169,10 @@ EVERY_KIND = {
         {"uid": 1000, "gid": 1000, "pid": 42, "user": "bob"}, "suspend", {"reason": "break"}
     ),
     EventKind.CORRECTION: lambda j: j.record_correction(1, "op:bob", "typo", {"reason": "x"}),
+    EventKind.KEY_ENROLLED: lambda j: j.record_key_enrolled("j1", bytes(32), reason="first"),
+    EventKind.KEY_ROTATED: lambda j: j.record_key_rotated(
+        "j1", bytes(32), previous_key_id="k0", rotation_signature=bytes(64), reason="yearly"
+    ),
     EventKind.NOTIFY_ATTEMPT: lambda j: j.record_notify_attempt(
         "n1",
         alarm_id="pump-alarm-stall",

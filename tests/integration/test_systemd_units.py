@@ -18,7 +18,14 @@ import pytest
 
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 ANALYZE = shutil.which("systemd-analyze")
-UNITS = ("pumpctl.service", "pumpsim.service", "pumpctl@bench.service")
+UNITS = (
+    "pumpctl.service",
+    "pumpsim.service",
+    "pumpctl@bench.service",
+    "pumpctl-ship.service",
+    "pumpctl-ship@bench.service",
+)
+TIMERS = ("pumpctl-ship.timer", "pumpctl-ship@bench.timer")
 #: systemd-analyze security's "OK" band ends at 4.9; the units score 0.7 today.
 MAX_EXPOSURE = 2.0
 
@@ -34,14 +41,15 @@ def unit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     executable = bin_dir / "pumpctl"
     assert executable.exists(), f"pumpctl is not installed in {bin_dir}"
     out = tmp_path_factory.mktemp("units")
-    for unit in SYSTEMD_DIR.glob("*.service"):
+    for unit in [*SYSTEMD_DIR.glob("*.service"), *SYSTEMD_DIR.glob("*.timer")]:
         text = unit.read_text()
         # pumpsim's entry point may not be installed in every branch; any executable will do,
         # verify only checks that the command exists and is executable.
         text = text.replace("/usr/bin/pumpctl", str(executable))
         text = text.replace("/usr/bin/pumpsim", str(executable))
         (out / unit.name).write_text(text)
-    shutil.copy(out / "pumpctl@.service", out / "pumpctl@bench.service")
+    for template in ("pumpctl@.service", "pumpctl-ship@.service", "pumpctl-ship@.timer"):
+        shutil.copy(out / template, out / template.replace("@", "@bench"))
     return out
 
 
@@ -52,7 +60,7 @@ def _analyze(unit_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("unit", UNITS)
+@pytest.mark.parametrize("unit", UNITS + TIMERS)
 def test_unit_verifies_without_warnings(unit_dir: Path, unit: str) -> None:
     """`systemd-analyze verify` accepts the unit and prints no warning (unknown keys included)."""
     result = _analyze(unit_dir, "verify", "--man=no", f"./{unit}")
@@ -86,6 +94,26 @@ def test_daemon_units_carry_the_required_settings() -> None:
     template = (SYSTEMD_DIR / "pumpctl@.service").read_text()
     assert "ExecStart=/usr/bin/pumpctl run -c /etc/pumpctl/%i.toml" in template
     assert "Environment=PUMPCTL_STATE_DIR=/var/lib/pumpctl/%i" in template
+
+
+def test_shipper_units_run_apart_from_delivery_at_the_lowest_priority() -> None:
+    """The shipper is a oneshot started by a timer, as the daemon's user, at idle priority."""
+    for name in ("pumpctl-ship.service", "pumpctl-ship@.service"):
+        text = (SYSTEMD_DIR / name).read_text()
+        for line in (
+            "Type=oneshot",
+            "User=pumpctl",
+            "Nice=19",
+            "CPUSchedulingPolicy=idle",
+            "IOSchedulingClass=idle",
+            "ProtectSystem=strict",
+        ):
+            assert re.search(rf"^{re.escape(line)}$", text, re.MULTILINE), f"{name}: {line}"
+    template = (SYSTEMD_DIR / "pumpctl-ship@.service").read_text()
+    assert "ExecStart=/usr/bin/pumpctl ship -c /etc/pumpctl/%i.toml" in template
+    assert "Environment=PUMPCTL_STATE_DIR=/var/lib/pumpctl/%i" in template
+    for name in ("pumpctl-ship.timer", "pumpctl-ship@.timer"):
+        assert "OnUnitActiveSec=5min" in (SYSTEMD_DIR / name).read_text()
 
 
 @pytest.mark.skipif(shutil.which("systemd-sysusers") is None, reason="systemd-sysusers missing")
