@@ -104,7 +104,7 @@ class SimulationOptions:
     operator_delay_min: float = 30.0
     #: The loop's heartbeat; None: the configured safe-mode period x VIRTUAL_HEARTBEAT_FRACTION
     #: (200 s with the default configuration's 255 s watchdog). The SR-26 flow watch reads
-    #: the pump every few seconds whatever the heartbeat (its cadence is the daemon's own).
+    #: the pump's totals at this heartbeat too (the real daemon: every 5 s).
     heartbeat_s: float | None = None
     #: The pump driver (and so the simulated pump family); None: the configuration's.
     driver: str | None = None
@@ -253,6 +253,11 @@ class Simulation:
             transport=LoopbackTransport(self.sim),
             heartbeat_s=self.heartbeat_s,
             simulated=True,
+            # Between pulses the pump is read at the heartbeat, not every 5 s: a year would
+            # otherwise be millions of readings. Flow is still seen and journaled (at the latest
+            # before the next clear) and the ledger check proves nothing moved unseen; SR-26's
+            # 10 s detection is the real daemon's, tested against the daemon itself.
+            flow_watch_s=self.heartbeat_s,
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(

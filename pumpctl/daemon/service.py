@@ -76,6 +76,9 @@ class DaemonOptions:
     time_scale: float = 1.0
     #: The pump's device file, judged at each connection (SR-31); "" when there is none.
     device_url: str = ""
+    #: Clock seconds between two between-pulse readings; None: SR-26's 5 s (a simulation on a
+    #: virtual clock may read less often: the reading before every clear still sees all flow).
+    flow_watch_s: float | None = None
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -115,7 +118,11 @@ class Daemon:
             syringe_diameter_mm=options.syringe_diameter_mm,
             time_scale=options.time_scale,
         )
-        self.flow_watch = FlowWatch.for_scale(clock, options.time_scale)
+        self.flow_watch = (
+            FlowWatch.for_scale(clock, options.time_scale)
+            if options.flow_watch_s is None
+            else FlowWatch(clock, options.flow_watch_s)
+        )
         self.pending = PendingPulses(
             driver=driver,
             journal=journal,
