@@ -137,6 +137,10 @@ class FlowWatch:
     def due(self) -> bool:
         return self.clock.elapsed_s() >= self.next_due_s
 
+    def postpone(self) -> None:
+        """Not read now (a pulse is pending): due again one interval from now."""
+        self.next_due_s = self.clock.elapsed_s() + self.interval_s
+
     def seconds_until_due(self) -> float:
         return max(0.0, self.next_due_s - self.clock.elapsed_s())
 

@@ -104,8 +104,13 @@ class PumpWatch:
         if not self._state.pump_ready:
             self._recover()
             return
-        # With a pulse pending its totals are evidence for reconciliation, not a baseline.
-        status = self._driver.heartbeat() if self._journal.pending_pulses() else self._watch_flow()
+        # With a pulse pending its totals are evidence for reconciliation, not a baseline: the
+        # watch waits (postponed, so the loop does not wake for a reading it will not take).
+        if self._journal.pending_pulses():
+            status = self._driver.heartbeat()
+            self._flow_watch.postpone()
+        else:
+            status = self._watch_flow()
         if status.alarm is not None:
             self._annunciator.raise_alarm(
                 pump_alarm_kind(status.alarm), f"pump reported alarm {status.alarm}"
