@@ -124,7 +124,7 @@ def main() -> None:
             out = write_report(path, fmt, work / f"report.{fmt}")
             took, cpu = time.perf_counter() - began, time.process_time() - cpu
             target = TARGETS_S.get(fmt)
-            verdict = "" if target is None else ("ok" if took < target else "OVER")
+            verdict = "" if target is None else ("ok" if took <= target else "OVER")
             print(
                 f"{fmt:<6} {took:7.2f} {cpu:6.2f} {out.stat().st_size / 1e6:10.1f} "
                 f"{'' if target is None else target:>9} {verdict}"
@@ -132,8 +132,16 @@ def main() -> None:
             figure(
                 f"report {fmt}, {args.years:g}-year journal, wall s",
                 f"{took:.2f}",
-                "(informative)" if target is None else f"< {target} s",
-                None if target is None else took < target,
+                "(informative)" if target is None else f"<= {target:g} s",
+                None if target is None else took <= target,
+            )
+            figure(
+                f"report {fmt}, {args.years:g}-year journal, CPU s",
+                f"{cpu:.2f}",
+                "(informative: wall on an idle host)"
+                if target is None
+                else f"<= {target:g} s on an idle host",
+                None if target is None else cpu <= target,
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

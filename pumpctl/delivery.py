@@ -168,6 +168,7 @@ class PulseDelivery:
             # The RUN may or may not have reached the pump: only its evidence can say.
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
             return self._monitor(slot, started, words, first_error=err)
+        self._record_started(slot)
         return self._monitor(slot, started, words)
 
     def _refused(self, slot: Slot, detail: str, *alarms: AlarmKind, **extra: Any) -> DeliveryResult:
@@ -289,6 +290,15 @@ class PulseDelivery:
             suspend_for=AlarmKind.SETTINGS_MISMATCH,
             pump_unready=True,
         )
+
+    def _record_started(self, slot: Slot) -> None:
+        """The pump answered RUN, so it is running: the next interval is measured from now."""
+        try:
+            self.journal.record_started(slot.slot_id)
+        except PumpctlError as err:
+            # The bolus is running and must be watched; without this record the gate measures
+            # from the outcome, which is later, so the next pulse can only come later.
+            log.error("pulse.started_unrecorded", slot_id=slot.slot_id, error=str(err))
 
     def _monitor(
         self,

@@ -91,7 +91,8 @@ class ControlError(PumpctlError):
 
 
 class UsageError(PumpctlError, ValueError):
-    """The command line asks for something impossible (a missing or conflicting argument)."""
+    """The command line asks for something impossible: a missing or conflicting argument, or a
+    period that cannot be simulated."""
 
 
 EXIT_OK = 0

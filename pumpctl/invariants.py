@@ -1,10 +1,16 @@
 """Safety invariants checked against ground truth: the simulator's ledger and the journal.
 
-Used by ``pumpctl simulate`` after each pulse and at the end, and by the reliability tests.
-The ledger says what the plunger physically did; the journal what pumpctl recorded. A clean
-run has no violation: no commanded start inside the minimum interval, 24 h caps held, every
-commanded start covered by a journaled intent, no intent started twice, and no volume the
-plunger moved that the journal does not account for (SR-26: never erased unseen).
+Used by ``pumpctl simulate`` after each pulse and at the end, by ``pumpctl demo`` and by the
+reliability tests. The ledger says what the plunger physically did; the journal what pumpctl
+recorded. A clean run has no violation: no two commanded starts closer than the minimum interval
+less the tolerance, 24 h caps held, every commanded start covered by a journaled intent, no
+intent started twice, and no volume the plunger moved that the journal does not account for
+(SR-26: never erased unseen).
+
+The tolerance is the start-latency bound the safety gate grants (``START_LATENCY_BOUND``), times
+the time scale on a scaled clock: a start may come that much sooner after the one before it than
+the minimum interval, never more (docs/design.md). Every check of time here is exact, in
+microseconds.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pumpctl.core.model import Limits
+from pumpctl.core.clock import seconds_to_us
+from pumpctl.core.gate import describe
+from pumpctl.core.model import DAY, Limits
 
 #: Ledger causes of motion that pumpctl commanded (everything else is a pump fault).
 COMMANDED_CAUSES = frozenset({"run"})
@@ -38,26 +46,35 @@ def commanded_starts(ledger: Iterable[Mapping[str, Any]]) -> list[PhysicalPulse]
     ]
 
 
-def check_starts(starts: Sequence[PhysicalPulse], limits: Limits) -> list[str]:
-    """Minimum interval and rolling 24 h count on physical commanded starts (true time)."""
+def check_starts(
+    starts: Sequence[PhysicalPulse], limits: Limits, *, tolerance: timedelta
+) -> list[str]:
+    """Minimum interval and rolling 24 h count on physical commanded starts (true time).
+
+    Two starts may be ``tolerance`` closer than the minimum interval, and the 24 h count is taken
+    over windows ``tolerance`` shorter than 24 h, exactly as the gate grants them.
+    """
     problems: list[str] = []
     ordered = sorted(starts, key=lambda p: p.elapsed_s)
-    for a, b in itertools.pairwise(ordered):
-        gap_min = (b.elapsed_s - a.elapsed_s) / 60.0
-        if gap_min < limits.min_interval_min - 1e-6:
+    at_us = [seconds_to_us(p.elapsed_s) for p in ordered]
+    least = timedelta(minutes=limits.min_interval_min) - tolerance
+    for (a, a_us), (b, b_us) in itertools.pairwise(zip(ordered, at_us, strict=True)):
+        gap = timedelta(microseconds=b_us - a_us)
+        if gap < least:
             problems.append(
                 f"starts at {a.started.isoformat()} and {b.started.isoformat()} are "
-                f"{gap_min:.2f} min apart (< {limits.min_interval_min} min)"
+                f"{describe(gap)} apart (< {limits.min_interval_min} min less the "
+                f"{describe(tolerance)} tolerance)"
             )
-    day_s = timedelta(hours=24).total_seconds()
+    window_us = (DAY - tolerance) // timedelta(microseconds=1)
     j = 0
     for i, pulse in enumerate(ordered):
-        while ordered[j].elapsed_s <= pulse.elapsed_s - day_s:
+        while at_us[j] <= at_us[i] - window_us:
             j += 1
         if i - j + 1 > limits.max_pulses_24h:
             problems.append(
                 f"{i - j + 1} starts in the 24 h ending {pulse.started.isoformat()} "
-                f"(> {limits.max_pulses_24h})"
+                f"(> {limits.max_pulses_24h}; windows {describe(tolerance)} shorter than 24 h)"
             )
     return problems
 

@@ -36,6 +36,8 @@ class DeliveryJournal(Protocol):
 
     def record_run(self, slot_id: str) -> object: ...
 
+    def record_started(self, slot_id: str) -> object: ...
+
     def record_outcome(
         self,
         slot_id: str,

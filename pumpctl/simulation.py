@@ -23,10 +23,14 @@ from pathlib import Path
 
 from pumpctl.config import Config, parse_config_text
 from pumpctl.core.clock import VirtualClock
+from pumpctl.core.model import START_LATENCY_BOUND, Prescription
+from pumpctl.core.planner import Planner
+from pumpctl.core.timefmt import local_text
 from pumpctl.daemon.alarms import Transition
 from pumpctl.daemon.assemble import assemble
+from pumpctl.daemon.configuration import resolve
 from pumpctl.daemon.waiting import VirtualWaker
-from pumpctl.errors import ConfigError, JournalError
+from pumpctl.errors import ConfigError, JournalError, UsageError
 from pumpctl.invariants import (
     ACCOUNTING_KINDS,
     check_intents_cover_starts,
@@ -95,6 +99,34 @@ def default_config(now: datetime = SIMULATION_EPOCH) -> Config:
     return parse_config_text(text, source="<embedded demo.toml>", now=now)
 
 
+#: A simulated daemon starts this long before the first slot, as a real one would be ready.
+LEAD = timedelta(minutes=5)
+
+
+def simulation_period(prescription: Prescription, days: float) -> tuple[datetime, datetime]:
+    """``[start, end)``: ``days`` from just before the first slot (the anchor).
+
+    Raises :class:`UsageError` when that period cannot be simulated: it would end past the
+    calendar's last year, or before the first slot (a run with nothing in it).
+    """
+    start = prescription.anchor - LEAD
+    try:
+        end = start + timedelta(days=days)
+    except OverflowError:
+        raise UsageError(
+            f"--days {days:g}: the period from {local_text(start, prescription.zone)} would end "
+            "after the year 9999; allowed a period that ends before then"
+        ) from None
+    first = Planner(prescription).slot(0).scheduled
+    if end <= first:
+        least = (first - start) / timedelta(days=1)
+        raise UsageError(
+            f"--days {days:g} ends at {local_text(end, prescription.zone)}, before the first "
+            f"slot at {local_text(first, prescription.zone)}; allowed more than {least:.4f} days"
+        )
+    return start, end
+
+
 @dataclass
 class SimulationOptions:
     days: float
@@ -115,6 +147,10 @@ class SimulationSummary:
     """What happened, by the journal's outcomes and the simulator's ledger."""
 
     days: float
+    start: datetime
+    end: datetime
+    timezone: str
+    slots: int
     outcomes: Counter[str]
     alarms: Counter[str]
     #: Unexplained flow the daemon journaled (SR-26): how often, and how much.
@@ -154,7 +190,10 @@ class SimulationSummary:
 
     def lines(self) -> list[str]:
         out = [
-            f"simulated {self.days:g} days; journal {self.journal_path}",
+            f"simulated {self.days:g} {'day' if self.days == 1 else 'days'}, "
+            f"{local_text(self.start, self.timezone)} to "
+            f"{local_text(self.end, self.timezone)} ({self.timezone}): {self.slots} slots",
+            f"journal {self.journal_path}",
             "pulses: "
             + ", ".join(
                 f"{k.lower()} {self.outcomes.get(k, 0)}"
@@ -215,9 +254,10 @@ class Simulation:
         self.config = config
         self.options = options
         self.rng = random.Random(options.seed)  # noqa: S311 - reproducible faults, not secrets
-        start = min(config.prescription.anchor - timedelta(minutes=5), SIMULATION_EPOCH)
-        self.clock = VirtualClock(start, elapsed_s=1000.0, boot_id="simulation")
-        self.end = start + timedelta(days=options.days)
+        # The slots of the one resolution the daemon uses (a new journal: nothing journaled).
+        self.prescription = resolve(config, None).prescription
+        self.start, self.end = simulation_period(self.prescription, options.days)
+        self.clock = VirtualClock(self.start, elapsed_s=1000.0, boot_id="simulation")
         self.ledger = Ledger()
         self.sim = make_simulator(
             model_for_driver(config.pump.driver),
@@ -352,7 +392,7 @@ class Simulation:
                 else:
                     outcomes.update(["DENIED" if event.payload.get("reasons") else "MISSED"])
         starts = commanded_starts(self.ledger.entries)
-        violations = check_starts(starts, self.config.limits)
+        violations = check_starts(starts, self.config.limits, tolerance=START_LATENCY_BOUND)
         violations += check_intents_cover_starts(starts, intents)
         infused = Decimal(str(round(self.ledger.infused_ul(), 6)))
         step = self.daemon.delivery.vocabulary().totals_step_ul
@@ -364,8 +404,13 @@ class Simulation:
         except JournalError as err:
             chain_ok, head = False, None
             violations.append(str(err))
+        prescription = self.prescription
         return SimulationSummary(
             days=self.options.days,
+            start=self.start,
+            end=self.end,
+            timezone=prescription.timezone,
+            slots=len(Planner(prescription).slots_between(self.start, self.end)),
             outcomes=outcomes,
             alarms=self.alarm_counts,
             flows=len(flows),

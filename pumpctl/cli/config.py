@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+import sys
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pumpctl.cli.args import Subparsers, add_command, add_group, config_option, json_option
-from pumpctl.errors import EXIT_OK, UsageError
+from pumpctl.errors import EXIT_OK, JournalError, UsageError
 
 if TYPE_CHECKING:
     from pumpctl.config import Config
@@ -27,15 +28,28 @@ def _config_file(args: argparse.Namespace) -> Path:
 
 def check(args: argparse.Namespace) -> int:
     """Print the effective prescription and limits; errors go through the CLI's error path."""
-    from pumpctl.config import load_config  # noqa: PLC0415 - pydantic only for this command
+    # pydantic and the journal reader only for this command
+    from pumpctl.cadence import read_journal, resolve  # noqa: PLC0415
+    from pumpctl.config import load_config  # noqa: PLC0415
+    from pumpctl.core.clock import SystemClock  # noqa: PLC0415
 
     config = load_config(_config_file(args))
+    # The slots a daemon using this file would follow: a journal's anchor may already be in force.
+    try:
+        view = read_journal(config.journal.path, SystemClock())
+    except JournalError as err:
+        print(f"warning: {err}; slots shown as this file places them", file=sys.stderr)
+        view = None
+    cadence = resolve(config, view.prescription if view else None)
+    shown = replace(config, prescription=cadence.prescription)
     if args.json:
         from pumpctl.cli.args import print_json  # noqa: PLC0415
 
-        print_json(config_dict(config))
+        data = config_dict(shown)
+        data["prescription"]["anchor_from_journal"] = cadence.from_journal
+        print_json(data)
         return EXIT_OK
-    for line in config.summary_lines():
+    for line in shown.summary_lines(anchor_from_journal=cadence.from_journal):
         print(line)
     print("configuration OK")
     return EXIT_OK

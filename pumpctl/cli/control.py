@@ -11,15 +11,19 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import re
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pumpctl.cli import style
 from pumpctl.cli.args import Subparsers, add_command, config_option
 from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
+from pumpctl.core.timefmt import local_text
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ControlError
 
 #: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory
@@ -283,21 +287,46 @@ _STATUS_FIELDS: tuple[tuple[str, str, Callable[[Any], str], bool], ...] = (
 )
 
 
+#: An aware ISO 8601 time as the daemon reports it (UTC with ``+00:00``).
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?[+-]\d\d:\d\d")
+
+
+def _in_zone(text: str, zone: ZoneInfo | None) -> str:
+    """Every time in ``text`` as the prescription's clock shows it, with its UTC offset."""
+    if zone is None:
+        return text
+    return _ISO_TIME.sub(
+        lambda m: local_text(datetime.fromisoformat(m.group(0)), zone, seconds=True), text
+    )
+
+
+def _zone(reply: dict[str, Any]) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(str(reply["timezone"])) if reply.get("timezone") else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 def render_status(reply: dict[str, Any]) -> str:
-    """Known fields first with labels, then anything else the daemon reports, then alarms."""
+    """Known fields first with labels, then anything else the daemon reports, then alarms.
+
+    Times are shown in the prescription's time zone with their UTC offset (SR-11).
+    """
+    zone = _zone(reply)
     shown = {"ok", "alarms"}
     lines = []
     for key, label, show, always in _STATUS_FIELDS:
         if key in reply and (always or reply[key] is not None):
-            lines.append(_line(label, show(reply[key])))
+            lines.append(_line(label, _in_zone(show(reply[key]), zone)))
         shown.add(key)
     for key, value in reply.items():
         if key not in shown:
-            lines.append(_line(key.replace("_", " ").capitalize(), _inline(value)))
+            label = key.replace("_", " ").capitalize()
+            lines.append(_line(label, _in_zone(_inline(value), zone)))
     alarms = reply.get("alarms") or []
     if alarms:
         lines.append(_line("Alarms", f"{len(alarms)} active"))
-        lines.extend("  " + _alarm_line(alarm) for alarm in alarms)
+        lines.extend("  " + _in_zone(_alarm_line(alarm), zone) for alarm in alarms)
     else:
         lines.append(_line("Alarms", "none"))
     return "\n".join(lines)
@@ -313,9 +342,10 @@ def render_alarms(reply: dict[str, Any]) -> str:
     alarms = reply.get("alarms") or []
     if not alarms:
         return "No active alarms."
+    zone = _zone(reply)
     blocks = []
     for alarm in alarms:
-        block = [_alarm_line(alarm)]
+        block = [_in_zone(_alarm_line(alarm), zone)]
         if alarm.get("meaning"):
             block.append(f"    means:   {alarm['meaning']}")
         if alarm.get("action"):

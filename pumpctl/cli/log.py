@@ -7,6 +7,7 @@ is named by ``JOURNAL``, ``-j JOURNAL`` or the daemon's configuration (``-c FILE
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ from pumpctl.errors import EXIT_OK, EXIT_TAMPERED
 
 if TYPE_CHECKING:
     import sqlite3
+    from zoneinfo import ZoneInfo
 
     from pumpctl.journal.chain import Head
     from pumpctl.journal.query import EventRow
@@ -48,6 +50,7 @@ KINDS = (
     "gate.decision",
     "pulse.intent",
     "pulse.run",
+    "pulse.started",
     "pulse.outcome",
     "slot.missed",
     "pulse.reconciled",
@@ -163,18 +166,62 @@ def _offset_text(minutes: int) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
-def format_time(event: EventRow) -> str:
-    """The record's time: UTC, then the local time the daemon saw, with its offset."""
-    from datetime import timedelta  # noqa: PLC0415
+class Zones:
+    """The prescription's time zone in force at each record, from the journal's own changes.
 
-    local = event.wall + timedelta(minutes=event.utc_offset_min)
-    return (
-        f"{event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z "
-        f"(local {local.strftime('%H:%M')}{_offset_text(event.utc_offset_min)})"
-    )
+    Records before the first prescription take its zone; a journal with no prescription at all
+    falls back to the offset the daemon's host journaled beside each record.
+    """
+
+    def __init__(self, changes: Iterable[EventRow]) -> None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+        self._seqs: list[int] = []
+        self._zones: list[ZoneInfo] = []
+        for event in changes:
+            new = event.payload.get("new")
+            name = new.get("timezone") if isinstance(new, dict) else None
+            try:
+                zone = ZoneInfo(str(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            self._seqs.append(event.seq)
+            self._zones.append(zone)
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> Zones:
+        from pumpctl.journal.query import iter_events  # noqa: PLC0415
+
+        return cls(iter_events(conn, kinds=("prescription.change",)))
+
+    def zone_at(self, event: EventRow) -> ZoneInfo | None:
+        if not self._zones:
+            return None
+        return self._zones[max(0, bisect.bisect_right(self._seqs, event.seq) - 1)]
+
+    def local(self, event: EventRow) -> str:
+        """``HH:MM+hh:mm``: the record's time as the prescription's clock showed it, with the
+        local date in front when it is not the UTC date (``2026-10-25 00:30+02:00``)."""
+        from datetime import timedelta  # noqa: PLC0415
+
+        from pumpctl.core.timefmt import local_text  # noqa: PLC0415
+
+        zone = self.zone_at(event)
+        if zone is None:
+            local = event.wall + timedelta(minutes=event.utc_offset_min)
+            text = f"{local:%Y-%m-%d %H:%M}{_offset_text(event.utc_offset_min)}"
+        else:
+            text = local_text(event.wall, zone)
+        same_day = text[:10] == f"{event.wall.astimezone(UTC):%Y-%m-%d}"
+        return text[11:] if same_day else text
 
 
-def show_line(event: EventRow) -> str:
+def format_time(event: EventRow, zones: Zones) -> str:
+    """The record's time: UTC, then the prescription's local time then, with its offset."""
+    return f"{event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z (local {zones.local(event)})"
+
+
+def show_line(event: EventRow, zones: Zones) -> str:
     """One record on one line: sequence, time, kind and its fields as ``key=value``."""
     fields = " ".join(f"{key}={value}" for key, value in event_fields(event.payload))
     kind = (
@@ -182,7 +229,7 @@ def show_line(event: EventRow) -> str:
         if event.kind.startswith("alarm.")
         else (f"{event.kind:<20}")
     )
-    return f"{event.seq:>7} {format_time(event)} {kind} {fields}".rstrip()
+    return f"{event.seq:>7} {format_time(event, zones)} {kind} {fields}".rstrip()
 
 
 def _read(conn: sqlite3.Connection, args: argparse.Namespace, after_seq: int) -> list[EventRow]:
@@ -204,28 +251,38 @@ def _show(args: argparse.Namespace) -> int:
 
     path = journal_path(args)
 
-    def emit(event: EventRow) -> None:
+    def emit(event: EventRow, zones: Zones) -> None:
         if args.json:
-            print_json(event_json(event))
+            record = event_json(event)
+            zone = zones.zone_at(event)
+            if zone is not None:
+                # The prescription's clock then, with its offset (utc_offset_min is the host's).
+                record["local"] = event.wall.astimezone(zone).isoformat()
+                record["timezone"] = str(zone)
+            print_json(record)
         else:
-            print(show_line(event))
+            print(show_line(event, zones))
 
     with closing(connect(path, writable=False)) as conn:
+        zones = Zones.of(conn)
         events = _tail(_read(conn, args, 0), args.lines)
         last = events[-1].seq if events else 0
         for event in events:
-            emit(event)
+            emit(event, zones)
         if not args.follow:
             return EXIT_OK
         sys.stdout.flush()
-    for event in _follow(path, args, last):
-        emit(event)
+    for event, zones in _follow(path, args, last):
+        emit(event, zones)
         sys.stdout.flush()
     return EXIT_OK
 
 
-def _follow(path: Path, args: argparse.Namespace, after_seq: int) -> Iterator[EventRow]:
-    """New records as the daemon appends them, until interrupted (``journalctl -f``)."""
+def _follow(
+    path: Path, args: argparse.Namespace, after_seq: int
+) -> Iterator[tuple[EventRow, Zones]]:
+    """New records as the daemon appends them, until interrupted (``journalctl -f``), each with
+    the zones known then (a prescription change while following moves the local times)."""
     from contextlib import closing  # noqa: PLC0415
 
     from pumpctl.journal.store import connect  # noqa: PLC0415
@@ -236,9 +293,12 @@ def _follow(path: Path, args: argparse.Namespace, after_seq: int) -> Iterator[Ev
         # journal opened immutable, and a new one costs little at this pace.
         with closing(connect(path, writable=False)) as conn:
             fresh = _read(conn, args, after_seq)
+            if not fresh:
+                continue
+            zones = Zones.of(conn)
         for event in fresh:
             after_seq = event.seq
-            yield event
+            yield event, zones
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -308,7 +368,8 @@ def register(subparsers: Subparsers) -> None:
         help="list records, newest last",
         description=(
             "List the journal's records, oldest first, one per line: sequence number, UTC time "
-            "and the local time the daemon saw, kind, and the record's fields. Times for "
+            "and the local time in the prescription's time zone with its UTC offset, kind, and "
+            "the record's fields. Times for "
             "--since/--until follow journalctl: ISO 8601 (UTC if no zone), now, today, "
             "yesterday, or a span such as 2h or '30 min ago'."
         ),

@@ -40,6 +40,7 @@ def _test(args: argparse.Namespace) -> int:
         at=now,
         pump=config.subject.pump_label or config.pump.url,
         subject=config.subject.id,
+        timezone=config.prescription.timezone,
     )
     results = [
         run_command(command, notification, float(settings.timeout_s))

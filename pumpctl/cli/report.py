@@ -22,7 +22,7 @@ from pumpctl.cli.args import (
 )
 from pumpctl.cli.timespec import parse_time
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TAMPERED, UsageError
-from pumpctl.report import CURVES, FORMATS, writer_for
+from pumpctl.report import CURVES, FORMATS, check_pituitary, with_pituitary, writer_for
 from pumpctl.report.build import build_report, paused_gc
 
 
@@ -41,8 +41,12 @@ def _run(args: argparse.Namespace) -> int:
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
     journal = journal_path(args)
+    if args.pituitary:
+        check_pituitary(args.format)  # no FHIR, no [model] extra: one line, before any work
     writer = writer_for(args.format)  # a PDF without a browser fails here, before any work
     report = build_report(journal, start=start, end=end, curve=CURVES[args.format])
+    if args.pituitary:
+        report = with_pituitary(report)
     try:
         if is_stdout(args.output):
             _write_to_stdout(lambda path: writer(report, path))
@@ -89,12 +93,14 @@ def register(subparsers: Subparsers) -> None:
             "Write a delivery report from a journal. Exit 0, or 3 when the journal's chain "
             "does not verify (the report is still written and says so at the top). Times for "
             "--from/--to are ISO 8601 (UTC if no zone), today, yesterday, or a span like 7d. "
-            "--format pdf prints the HTML report with headless Chromium (exit 1 if none)."
+            "--format pdf prints the HTML report with headless Chromium (exit 1 if none). "
+            "--pituitary adds the predicted pituitary response, a model (needs pumpctl[model])."
         ),
         examples=[
             "pumpctl report -c /etc/pumpctl/pumpctl.toml -o report.html",
             "pumpctl report -j journal.sqlite3 --format pdf -o report.pdf",
             "pumpctl report -j journal.sqlite3 --format csv -o - | head",
+            "pumpctl report -j journal.sqlite3 --pituitary -o report.html",
             "pumpctl report -j journal.sqlite3 --format fhir --from 2026-03-01 --to 2026-04-01 "
             "-o bundle.json",
         ],
@@ -107,5 +113,11 @@ def register(subparsers: Subparsers) -> None:
         "--to", dest="end", type=_time, metavar="TIME", help="period end, exclusive"
     )
     parser.add_argument("--format", choices=FORMATS, default="html", help="default: html")
+    parser.add_argument(
+        "--pituitary",
+        action="store_true",
+        help="add the predicted pituitary response to the delivered pulses (a model, not a "
+        "measurement; html, pdf, csv, json; needs pumpctl[model]; see docs/pituitary.md)",
+    )
     output_option(parser, required=True, default_text="none, required")
     parser.set_defaults(func=_run)

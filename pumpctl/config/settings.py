@@ -14,6 +14,7 @@ from typing import Any
 
 from pumpctl.config.sections import PumpSection, SubjectSection
 from pumpctl.core.model import PUMP_RESOLUTION, Limits, Prescription
+from pumpctl.core.planner import describe_anchor
 
 #: Environment variables that may override the file; nothing else is ever read from the
 #: environment, and none of these touches prescription, limits or pump.
@@ -112,8 +113,12 @@ class Config:
     notify: NotifySettings | None = None
     metrics: MetricsSettings | None = None
 
-    def summary_lines(self) -> list[str]:
-        """The effective prescription, derived pump settings and limits, for people to check."""
+    def summary_lines(self, *, anchor_from_journal: bool = False) -> list[str]:
+        """The effective prescription, derived pump settings and limits, for people to check.
+
+        ``anchor_from_journal``: the prescription's anchor is the one a journal already follows
+        (see :mod:`pumpctl.cadence`), not the one placed when this file was loaded.
+        """
         p, pump = self.prescription, self.pump
         source = str(self.source_path) if self.source_path is not None else "<string>"
         lines = [f"configuration {source} (sha256 {self.digest})", "prescription:"]
@@ -126,14 +131,7 @@ class Config:
             f"{p.effective_duration_s.quantize(PUMP_RESOLUTION)} s "
             f"(prescribed {p.pulse_duration_s} s)"
         )
-        anchor_local = p.anchor.astimezone(p.zone)
-        if self.anchor_time_of_day is not None:
-            anchor_text = (
-                f"daily at {self.anchor_time_of_day.isoformat()} {p.timezone} "
-                f"(cadence from {anchor_local.isoformat()})"
-            )
-        else:
-            anchor_text = f"from {anchor_local.isoformat()} ({p.timezone})"
+        anchor_text = describe_anchor(p, self.anchor_time_of_day, from_journal=anchor_from_journal)
         lines.append(f"  every {p.interval_min} min, {anchor_text}")
         lines.extend(
             f"  {w.start:%H:%M}-{w.end:%H:%M} local: every {w.interval_min} min" for w in p.profile

@@ -4,6 +4,10 @@ The elapsed reading never goes backwards and keeps counting through suspend (``C
 it restarts from an unknown origin at every boot, which is why each reading travels with the
 boot id. The safety gate measures intervals on it within one boot and falls back to journaled wall
 times, conservatively, across boots.
+
+Time is exact here: ``elapsed_us`` is an integer number of microseconds, the same resolution as
+``datetime``, so an interval that equals its limit compares equal, never 89.999… minutes.
+``elapsed_s`` is the same reading in seconds for sleeping and polling, never for a limit.
 """
 
 from __future__ import annotations
@@ -29,10 +33,28 @@ class Clock(Protocol):
         """Seconds since an arbitrary origin within this boot; never decreases, counts suspend."""
         ...
 
+    def elapsed_us(self) -> int:
+        """The same reading in whole microseconds: what every limit is compared on."""
+        ...
+
+    @property
+    def scale(self) -> float:
+        """How many clock seconds pass per real second (1 except for a simulator's clock)."""
+        ...
+
     @property
     def boot_id(self) -> str:
         """Identifies the boot the elapsed reading belongs to."""
         ...
+
+
+def seconds_to_us(seconds: float) -> int:
+    """A reading in seconds (a journaled ``elapsed_s``) as whole microseconds, exactly.
+
+    Readings are written from whole microseconds, and a float holds those exactly to well below
+    half a microsecond for any reading under 2**31 s, so rounding recovers the integer.
+    """
+    return round(seconds * 1_000_000)
 
 
 def read_boot_id() -> str:
@@ -55,11 +77,25 @@ class SystemClock:
         return datetime.now(UTC)
 
     def elapsed_s(self) -> float:
-        return time.clock_gettime(self._elapsed_clock)
+        return self.elapsed_us() / 1_000_000
+
+    def elapsed_us(self) -> int:
+        return time.clock_gettime_ns(self._elapsed_clock) // 1000
+
+    @property
+    def scale(self) -> float:
+        return 1.0
 
     @property
     def boot_id(self) -> str:
         return self._boot_id
+
+
+def _to_us(seconds: float | timedelta) -> int:
+    """A duration as whole microseconds, rounded as ``timedelta`` rounds it."""
+    if isinstance(seconds, timedelta):
+        return (seconds.days * 86_400 + seconds.seconds) * 1_000_000 + seconds.microseconds
+    return _to_us(timedelta(seconds=seconds))
 
 
 class VirtualClock:
@@ -68,6 +104,8 @@ class VirtualClock:
     ``advance`` moves both readings, as real time passing does. ``step_wall`` moves only the wall
     clock (NTP step, operator mistake). ``suspend`` moves both, as ``CLOCK_BOOTTIME`` does across a
     suspend. ``reboot`` starts a new boot with a fresh elapsed origin and, optionally, a wrong RTC.
+    Both readings are kept in whole microseconds, so they move in exact lock-step however many
+    times the clock is advanced (a year of simulation is millions of small steps).
     """
 
     def __init__(
@@ -81,7 +119,7 @@ class VirtualClock:
         if start.tzinfo is None:
             raise ValueError("VirtualClock start must be timezone-aware")
         self._wall = start.astimezone(UTC)
-        self._elapsed = float(elapsed_s)
+        self._elapsed_us = _to_us(elapsed_s)
         self._boot_id = boot_id
         self._boots = 1
         self._lock = threading.Lock()
@@ -91,33 +129,41 @@ class VirtualClock:
             return self._wall
 
     def elapsed_s(self) -> float:
+        return self.elapsed_us() / 1_000_000
+
+    def elapsed_us(self) -> int:
         with self._lock:
-            return self._elapsed
+            return self._elapsed_us
+
+    @property
+    def scale(self) -> float:
+        return 1.0
 
     @property
     def boot_id(self) -> str:
         return self._boot_id
 
-    def advance(self, seconds: float) -> None:
-        """Real time passes: both clocks move forward by ``seconds`` (>= 0)."""
-        if seconds < 0:
+    def advance(self, seconds: float | timedelta) -> None:
+        """Real time passes: both clocks move forward by ``seconds`` (>= 0), to the microsecond."""
+        step_us = _to_us(seconds)
+        if step_us < 0:
             raise ValueError(f"cannot advance by a negative time ({seconds} s)")
         with self._lock:
-            self._wall += timedelta(seconds=seconds)
-            self._elapsed += seconds
+            self._wall += timedelta(microseconds=step_us)
+            self._elapsed_us += step_us
 
     def advance_to(self, when: datetime) -> None:
-        """Advance until the wall clock reads ``when`` (no-op if it already reads later)."""
-        delta = (when - self.now()).total_seconds()
-        if delta > 0:
+        """Advance until the wall clock reads exactly ``when`` (no-op if it already reads later)."""
+        delta = when - self.now()
+        if delta > timedelta(0):
             self.advance(delta)
 
-    def step_wall(self, seconds: float) -> None:
+    def step_wall(self, seconds: float | timedelta) -> None:
         """The wall clock is stepped (either way); elapsed time does not move."""
         with self._lock:
-            self._wall += timedelta(seconds=seconds)
+            self._wall += timedelta(microseconds=_to_us(seconds))
 
-    def suspend(self, seconds: float) -> None:
+    def suspend(self, seconds: float | timedelta) -> None:
         """The machine sleeps for ``seconds``: ``CLOCK_BOOTTIME`` counts it, as does the wall."""
         self.advance(seconds)
 
@@ -126,8 +172,11 @@ class VirtualClock:
         with self._lock:
             self._boots += 1
             self._boot_id = f"virtual-boot-{self._boots}"
-            self._wall += timedelta(seconds=downtime_s + wall_error_s)
-            self._elapsed = 5.0
+            self._wall += timedelta(microseconds=_to_us(downtime_s) + _to_us(wall_error_s))
+            self._elapsed_us = 5_000_000
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ScaledClock:
@@ -135,8 +184,14 @@ class ScaledClock:
 
     A real pump cannot run faster than real time, so the daemon accepts a scaled clock only
     after the pump proves it is a simulator running at the same scale. The elapsed reading is the
-    scaled wall time in seconds: when the origin comes from the simulator's own clock, a
-    restarted daemon continues the same timeline (and ``boot_id`` names that timeline).
+    scaled wall time: when the origin comes from the simulator's own clock, a restarted daemon
+    continues the same timeline (and ``boot_id`` names that timeline).
+
+    ``origin_elapsed_us`` is the base clock's reading at the instant the scaled clock read
+    ``origin``; without it, the base is read now. A caller that took ``origin`` from a message
+    passes the reading taken when the message arrived, so nothing done in between (closing a
+    port, say) shifts the timeline. ``sync_error_us`` is how far off that pairing can be (real
+    time), recorded for whoever judges times on this clock.
     """
 
     def __init__(
@@ -146,25 +201,39 @@ class ScaledClock:
         origin: datetime | None = None,
         base: Clock | None = None,
         boot_id: str | None = None,
+        origin_elapsed_us: int | None = None,
+        sync_error_us: int = 0,
     ) -> None:
         if not scale > 0:
             raise ValueError(f"time scale must be > 0, got {scale}")
         self._scale = float(scale)
         self._base: Clock = base or SystemClock()
+        self._origin_elapsed_us = (
+            self._base.elapsed_us() if origin_elapsed_us is None else origin_elapsed_us
+        )
         self._origin_wall = (origin or self._base.now()).astimezone(UTC)
-        self._origin_elapsed = self._base.elapsed_s()
         self._boot_id = boot_id or f"scaled-{self._base.boot_id}"
+        self._sync_error_us = sync_error_us
 
     @property
     def scale(self) -> float:
         return self._scale
 
+    @property
+    def sync_error_s(self) -> float:
+        """The most, in real seconds, this clock can be off the one it was anchored on (half the
+        handshake's round trip); zero when anchored on the base clock itself."""
+        return self._sync_error_us / 1_000_000
+
     def now(self) -> datetime:
-        scaled_s = (self._base.elapsed_s() - self._origin_elapsed) * self._scale
-        return self._origin_wall + timedelta(seconds=scaled_s)
+        real_us = self._base.elapsed_us() - self._origin_elapsed_us
+        return self._origin_wall + timedelta(microseconds=round(real_us * self._scale))
 
     def elapsed_s(self) -> float:
-        return self.now().timestamp()
+        return self.elapsed_us() / 1_000_000
+
+    def elapsed_us(self) -> int:
+        return _to_us(self.now() - _EPOCH)
 
     @property
     def boot_id(self) -> str:

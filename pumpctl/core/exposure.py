@@ -14,11 +14,13 @@ import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pumpctl.core.model import HardCeiling
 
-#: Pulses further back than this contribute nothing measurable (e^(-ka·t) < 1e-7).
-MODEL_HORIZON_MIN = 600.0
+#: Pulses that ended further back than this contribute nothing measurable (e^(-ka·t) < 1e-7).
+MODEL_HORIZON = timedelta(minutes=600)
+MODEL_HORIZON_MIN = MODEL_HORIZON / timedelta(minutes=1)
 
 #: The default threshold is the prescription's own steady-state pre-pulse level times this margin.
 DEFAULT_THRESHOLD_MARGIN = 1.35
@@ -81,14 +83,27 @@ def _response(infusion: Infusion, t_min: float, p: PkParameters) -> float:
 
 
 def level_pg_per_ml(
-    infusions: Iterable[Infusion], t_min: float, params: PkParameters = DEFAULT_PK
+    infusions: Iterable[Infusion],
+    t_min: float,
+    params: PkParameters = DEFAULT_PK,
+    *,
+    horizon: bool = True,
 ) -> float:
-    """Predicted level at ``t_min`` from every pulse of the history (superposition)."""
+    """Predicted level at ``t_min`` from every pulse of the history (superposition).
+
+    With ``horizon`` (the default) pulses that ended more than :data:`MODEL_HORIZON` before
+    ``t_min`` are left out; the safety gate selects its pulses itself, exactly, and passes False.
+    """
     return sum(
         _response(inf, t_min, params)
         for inf in infusions
-        if t_min - inf.start_min < MODEL_HORIZON_MIN + inf.duration_min
+        if not horizon or t_min - inf.start_min < MODEL_HORIZON_MIN + inf.duration_min
     )
+
+
+def within_horizon(since_start: timedelta, duration: timedelta) -> bool:
+    """Whether a pulse that started ``since_start`` ago still counts, decided exactly."""
+    return since_start < MODEL_HORIZON + duration
 
 
 @functools.lru_cache(maxsize=256)

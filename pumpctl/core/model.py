@@ -1,7 +1,8 @@
 """The domain vocabulary shared by every layer: prescription, limits, pulses, outcomes, reasons.
 
 Doses and volumes are ``Decimal`` so that 24 h sums are exact; times are timezone-aware UTC
-``datetime`` for records and elapsed-clock seconds (with a boot id) for measuring intervals.
+``datetime`` for records and elapsed-clock readings (with a boot id) for measuring intervals, and
+every duration a limit is compared with is a ``timedelta``: whole microseconds, never float minutes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,19 @@ from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from pumpctl.core.clock import seconds_to_us
+
 #: Pump volume and rate resolution: at most three decimals (NE-1000 number format).
 PUMP_RESOLUTION = Decimal("0.001")
+
+#: The physical command-to-motion latency bound, in real time: how long after its slot a pulse's
+#: start is confirmed by the pump (its answer to RUN) in normal operation. The wake-up, the gate,
+#: the journal's fsyncs and a handful of serial round trips fit in it with room to spare. The gate
+#: forgives a previous pulse this much lateness, so starts at an interval equal to the minimum
+#: interval never ratchet later; in exchange two physical starts may be this much closer than
+#: the minimum interval, never more, and no pulse ever starts before its slot (docs/design.md).
+#: On a clock running N x faster than real time every latency is N x longer: multiply by N.
+START_LATENCY_BOUND = timedelta(seconds=1)
 
 
 class HardCeiling:
@@ -138,8 +150,14 @@ class Prescription:
 
     @property
     def max_pulses_per_24h(self) -> int:
-        """Pulses a day at the shortest interval of the profile (an upper bound)."""
-        return (24 * 60) // self.shortest_interval_min
+        """The most pulses one rolling 24 h window can hold at the profile's shortest interval.
+
+        The gate counts a pulse while less than 24 h less the start-latency bound has passed
+        since it started; n starts spaced s apart fit in that window when (n - 1) x s is shorter
+        than it. At 90 min that is 16, at 61 min 24 (not 1440 // 61 = 23).
+        """
+        window = DAY - START_LATENCY_BOUND
+        return -(-window // timedelta(minutes=self.shortest_interval_min))
 
     @property
     def max_daily_dose_ug(self) -> Decimal:
@@ -242,6 +260,15 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class Moment:
+    """One journaled instant: the wall time and the elapsed reading of the boot that read it."""
+
+    wall: datetime
+    elapsed_us: int
+    boot_id: str
+
+
+@dataclass(frozen=True)
 class PulseRecord:
     """One pulse the journal knows was commanded (an INTENT), with its outcome if any.
 
@@ -258,6 +285,23 @@ class PulseRecord:
     duration_s: Decimal
     outcome: Outcome | None = None
     delivered_volume_ul: Decimal | None = None
+    #: The latest moment the plunger can have started: the pump's confirmation of RUN (it
+    #: answers only once it runs) or, without one, the record that settled the pulse. None while
+    #: nothing after the intent is journaled.
+    started: Moment | None = None
+
+    @property
+    def intent(self) -> Moment:
+        return Moment(self.intent_wall, seconds_to_us(self.intent_elapsed_s), self.boot_id)
+
+    @property
+    def start_bound(self) -> Moment:
+        """What intervals are measured from: the latest the pulse can have started, as known.
+
+        Without anything after the intent the pulse is pending, and the gate denies every pulse
+        until it is reconciled (SR-09); the intent then stands in.
+        """
+        return self.started or self.intent
 
     @property
     def pending(self) -> bool:
@@ -306,12 +350,19 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     details: tuple[str, ...] = field(default=())
     predicted_level_fraction: float | None = None
-    #: With min-interval among the reasons: seconds until the interval is satisfied.
-    interval_clears_in_s: float | None = None
+    #: With min-interval or 24 h findings: how long until all of them clear by time passing
+    #: (None when one of them cannot, e.g. the dose alone is over the cap).
+    interval_clears_in: timedelta | None = None
 
     @property
     def allowed(self) -> bool:
         return not self.reasons
+
+    @property
+    def interval_clears_in_s(self) -> float | None:
+        """The same wait in seconds, for sleeping (never compared with a limit)."""
+        wait = self.interval_clears_in
+        return None if wait is None else wait.total_seconds()
 
 
 DAY = timedelta(hours=24)

@@ -9,9 +9,27 @@ MISSED and never delivered late; the cadence continues with the next slot.
 from __future__ import annotations
 
 import bisect
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from pumpctl.core.model import Prescription, Slot
+from pumpctl.core.timefmt import local_text
+
+
+def describe_anchor(p: Prescription, time_of_day: time | None, *, from_journal: bool) -> str:
+    """Where the slots start and what keeps them there, as a clinician should read it."""
+    first = f"slots from {local_text(p.anchor, p.zone)} ({p.timezone})"
+    if time_of_day is None:
+        return first
+    tod = f"{time_of_day:%H:%M}" + (f":{time_of_day:%S}" if time_of_day.second else "")
+    if from_journal:
+        return (
+            f"{first}, the anchor the journal already follows for {tod}; the cadence runs on "
+            "from there, it is not re-anchored daily"
+        )
+    return (
+        f"{first}, the last {tod} before the configuration was loaded; the cadence runs on from "
+        "there and is kept across restarts, it is not re-anchored daily"
+    )
 
 
 def slot_id_for(scheduled: datetime) -> str:

@@ -6,13 +6,15 @@ shows one spelling of a prescription and of the limits whichever path wrote them
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Any
 
 from pumpctl.config import Config
 from pumpctl.core.model import Limits, Prescription
+from pumpctl.core.planner import describe_anchor
 from pumpctl.journal import EventKind, Journal
 
 
@@ -56,17 +58,49 @@ def config_identity(config: Config) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Cadence:
+    """The prescription in force, its anchor resolved, and where that anchor came from."""
+
+    prescription: Prescription
+    #: The journal's anchor is in force (a daemon already follows this cadence).
+    from_journal: bool
+    #: The configured time of day, for a time-of-day anchor.
+    time_of_day: time | None = None
+
+    def describe(self) -> str:
+        """One line saying when the slots are, truthfully: the anchor and what keeps it."""
+        return describe_anchor(self.prescription, self.time_of_day, from_journal=self.from_journal)
+
+
+def resolve(config: Config, journaled: Mapping[str, Any] | None) -> Cadence:
+    """The cadence ``config`` gives, given the prescription last journaled (None: no journal).
+
+    A date-time anchor is the first slot. A time-of-day anchor was placed when the configuration
+    was loaded (the last such local time before then) and the cadence runs on from it; it is
+    never re-anchored each day. Once a daemon has journaled the prescription, the journal's
+    anchor stays in force while the configured prescription is otherwise the same and its time
+    of day still matches.
+
+    Invariant (SR-32): the daemon at start and on reload, ``plan``, ``config check`` and
+    ``simulate`` place slots through this one function.
+    """
+    p = config.prescription
+    tod = config.anchor_time_of_day
+    configured = Cadence(p, from_journal=False, time_of_day=tod)
+    if tod is None or not journaled or not journaled.get("anchor"):
+        return configured
+    if dict(journaled) != dict(prescription_dict(p), anchor=journaled["anchor"]):
+        return configured
+    anchor = datetime.fromisoformat(str(journaled["anchor"]))
+    if anchor.astimezone(p.zone).time() != tod:
+        return configured
+    return Cadence(replace(p, anchor=anchor), from_journal=True, time_of_day=tod)
+
+
 def effective_prescription(config: Config, journal: Journal) -> Prescription:
     """A time-of-day anchor keeps the cadence the journal already follows across restarts."""
-    p = config.prescription
-    last = last_recorded(journal, EventKind.PRESCRIPTION_CHANGE)
-    if config.anchor_time_of_day is None or last is None or not last.get("anchor"):
-        return p
-    if last == dict(prescription_dict(p), anchor=last["anchor"]):
-        anchor = datetime.fromisoformat(str(last["anchor"]))
-        if anchor.astimezone(p.zone).time() == config.anchor_time_of_day:
-            return replace(p, anchor=anchor)
-    return p
+    return resolve(config, last_recorded(journal, EventKind.PRESCRIPTION_CHANGE)).prescription
 
 
 def last_recorded(journal: Journal, kind: EventKind) -> dict[str, Any] | None:

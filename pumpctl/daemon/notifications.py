@@ -58,10 +58,13 @@ def alarm_text(kind: str, detail: str) -> str:
 class AlarmNotifications:
     """An alarm-set listener feeding the notifier, and the loop's journaling of its results."""
 
-    def __init__(self, notifier: Notifier, *, pump: str = "", subject: str = "") -> None:
+    def __init__(
+        self, notifier: Notifier, *, pump: str = "", subject: str = "", timezone: str = ""
+    ) -> None:
         self.notifier = notifier
         self.pump = pump
         self.subject = subject
+        self.timezone = timezone
         self.sent = 0
         self.failed = 0
 
@@ -91,6 +94,7 @@ class AlarmNotifications:
             slot=slot_in(detail),
             who=who,
             count=count,
+            timezone=self.timezone,
         )
 
     def __call__(self, event: AlarmEvent) -> None:

@@ -70,6 +70,20 @@ class Notification:
     slot: str | None = None
     who: str | None = None
     count: int = 1
+    #: The prescription's time zone (IANA name): ``local_time`` is ``at`` on its clock.
+    timezone: str = ""
+
+    @property
+    def local_time(self) -> str:
+        """``at`` in the prescription's zone with its UTC offset (empty without a zone)."""
+        if not self.timezone:
+            return ""
+        from pumpctl.core.timefmt import local_text  # noqa: PLC0415
+
+        try:
+            return f"{local_text(self.at, self.timezone, seconds=True)} ({self.timezone})"
+        except (ValueError, KeyError):
+            return ""
 
     @property
     def summary(self) -> str:
@@ -89,6 +103,7 @@ class Notification:
             "text": self.text,
             "summary": self.summary,
             "time": self.at.isoformat(),
+            "local_time": self.local_time,
             "pump": self.pump,
             "subject": self.subject,
             "slot": self.slot or "",
@@ -109,7 +124,9 @@ class Notification:
         text = (
             f"{self.summary}\n\n{self.text}\n\n"
             f"event: {self.event}\nalarm: {self.alarm_id} ({self.priority})\n"
-            f"time: {f['time']}\npump: {self.pump}\nsubject: {self.subject}\n"
+            f"time: {f['time']}"
+            + (f" (local {f['local_time']})" if f["local_time"] else "")
+            + f"\npump: {self.pump}\nsubject: {self.subject}\n"
             f"slot: {f['slot'] or '-'}\nhost: {f['host']}\nid: {self.notification_id}\n"
         )
         if form == "json":
@@ -124,7 +141,8 @@ class Notification:
 
 
 _PLACEHOLDER = re.compile(
-    r"\{(id|event|alarm|kind|priority|text|summary|time|pump|subject|slot|who|count|host)\}"
+    r"\{(id|event|alarm|kind|priority|text|summary|time|local_time|pump|subject|slot|who|count"
+    r"|host)\}"
 )
 
 

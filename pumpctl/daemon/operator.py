@@ -68,7 +68,9 @@ class OperatorRequests:
         if body.get("cmd") == "status":
             return self._status.snapshot()
         if body.get("cmd") == "alarms":
-            return {"alarms": self._status.snapshot().get("alarms", [])}
+            snapshot = self._status.snapshot()
+            # The zone goes with the UTC times, so `pumpctl alarms` shows them as status does.
+            return {"alarms": snapshot.get("alarms", []), "timezone": snapshot.get("timezone")}
         request = Request(body, peer_dict(peer))
         self._requests.put(request)
         self._waker.wake()

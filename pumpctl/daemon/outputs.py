@@ -63,7 +63,10 @@ class DaemonOutputs:
         if config.notify is not None:
             label = f"{pump} (simulated)" if simulated else pump
             notifications = AlarmNotifications(
-                Notifier(config.notify), pump=label, subject=config.subject.id
+                Notifier(config.notify),
+                pump=label,
+                subject=config.subject.id,
+                timezone=config.prescription.timezone,
             )
         metrics = None
         if config.metrics is not None:

@@ -23,6 +23,7 @@ from pumpctl.core.clock import Clock, ScaledClock, SystemClock
 from pumpctl.core.model import Limits, Prescription
 from pumpctl.daemon import notify
 from pumpctl.daemon.assemble import assemble, make_driver
+from pumpctl.daemon.configuration import effective_prescription
 from pumpctl.daemon.control import ControlServer
 from pumpctl.daemon.lock import StateLock
 from pumpctl.daemon.logging import configure_logging
@@ -38,16 +39,25 @@ log = structlog.get_logger("pumpctl.daemon")
 
 
 def simulator_clock(
-    driver: PumpDriver, time_scale: float
+    driver: PumpDriver, time_scale: float, *, base: Clock | None = None
 ) -> tuple[ScaledClock, tuple[PumpAlarm, ...]]:
     """The simulator's scaled clock, or a refusal: a scaled clock never drives a real pump.
+
+    The clock is anchored on the handshake's own timing: pumpsim read its clock while answering
+    XSIM, so its ``NOW`` is paired with the midpoint of the two readings of ``base`` taken right
+    before the question and right after the answer (the error is at most half that round trip).
+    Nothing done afterwards, such as closing the port (pyserial's ``socket://`` close sleeps
+    0.3 s), shifts the daemon's clock against the simulator's.
 
     Also returns the alarms the pump reported on this first connection (a power reset, say):
     they are evidence for reconciling a pulse left pending, and the pump reports each only once.
     """
+    base = base or SystemClock()
     driver.connect()
     try:
+        asked_us = base.elapsed_us()
         info = driver.simulator_handshake()
+        answered_us = base.elapsed_us()
         alarms = driver.status().alarms
     finally:
         driver.close()
@@ -61,7 +71,15 @@ def simulator_clock(
             f"--time-scale {time_scale:g} refused: pumpsim runs at {info.time_scale:g}; "
             "start both at the same scale"
         )
-    return ScaledClock(time_scale, origin=info.now, boot_id="pumpsim"), alarms
+    clock = ScaledClock(
+        time_scale,
+        origin=info.now,
+        base=base,
+        boot_id="pumpsim",
+        origin_elapsed_us=(asked_us + answered_us) // 2,
+        sync_error_us=-(-(answered_us - asked_us) // 2),
+    )
+    return clock, alarms
 
 
 def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
@@ -145,7 +163,8 @@ def reload_loader(
             daemon.refuse_pump_reload(changed)
             return None
         daemon.pump_reload_unchanged()
-        return fresh.prescription, fresh.limits
+        # The same slots as at start: an unchanged prescription keeps the journal's anchor.
+        return effective_prescription(fresh, daemon.journal), fresh.limits
 
     return loader
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import structlog
 
-from pumpctl.core.clock import Clock
+from pumpctl.core.clock import Clock, ScaledClock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
@@ -197,7 +197,17 @@ class Daemon:
             self.therapy,
             config_digest=self.options.config_digest,
             config_path=self.options.config_path,
-            identity=self.options.identity,
+            # A report judges intervals with the start-latency bound x this scale; a scaled
+            # clock also says how far (real seconds) it can be off the simulator's.
+            identity={
+                **self.options.identity,
+                "time_scale": self.clock.scale,
+                **(
+                    {"clock_sync_error_s": self.clock.sync_error_s}
+                    if isinstance(self.clock, ScaledClock)
+                    else {}
+                ),
+            },
         )
         suspended = restored_suspension(self.journal)
         if suspended is not None:
@@ -233,7 +243,9 @@ class Daemon:
         slot = self.slots.due_slot(now)
         wait_s = None if slot is None else self.slots.consider(slot)
         notify.watchdog()
-        nxt = self.planner.next_after(self.clock.now())
+        # From the tick's own start: a slot that fell due while this tick ran (a heartbeat
+        # that straddled its time) is next, and the pause below is then zero, not a heartbeat.
+        nxt = self.planner.next_after(now)
         self.status.update(nxt)
         self._run_hooks("after_tick", self.after_tick)
         self.waker.schedule(nxt.scheduled, self.limits.grace_min * 60.0)
@@ -248,6 +260,8 @@ class Daemon:
 
     def shutdown(self, reason: str) -> None:
         self._run_hooks("before_shutdown", self.before_shutdown)
+        # The last status includes what the hooks settled (notifications sent at the stop).
+        self._run_hooks("final_status", [self.status.update])
         try:
             self.journal.record_daemon_stop(reason)
         finally:

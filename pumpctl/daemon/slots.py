@@ -14,7 +14,7 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.gate import GateContext, authorize, history_since
+from pumpctl.core.gate import GateContext, authorize, history_since, wait_in_window
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.flow_watch import FlowWatch
@@ -147,10 +147,12 @@ class SlotKeeper:
     def consider(self, slot: Slot) -> float | None:
         """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
         decision = self.decide(slot)
-        if self._only_waiting_for_interval(slot, decision):
-            # The previous pulse started a moment after its own slot: the interval is met a
-            # moment after this slot's time, well inside its window. Wait for it quietly.
-            return decision.interval_clears_in_s
+        wait = wait_in_window(slot, decision, self._clock.now(), self._therapy.limits)
+        if wait is not None:
+            # The previous pulse started later after its own slot than the gate's allowance:
+            # the interval is met a moment after this slot's time, inside its window. Wait for
+            # it quietly (plan shows the same wait).
+            return wait.total_seconds()
         if self._last_decision.get(slot.slot_id) != decision.reasons:
             self._last_decision[slot.slot_id] = decision.reasons
             try:
@@ -175,13 +177,6 @@ class SlotKeeper:
             return None
         self._after_delivery(slot, result)
         return None
-
-    def _only_waiting_for_interval(self, slot: Slot, decision: Decision) -> bool:
-        wait_s = decision.interval_clears_in_s
-        if decision.reasons != (Reason.MIN_INTERVAL,) or wait_s is None:
-            return False
-        window_end = slot.scheduled + timedelta(minutes=self._therapy.limits.grace_min)
-        return self._clock.now() + timedelta(seconds=wait_s) <= window_end
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
         if not result.intent_written:

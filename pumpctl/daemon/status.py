@@ -74,6 +74,9 @@ class StatusBoard:
             "reservoir_ul": json_number(remaining),
             "journal_head": None if head is None else {"seq": head.seq, "hash": head.hash},
             "now_utc": now.isoformat(),
+            # The prescription's zone (IANA name): `pumpctl status` shows the UTC times above
+            # in it, with their offset.
+            "timezone": self._therapy.prescription.timezone,
             "counts": dict(self._state.counts),
             "alarms": [a.to_dict(now) for a in alarms.active()],
         }

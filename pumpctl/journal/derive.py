@@ -14,6 +14,7 @@ from pumpctl.journal.chain import Envelope
 from pumpctl.journal.events import EventKind
 
 _INTENT = EventKind.PULSE_INTENT
+_STARTED = EventKind.PULSE_STARTED
 _RESOLVING = frozenset({EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED})
 
 
@@ -49,18 +50,13 @@ def derive_rows(
             ),
         )
         return seq, None
+    if kind == _STARTED:
+        intent_seq = _intent_of(conn, json.loads(payload_json)["slot_id"])
+        conn.execute("INSERT INTO pulse_starts (seq, intent_seq) VALUES (?, ?)", (seq, intent_seq))
+        return None
     if kind in _RESOLVING:
         payload = json.loads(payload_json)
-        slot_id = payload["slot_id"]
-        row = conn.execute(
-            "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
-            (slot_id,),
-        ).fetchone()
-        if row is None:
-            raise OrphanOutcomeError(
-                f"slot_id = {slot_id!r}: no pulse intent recorded for this slot; an outcome "
-                "is allowed only after the slot's intent"
-            )
+        row = (_intent_of(conn, payload["slot_id"]),)
         outcome = Outcome(payload["outcome"])
         conn.execute(
             "INSERT INTO pulse_outcomes (seq, intent_seq, outcome, delivered_volume_ul)"
@@ -69,3 +65,17 @@ def derive_rows(
         )
         return int(row[0]), outcome
     return None
+
+
+def _intent_of(conn: sqlite3.Connection, slot_id: str) -> int:
+    """The latest intent recorded for ``slot_id``; a record about a pulse needs one."""
+    row = conn.execute(
+        "SELECT intent_seq FROM pulses WHERE slot_id = ? ORDER BY intent_seq DESC LIMIT 1",
+        (slot_id,),
+    ).fetchone()
+    if row is None:
+        raise OrphanOutcomeError(
+            f"slot_id = {slot_id!r}: no pulse intent recorded for this slot; an outcome "
+            "is allowed only after the slot's intent"
+        )
+    return int(row[0])

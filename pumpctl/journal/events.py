@@ -29,6 +29,7 @@ class EventKind(StrEnum):
     GATE_DECISION = "gate.decision"
     PULSE_INTENT = "pulse.intent"
     PULSE_RUN = "pulse.run"
+    PULSE_STARTED = "pulse.started"
     PULSE_OUTCOME = "pulse.outcome"
     SLOT_MISSED = "slot.missed"
     PULSE_RECONCILED = "pulse.reconciled"
@@ -154,6 +155,14 @@ class EventRecorder(ABC):
         after a RUN, zero totals may be totals a power cycle cleared, so the pulse stays UNCERTAIN.
         """
         return self.append(EventKind.PULSE_RUN, {"slot_id": _require("slot_id", slot_id)})
+
+    def record_started(self, slot_id: str) -> Appended:
+        """The pump answered RUN for ``slot_id``: it answers only once the plunger is moving.
+
+        The record's own time is the latest the pulse can have started; the safety gate measures
+        the next pulse's interval from it (SR-02, docs/design.md).
+        """
+        return self.append(EventKind.PULSE_STARTED, {"slot_id": _require("slot_id", slot_id)})
 
     def record_outcome(
         self,

@@ -13,15 +13,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pumpctl.core.model import Outcome, PulseRecord
+from pumpctl.core.clock import seconds_to_us
+from pumpctl.core.model import Moment, Outcome, PulseRecord
 from pumpctl.journal.events import utc_text
 
+# The start bound: the pump's confirmation of RUN, or else the first record that settled the
+# pulse (any motion began before it was written); see PulseRecord.started.
 _PULSE_SELECT = """
 SELECT p.intent_seq, p.slot_id, p.intent_wall, p.elapsed_s, p.boot_id, p.dose_ug, p.volume_ul,
-       p.duration_s, o.outcome, o.delivered_volume_ul
+       p.duration_s, o.outcome, o.delivered_volume_ul,
+       coalesce(s.wall_utc, f.wall_utc), coalesce(s.elapsed_s, f.elapsed_s),
+       coalesce(s.boot_id, f.boot_id)
 FROM pulses AS p
 LEFT JOIN pulse_outcomes AS o
   ON o.seq = (SELECT max(seq) FROM pulse_outcomes WHERE intent_seq = p.intent_seq)
+LEFT JOIN events AS s
+  ON s.seq = (SELECT min(seq) FROM pulse_starts WHERE intent_seq = p.intent_seq)
+LEFT JOIN events AS f
+  ON f.seq = (SELECT min(seq) FROM pulse_outcomes WHERE intent_seq = p.intent_seq)
 """
 
 
@@ -40,7 +49,13 @@ class EventRow:
 
 
 def _pulse(row: sqlite3.Row | tuple[Any, ...]) -> PulseRecord:
-    (_, slot_id, wall, elapsed_s, boot_id, dose, volume, duration, outcome, delivered) = row
+    (_, slot_id, wall, elapsed_s, boot_id, dose, volume, duration, outcome, delivered) = row[:10]
+    start_wall, start_elapsed_s, start_boot = row[10:13]
+    started = None
+    if start_wall is not None:
+        started = Moment(
+            datetime.fromisoformat(start_wall), seconds_to_us(float(start_elapsed_s)), start_boot
+        )
     return PulseRecord(
         slot_id=slot_id,
         intent_wall=datetime.fromisoformat(wall),
@@ -51,6 +66,7 @@ def _pulse(row: sqlite3.Row | tuple[Any, ...]) -> PulseRecord:
         duration_s=Decimal(duration),
         outcome=None if outcome is None else Outcome(outcome),
         delivered_volume_ul=None if delivered is None else Decimal(delivered),
+        started=started,
     )
 
 
@@ -105,6 +121,12 @@ def pending_intent_seqs(conn: sqlite3.Connection) -> set[int]:
         (Outcome.UNCERTAIN.value,),
     )
     return {int(r[0]) for r in rows}
+
+
+def last_elapsed_by_boot(conn: sqlite3.Connection) -> dict[str, float]:
+    """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
+    rows = conn.execute("SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id").fetchall()
+    return {str(boot): float(elapsed) for boot, elapsed in rows}
 
 
 def last_event_wall(conn: sqlite3.Connection) -> datetime | None:

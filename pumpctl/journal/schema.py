@@ -117,7 +117,31 @@ _V3 = """
 CREATE INDEX pulses_boot_elapsed ON pulses (boot_id, elapsed_s);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3))
+# When the pump confirmed each pulse's RUN: the safety gate measures intervals from it (SR-02).
+_V4 = """
+CREATE TABLE pulse_starts (
+    seq        INTEGER PRIMARY KEY REFERENCES events (seq),
+    intent_seq INTEGER NOT NULL REFERENCES pulses (intent_seq)
+);
+CREATE INDEX pulse_starts_intent ON pulse_starts (intent_seq, seq);
+CREATE TRIGGER pulse_starts_no_update BEFORE UPDATE ON pulse_starts
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: UPDATE of pulse_starts refused'); END;
+CREATE TRIGGER pulse_starts_no_delete BEFORE DELETE ON pulse_starts
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_starts refused'); END;
+"""
+
+
+def _v4(conn: sqlite3.Connection) -> None:
+    _script(_V4)(conn)
+    rows = conn.execute(
+        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
+        " WHERE kind = 'pulse.started' ORDER BY seq"
+    ).fetchall()
+    for seq, *fields in rows:
+        derive_rows(conn, seq, Envelope(*fields))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

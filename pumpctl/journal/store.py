@@ -351,10 +351,7 @@ class Journal(EventRecorder, Reconciler):
     def last_elapsed_by_boot(self) -> dict[str, float]:
         """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT boot_id, MAX(elapsed_s) FROM events GROUP BY boot_id"
-            ).fetchall()
-        return {str(boot): float(elapsed) for boot, elapsed in rows}
+            return query.last_elapsed_by_boot(self._conn)
 
     def close(self) -> None:
         with self._lock:

@@ -160,7 +160,7 @@ def _rows(conn: sqlite3.Connection) -> Iterator[Row]:
 
 
 def _walk(
-    conn: sqlite3.Connection, anchors: Sequence[Head]
+    conn: sqlite3.Connection, anchors: Sequence[Head], keep: list[Row] | None = None
 ) -> tuple[int, Head | None, Problem | None, dict[int, str]]:
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {}
@@ -184,6 +184,8 @@ def _walk(
             return expected_seq - 1, None, problem, seen
         if seq in wanted:
             seen[seq] = stored
+        if keep is not None:
+            keep.append(row)
         expected_seq, expected_prev = seq + 1, stored
     last = expected_seq - 1
     return last, (Head(last, expected_prev) if last else None), None, seen
@@ -214,7 +216,7 @@ def _damaged(path: Path, err: BaseException) -> VerifyResult:
 
 
 def _scan(
-    path: Path, anchors: Sequence[Head]
+    path: Path, anchors: Sequence[Head], keep: list[Row] | None = None
 ) -> VerifyResult | tuple[int, Head | None, Problem | None, dict[int, str], set[str]]:
     """Walk the chain; a damaged file becomes a CORRUPT result, an unreadable one an error."""
     try:
@@ -227,7 +229,7 @@ def _scan(
             return _damaged(path, cause)
         raise
     try:
-        last, head, problem, seen = _walk(conn, anchors)
+        last, head, problem, seen = _walk(conn, anchors, keep)
         triggers = {
             r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
         }
@@ -242,8 +244,13 @@ def _scan(
     return last, head, problem, seen, triggers
 
 
-def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
+def verify(
+    path: str | Path, anchor: Head | None = None, *, keep: list[Row] | None = None
+) -> VerifyResult:
     """Check the whole chain of the journal at ``path``, against its head file and ``anchor``.
+
+    ``keep``, when given, receives every record the walk found good, in order (the report
+    decodes them instead of reading the journal a second time).
 
     Raises :class:`JournalError` only when the file cannot be read at all (missing, no
     permission); every sign of tampering or damage is reported in the result.
@@ -260,7 +267,7 @@ def verify(path: str | Path, anchor: Head | None = None) -> VerifyResult:
         return VerifyResult(path, 0, None, Problem(Diagnosis.TRUNCATED, 0, truncated))
     labelled = [(published, "the published head"), (anchor, "the anchor")]
     points = [(point, label) for point, label in labelled if point is not None]
-    scanned = _scan(path, [point for point, _ in points])
+    scanned = _scan(path, [point for point, _ in points], keep)
     if isinstance(scanned, VerifyResult):
         return scanned
     last, head, problem, seen, triggers = scanned

@@ -99,6 +99,10 @@ def _receptor_steps(
     return b_star, d_star, e00, e01, e10, e11
 
 
+#: Steps converted to Python floats at a time (memory, not results: see :func:`integrate`).
+_CHUNK = 1 << 16
+
+
 def integrate(
     gnrh_nm: FloatArray,
     step_min: float,
@@ -111,39 +115,53 @@ def integrate(
     state = initial or GonadotrophState.resting(p)
     h = step_min / MIN_PER_H
     b_star, d_star, e00, e01, e10, e11 = _receptor_steps(np.asarray(gnrh_nm, np.float64), h, p)
-    bound = [state.bound]
-    desens = [state.desensitized]
+    n = len(b_star)
+    bound_a = np.empty(n + 1)
+    desens_a = np.empty(n + 1)
     b, d = state.bound, state.desensitized
-    for bs, ds, a, bb, c, dd in zip(
-        b_star.tolist(),
-        d_star.tolist(),
-        e00.tolist(),
-        e01.tolist(),
-        e10.tolist(),
-        e11.tolist(),
-        strict=True,
-    ):
-        db, dd_ = b - bs, d - ds
-        b, d = bs + a * db + bb * dd_, ds + c * db + dd * dd_
-        bound.append(b)
-        desens.append(d)
-    bound_a = np.asarray(bound)
+    bound_a[0], desens_a[0] = b, d
+    # Python floats step by step (the recurrence is sequential), a chunk at a time so that a
+    # year or ten never hold millions of Python floats at once; the arithmetic is unchanged.
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        bound: list[float] = []
+        desens: list[float] = []
+        for bs, ds, a, bb, c, dd in zip(
+            b_star[lo:hi].tolist(),
+            d_star[lo:hi].tolist(),
+            e00[lo:hi].tolist(),
+            e01[lo:hi].tolist(),
+            e10[lo:hi].tolist(),
+            e11[lo:hi].tolist(),
+            strict=True,
+        ):
+            db, dd_ = b - bs, d - ds
+            b, d = bs + a * db + bb * dd_, ds + c * db + dd * dd_
+            bound.append(b)
+            desens.append(d)
+        bound_a[lo + 1 : hi + 1] = bound
+        desens_a[lo + 1 : hi + 1] = desens
     # The pool's equation is linear given B: exact over a step with B at its step mean.
     k = p.a1_per_h + p.a2_per_h * 0.5 * (bound_a[:-1] + bound_a[1:])
-    decay = np.exp(-k * h).tolist()
-    pool_star = (p.s_lh_per_h / k).tolist()
-    pool = [state.releasable_lh]
+    decay_a = np.exp(-k * h)
+    pool_star_a = p.s_lh_per_h / k
+    pool_a = np.empty(n + 1)
     r = state.releasable_lh
-    for rs, dk in zip(pool_star, decay, strict=True):
-        r = rs + (r - rs) * dk
-        pool.append(r)
+    pool_a[0] = r
+    for lo in range(0, n, _CHUNK):
+        hi = min(lo + _CHUNK, n)
+        pool: list[float] = []
+        for rs, dk in zip(pool_star_a[lo:hi].tolist(), decay_a[lo:hi].tolist(), strict=True):
+            r = rs + (r - rs) * dk
+            pool.append(r)
+        pool_a[lo + 1 : hi + 1] = pool
     return LhTrace(
         start_min=start_min,
         step_min=step_min,
         gnrh_nm=np.asarray(gnrh_nm, np.float64),
         bound=bound_a,
-        desensitized=np.asarray(desens),
-        releasable=np.asarray(pool),
+        desensitized=desens_a,
+        releasable=pool_a,
         params=p,
     )
 

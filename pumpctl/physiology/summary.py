@@ -83,14 +83,23 @@ def per_day(pred: Prediction, origin: datetime, timezone: str = "UTC") -> list[D
     trace = pred.trace
     end = origin + timedelta(minutes=trace.end_min)
     first = origin + timedelta(minutes=trace.start_min)
-    cuts = [first, *_local_midnights(first, end, zone), end]
+    return between(pred, origin, [first, *_local_midnights(first, end, zone), end], zone)
+
+
+def between(
+    pred: Prediction, origin: datetime, cuts: Sequence[datetime], zone: ZoneInfo
+) -> list[DaySummary]:
+    """One summary per span ``[cuts[k], cuts[k + 1])``, named by its start's local date."""
+    trace = pred.trace
     cut_min = [(c - origin).total_seconds() / 60.0 for c in cuts]
     edges = np.searchsorted(trace.times_min, cut_min)
     release = pred.relative_release
+    starts = [p.start_min for p in pred.pulses]  # in time order (pulse_responses sorts them)
+    first_pulse = np.searchsorted(starts, cut_min)
     out: list[DaySummary] = []
     for k in range(len(cuts) - 1):
         lo, hi = int(edges[k]), max(int(edges[k + 1]), int(edges[k]) + 1)
-        pulses = [p for p in pred.pulses if cut_min[k] <= p.start_min < cut_min[k + 1]]
+        pulses = pred.pulses[int(first_pulse[k]) : int(first_pulse[k + 1])]
         rel = [p.relative for p in pulses if p.relative is not None]
         out.append(
             DaySummary(

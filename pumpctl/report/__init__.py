@@ -54,6 +54,34 @@ def writer_for(fmt: str) -> Callable[[Report, Path], None]:
     raise ValueError(f"format = {fmt!r}: allowed {', '.join(FORMATS)}")
 
 
+#: Formats that can carry the predicted pituitary response (FHIR carries records, not models).
+PITUITARY_FORMATS = ("html", "pdf", "csv", "json")
+
+
+def check_pituitary(fmt: str) -> None:
+    """Refuse ``--pituitary`` where it cannot go, and name a missing ``[model]`` extra, before
+    any work is done (one line each; the report itself never imports numpy otherwise)."""
+    from pumpctl.errors import PumpctlError, UsageError  # noqa: PLC0415
+    from pumpctl.physiology import require_model_extra  # noqa: PLC0415
+
+    if fmt not in PITUITARY_FORMATS:
+        raise UsageError(
+            f"--pituitary with --format {fmt}: a FHIR bundle carries what the journal recorded, "
+            "not model predictions; use --format html, pdf, csv or json for the prediction"
+        )
+    problem = require_model_extra("report --pituitary")
+    if problem:
+        raise PumpctlError(problem)
+
+
+def with_pituitary(report: Report) -> Report:
+    """``report`` with its predicted pituitary response (needs the ``[model]`` extra)."""
+    from pumpctl.physiology.reported import report_pituitary  # noqa: PLC0415
+
+    with paused_gc():
+        return report_pituitary(report)
+
+
 def write_report(
     journal_path: Path,
     fmt: str,
@@ -61,14 +89,20 @@ def write_report(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    pituitary: bool = False,
 ) -> Path:
     """Write the report of ``journal_path`` over ``[start, end)`` in ``fmt``; returns ``output``.
 
+    ``pituitary`` adds the predicted pituitary response (a model; needs ``pumpctl[model]``).
     A tampered journal still gives a report (its verdict says so at the top); callers that must
     refuse one check ``build_report(...).integrity.ok`` instead.
     """
+    if pituitary:
+        check_pituitary(fmt)
     writer = writer_for(fmt)
     report = build_report(Path(journal_path), start=start, end=end, curve=CURVES[fmt])
+    if pituitary:
+        report = with_pituitary(report)
     output = Path(output)
     with paused_gc():
         writer(report, output)
@@ -77,10 +111,13 @@ def write_report(
 
 __all__ = [
     "FORMATS",
+    "PITUITARY_FORMATS",
     "REPORT_SCHEMA",
     "Report",
     "build_report",
+    "check_pituitary",
     "report_from_events",
+    "with_pituitary",
     "write_report",
     "writer_for",
 ]

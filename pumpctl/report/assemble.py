@@ -10,6 +10,7 @@ every record of the period (plus :data:`READ_MARGIN` before it) and the context 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.exposure import Infusion
 from pumpctl.core.gate import resolve_threshold
-from pumpctl.core.model import Limits
+from pumpctl.core.model import START_LATENCY_BOUND, Limits
 from pumpctl.journal.events import EventKind
 from pumpctl.journal.export import export_slots
 from pumpctl.journal.query import EventRow
@@ -405,10 +406,27 @@ def report_from_events(
         slots=tuple(rows),
         days=tuple(days),
         total=total,
-        intervals=stats.intervals(rows, limits.min_interval_min),
+        intervals=stats.intervals(rows, limits.min_interval_min, _interval_tolerance(started)),
         alarms=tuple(alarms),
         suspensions=tuple(suspensions),
         exposure=exposure,
         safety=_safety(rows, alarms, flows),
         pre_pulse_fractions=fractions,
     )
+
+
+def _interval_tolerance(starts: Sequence[dict[str, Any]]) -> timedelta:
+    """The gate's start-latency allowance on the journal's clock (docs/design.md).
+
+    A daemon on a clock N x faster than real time (``pumpctl demo``) records ``time_scale`` N
+    in ``daemon.start``, and every real latency is N x longer on its clock. The smallest scale
+    any start recorded is used, so a real-time run is never judged leniently.
+    """
+    scales = []
+    for start in starts:
+        try:
+            scale = float(start.get("time_scale", 1.0))
+        except (TypeError, ValueError):
+            scale = 1.0
+        scales.append(scale if math.isfinite(scale) and scale > 0 else 1.0)
+    return START_LATENCY_BOUND * min(scales, default=1.0)

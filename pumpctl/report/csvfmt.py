@@ -30,6 +30,8 @@ COLUMNS = (
     "alarms",
     "pre_pulse_level_fraction",
 )
+#: Appended with ``report --pituitary`` only: a MODEL output, named so in the header itself.
+PITUITARY_COLUMN = "model_predicted_lh_pulse_relative"
 
 
 def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[object]:
@@ -57,7 +59,18 @@ def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[object
 def write_csv(report: Report, output: Path) -> None:
     with output.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)  # writes None as an empty field
-        writer.writerow(COLUMNS)
         zone = report.zone
         fractions = report.pre_pulse_fractions
-        writer.writerows(csv_row(row, zone, fractions.get(row.slot_id)) for row in report.slots)
+        if report.pituitary is None:
+            writer.writerow(COLUMNS)
+            writer.writerows(csv_row(row, zone, fractions.get(row.slot_id)) for row in report.slots)
+            return
+        lh = report.pituitary.by_slot
+        writer.writerow((*COLUMNS, PITUITARY_COLUMN))
+        writer.writerows(
+            [
+                *csv_row(row, zone, fractions.get(row.slot_id)),
+                "" if (r := lh.get(row.slot_id)) is None else f"{r:.4f}",
+            ]
+            for row in report.slots
+        )

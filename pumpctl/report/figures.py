@@ -44,17 +44,16 @@ def _minute_of_day(when: datetime, zone: ZoneInfo) -> float:
     return local.hour * 60 + local.minute + local.second / 60
 
 
-def _bucket_labels(buckets: Sequence[Tally], grain: stats.Grain) -> list[tuple[float, str]]:
-    """At most about 14 labels under bucket centres."""
-    step = max(1, math.ceil(len(buckets) / 14))
+def bucket_labels(starts: Sequence[date | None], grain: stats.Grain) -> list[tuple[float, str]]:
+    """At most about 14 labels under bucket centres (``starts``: each bucket's first day)."""
+    step = max(1, math.ceil(len(starts) / 14))
     labels = []
-    for i, bucket in enumerate(buckets):
-        if i % step or bucket.start is None:
+    for i, day in enumerate(starts):
+        if i % step or day is None:
             continue
-        day = bucket.start
         if grain == "month":
             text = f"{day:%b %y}"
-        elif grain == "day" and len(buckets) <= 7:
+        elif grain == "day" and len(starts) <= 7:
             text = f"{day:%a %d %b}"
         else:
             text = f"{day:%d %b}"
@@ -167,7 +166,7 @@ def outcome_bars(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -
                 title=f"{n} {TERMS[outcome].label}",
             )
             base += n
-    x_labels(canvas, box, _bucket_labels(buckets, grain), grid=False)
+    x_labels(canvas, box, bucket_labels([b.start for b in buckets], grain), grid=False)
     items = [("box", TERMS[o].colour, TERMS[o].label) for o in shown if o in present]
     if not items:
         canvas.text(box.left + 8, box.top + 16, "every due slot was given in full", size=10)
@@ -196,7 +195,7 @@ def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> 
     for i, want in enumerate(prescribed):  # drawn after the bars: on top of them
         steps += [(box.x(i), box.y(want)), (box.x(i + 1), box.y(want))]
     canvas.path(steps, PRESCRIBED, width=1.6)
-    x_labels(canvas, box, _bucket_labels(buckets, grain), grid=False)
+    x_labels(canvas, box, bucket_labels([b.start for b in buckets], grain), grid=False)
     items = [("box", DELIVERED, "delivered"), ("line", PRESCRIBED, "prescribed (slots due)")]
     if over:
         items.append(("box", OVER, "above the prescribed dose"))
@@ -204,7 +203,7 @@ def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> 
     return canvas.render()
 
 
-def _hour_ticks(report: Report, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+def hour_ticks(report: Report, start: datetime, end: datetime) -> list[tuple[datetime, str]]:
     zone = report.zone
     hours = (end - start).total_seconds() / 3600
     step = 3 if hours <= 30 else 6 if hours <= 80 else 12
@@ -248,8 +247,7 @@ def _exposure_curve(report: Report) -> str:
     y = box.y(threshold)  # drawn last: on top of the curve
     canvas.line(box.left, y, box.right, y, LIMIT, width=1.4, dash="6 3")
     ticks_x = [
-        ((when - start).total_seconds() / 60, text)
-        for when, text in _hour_ticks(report, start, end)
+        ((when - start).total_seconds() / 60, text) for when, text in hour_ticks(report, start, end)
     ]
     x_labels(canvas, box, ticks_x, grid=True)
     canvas.legend(
@@ -286,7 +284,7 @@ def _pre_pulse_bars(report: Report, buckets: Sequence[Tally], grain: stats.Grain
                     box.bottom - box.y(value), colour)  # fmt: skip
     y = box.y(threshold)
     canvas.line(box.left, y, box.right, y, LIMIT, width=1.4, dash="6 3")
-    x_labels(canvas, box, _bucket_labels(buckets, grain), grid=False)
+    x_labels(canvas, box, bucket_labels([b.start for b in buckets], grain), grid=False)
     canvas.legend(
         LEFT,
         LEGEND,

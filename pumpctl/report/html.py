@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pumpctl import __version__
-from pumpctl.report import figures, html_facts, html_tables
+from pumpctl.report import figures, html_facts, html_pituitary, html_tables
 from pumpctl.report.assemble import limits_from
 from pumpctl.report.model import Report
 from pumpctl.report.outcomes import TERMS, SlotOutcome
@@ -279,7 +279,13 @@ def _foot(report: Report) -> str:
 
 
 def render_html(report: Report) -> str:
-    body = [*_glance(report), *_figures(report), *html_tables.tables(report), _foot(report)]
+    body = [
+        *_glance(report),
+        *_figures(report),
+        *html_pituitary.section(report),
+        *html_tables.tables(report),
+        _foot(report),
+    ]
     subject = _label(report.subject, "id") or NOT_RECORDED
     foot = f"pumpctl delivery report · subject {subject} · {period_short(report)}"
     return (

@@ -50,7 +50,8 @@ def safety(report: Report) -> str:
         ("denied", "denied slots, by reason", counts[SlotOutcome.DENIED],
          reasons_text(total.denied_by_reason)),
         ("alarms", "alarms, by priority", alarms_total, alarm_text),
-        ("below-limit", f"intervals under {iv.min_interval_limit_min} min",
+        ("below-limit", f"intervals under {iv.min_interval_limit_min} min"
+         f" (less the {iv.tolerance_s:g} s start-latency tolerance)",
          len(iv.below_limit), ", ".join(f"{m} min" for _, _, m in iv.below_limit)),
         ("above-threshold", "pulses started above the exposure threshold",
          ex.pre_pulse_above_threshold, ""),
@@ -107,7 +108,8 @@ def numbers(report: Report) -> str:
     )
     body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     body += (
-        f'<tr id="below-limit"><th>intervals under the minimum</th><td>'
+        f'<tr id="below-limit"><th>intervals under the minimum (less the '
+        f"{iv.tolerance_s:g} s start-latency tolerance)</th><td>"
         f"{flag(len(iv.below_limit), str(len(iv.below_limit)))} {below}</td></tr>"
     )
     return f'<table id="numbers" class="facts wide"><tbody>{body}</tbody></table>'

@@ -280,7 +280,7 @@ def _low_alarms(report: Report, low: Sequence[AlarmRow]) -> str:
 
 
 def _same_day(report: Report, when: datetime, day_of: datetime) -> Cell:
-    """``01:01 +01:00`` when on the local day of ``day_of``, else the full local time."""
+    """``01:01+01:00`` when on the local day of ``day_of``, else the full local time."""
     zone = report.zone
     if when.astimezone(zone).date() == day_of.astimezone(zone).date():
         return escape(local_clock(when, zone))

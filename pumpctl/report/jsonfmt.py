@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pumpctl.report import stats
-from pumpctl.report.model import REPORT_SCHEMA, Report, SlotRow, Tally
+from pumpctl.report.csvfmt import PITUITARY_COLUMN
+from pumpctl.report.model import REPORT_SCHEMA, PituitaryResponse, Report, SlotRow, Tally
 from pumpctl.report.outcomes import TERMS
 from pumpctl.report.words import NOT_RECORDED, prescription_words
 
@@ -150,6 +151,7 @@ def to_data(report: Report) -> dict[str, Any]:
             "longest_gap_from_utc": intervals.longest_gap_from,
             "longest_gap_to_utc": intervals.longest_gap_to,
             "min_interval_limit_min": intervals.min_interval_limit_min,
+            "below_limit_tolerance_s": intervals.tolerance_s,
             "below_limit": [
                 {"from_slot": a, "to_slot": b, "interval_min": m}
                 for a, b, m in intervals.below_limit
@@ -198,7 +200,40 @@ def to_data(report: Report) -> dict[str, Any]:
         },
         "slots": [_slot(s, report.pre_pulse_fractions.get(s.slot_id)) for s in report.slots],
     }
+    if report.pituitary is not None:
+        _add_pituitary(data, report.pituitary)
     return plain(data)  # type: ignore[no-any-return]
+
+
+def _add_pituitary(data: dict[str, Any], r: PituitaryResponse) -> None:
+    """``report --pituitary`` only: the prediction, labelled a model in its own fields."""
+    data["pituitary"] = {
+        "is_model_prediction": True,
+        "title": r.title,
+        "caveat": r.caveat,
+        "model": r.model,
+        "summary": r.summary,
+        "reference_dose_ug": r.reference_dose_ug,
+        "blunted_below_relative": r.blunted_below,
+        "grain": r.grain,
+        "left_out": list(r.left_out),
+        "periods": [
+            {
+                "start": p.start,
+                "days": p.days,
+                "pulses": p.pulses,
+                "median_relative": p.median_relative,
+                "lowest_relative": p.lowest_relative,
+                "blunted": p.blunted,
+                "mean_receptor_bound": round(p.mean_bound, 5),
+                "mean_lh_release_relative_to_basal": round(p.mean_release_relative, 5),
+            }
+            for p in r.periods
+        ],
+    }
+    for slot in data["slots"]:
+        value = r.by_slot.get(slot["slot_id"])
+        slot[PITUITARY_COLUMN] = None if value is None else round(value, 4)
 
 
 def write_json(report: Report, output: Path) -> None:

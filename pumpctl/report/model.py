@@ -139,6 +139,9 @@ class Intervals:
     min_interval_limit_min: int
     below_limit: tuple[tuple[str, str, float], ...]  # (earlier slot, later slot, minutes)
     values_min: tuple[float, ...] = ()  # every interval, in time order (for the histogram)
+    #: How much shorter than the limit an interval may be before it is listed: the gate's
+    #: start-latency allowance x the journal's time scale (docs/design.md).
+    tolerance_s: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,41 @@ class Safety:
 
 
 @dataclass(frozen=True)
+class ModelPeriod:
+    """One local day, week or month of the predicted pituitary response (a model output)."""
+
+    start: date
+    days: int
+    pulses: int
+    median_relative: float | None  # LH pulse over the standard regimen's (1.0 = the same)
+    lowest_relative: float | None
+    blunted: int  # pulses below ``PituitaryResponse.blunted_below``
+    mean_bound: float  # mean fraction of receptors bound
+    mean_release_relative: float  # mean LH release over the resting pituitary's basal
+
+
+@dataclass(frozen=True)
+class PituitaryResponse:
+    """The optional predicted pituitary response (``report --pituitary``): a model, never a
+    measurement. Plain numbers, so every format renders it without the ``[model]`` extra."""
+
+    title: str
+    caveat: str
+    model: str  # which model and bridge, in words
+    summary: str  # one line over the whole period
+    reference_dose_ug: float
+    blunted_below: float
+    grain: str  # "day", "week" or "month": what ``periods`` are
+    periods: tuple[ModelPeriod, ...]
+    #: Each pulse's LH pulse over the standard regimen's, by slot id (pulses that moved fluid).
+    by_slot: dict[str, float]
+    #: Short periods only: LH release over basal (min and max of each bin, in time order).
+    curve_times: tuple[datetime, ...] = ()
+    curve_release: tuple[float, ...] = ()
+    left_out: tuple[str, ...] = ()  # what the prediction does not include, in words
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a report says, for one journal and one period."""
 
@@ -247,6 +285,8 @@ class Report:
     safety: Safety
     #: Each pulse's predicted level at its start over its own single-pulse peak, by slot id.
     pre_pulse_fractions: dict[str, float] = field(default_factory=dict)
+    #: ``report --pituitary`` only: the predicted pituitary response (a model).
+    pituitary: PituitaryResponse | None = None
 
     @property
     def zone(self) -> ZoneInfo:

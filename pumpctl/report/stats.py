@@ -22,12 +22,9 @@ from pumpctl.core.exposure import (
     level_pg_per_ml,
     single_pulse_peak,
 )
+from pumpctl.core.model import START_LATENCY_BOUND
 from pumpctl.report.model import Exposure, Intervals, SlotRow, Tally
 from pumpctl.report.outcomes import EXPOSED, MOVED, TERMS, SlotOutcome
-
-#: A start measured on the pump may trail its journaled intent by a moment; within this the
-#: interval is not flagged as below the limit (the gate itself measures intent to intent).
-INTERVAL_TOLERANCE_MIN = 1 / 60
 
 #: Periods up to this long get a dense curve; longer ones one point before and at each peak.
 DENSE_CURVE_SPAN = timedelta(days=7)
@@ -106,7 +103,7 @@ def bucket_start(day: date, grain: Grain) -> date:
     return day
 
 
-def _next_bucket(start: date, grain: Grain) -> date:
+def next_bucket(start: date, grain: Grain) -> date:
     if grain == "week":
         return start + timedelta(days=7)
     if grain == "month":
@@ -128,7 +125,7 @@ def rollup(days: Sequence[Tally], grain: Grain) -> list[Tally]:
     by_start: dict[date, Tally] = {}
     cursor = bucket_start(first, grain)
     while cursor <= last:
-        end = _next_bucket(cursor, grain)
+        end = next_bucket(cursor, grain)
         covered = (min(end, last + timedelta(days=1)) - max(cursor, first)).days
         by_start[cursor] = Tally(start=cursor, days=covered)
         cursor = end
@@ -177,18 +174,25 @@ def gaps(rows: Iterable[SlotRow]) -> list[Gap]:
     return [((b[0] - a[0]).total_seconds() / 60, a, b) for a, b in itertools.pairwise(starts)]
 
 
-def intervals(rows: Iterable[SlotRow], min_interval_min: int) -> Intervals:
-    """Intervals between starts of pulses that moved fluid; any below the limit is listed."""
+def intervals(
+    rows: Iterable[SlotRow], min_interval_min: int, tolerance: timedelta = START_LATENCY_BOUND
+) -> Intervals:
+    """Intervals between starts of pulses that moved fluid; any below the limit is listed.
+
+    The gate lets two starts come ``tolerance`` closer than the minimum interval (its
+    start-latency allowance, times the time scale of a scaled clock); an interval is listed as
+    below the limit only beyond that, compared exactly.
+    """
     gaps_ = gaps(rows)
+    tolerance_s = tolerance.total_seconds()
     if not gaps_:
-        return Intervals(0, None, None, None, None, None, None, None, min_interval_min, ())
+        return Intervals(
+            0, None, None, None, None, None, None, None, min_interval_min, (), (), tolerance_s
+        )
     values = sorted(g[0] for g in gaps_)
     longest = max(gaps_, key=lambda g: g[0])
-    below = tuple(
-        (a[1], b[1], round(minutes, 2))
-        for minutes, a, b in gaps_
-        if minutes < min_interval_min - INTERVAL_TOLERANCE_MIN
-    )
+    least = timedelta(minutes=min_interval_min) - tolerance
+    below = tuple((a[1], b[1], round(minutes, 2)) for minutes, a, b in gaps_ if b[0] - a[0] < least)
     return Intervals(
         count=len(gaps_),
         median_min=round(percentile(values, 50), 2),
@@ -201,6 +205,7 @@ def intervals(rows: Iterable[SlotRow], min_interval_min: int) -> Intervals:
         min_interval_limit_min=min_interval_min,
         below_limit=below,
         values_min=tuple(g[0] for g in gaps_),
+        tolerance_s=tolerance_s,
     )
 
 

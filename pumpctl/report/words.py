@@ -9,36 +9,32 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pumpctl.core.gate import resolve_threshold
 from pumpctl.core.model import Limits
+from pumpctl.core.timefmt import local_text, offset_text
 
 NOT_RECORDED = "not recorded"
 
 
 def local_time(when: datetime, zone: ZoneInfo, *, seconds: bool = False) -> str:
-    """``2026-03-02 09:30 +01:00``: the prescription's local time with its UTC offset."""
-    local = when.astimezone(zone)
-    clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
-    return f"{local:%Y-%m-%d} {clock} {utc_offset(local)}"
+    """``2026-03-02 09:30+01:00``: the prescription's local time with its UTC offset, spelled
+    as everywhere else in pumpctl (``pumpctl.core.timefmt``)."""
+    return local_text(when, zone, seconds=seconds)
 
 
 def local_clock(when: datetime, zone: ZoneInfo) -> str:
-    """``09:30 +01:00``: a local time of day with its offset, for tables sorted by day."""
-    local = when.astimezone(zone)
-    return f"{local:%H:%M} {utc_offset(local)}"
+    """``09:30+01:00``: a local time of day with its offset, for tables sorted by day."""
+    return local_text(when, zone)[11:]
 
 
 def utc_offset(local: datetime) -> str:
     """``+01:00`` (``+00:00`` for UTC)."""
-    offset = local.utcoffset() or timedelta(0)
-    sign = "-" if offset < timedelta(0) else "+"
-    minutes = abs(int(offset.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+    return offset_text(local.utcoffset())
 
 
 def day_label(day: date) -> str:

@@ -69,6 +69,10 @@ def test_status_snapshot_is_typed(tmp_path: Path) -> None:
     assert snap["last_delivered_utc"] == last["started_utc"]
     assert SLOT_1 <= datetime.fromisoformat(last["started_utc"]) < SLOT_1 + timedelta(minutes=1)
     assert "notify" not in snap
+    # Times stay UTC for scripts; the zone they are read in by a person comes with them.
+    assert snap["timezone"] == bench.daemon.prescription.timezone
+    alarms = bench.daemon.submit({"cmd": "alarms"}, None)
+    assert alarms["timezone"] == bench.daemon.prescription.timezone
 
 
 def test_last_delivered_is_read_back_after_a_restart(tmp_path: Path) -> None:

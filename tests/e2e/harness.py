@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -43,6 +44,7 @@ class Pumpsim:
         start: datetime = SIM_START,
         faults: tuple[str, ...] = (),
         syringe_ul: float = 1000.0,
+        tcp: bool = False,
     ) -> None:
         self.workdir = workdir
         self.scale = scale
@@ -51,7 +53,8 @@ class Pumpsim:
         self.control = workdir / "pumpsim.sock"
         self.ledger_path = workdir / "ledger.jsonl"
         self._out = (workdir / "pumpsim.out").open("w+b")
-        args = ["--pty", "--link", str(self.link), "--control", str(self.control)]
+        endpoint = ["--tcp", "127.0.0.1:0"] if tcp else ["--pty", "--link", str(self.link)]
+        args = [*endpoint, "--control", str(self.control)]
         args += ["--ledger", str(self.ledger_path), "--time-scale", f"{scale:g}"]
         args += ["--start", start.isoformat(), "--seed", "7", "--syringe-ul", f"{syringe_ul:g}"]
         for fault in faults:
@@ -62,6 +65,12 @@ class Pumpsim:
             stderr=subprocess.STDOUT,
         )
         wait_until(lambda: "pumpsim: control" in self.output(), 15.0, "pumpsim to start")
+        #: What a configuration's ``pump.url`` names: the pty's link, or pumpsim's TCP port.
+        self.url = str(self.link)
+        if tcp:
+            address = re.search(r"pumpsim: tcp (\S+)", self.output())
+            assert address is not None, self.output()
+            self.url = f"socket://{address[1]}"
 
     def output(self) -> str:
         self._out.seek(0)
@@ -121,7 +130,7 @@ class Pumpsim:
 
 def write_config(
     workdir: Path,
-    link: Path,
+    link: Path | str,
     *,
     anchor: datetime,
     name: str = "pumpctl.toml",
@@ -292,13 +301,17 @@ def bench(
     syringe_ul: float = 1000.0,
     sections: Mapping[str, Mapping[str, object]] | None = None,
     env: Mapping[str, str] | None = None,
+    tcp: bool = False,
 ) -> Iterator[tuple[Pumpsim, DaemonProcess, datetime]]:
-    """pumpsim + a ready daemon whose first slot is ``lead`` after the simulator's start."""
-    sim = Pumpsim(workdir, scale=scale, faults=faults, syringe_ul=syringe_ul)
+    """pumpsim + a ready daemon whose first slot is ``lead`` after the simulator's start.
+
+    ``tcp``: pumpsim serves TCP and the daemon reaches it by ``socket://`` instead of a pty.
+    """
+    sim = Pumpsim(workdir, scale=scale, faults=faults, syringe_ul=syringe_ul, tcp=tcp)
     anchor = sim.start + lead
     daemon: DaemonProcess | None = None
     try:
-        config = write_config(workdir, sim.link, anchor=anchor, sections=sections)
+        config = write_config(workdir, sim.url, anchor=anchor, sections=sections)
         daemon = DaemonProcess(config, scale=scale, env=env)
         daemon.wait_ready()
         yield sim, daemon, anchor

@@ -17,7 +17,12 @@ import pytest
 import structlog
 
 from pumpctl.cli import main
-from pumpctl.cli.control import discover_socket, resolve_socket_path
+from pumpctl.cli.control import (
+    discover_socket,
+    render_alarms,
+    render_status,
+    resolve_socket_path,
+)
 from pumpctl.core.clock import VirtualClock
 from pumpctl.daemon.alarms import AlarmKind, AlarmSet
 from pumpctl.daemon.control import ControlServer, PeerCred
@@ -225,3 +230,57 @@ def test_discovery_refuses_to_guess_between_daemons(tmp_path: Path) -> None:
         discover_socket((f"{tmp_path}/run/*/*.sock",))
     with pytest.raises(ControlError, match="no control socket found"):
         discover_socket((f"{tmp_path}/none/*.sock",))
+
+
+def test_status_shows_times_in_the_prescriptions_zone_with_offsets() -> None:
+    """SR-11: status times read in the prescription's zone, with their UTC offset, across DST.
+
+    The reply has the daemon's typed shape (``*_utc`` fields, objects for the next slot and the
+    last pulse); only the human rendering moves the times into the zone.
+    """
+    text = render_status(
+        {
+            "state": "ready",
+            "last_pulse": {
+                "slot_id": "S20261024T230000Z",
+                "outcome": "delivered",
+                "delivered_volume_ul": 50,
+                "started_utc": "2026-10-24T23:00:00.120000+00:00",
+            },
+            "next_slot": {
+                "slot_id": "S20261025T003000Z",
+                "scheduled_utc": "2026-10-25T00:30:00+00:00",
+            },
+            "last_delivered_utc": "2026-10-24T23:00:00.120000+00:00",
+            "now_utc": "2026-10-25T00:05:00.250000+00:00",
+            "timezone": "Europe/Berlin",
+            "alarms": [
+                {"id": "link-fault", "priority": "high", "raised_at": "2026-10-25T02:30:00+00:00"}
+            ],
+        }
+    )
+    # 23:00Z is 01:00 summer time; 00:30Z is 02:30 summer time; 02:30Z is 03:30 winter time.
+    assert "at 2026-10-25 01:00:00+02:00" in text
+    assert "Next slot:         S20261025T003000Z at 2026-10-25 02:30:00+02:00" in text
+    assert "Last delivered:    2026-10-25 01:00:00+02:00" in text
+    assert "Daemon time:       2026-10-25 02:05:00+02:00" in text
+    assert "Timezone:          Europe/Berlin" in text
+    assert "since 2026-10-25 03:30:00+01:00" in text
+    assert "+00:00" not in text
+
+
+def test_alarms_show_times_in_the_prescriptions_zone_with_offsets() -> None:
+    """SR-11: `pumpctl alarms` reads its times as `status` does: the prescription's zone, offset."""
+    alarm = {
+        "id": "missed-pulse",
+        "priority": "medium",
+        "raised_at": "2026-03-29T00:30:00+00:00",
+        "silenced": True,
+        "silenced_until": "2026-03-29T01:30:00+00:00",
+    }
+    text = render_alarms({"alarms": [alarm], "timezone": "Europe/Berlin"})
+    # Across the spring change: 01:30 winter time, then 03:30 summer time.
+    assert "since 2026-03-29 01:30:00+01:00" in text
+    assert "silenced until 2026-03-29 03:30:00+02:00" in text
+    # Without a zone (an older daemon) the UTC times are shown as they came, offset and all.
+    assert "since 2026-03-29T00:30:00+00:00" in render_alarms({"alarms": [alarm]})

@@ -57,6 +57,73 @@ def test_show_lists_records_oldest_first_with_utc_and_local_time(
     assert "daemon.stop" in lines[-1]
 
 
+def test_show_gives_local_time_in_the_prescriptions_zone_not_the_hosts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-11: `log show` reads local time in the prescription's zone, whatever the host's was."""
+    clock = VirtualClock(T0)
+    journal_path = tmp_path / "journal.db"
+    with Journal(journal_path, clock, local_tz=ZoneInfo("Europe/Paris")) as j:
+        j.record_daemon_start("0.1.0", "digest")
+        j.record_prescription_change("op", None, {"timezone": "America/New_York"}, "first start")
+        clock.advance(3600)
+        j.record_daemon_stop("SIGTERM")
+    capsys.readouterr()  # the journal's own log lines
+    assert main(["log", "show", str(journal_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[3] for line in lines] == ["03:00-05:00)", "03:00-05:00)", "04:00-05:00)"]
+
+
+def test_show_follows_a_zone_change_in_lines_json_and_tail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-11: after a prescription moves to another zone, later records read in the new zone,
+    earlier ones in the old; `-n` and `--json` say the same (JSON keeps UTC and adds ``local``)."""
+    clock = VirtualClock(T0)
+    journal_path = tmp_path / "journal.db"
+    with Journal(journal_path, clock, local_tz=ZoneInfo("UTC")) as j:
+        j.record_prescription_change("op", None, {"timezone": "America/New_York"}, "first start")
+        clock.advance(3600)
+        j.record_daemon_stop("SIGTERM")
+        j.record_prescription_change(
+            "op", {"timezone": "America/New_York"}, {"timezone": "Asia/Kathmandu"}, "moved"
+        )
+        clock.advance(60)
+        j.record_daemon_stop("SIGTERM")
+    capsys.readouterr()
+    assert main(["log", "show", str(journal_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # 08:00Z and 09:00Z in New York (UTC-5); 09:00Z and 09:01Z in Kathmandu (UTC+5:45).
+    assert [line.split()[3] for line in lines] == [
+        "03:00-05:00)",
+        "04:00-05:00)",
+        "14:45+05:45)",
+        "14:46+05:45)",
+    ]
+    assert main(["log", "show", str(journal_path), "-n", "1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["wall_utc"] == "2026-03-01T09:01:00+00:00"
+    assert record["local"] == "2026-03-01T14:46:00+05:45"
+    assert record["timezone"] == "Asia/Kathmandu"
+
+
+def test_show_gives_the_local_date_when_it_is_not_the_utc_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-11: 22:30Z on 24 Oct is 00:30 on 25 Oct in Berlin; the line says which day it was."""
+    clock = VirtualClock(datetime(2026, 10, 24, 22, 30, tzinfo=UTC))
+    journal_path = tmp_path / "journal.db"
+    with Journal(journal_path, clock, local_tz=ZoneInfo("UTC")) as j:
+        j.record_prescription_change("op", None, {"timezone": "Europe/Berlin"}, "first start")
+        clock.advance(3 * 3600)  # 01:30Z: 02:30 local, after the change back to +01:00
+        j.record_daemon_stop("SIGTERM")
+    capsys.readouterr()
+    assert main(["log", "show", str(journal_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2026-10-24T22:30:00Z (local 2026-10-25 00:30+02:00)" in lines[0]
+    assert "2026-10-25T01:30:00Z (local 02:30+01:00)" in lines[1]
+
+
 def test_show_filters_by_kind_and_time(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`log show --kind --since --until` keeps only the matching records."""
     args = ["log", "show", str(path), "--kind", "slot.scheduled", "--kind", "slot.missed"]

@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.model import Decision, Outcome, Reason, Slot
+from pumpctl.core.model import Decision, Moment, Outcome, Reason, Slot
 from pumpctl.errors import JournalError
 from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.chain import read_head, write_head
@@ -142,6 +142,7 @@ EVERY_KIND = {
     ),
     EventKind.PULSE_INTENT: lambda j: j.record_intent(slot("s1")),
     EventKind.PULSE_RUN: lambda j: j.record_run("s1"),
+    EventKind.PULSE_STARTED: lambda j: j.record_started("s3"),
     EventKind.PULSE_OUTCOME: lambda j: j.record_outcome(
         "s3", Outcome.DELIVERED, delivered_volume_ul=Decimal(50), started=T0, ended=T0
     ),
@@ -264,6 +265,30 @@ def test_pulse_history_joins_intents_with_their_latest_outcome(
         Decimal(50),
         Decimal(60),
     )
+
+
+def test_pulse_history_gives_the_latest_moment_each_pulse_can_have_started(
+    journal: Journal, clock: VirtualClock
+) -> None:
+    """SR-02: the pump's confirmation of RUN, else the first settling record, bounds the start."""
+    journal.record_intent(slot("confirmed"))
+    clock.advance(0.25)
+    journal.record_run("confirmed")
+    clock.advance(0.125)
+    journal.record_started("confirmed")
+    clock.advance(60)
+    journal.record_outcome("confirmed", Outcome.DELIVERED, delivered_volume_ul=Decimal(50))
+    journal.record_intent(slot("unconfirmed"))
+    clock.advance(70)
+    journal.record_outcome("unconfirmed", Outcome.UNCERTAIN, delivered_volume_ul=None)
+    clock.advance(600)
+    journal.acknowledge_uncertain("unconfirmed", "op:bob", "syringe checked")
+    journal.record_intent(slot("pending"))
+    confirmed, unconfirmed, pending = journal.pulse_history(T0 - timedelta(hours=1))
+    assert confirmed.started == Moment(T0 + timedelta(seconds=0.375), 500_375_000, "boot-a")
+    assert unconfirmed.started == Moment(T0 + timedelta(seconds=130.375), 630_375_000, "boot-a")
+    assert pending.started is None
+    assert pending.start_bound == pending.intent
 
 
 def test_pulse_history_filters_by_time_but_keeps_old_pending_pulses(

@@ -146,3 +146,37 @@ def test_report_of_a_period_fits_a4_and_prints_within_its_page_bounds(
     low, high = period.pages
     assert low <= len(pages) <= high, len(pages)
     assert {(round(w), round(h)) for w, h in pages} == {A4_POINTS}
+
+
+@pytest.mark.timeout(900)  # shares the simulated journals (the year takes about a minute)
+@pytest.mark.parametrize(("name", "bars"), [("1-day", (0, 0)), ("1-year", (52, 54))])
+def test_pituitary_section_reads_from_a_day_to_a_year(
+    name: str, bars: tuple[int, int], simulated: dict[str, Path], tmp_path: Path
+) -> None:
+    """``report --pituitary``: the model's section loads offline without errors, fits A4 with
+    its table's header repeated, says "model" in its heading and caption; a day is drawn as a
+    curve and a bar per pulse, a year as one bar per week (52 or 53, never a solid block)."""
+    html = write_report(simulated[name], "html", tmp_path / f"pit-{name}.html", pituitary=True)
+    with Browser(tmp_path / "profile") as browser:
+        page = browser.open(html.as_uri())
+        assert page.console() == []
+        assert page.requests() == []
+        _keep(page.screenshot(tmp_path / f"report-pituitary-{name}.png"))
+        heading = page.evaluate("document.querySelector('#pituitary h2').textContent")
+        assert heading == "Predicted pituitary response (model, not a measurement)"
+        caption = page.evaluate("document.querySelector('#fig-pituitary figcaption').textContent")
+        assert caption.startswith("MODEL, not a measurement")
+        weekly = page.evaluate(
+            'document.querySelectorAll(\'#fig-pituitary rect[fill="#1b7837"],'
+            ' #fig-pituitary rect[fill="#b2182b"]\').length'
+        )
+        paths = page.evaluate("document.querySelectorAll('#fig-pituitary path').length")
+        if bars == (0, 0):  # a day: the release curve, and one bar per pulse
+            assert paths >= 1
+            assert weekly >= 10
+        else:
+            assert bars[0] <= weekly - 1 <= bars[1]  # less the legend's box
+        page.size(A4_TEXT_WIDTH_PX, 1000)
+        page.media("print")
+        assert page.evaluate(LAYOUT_PROBLEMS) == []
+        assert page.evaluate(HEADERS_NOT_REPEATED) == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pumpctl.config import Config
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.model import Outcome
+from pumpctl.core.model import START_LATENCY_BOUND, Outcome
 from pumpctl.daemon.assemble import assemble
 from pumpctl.daemon.service import Daemon
 from pumpctl.daemon.waiting import VirtualWaker
@@ -134,7 +134,9 @@ class ClockRig:
     def verdict(self) -> ClockVerdict:
         """True-time limits, one intent per slot, no start outside its window, chain intact."""
         self.journal.close()
-        problems = check_starts(commanded_starts(self.ledger.entries), self.config.limits)
+        problems = check_starts(
+            commanded_starts(self.ledger.entries), self.config.limits, tolerance=START_LATENCY_BOUND
+        )
         grace = timedelta(minutes=self.config.limits.grace_min)
         seen: set[str] = set()
         missed: list[str] = []

@@ -201,7 +201,8 @@ def check_physical_limits(
 ) -> list[str]:
     """Minimum interval, 24 h count and 24 h dose on the physical starts (SR-02, SR-03).
 
-    ``tolerance_s`` absorbs the error of putting several simulator runs on one time line.
+    ``tolerance_s`` absorbs the error of putting several simulator runs on one time line and the
+    gate's start-latency allowance: starts may be that much closer, windows that much shorter.
     """
     if not moved:
         return []
@@ -215,13 +216,17 @@ def check_physical_limits(
     ]
     t0 = ordered[0].started
     starts = [PhysicalPulse(m.started, (m.started - t0).total_seconds()) for m in ordered]
-    problems += [p for p in check_starts(starts, limits) if "apart" not in p]
+    problems += [
+        p
+        for p in check_starts(starts, limits, tolerance=timedelta(seconds=tolerance_s))
+        if "apart" not in p
+    ]
     day = timedelta(hours=24)
     for i, motion in enumerate(ordered):
         window = [
             m.volume_ul if m.volume_ul is not None else Decimal(0)
             for m in ordered[: i + 1]
-            if m.started > motion.started - day
+            if m.started > motion.started - day + timedelta(seconds=tolerance_s)
         ]
         dose_ug = sum(window, Decimal(0)) * ug_per_ul
         if dose_ug > limits.max_dose_24h_ug:

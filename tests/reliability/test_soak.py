@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from pumpctl.core.model import START_LATENCY_BOUND
 from pumpctl.invariants import PhysicalPulse, check_intents_cover_starts, check_starts
 from pumpctl.simulation import Simulation, SimulationOptions, default_config
 from tests.reliability import campaign_numbers
@@ -67,7 +68,9 @@ class Soak:
         self.checks += 1
         # Only the recent past can be broken by a new start: check the last day and a bit.
         recent = [p for p in self.starts if p.elapsed_s > new[0].elapsed_s - 90_000]
-        self.violations += check_starts(recent, self.sim.config.limits)
+        self.violations += check_starts(
+            recent, self.sim.config.limits, tolerance=START_LATENCY_BOUND
+        )
         self.violations += check_intents_cover_starts(new, self.intent_walls[-3:])
 
 

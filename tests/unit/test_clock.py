@@ -1,10 +1,10 @@
 """The clocks: virtual time moves only when told, elapsed time never goes backwards."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pumpctl.core.clock import Clock, ScaledClock, SystemClock, VirtualClock
+from pumpctl.core.clock import Clock, ScaledClock, SystemClock, VirtualClock, seconds_to_us
 
 
 def test_virtual_clock_advance_moves_wall_and_elapsed_together() -> None:
@@ -56,3 +56,48 @@ def test_scaled_clock_runs_faster_than_its_base() -> None:
     base.advance(2.0)
     assert (scaled.now() - start_wall).total_seconds() == pytest.approx(120.0)
     assert scaled.elapsed_s() - start_elapsed == pytest.approx(120.0)
+
+
+def test_virtual_clock_stays_exact_over_a_million_small_steps() -> None:
+    """SR-32: a year of small advances leaves wall and elapsed time in exact lock-step."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    clock = VirtualClock(start, elapsed_s=1000.0)
+    for _ in range(1_000_000):
+        clock.advance(0.1)
+    assert clock.now() - start == timedelta(seconds=100_000)
+    assert clock.elapsed_us() == 1000 * 10**6 + 100_000 * 10**6
+
+
+def test_advance_to_lands_exactly_on_a_microsecond_instant() -> None:
+    """SR-32: advancing to an instant with microseconds reads that instant exactly."""
+    clock = VirtualClock(datetime(2026, 3, 1, 7, 59, 59, 999_999, tzinfo=UTC), elapsed_s=3.000001)
+    target = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    clock.advance_to(target)
+    assert clock.now() == target
+    assert clock.elapsed_us() == 3_000_001 + (90 * 60 * 10**6 + 1)
+
+
+def test_seconds_to_us_recovers_journaled_readings_exactly() -> None:
+    """SR-32: an elapsed reading stored as float seconds comes back as the same microsecond."""
+    for us in (0, 1, 5_399_999_999, 1_767_225_600_123_457, 2**31 * 10**6 - 1):
+        assert seconds_to_us(us / 1_000_000) == us
+
+
+def test_system_clock_elapsed_us_is_an_integer_that_never_decreases() -> None:
+    """The real clock's exact reading is whole microseconds and monotonic."""
+    clock = SystemClock()
+    first = clock.elapsed_us()
+    assert isinstance(first, int)
+    assert clock.elapsed_us() >= first
+    assert clock.scale == 1.0
+
+
+def test_scaled_clock_anchors_at_the_given_base_reading() -> None:
+    """A scaled clock anchored at an earlier base reading already counts the time since then."""
+    base = VirtualClock(datetime(2026, 3, 1, tzinfo=UTC), elapsed_s=100.0)
+    origin = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+    anchored_at = base.elapsed_us()
+    base.advance(0.5)  # e.g. a port closing between reading the origin and building the clock
+    scaled = ScaledClock(600.0, origin=origin, base=base, origin_elapsed_us=anchored_at)
+    assert scaled.now() == origin + timedelta(seconds=300)
+    assert scaled.scale == 600.0

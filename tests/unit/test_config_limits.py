@@ -57,15 +57,15 @@ def test_narrowed_limits_are_in_force() -> None:
     document = changed("prescription.interval_min", 100)
     document["limits"] = {
         "min_interval_min": 100,
-        "max_pulses_24h": 14,
+        "max_pulses_24h": 15,  # 100-min starts: 15 fit in 24 h (0, 100, ..., 1400 min)
         "max_dose_per_pulse_ug": Decimal(12),
-        "max_dose_24h_ug": Decimal(168),
+        "max_dose_24h_ug": Decimal(180),
         "exposure_threshold": Decimal("0.25"),
     }
     limits = load(document).limits
     assert limits.min_interval_min == 100
-    assert limits.max_pulses_24h == 14
-    assert limits.max_dose_24h_ug == Decimal(168)
+    assert limits.max_pulses_24h == 15
+    assert limits.max_dose_24h_ug == Decimal(180)
     assert limits.exposure_threshold == 0.25
     assert limits.max_pulse_duration_s == Limits().max_pulse_duration_s
 
@@ -145,7 +145,7 @@ def test_profile_interval_shorter_than_the_minimum_interval_is_refused() -> None
     document["prescription"]["profile"] = [
         {"start": "08:00", "end": "12:00", "interval_min": 75},
     ]
-    document["limits"] = {"max_pulses_24h": 19}
+    document["limits"] = {"max_pulses_24h": 20}
     assert problems(document) == [
         "prescription.profile[0].interval_min = 75: allowed >= limits.min_interval_min = 90 min"
     ]

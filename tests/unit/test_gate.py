@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from pumpctl.core.clock import VirtualClock
-from pumpctl.core.gate import GateContext, authorize, minutes_since
+from pumpctl.core.gate import GateContext, authorize, since_start
 from pumpctl.core.model import (
     GateState,
     Limits,
@@ -257,7 +257,7 @@ def test_wall_step_forward_does_not_shorten_the_interval(
     """SR-11: within one boot a wall-clock jump forward does not make an early pulse possible."""
     history = [past_pulse(clock, 30)]
     clock.step_wall(3 * 3600)
-    assert minutes_since(history[0], clock, GateContext(limits=Limits())) == 30
+    assert since_start(history[0], clock, GateContext(limits=Limits())) == timedelta(minutes=30)
     slot = due_slot(prescription, clock)
     decision = authorize(slot, history, clock, GateContext(limits=Limits()))
     assert Reason.MIN_INTERVAL in decision.reasons
@@ -271,8 +271,8 @@ def test_reboot_with_rtc_ahead_uses_the_uptime_bound(
     boot_end = {clock.boot_id: clock.elapsed_s()}
     clock.reboot(downtime_s=60, wall_error_s=86_400)
     ctx = GateContext(limits=Limits(), boot_last_elapsed_s=boot_end)
-    since = minutes_since(history[0], clock, ctx)
-    assert since <= 21.1  # 20 min before the shutdown + a few seconds of uptime
+    since = since_start(history[0], clock, ctx)
+    assert since <= timedelta(minutes=21.1)  # 20 min before the shutdown + a few seconds of uptime
     decision = authorize(due_slot(prescription, clock), history, clock, ctx)
     assert Reason.MIN_INTERVAL in decision.reasons
 
@@ -287,6 +287,6 @@ def test_reboot_with_correct_rtc_allows_after_uptime(
     ctx = GateContext(limits=Limits(), boot_last_elapsed_s=boot_end)
     # The wall says 141 min; the bound (80 min + 5 s of uptime) is what the gate uses until
     # enough uptime has passed.
-    assert minutes_since(history[0], clock, ctx) < 81
+    assert since_start(history[0], clock, ctx) < timedelta(minutes=81)
     clock.advance(11 * 60)
-    assert minutes_since(history[0], clock, ctx) > 90
+    assert since_start(history[0], clock, ctx) > timedelta(minutes=90)

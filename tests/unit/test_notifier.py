@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -57,6 +58,26 @@ def test_argv_and_environment_carry_the_alarm(tmp_path: Path) -> None:
         "{nope}",
         "xbench1",
     ]
+
+
+def test_a_notification_gives_its_time_in_the_prescriptions_zone_too(tmp_path: Path) -> None:
+    """SR-11: a person paged at night reads the local time with its offset beside the UTC one."""
+    note = dataclasses.replace(
+        _note(), at=datetime(2026, 10, 25, 1, 30, tzinfo=UTC), timezone="Europe/Berlin"
+    )
+    assert note.fields()["local_time"] == "2026-10-25 02:30:00+01:00 (Europe/Berlin)"
+    assert expand(["{local_time}"], note.fields()) == [note.local_time]
+    body = note.body("text").decode()
+    assert (
+        "time: 2026-10-25T01:30:00+00:00 (local 2026-10-25 02:30:00+01:00 (Europe/Berlin))" in body
+    )
+    out = tmp_path / "out"
+    command = NotifyCommand("sh", ("/bin/sh", "-c", f'echo "$PUMPCTL_LOCAL_TIME" > {out}'))
+    assert run_command(command, note, 5.0).outcome == "sent"
+    assert out.read_text().strip() == note.local_time
+    # Without a zone (an older caller) the field is empty and the body shows UTC only.
+    assert _note().fields()["local_time"] == ""
+    assert "(local" not in _note().body("text").decode()
 
 
 def test_a_hung_command_and_its_children_are_killed_at_the_time_limit(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -17,7 +18,7 @@ from pumpctl.core.model import Reason
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED, EXIT_USAGE
 from pumpctl.journal import Journal
 from pumpctl.report import write_report
-from pumpctl.report.build import build_report
+from pumpctl.report.build import build_report, events_from_rows, integrity_of, read_events
 from pumpctl.report.html import render_html
 from pumpctl.report.jsonfmt import to_data
 from pumpctl.report.outcomes import SlotOutcome
@@ -283,3 +284,17 @@ def test_odd_but_verified_records_still_give_every_format(tmp_path: Path) -> Non
         write_report(builder.path, fmt, tmp_path / f"odd.{fmt}")
     assert "None" not in (tmp_path / "odd.html").read_text(encoding="utf-8")
     Bundle.model_validate(json.loads((tmp_path / "odd.fhir").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("since", [None, datetime(2026, 3, 3, 9, 0, tzinfo=UTC)])
+def test_rows_kept_by_verification_decode_as_a_second_read_would(
+    tmp_path: Path, since: datetime | None
+) -> None:
+    """The report decodes the rows verification walked instead of reading the journal again:
+    the same records, in the same order, as ``read_events`` gives (whole journal and a period
+    that needs the context records from before it)."""
+    known = known_journal(tmp_path / "journal.sqlite3")
+    kept: list[Any] = []
+    integrity = integrity_of(known.path, kept)
+    assert integrity.ok and len(kept) == integrity.records > 0
+    assert events_from_rows(kept, since) == read_events(known.path, since)

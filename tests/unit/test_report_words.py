@@ -30,12 +30,12 @@ GOLDEN = {
     "demo.toml": (
         "10 µg every 90 min by day, every 120 min 22:00–06:00, 1-min bolus",
         "10 µL per pulse at 1000 µg/mL; local times in Europe/Berlin; cadence counted from ",
-        " 08:00 +01:00",
+        " 08:00+01:00",
     ),
     "ne1000.toml": (
         "5 µg every 120 min, 1-min bolus",
         "5 µL per pulse at 1000 µg/mL; local times in Europe/Berlin; cadence counted from ",
-        "2026-03-02 08:00 +01:00",
+        "2026-03-02 08:00+01:00",
     ),
 }
 
@@ -101,9 +101,9 @@ def test_local_times_carry_their_offset_across_daylight_saving() -> None:
     zone = ZoneInfo("Europe/Berlin")
     before = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
     after = datetime(2026, 10, 25, 2, 30, tzinfo=UTC)  # 03:30 CET
-    assert local_time(before, zone) == "2026-10-25 02:30 +02:00"
-    assert local_time(after, zone) == "2026-10-25 03:30 +01:00"
-    assert local_time(before, ZoneInfo("UTC"), seconds=True) == "2026-10-25 00:30:00 +00:00"
+    assert local_time(before, zone) == "2026-10-25 02:30+02:00"
+    assert local_time(after, zone) == "2026-10-25 03:30+01:00"
+    assert local_time(before, ZoneInfo("UTC"), seconds=True) == "2026-10-25 00:30:00+00:00"
 
 
 def test_limits_read_as_one_sentence_with_the_threshold() -> None:
