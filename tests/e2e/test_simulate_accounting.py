@@ -4,6 +4,7 @@ account for is an invariant violation, and pulses the pump cannot be given fail 
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from pumpctl.watch import FlowLedger
 
 pytestmark = pytest.mark.timeout(240)
 
-#: A pump that starts on its own 50 min into the simulation, between two pulses.
-SPONTANEOUS = "spontaneous-start@t=3000"
+#: A pump that starts on its own 50 min 50 s into the simulation, between two pulses and off the
+#: daemon's 200 s heartbeat (a start on a reading is stopped before it moves anything).
+SPONTANEOUS = "spontaneous-start@t=3050"
 
 
 def step(_volume: Decimal) -> Decimal:
@@ -74,6 +76,10 @@ def test_simulate_fails_when_flow_goes_unseen(
 def summary_with(outcomes: dict[str, int], alarms: dict[str, int]) -> SimulationSummary:
     return SimulationSummary(
         days=1,
+        start=datetime(2026, 1, 4, 6, 55, tzinfo=UTC),
+        end=datetime(2026, 1, 5, 6, 55, tzinfo=UTC),
+        timezone="UTC",
+        slots=16,
         outcomes=Counter(outcomes),
         alarms=Counter(alarms),
         flows=0,
