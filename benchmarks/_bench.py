@@ -12,10 +12,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def figure(name: str, value: str, target: str, met: bool | None = None) -> None:
-    """One ``FIGURE | VALUE | TARGET`` line, the format ``benchmarks/run`` collects."""
+def figure(name: str, value: str, target: str, met: bool | None = None, floor: str = "") -> None:
+    """One ``FIGURE | VALUE | TARGET [| FLOOR]`` line, the format ``benchmarks/run`` collects.
+
+    ``floor`` is what the same work costs with nothing of pumpctl in the way (a raw fsync, a raw
+    SHA-256, the wire time of the bytes), measured in the same run on the same host.
+    """
     verdict = "" if met is None else (" (met)" if met else " (NOT met)")
-    print(f"{name} | {value} | {target}{verdict}")
+    tail = f" | {floor}" if floor else ""
+    print(f"{name} | {value} | {target}{verdict}{tail}")
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -68,21 +68,31 @@ def bench_append(directory: Path, count: int) -> list[tuple[str, float]]:
         rows.append(("  of which the SQLite commit alone", journal_rate("commit.db")))
     finally:
         store.write_head = real_write_head
-    wal_bytes = wal_bytes_per_append(directory)
+    wal_bytes = write_cost(directory)["intent"][1]
     rows.append((f"raw os.write + os.fsync ({wal_bytes} B)", raw_rate(directory, count, wal_bytes)))
     rows.append((f"raw os.write + os.fsync ({size} B)", raw_rate(directory, count, size)))
     return rows
 
 
-def wal_bytes_per_append(directory: Path) -> int:
-    """What one intent append writes to the WAL (pages of the table and its indexes)."""
+def write_cost(directory: Path, count: int = 20) -> dict[str, tuple[float, int]]:
+    """WAL frames (pages) and bytes one commit appends, for an intent and for another record."""
     path = directory / "wal-size.db"
+    wal = Path(f"{path}-wal")
+    cost: dict[str, tuple[float, int]] = {}
     with store.Journal(path, VirtualClock(T0)) as journal:
         journal.record_intent(_slot(0, T0))
-        before = Path(f"{path}-wal").stat().st_size
-        for n in range(1, 21):  # few enough that no checkpoint resets the WAL
-            journal.record_intent(_slot(n, T0))
-        return (Path(f"{path}-wal").stat().st_size - before) // 20
+        page = int(journal._conn.execute("PRAGMA page_size").fetchone()[0])
+        appends = {
+            "intent": lambda n: journal.record_intent(_slot(n, T0)),
+            "other": lambda n: journal.append("operator.action", {"action": "status", "n": n}),
+        }
+        for name, append in appends.items():
+            before = wal.stat().st_size
+            for n in range(1, count + 1):  # few enough that no checkpoint resets the WAL
+                append(n)
+            grown = (wal.stat().st_size - before) / count
+            cost[name] = (grown / (page + 24), round(grown))
+    return cost
 
 
 def raw_rate(directory: Path, count: int, size: int) -> float:
@@ -204,10 +214,23 @@ def bench_verify(directory: Path, pulses: int) -> list[tuple[str, float]]:
         f"journal: {pulses} pulses, {events} events, {total / 1e6:.1f} MB hashed, "
         f"file {path.stat().st_size / 1e6:.1f} MB"
     )
+
+    def read_rows() -> None:
+        conn = sqlite3.connect(path)
+        try:
+            for _ in conn.execute(
+                "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload,"
+                " prev_hash, hash FROM events ORDER BY seq"
+            ):
+                pass
+        finally:
+            conn.close()
+
     return [
         ("verify() the whole journal", _timed(lambda: verify(path))),
         ("raw sha256, one call per record", _timed(chained)),
         ("raw sha256, one stream", _timed(stream)),
+        ("reading the rows alone", _timed(read_rows)),
     ]
 
 
@@ -231,20 +254,55 @@ def main() -> None:
         print(f"\n{'verify':<42} {'seconds':>10} {'vs raw':>8}")
         for name, seconds in timings:
             print(f"{name:<42} {seconds:>10.2f} {seconds / floor:>8.1f}")
-        append_ratio = appends[0][1] / same_bytes
+        cost = write_cost(directory)
+        record_size = appends[3][0].split("(")[1].split()[0]
+        commit_rate = appends[1][1]
+        floor = f"raw append+fsync of {appends[3][0].split('(')[1][:-1]}: {record_only:.0f}/s"
+        record_ratio = appends[0][1] / record_only
         figure(
-            "journal append vs raw fsync, same bytes",
-            f"{append_ratio:.2f}",
+            "journal append with fsync vs raw append+fsync of the record bytes",
+            f"{record_ratio:.2f} ({appends[0][1]:.0f}/s)",
             ">= 0.8",
-            append_ratio >= 0.8,
+            record_ratio >= 0.8,
+            floor,
         )
-        verify_s = timings[0][1]
-        figure(f"log verify, {args.pulses} pulses, s", f"{verify_s:.2f}", "< 5 s", verify_s < 5)
+        figure(
+            "  the same, SQLite commit alone (no head publication)",
+            f"{commit_rate / record_only:.2f} ({commit_rate:.0f}/s)",
+            "(informative: the head file's own fdatasync is the rest)",
+            None,
+            floor,
+        )
+        same = appends[0][1] / same_bytes
+        figure(
+            "journal append vs raw append+fsync of the WAL bytes",
+            f"{same:.2f}",
+            "(informative)",
+            None,
+            f"raw append+fsync of {appends[2][0].split('(')[1][:-1]}: {same_bytes:.0f}/s",
+        )
+        for name, (frames, nbytes) in cost.items():
+            figure(
+                f"WAL written per commit, {name} record: pages / bytes",
+                f"{frames:.1f} / {nbytes}",
+                "only the B-trees the record touches",
+                None,
+                f"the intent record itself: {record_size} B" if name == "intent" else "",
+            )
+        verify_s, raw_s, rows_s = timings[0][1], timings[1][1], timings[3][1]
+        figure(
+            f"log verify, {args.pulses} pulses, s",
+            f"{verify_s:.2f}",
+            "< 5 s",
+            verify_s < 5,
+            f"raw sha256 per record: {raw_s:.2f} s",
+        )
         figure(
             "log verify vs raw sha256 per record",
-            f"{verify_s / floor:.1f}x",
-            "<= 5x",
-            verify_s / floor <= 5,
+            f"{verify_s / raw_s:.1f}x",
+            "<= 3x",
+            verify_s / raw_s <= 3,
+            f"reading the rows alone (SQLite): {rows_s / raw_s:.1f}x",
         )
 
 

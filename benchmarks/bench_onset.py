@@ -8,9 +8,24 @@ wake-up, gate, journal fsync, three serial round trips before RUN).
 When the prescription interval equals the minimum interval, a pulse may not start before the
 previous one's start + interval, so each start inherits the previous start's lateness: the
 delays then ratchet up to the worst one seen instead of being independent. The default
-interval (62 min, minimum 60) keeps a margin; ``--interval-min 60`` shows the other case.
+interval (80 min, minimum 60) keeps a margin; ``--interval-min 60`` shows the other case.
 
-    python benchmarks/bench_onset.py [--pulses 200] [--scale 720] [--interval-min 62]
+    python benchmarks/bench_onset.py                  # 200 pulses at 5760x, 80 min: ~3 minutes
+    python benchmarks/bench_onset.py --scale 720 --interval-min 62   # the long form, ~17 min
+
+The default (what ``benchmarks/run`` uses) keeps the clinical 60-minute minimum interval and
+raises the scale instead: 200 slots 80 simulated minutes apart take under 3 real minutes at
+5760x. The lateness is still divided by the scale, so it is the daemon's real-time delay. The
+interval's margin over the minimum must stay larger than the lateness times the scale, or each
+start inherits the previous one's delay (see below): 20 simulated minutes are 208 real ms here
+(the long form's 2 minutes at 720x are 167 ms). What the scale does amplify is everything the
+daemon does between slots (a safe-mode heartbeat every 85 simulated seconds is every 15 real
+ms), so on a loaded host the quick form is pessimistic and the bench acknowledges the safe-mode
+alarms that load causes, as an operator would.
+
+The floor beside the figures is the wire time, at 19200 baud (10 bits a byte), of the frames
+the slot path exchanges after its wake-up (today: clear totals, direction, volume unit, volume,
+rate, RUN, each with its reply), and of RUN alone (what a pre-armed pulse would leave).
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from pathlib import Path
 
 from _bench import describe, figure, percentile
 
+from drivers.ne1000_codec import encode_command, encode_reply
 from pumpctl.errors import ControlError
 from tests.e2e.harness import (
     SIM_START,
@@ -49,13 +65,26 @@ def acknowledge_alarms(daemon: DaemonProcess) -> int:
     return acked
 
 
+BAUD = 19200
+#: The commands the slot path sends after its wake-up today (programming, then RUN).
+SLOT_COMMANDS = ("CLDINF", "CLDWDR", "DIRINF", "VOLUL", "VOL0.050", "RAT50.00UM", "RUN")
+
+
+def wire_ms(commands: tuple[str, ...]) -> float:
+    """Wire time of ``commands`` and a short reply to each, safe mode, 10 bits a byte."""
+    sent = sum(len(encode_command(0, c, safe=True)) for c in commands)
+    answered = len(commands) * len(encode_reply(0, "S", safe=True))
+    return (sent + answered) * 10 / BAUD * 1000.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pulses", type=int, default=200)
-    parser.add_argument("--scale", type=float, default=720.0)
-    parser.add_argument("--interval-min", type=int, default=62)
+    parser.add_argument("--scale", type=float, default=5760.0)
+    parser.add_argument("--interval-min", type=int, default=80)
     parser.add_argument("--dir", help="keep the run's files here (default: a temp folder)")
     args = parser.parse_args()
+    began = time.monotonic()
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="pumpctl-onset-"))
     workdir.mkdir(parents=True, exist_ok=True)
     sim = Pumpsim(workdir, scale=args.scale, syringe_ul=60_000.0)
@@ -97,13 +126,21 @@ def main() -> int:
     print(f"onset over {len(sim_ms)} pulses at {args.scale:g}x, interval {args.interval_min} min")
     print(f"  simulated-time delay (ms): {describe(sim_ms)}")
     print(f"  real-time lateness  (ms): {describe(real_ms)}")
-    figure("pulses measured", str(len(sim_ms)), ">= 200", len(sim_ms) >= 200)
-    figure("onset p50, real-time ms", f"{percentile(real_ms, 0.5):.1f}", "(informative)")
-    p99 = percentile(real_ms, 0.99)
-    figure("onset p99, real-time ms", f"{p99:.1f}", "<= 50 ms", p99 <= 50.0)
+    floor = (
+        f"19200-baud wire time of CLD x2, DIR, VOLUL, VOL, RAT, RUN: {wire_ms(SLOT_COMMANDS):.1f}"
+        f" ms; of RUN alone: {wire_ms(('RUN',)):.1f} ms"
+    )
+    figure(
+        f"onset: pulses measured at {args.scale:g}x", str(len(sim_ms)), ">= 200", len(sim_ms) >= 200
+    )
+    p50, p99 = percentile(real_ms, 0.5), percentile(real_ms, 0.99)
+    figure("onset p50, real-time ms (slot to motion)", f"{p50:.1f}", "<= 8 ms", p50 <= 8.0, floor)
+    figure("onset p99, real-time ms (slot to motion)", f"{p99:.1f}", "<= 20 ms", p99 <= 20.0, floor)
     figure("onset max, real-time ms", f"{max(real_ms):.1f}", "(informative)")
     figure("slots missed", str(missed), "0", missed == 0)
     figure("alarms acknowledged by the bench", str(acks), "0 (host load)", acks == 0)
+    took_s = time.monotonic() - began
+    figure("onset bench, real time s", f"{took_s:.0f}", "<= 180 s", took_s <= 180.0)
     print(f"files: {workdir}  (finished {datetime.now().isoformat(timespec='seconds')})")
     return 0
 

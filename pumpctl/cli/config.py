@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,8 @@ def _config_file(args: argparse.Namespace) -> Path:
 def check(args: argparse.Namespace) -> int:
     """Print the effective prescription and limits; errors go through the CLI's error path."""
     # pydantic and the journal reader only for this command
+    from dataclasses import replace  # noqa: PLC0415
+
     from pumpctl.cadence import read_journal, resolve  # noqa: PLC0415
     from pumpctl.config import load_config  # noqa: PLC0415
     from pumpctl.core.clock import SystemClock  # noqa: PLC0415
@@ -57,6 +58,8 @@ def check(args: argparse.Namespace) -> int:
 
 def config_dict(config: Config) -> dict[str, Any]:
     """The effective configuration with typed fields (numbers as numbers, units in names)."""
+    from dataclasses import fields  # noqa: PLC0415 - only this command needs it
+
     p, pump = config.prescription, config.pump
     limits = {item.name: getattr(config.limits, item.name) for item in fields(config.limits)}
     data: dict[str, Any] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 from pumpctl.cli.args import Subparsers, add_command, positive_float
@@ -11,6 +10,8 @@ from pumpctl.errors import EXIT_FAILURE, EXIT_OK
 
 
 def demo(args: argparse.Namespace) -> int:
+    import tempfile  # noqa: PLC0415 - only this command needs it
+
     from pumpctl.demo import run_demo  # noqa: PLC0415 - keep other commands light
 
     work_dir = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="pumpctl-demo-"))

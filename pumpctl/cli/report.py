@@ -22,8 +22,10 @@ from pumpctl.cli.args import (
 )
 from pumpctl.cli.timespec import parse_time
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_TAMPERED, UsageError
-from pumpctl.report import CURVES, FORMATS, check_pituitary, with_pituitary, writer_for
-from pumpctl.report.build import build_report, paused_gc
+
+#: The formats ``pumpctl.report`` writes, named here so that parsing the command line never
+#: imports the report stack (a test keeps the two lists equal).
+FORMATS = ("html", "pdf", "csv", "json", "fhir")
 
 
 def _time(text: str) -> datetime:
@@ -40,6 +42,15 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--to = {end.isoformat()}: allowed a time after --from = {start.isoformat()}"
         )
+    # The report stack is imported only by the command that writes a report.
+    from pumpctl.report import (  # noqa: PLC0415
+        CURVES,
+        check_pituitary,
+        with_pituitary,
+        writer_for,
+    )
+    from pumpctl.report.build import build_report, paused_gc  # noqa: PLC0415
+
     journal = journal_path(args)
     if args.pituitary:
         check_pituitary(args.format)  # no FHIR, no [model] extra: one line, before any work

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pumpctl.cli.args import positive_float
 from pumpctl.errors import ConfigError, PumpctlError
 from pumpctl.physiology import require_model_extra
-from pumpctl.physiology.delivered import Counterfactual
+from pumpctl.physiology.counterfactual import Counterfactual
 
 if TYPE_CHECKING:
     from pumpctl.physiology.simulated import PituitaryRequest

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pumpctl.core.exposure import Infusion
+from pumpctl.physiology.counterfactual import Counterfactual
 
 
 def _minutes(text: object, origin: datetime) -> float:
@@ -59,22 +59,6 @@ def runaway_start_min(entries: Iterable[Mapping[str, Any]], origin: datetime) ->
         if e.get("event") == "fault" and e.get("kind") == "runaway":
             return _minutes(e["at"], origin)
     return None
-
-
-class Counterfactual(StrEnum):
-    """A continuous-exposure fault left unchecked, built in the model (never in the daemon)."""
-
-    RUNAWAY = "runaway"
-    SLOW_PULSE = "slow-pulse"
-    CONTINUOUS = "continuous"
-
-    def describe(self, from_min: float, slow_pulse_min: float) -> str:
-        at = f"from {from_min / 60:.1f} h"
-        return {
-            Counterfactual.RUNAWAY: f"runaway left running until the syringe is empty, {at}",
-            Counterfactual.SLOW_PULSE: f"every pulse infused over {slow_pulse_min:g} min, {at}",
-            Counterfactual.CONTINUOUS: f"the same drug as a continuous infusion, {at}",
-        }[self]
 
 
 def counterfactual(

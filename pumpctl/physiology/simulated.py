@@ -17,8 +17,8 @@ from typing import Any
 from pumpctl.core.exposure import DEFAULT_PK, single_pulse_peak
 from pumpctl.core.pituitary import MOLAR, PAPER_PULSE_NM, GnrhBridge
 from pumpctl.physiology import figures
+from pumpctl.physiology.counterfactual import Counterfactual
 from pumpctl.physiology.delivered import (
-    Counterfactual,
     counterfactual,
     infusions_from_ledger,
     runaway_start_min,

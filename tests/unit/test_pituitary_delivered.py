@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pumpctl.core.exposure import Infusion
+from pumpctl.physiology.counterfactual import Counterfactual
 from pumpctl.physiology.delivered import (
-    Counterfactual,
     counterfactual,
     infusions_from_ledger,
     runaway_start_min,
