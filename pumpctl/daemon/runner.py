@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 
 from pumpctl.config import load_config
+from pumpctl.config.sections import PumpSection
 from pumpctl.core.clock import Clock, ScaledClock, SystemClock
 from pumpctl.core.model import Limits, Prescription
 from pumpctl.daemon import notify
@@ -106,8 +108,9 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             journal=journal,
             driver=driver,
             alarms_before_start=alarms_at_handshake,
+            time_scale=scale,
         )
-        install_signals(daemon, config_path)
+        install_signals(daemon, config_path, config.pump)
         try:
             daemon.start()
         except PumpctlError:
@@ -130,9 +133,45 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
     return 0
 
 
-def install_signals(daemon: Daemon, config_path: Path) -> None:
+def changed_pump_keys(running: PumpSection, fresh: PumpSection) -> list[str]:
+    """The [pump] keys whose values differ between two configurations."""
+    return [
+        name for name in PumpSection.model_fields if getattr(running, name) != getattr(fresh, name)
+    ]
+
+
+def reload_loader(
+    daemon: Daemon, config_path: Path, running_pump: PumpSection
+) -> Callable[[], tuple[Prescription, Limits] | None]:
+    """What a SIGHUP runs on the loop thread: the new prescription and limits, or None.
+
+    SR-27: a file whose [pump] differs from the running one is refused as a whole (nothing of
+    it applies) and holds pulses until restart; pump settings change only with a new
+    self-test, which only a restart performs. A file whose [pump] is back to the running one
+    releases that hold.
+    """
+
+    def loader() -> tuple[Prescription, Limits] | None:
+        try:
+            fresh = load_config(config_path)
+        except ConfigError as err:
+            log.error("config.reload_rejected", problems=err.problems)
+            daemon.reject_reload("; ".join(err.problems))
+            return None
+        changed = changed_pump_keys(running_pump, fresh.pump)
+        if changed:
+            daemon.refuse_pump_reload(changed)
+            return None
+        daemon.pump_reload_unchanged()
+        # The same slots as at start: an unchanged prescription keeps the journal's anchor.
+        return effective_prescription(fresh, daemon.journal), fresh.limits
+
+    return loader
+
+
+def install_signals(daemon: Daemon, config_path: Path, running_pump: PumpSection) -> None:
     """SIGTERM/SIGINT stop after the current tick (a running pulse finishes and is journaled);
-    SIGHUP reloads the configuration as a journaled prescription change (SR-21)."""
+    SIGHUP reloads the configuration as a journaled prescription change (SR-21, SR-27)."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
@@ -140,17 +179,7 @@ def install_signals(daemon: Daemon, config_path: Path) -> None:
         daemon.waker.wake()
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
-        def loader() -> tuple[Prescription, Limits] | None:
-            try:
-                fresh = load_config(config_path)
-            except ConfigError as err:
-                log.error("config.reload_rejected", problems=err.problems)
-                daemon.reject_reload("; ".join(err.problems))
-                return None
-            # The same slots as at start: an unchanged prescription keeps the journal's anchor.
-            return effective_prescription(fresh, daemon.journal), fresh.limits
-
-        daemon.reload_requested = loader
+        daemon.reload_requested = reload_loader(daemon, config_path, running_pump)
         daemon.waker.wake()
 
     handlers: dict[signal.Signals, Any] = {

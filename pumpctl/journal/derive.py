@@ -15,6 +15,7 @@ from pumpctl.journal.events import EventKind
 
 _INTENT = EventKind.PULSE_INTENT
 _STARTED = EventKind.PULSE_STARTED
+_RUN = EventKind.PULSE_RUN
 _RESOLVING = frozenset({EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED})
 
 
@@ -53,6 +54,10 @@ def derive_rows(
     if kind == _STARTED:
         intent_seq = _intent_of(conn, json.loads(payload_json)["slot_id"])
         conn.execute("INSERT INTO pulse_starts (seq, intent_seq) VALUES (?, ?)", (seq, intent_seq))
+        return None
+    if kind == _RUN:
+        intent_seq = _intent_of(conn, json.loads(payload_json)["slot_id"])
+        conn.execute("INSERT INTO pulse_runs (seq, intent_seq) VALUES (?, ?)", (seq, intent_seq))
         return None
     if kind in _RESOLVING:
         payload = json.loads(payload_json)

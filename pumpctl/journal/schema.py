@@ -96,10 +96,13 @@ def _statements(sql: str) -> list[str]:
 
 
 def _backfill_pulses(conn: sqlite3.Connection) -> None:
-    """Fill the derived pulse tables from the events of a version-1 journal."""
+    """Fill the derived pulse tables from the events of a version-1 journal.
+
+    Only the kinds version 2's tables hold: later migrations fill their own tables.
+    """
     rows = conn.execute(
         "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " ORDER BY seq"
+        " WHERE kind IN ('pulse.intent', 'pulse.outcome', 'pulse.reconciled') ORDER BY seq"
     ).fetchall()
     for seq, *fields in rows:
         derive_rows(conn, seq, Envelope(*fields))
@@ -141,7 +144,32 @@ def _v4(conn: sqlite3.Connection) -> None:
         derive_rows(conn, seq, Envelope(*fields))
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4)
+# Which pulses had their RUN sent: such a pulse counts as a start for the minimum interval and
+# the 24 h count even when it proved NOT_DELIVERED, since the pump may have started (SR-02).
+_V5 = """
+CREATE TABLE pulse_runs (
+    seq        INTEGER PRIMARY KEY REFERENCES events (seq),
+    intent_seq INTEGER NOT NULL REFERENCES pulses (intent_seq)
+);
+CREATE INDEX pulse_runs_intent ON pulse_runs (intent_seq, seq);
+CREATE TRIGGER pulse_runs_no_update BEFORE UPDATE ON pulse_runs
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: UPDATE of pulse_runs refused'); END;
+CREATE TRIGGER pulse_runs_no_delete BEFORE DELETE ON pulse_runs
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_runs refused'); END;
+"""
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    _script(_V5)(conn)
+    rows = conn.execute(
+        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
+        " WHERE kind = 'pulse.run' ORDER BY seq"
+    ).fetchall()
+    for seq, *fields in rows:
+        derive_rows(conn, seq, Envelope(*fields))
+
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

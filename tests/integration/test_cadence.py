@@ -103,15 +103,20 @@ def test_reload_keeps_the_journaled_anchor(tmp_path: Path, restore_signals: None
     clock = VirtualClock(LOADED)
     with Journal(tmp_path / "journal.sqlite3", clock) as journal:
         record_configuration(journal, started, config.limits)
+        unchanged: list[bool] = []
         daemon = SimpleNamespace(
-            journal=journal, reload_requested=None, waker=SimpleNamespace(wake=lambda: None)
+            journal=journal,
+            reload_requested=None,
+            waker=SimpleNamespace(wake=lambda: None),
+            pump_reload_unchanged=lambda: unchanged.append(True),
         )
-        install_signals(daemon, config_path)  # type: ignore[arg-type]
+        install_signals(daemon, config_path, config.pump)  # type: ignore[arg-type]
         os.kill(os.getpid(), signal.SIGHUP)
         assert daemon.reload_requested is not None
         reloaded = daemon.reload_requested()
     assert reloaded is not None
     assert reloaded[0].anchor == started.anchor
+    assert unchanged == [True]  # the same [pump]: the SR-27 refusal does not apply
 
 
 def test_plan_reads_a_journal_written_by_an_older_pumpctl(tmp_path: Path) -> None:
@@ -122,6 +127,7 @@ def test_plan_reads_a_journal_written_by_an_older_pumpctl(tmp_path: Path) -> Non
     with Journal(path, clock) as journal:
         record_configuration(journal, config.prescription, config.limits)
     with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE pulse_runs")
         raw.execute("DROP TABLE pulse_starts")
         raw.execute("PRAGMA user_version = 3")
     before = path.read_bytes()
