@@ -95,22 +95,22 @@ def _statements(sql: str) -> list[str]:
     return statements
 
 
-def _backfill_pulses(conn: sqlite3.Connection) -> None:
-    """Fill the derived pulse tables from the events of a version-1 journal.
+def _derive_from(conn: sqlite3.Connection, *kinds: str) -> None:
+    """Fill a migration's new derived tables from the journal's own records of ``kinds``.
 
-    Only the kinds version 2's tables hold: later migrations fill their own tables.
+    Each migration names only the kinds its tables hold: later migrations fill their own.
     """
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " WHERE kind IN ('pulse.intent', 'pulse.outcome', 'pulse.reconciled') ORDER BY seq"
-    ).fetchall()
+    columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
+    marks = ", ".join("?" for _ in kinds)
+    query = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608
+    rows = conn.execute(query, kinds).fetchall()
     for seq, *fields in rows:
         derive_rows(conn, seq, Envelope(*fields))
 
 
 def _v2(conn: sqlite3.Connection) -> None:
     _script(_V2)(conn)
-    _backfill_pulses(conn)
+    _derive_from(conn, "pulse.intent", "pulse.outcome", "pulse.reconciled")
 
 
 #: Forward migrations; entry ``i`` takes a journal from version ``i`` to ``i + 1``.
@@ -136,12 +136,7 @@ BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_starts refuse
 
 def _v4(conn: sqlite3.Connection) -> None:
     _script(_V4)(conn)
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " WHERE kind = 'pulse.started' ORDER BY seq"
-    ).fetchall()
-    for seq, *fields in rows:
-        derive_rows(conn, seq, Envelope(*fields))
+    _derive_from(conn, "pulse.started")
 
 
 # Which pulses had their RUN sent: such a pulse counts as a start for the minimum interval and
@@ -161,12 +156,7 @@ BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_runs refused'
 
 def _v5(conn: sqlite3.Connection) -> None:
     _script(_V5)(conn)
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " WHERE kind = 'pulse.run' ORDER BY seq"
-    ).fetchall()
-    for seq, *fields in rows:
-        derive_rows(conn, seq, Envelope(*fields))
+    _derive_from(conn, "pulse.run")
 
 
 MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4, _v5)
