@@ -28,17 +28,29 @@ import structlog
 
 from pumpctl.drivers.base import (
     Capabilities,
+    Direction,
     DispensedTotals,
+    Progress,
     PumpAlarm,
+    PumpSettings,
     PumpState,
     PumpStatus,
+    PumpVocabulary,
     SelfTestReport,
     SimulatorInfo,
+    Stated,
 )
 from pumpctl.drivers.harvard11_codec import Reply
 from pumpctl.drivers.harvard11_link import Harvard11Link, Kind
 from pumpctl.drivers.harvard11_selftest import run_self_test
-from pumpctl.drivers.harvard11_units import exact_text, parse_diameter, parse_volume
+from pumpctl.drivers.harvard11_units import (
+    exact_text,
+    parse_diameter,
+    parse_rate,
+    parse_volume,
+    step,
+    vocabulary,
+)
 from pumpctl.drivers.transport import Transport, open_serial_transport
 from pumpctl.errors import (
     ConfigError,
@@ -46,6 +58,7 @@ from pumpctl.errors import (
     PumpAlarmError,
     PumpctlError,
     PumpStateError,
+    SettingsMismatchError,
     TransportTimeoutError,
 )
 
@@ -178,6 +191,11 @@ class Harvard11Driver:
         )
         return report
 
+    @classmethod
+    def vocabulary(cls, syringe_diameter_mm: Decimal) -> PumpVocabulary:
+        """What this pump family can be told exactly with that syringe (no pump needed)."""
+        return vocabulary(syringe_diameter_mm)
+
     @property
     def capabilities(self) -> Capabilities:
         if self._capabilities is None:
@@ -260,13 +278,62 @@ class Harvard11Driver:
             or read_target != volume_ul
             or read_diameter != caps.syringe_diameter_mm
         ):
-            raise PumpStateError(
+            raise SettingsMismatchError(
                 f"read-back differs (SR-27): irate {read_rate!r} for {rate_text} ul/min, "
                 f"tvolume {read_target} uL for {volume_ul} uL, diameter {read_diameter} mm for "
                 f"{caps.syringe_diameter_mm} mm; bolus not programmed"
             )
         self._programmed_ul = self._target_ul = volume_ul
         log.info("pump.bolus_programmed", volume_ul=volume_text, rate=rate_text)
+
+    def read_settings(self) -> PumpSettings:
+        """SR-27: diameter, infusion rate and target volume as the pump now states them, in uL
+        and uL/min whatever unit it prints them in (so another unit set behind the daemon's back
+        shows as another number). The direction is ``irun``'s own: this family has no stored
+        direction to read, and pumpctl only ever sends ``irun``."""
+        diameter = parse_diameter(self._query("diameter").lines[0])
+        rate = parse_rate(self._query("irate").lines[0], what="irate")
+        target_text = self._query("tvolume").lines[0]
+        if target_text.startswith("Target volume not set"):
+            volume = Stated(Decimal(0), "ul")
+        else:
+            volume = Stated(parse_volume(target_text, what="tvolume")[0].normalize(), "ul")
+        return PumpSettings(
+            Stated(diameter.normalize()),
+            Direction.INFUSE,
+            volume,
+            Stated(rate.normalize(), "ul/min"),
+        )
+
+    def progress(self) -> Progress:
+        """One ``status`` exchange: the state and the infused counter (in fL) belong together.
+
+        While the pump is set to withdraw, ``status`` shows the withdrawn counter instead, so the
+        infused total is then read with ``ivolume`` (pumpctl never withdraws).
+        """
+        reply = self._transact("status", Kind.QUERY, lines=1)
+        if self._target_ul is not None:
+            self._check_target()
+        status = self._status_from(reply)
+        infused = self._infused_from(reply)
+        if infused is None:
+            return Progress(status, self.dispensed())
+        totals = DispensedTotals(
+            infused_ul=infused,
+            withdrawn_ul=None,
+            commanded_ul=self._commanded_ul,
+            resolution_ul=step(infused),
+        )
+        return Progress(status, totals)
+
+    @staticmethod
+    def _infused_from(reply: Reply) -> Decimal | None:
+        """The infused counter of a ``status`` reply (exact, in fL), or None when the pump is
+        set to withdraw (the reply then shows the withdrawn counter)."""
+        match = _STATUS_RE.fullmatch(reply.lines[0]) if len(reply.lines) == 1 else None
+        if match is None or match["flags"][0] not in "iI":
+            return None
+        return Decimal(int(match["volume"])) / _FL_PER_UL
 
     def run(self) -> PumpStatus:
         """``irun``, sent exactly once, and only right after a confirmed ``program_bolus``."""
@@ -322,13 +389,19 @@ class Harvard11Driver:
         raise failure
 
     def dispensed(self) -> DispensedTotals:
-        infused, step_i = parse_volume(self._query("ivolume").lines[0], what="ivolume")
-        withdrawn, step_w = parse_volume(self._query("wvolume").lines[0], what="wvolume")
+        """The counters. The infused one comes from ``status`` (exact, in fL) so that it reads
+        the same as every progress reading (SR-26 compares them); ``ivolume`` prints it with six
+        significant digits and is read only while the pump is set to withdraw. The resolution
+        is that six-digit step: the precision the pump's own target has."""
+        infused = self._infused_from(self._transact("status", Kind.QUERY, lines=1))
+        if infused is None:
+            infused, _ = parse_volume(self._query("ivolume").lines[0], what="ivolume")
+        withdrawn, _ = parse_volume(self._query("wvolume").lines[0], what="wvolume")
         totals = DispensedTotals(
             infused_ul=infused,
             withdrawn_ul=withdrawn,
             commanded_ul=self._commanded_ul,
-            resolution_ul=max(step_i, step_w),
+            resolution_ul=step(infused),
         )
         if totals.over_delivered:
             log.error(

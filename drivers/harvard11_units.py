@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from pumpctl.drivers.base import LinkCost, NumberFormat, PumpVocabulary, Quantity, Unit
 from pumpctl.errors import ConfigError, ProtocolError
 
 SIGNIFICANT_DIGITS = 6
@@ -103,3 +104,48 @@ def step(number: Decimal) -> Decimal:
     if number == 0:
         return Decimal("1e-6")
     return Decimal(1).scaleb(number.adjusted() - SIGNIFICANT_DIGITS + 1)
+
+
+# -- what the pump can be told exactly (SR-04, SR-27) -------------------------------------------
+
+#: Volumes and rates: six significant digits, in uL (down to pL resolution for small ones).
+#: ``NumberFormat`` counts the integer digits too, so 0.123456 uL (six significant digits) is
+#: refused as seven: stricter than the pump, never looser (deny, never round).
+VOLUME_NUMBERS = NumberFormat(max_digits=SIGNIFICANT_DIGITS, max_decimals=6)
+#: Diameters: four decimals (``4.6990 mm``), at most six digits (``33.0000``).
+DIAMETER_NUMBERS = NumberFormat(max_digits=6, max_decimals=DIAMETER_DECIMALS)
+#: The diameters a Pump 11 Elite accepts (manual: 0.1 to 33 mm).
+DIAMETER_RANGE_MM = (Decimal("0.1"), Decimal(33))
+#: The driver always sends volumes in uL and rates in uL/min (``tvolume 10 ul``).
+MICROLITRES = Unit("ul", Decimal(1))
+MICROLITRES_PER_MIN = Unit("ul/min", Decimal(1))
+#: ``status`` reports the counter in femtolitres: its totals are exact to 1e-9 uL.
+STATUS_TOTALS = Unit("fl", Decimal(10) ** 9)
+STATUS_NUMBERS = NumberFormat(max_digits=15, max_decimals=0)
+#: Bytes of one progress reading (``NNstatus`` CR; reply CR LF ``rate time volume flags`` CR LF
+#: ``NN:``, about 40 characters of data), plus the ``tvolume`` check made while a target is set;
+#: and of ``NNstop`` CR. Generous: SR-25's arithmetic must not underestimate the wire.
+LINK_COST = LinkCost(progress_exchange_bytes=110, stop_command_bytes=8)
+
+
+def vocabulary(diameter_mm: Decimal) -> PumpVocabulary:
+    """What a Protocol 11 pump can be told exactly with a syringe of ``diameter_mm``.
+
+    Rate limits depend on the syringe and are read from the pump at self-test; here only what
+    the protocol can carry is judged (six significant digits, > 0), and the self-test's limits
+    are checked when the bolus is programmed.
+    """
+    largest = VOLUME_NUMBERS.largest
+    smallest = Decimal(1).scaleb(-VOLUME_NUMBERS.max_decimals)
+    return PumpVocabulary(
+        syringe_diameter_mm=Quantity(
+            "syringe_diameter_mm", (Unit("", Decimal(1)),), DIAMETER_NUMBERS, *DIAMETER_RANGE_MM
+        ),
+        volume_ul=Quantity("volume_ul", (MICROLITRES,), VOLUME_NUMBERS, smallest, largest),
+        rate_ul_per_min=Quantity(
+            "rate_ul_per_min", (MICROLITRES_PER_MIN,), VOLUME_NUMBERS, smallest, largest
+        ),
+        totals_unit=STATUS_TOTALS,
+        totals_number=STATUS_NUMBERS,
+        link=LINK_COST,
+    )

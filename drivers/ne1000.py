@@ -16,19 +16,27 @@ import structlog
 
 from pumpctl.drivers.base import (
     Capabilities,
+    Direction,
     DispensedTotals,
+    Progress,
+    PumpSettings,
     PumpState,
     PumpStatus,
+    PumpVocabulary,
     SelfTestReport,
     SimulatorInfo,
+    Stated,
 )
 from pumpctl.drivers.ne1000_codec import Reply
 from pumpctl.drivers.ne1000_link import Kind, Ne1000Link, alarm_error, alarm_name, pump_alarm
 from pumpctl.drivers.ne1000_selftest import STATES, run_self_test
 from pumpctl.drivers.ne1000_units import (
-    format_number,
+    RATE_UNITS,
     parse_dispensed,
-    rate_command,
+    parse_number,
+    parse_stated,
+    stated_text,
+    vocabulary,
 )
 from pumpctl.drivers.transport import Transport, open_serial_transport
 from pumpctl.errors import (
@@ -38,6 +46,7 @@ from pumpctl.errors import (
     PumpctlError,
     PumpStateError,
     TransportTimeoutError,
+    UnsendableError,
 )
 
 log = structlog.get_logger()
@@ -51,6 +60,7 @@ _ERROR_NAMES = {
     "?IGN": "ignored",
 }
 _STOP_ATTEMPTS = 3  # STP pauses, a second STP stops; one more for a reply lost in between
+_DIRECTIONS = {"INF": Direction.INFUSE, "WDR": Direction.WITHDRAW}
 
 
 class Ne1000Driver:
@@ -88,6 +98,7 @@ class Ne1000Driver:
         self._programmed_ul: Decimal | None = None
         self._commanded_ul: Decimal | None = None  # since the last clear_dispensed()
         self._motion_expected = False
+        self._over_logged_ul: Decimal | None = None
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -157,6 +168,10 @@ class Ne1000Driver:
             raise PumpStateError("capabilities are unknown until self_test has set the syringe")
         return self._capabilities
 
+    @classmethod
+    def vocabulary(cls, syringe_diameter_mm: Decimal) -> PumpVocabulary:
+        return vocabulary(syringe_diameter_mm)
+
     # -- delivery -----------------------------------------------------------------------------
 
     def status(self) -> PumpStatus:
@@ -168,25 +183,31 @@ class Ne1000Driver:
         return self.status()
 
     def program_bolus(self, volume_ul: Decimal, rate_ul_per_min: Decimal) -> None:
-        """Program DIR INF, VOL in uL and RAT; refuses anything that is not a bounded bolus.
+        """Program DIR INF, the volume unit, VOL and RAT; refuses anything but a bounded bolus.
 
         Invariant (SR-01): the volume sent is > 0 and finite; VOL 0 (continuous) is never sent.
+        Invariant (SR-04 at the wire): what the pump cannot be told exactly is refused with
+        :class:`UnsendableError`, never rounded.
         """
         if not volume_ul.is_finite() or volume_ul <= 0:
-            raise ConfigError(
+            raise UnsendableError(
                 f"volume_ul={volume_ul} refused: a bolus needs a volume > 0 "
                 "(VOL 0 means continuous infusion on the NE-1000; SR-01)"
             )
         caps = self.capabilities
-        if volume_ul > caps.max_volume_ul:
-            raise ConfigError(f"volume_ul={volume_ul} exceeds the pump's {caps.max_volume_ul} uL")
-        if not caps.min_rate_ul_per_min <= rate_ul_per_min <= caps.max_rate_ul_per_min:
-            raise ConfigError(
-                f"rate_ul_per_min={rate_ul_per_min} is outside {caps.min_rate_ul_per_min:.4f}.."
-                f"{caps.max_rate_ul_per_min:.1f} for a {caps.syringe_diameter_mm} mm syringe"
-            )
-        volume_text = format_number(volume_ul, field="volume_ul")
-        rate_text = rate_command(rate_ul_per_min)
+        words = vocabulary(caps.syringe_diameter_mm)
+        for quantity, value in (
+            (words.volume_ul, volume_ul),
+            (words.rate_ul_per_min, rate_ul_per_min),
+        ):
+            why = quantity.problem(value)
+            if why is not None:
+                raise UnsendableError(
+                    f"{quantity.name}={value} {why} for a {caps.syringe_diameter_mm} mm syringe"
+                )
+        volume = words.volume_ul.stated(volume_ul)
+        rate = words.rate_ul_per_min.stated(rate_ul_per_min)
+        assert volume is not None and rate is not None  # noqa: S101 - problem() said stateable
         link = self._require_link()
         if link.alarms_seen:
             # Unreported alarms stay for status(); a bolus waits until someone has looked (SR-12).
@@ -199,7 +220,13 @@ class Ne1000Driver:
                 executed=False,
             )
         self._programmed_ul = None  # until every setting below is confirmed
-        for command in ("DIRINF", "VOLUL", f"VOL{volume_text}", f"RAT{rate_text}"):
+        commands = (
+            "DIRINF",
+            f"VOL{volume.unit}",
+            f"VOL{stated_text(Stated(volume.number), field='volume_ul')}",
+            f"RAT{stated_text(rate, field='rate_ul_per_min')}",
+        )
+        for command in commands:
             reply = self._link_transact(command, Kind.SETUP)
             self._expect_idle(reply, command)  # before the error: ?NA is how motion shows here
             self._expect_ok(reply)
@@ -214,7 +241,20 @@ class Ne1000Driver:
                 executed=True,
             )
         self._programmed_ul = volume_ul
-        log.info("pump.bolus_programmed", volume_ul=str(volume_ul), rate=rate_text)
+        log.info("pump.bolus_programmed", volume=str(volume), rate=str(rate))
+
+    def read_settings(self) -> PumpSettings:
+        """SR-27: DIA, DIR, VOL and RAT as the pump now states them, units included."""
+        diameter = parse_number(self._query("DIA").data, what="DIA")
+        direction_text = self._query("DIR").data
+        direction = _DIRECTIONS.get(direction_text)
+        if direction is None:
+            raise ProtocolError(f"DIR reply {direction_text!r} is not INF or WDR")
+        volume = parse_stated(self._query("VOL").data, what="VOL", units=("UL", "ML"))
+        rate = parse_stated(
+            self._query("RAT").data, what="RAT", units=tuple(u.word for u in RATE_UNITS)
+        )
+        return PumpSettings(Stated(diameter), direction, volume, rate)
 
     def run(self) -> PumpStatus:
         """Send RUN once for the bolus just programmed.
@@ -279,7 +319,9 @@ class Ne1000Driver:
         raise failure
 
     def dispensed(self) -> DispensedTotals:
-        reply = self._query("DIS")
+        return self._totals_from(self._query("DIS"))
+
+    def _totals_from(self, reply: Reply) -> DispensedTotals:
         infused_ul, withdrawn_ul, resolution_ul = parse_dispensed(reply.data)
         totals = DispensedTotals(
             infused_ul=infused_ul,
@@ -287,13 +329,21 @@ class Ne1000Driver:
             commanded_ul=self._commanded_ul,
             resolution_ul=resolution_ul,
         )
-        if totals.over_delivered:
+        if totals.over_delivered and infused_ul != self._over_logged_ul:
+            # Once per new total: the daemon reads the totals every few seconds.
+            self._over_logged_ul = infused_ul
             log.error(
                 "pump.over_delivery",
                 infused_ul=str(infused_ul),
                 commanded_ul=str(self._commanded_ul),
             )
         return totals
+
+    def progress(self) -> Progress:
+        """One ``DIS`` exchange: its reply's status character and totals belong together."""
+        reply = self._query("DIS")
+        totals = self._totals_from(reply)
+        return Progress(status=self._status_from(reply), totals=totals)
 
     def clear_dispensed(self) -> None:
         self._commanded_ul = None  # unknown until both accumulators are confirmed cleared

@@ -16,13 +16,12 @@ from pumpctl.drivers.base import Capabilities, PumpState, SelfTestReport
 from pumpctl.drivers.ne1000_codec import Reply
 from pumpctl.drivers.ne1000_link import Ne1000Link, alarm_error, alarm_name, pump_alarm
 from pumpctl.drivers.ne1000_units import (
-    MAX_NUMBER,
-    VOLUME_RESOLUTION_UL,
     format_number,
     parse_number,
     rate_limits_ul_per_min,
+    vocabulary,
 )
-from pumpctl.errors import PumpStateError
+from pumpctl.errors import PumpStateError, UnsendableError
 
 log = structlog.get_logger()
 
@@ -57,6 +56,10 @@ def run_self_test(
     """
     known_before = len(link.alarms_seen)
     checks: list[str] = []
+    words = vocabulary(syringe_diameter_mm)
+    why = words.syringe_diameter_mm.problem(syringe_diameter_mm)
+    if why is not None:
+        raise UnsendableError(f"syringe_diameter_mm={syringe_diameter_mm} {why}")
     dia_text = format_number(syringe_diameter_mm, field="syringe_diameter_mm")
 
     firmware = query("VER").data
@@ -119,8 +122,8 @@ def run_self_test(
         syringe_diameter_mm=syringe_diameter_mm,
         min_rate_ul_per_min=low,
         max_rate_ul_per_min=high,
-        max_volume_ul=MAX_NUMBER,
-        volume_resolution_ul=VOLUME_RESOLUTION_UL,
+        max_volume_ul=words.volume_ul.maximum,
+        volume_resolution_ul=words.volume_ul.minimum,
     )
     report = SelfTestReport(
         firmware=firmware,

@@ -1,8 +1,9 @@
-"""NE-1000 numbers and units on the driver side: exact number text, rate units, limits, DIS totals.
+"""NE-1000 numbers and units on the driver side: exact number text, units, limits, DIS totals.
 
 The pump takes numbers of at most four digits with at most three decimals. A dose must never be
 rounded on its way to the pump, so a value that cannot be written exactly is refused, not
-rounded (SR-04 at the wire).
+rounded (SR-04 at the wire). :func:`vocabulary` states these rules for one syringe as the
+driver contract's :class:`~pumpctl.drivers.base.PumpVocabulary`.
 """
 
 from __future__ import annotations
@@ -10,48 +11,100 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from pumpctl.errors import ConfigError, ProtocolError
+from pumpctl.drivers.base import LinkCost, NumberFormat, PumpVocabulary, Quantity, Stated, Unit
+from pumpctl.errors import ProtocolError, UnsendableError
 
 #: NE-1000 plunger speed limits (manual: about 5.1 cm/min and 0.004205 cm/h), in mm/min.
 MAX_SPEED_MM_PER_MIN = Decimal("51")
 MIN_SPEED_MM_PER_MIN = Decimal("0.04205") / Decimal(60)
 #: Largest number the pump can be sent (four digits).
 MAX_NUMBER = Decimal("9999")
-#: Finest volume step the pump can be programmed in, in uL (three decimals of uL).
-VOLUME_RESOLUTION_UL = Decimal("0.001")
 #: pi to more places than any syringe diameter is known to.
 _PI = Decimal("3.14159265358979323846")
 
+#: The pump's numbers: at most four digits, at most three of them decimals.
+NUMBERS = NumberFormat(max_digits=4, max_decimals=3)
 #: Rate units the driver may send, in order of preference, with the exact factor that turns
 #: uL/min into that unit (a multiplication, so no repeating decimal is ever involved).
-RATE_UNITS: tuple[tuple[str, Decimal], ...] = (
-    ("UM", Decimal(1)),
-    ("UH", Decimal(60)),
-    ("MM", Decimal("0.001")),
-    ("MH", Decimal("0.06")),
+RATE_UNITS: tuple[Unit, ...] = (
+    Unit("UM", Decimal(1)),
+    Unit("UH", Decimal(60)),
+    Unit("MM", Decimal("0.001")),
+    Unit("MH", Decimal("0.06")),
 )
+MICROLITRES = Unit("UL", Decimal(1))
+MILLILITRES = Unit("ML", Decimal("0.001"))
+#: Up to this diameter the pump counts volumes in uL, above it in mL (set by DIA; manual 5.6).
+UL_DIAMETER_LIMIT_MM = Decimal("14.00")
+#: Syringe inside diameters the pump accepts (manual: 0.1 to 50.0 mm).
+DIAMETER_RANGE_MM = (Decimal("0.1"), Decimal(50))
+#: Safe-mode bytes of the exchanges SR-25 counts, with a two-digit address: ``DIS`` (10 out,
+#: ``00SI<5>W<5>UL`` 22 back) and ``STP`` (10 out).
+LINK_COST = LinkCost(progress_exchange_bytes=32, stop_command_bytes=10)
 _VOLUME_FACTORS = {"UL": Decimal(1), "ML": Decimal(1000)}
 _NUMBER = r"\d+\.?\d*|\.\d+"
 _DIS_RE = re.compile(rf"I(?P<inf>{_NUMBER})W(?P<wdr>{_NUMBER})(?P<units>UL|ML)")
 _NUMBER_RE = re.compile(_NUMBER)
+_STATED_RE = re.compile(rf"(?P<number>{_NUMBER})(?P<unit>[A-Z]*)")
+
+
+def volume_unit(diameter_mm: Decimal) -> Unit:
+    """The volume unit the pump uses with this syringe: uL up to 14.00 mm, mL above."""
+    return MICROLITRES if diameter_mm <= UL_DIAMETER_LIMIT_MM else MILLILITRES
+
+
+def vocabulary(diameter_mm: Decimal) -> PumpVocabulary:
+    """What an NE-1000 family pump can be told exactly with a syringe of ``diameter_mm``.
+
+    Volumes go out in the unit the diameter selects, so with a syringe over 14.00 mm a volume
+    is a number of mL with at most three decimals: 1 uL steps, and totals printed in 1 uL steps.
+    """
+    low, high = rate_limits_ul_per_min(diameter_mm)
+    unit = volume_unit(diameter_mm)
+    smallest_volume = Decimal("0.001") / unit.per_pumpctl_unit
+    return PumpVocabulary(
+        syringe_diameter_mm=Quantity(
+            "syringe_diameter_mm", (Unit("", Decimal(1)),), NUMBERS, *DIAMETER_RANGE_MM
+        ),
+        volume_ul=Quantity(
+            "volume_ul", (unit,), NUMBERS, smallest_volume, MAX_NUMBER / unit.per_pumpctl_unit
+        ),
+        rate_ul_per_min=Quantity("rate_ul_per_min", RATE_UNITS, NUMBERS, low, high),
+        totals_unit=unit,
+        totals_number=NUMBERS,
+        link=LINK_COST,
+    )
 
 
 def format_number(value: Decimal, *, field: str) -> str:
-    """``value`` as pump text, exactly; :class:`ConfigError` naming ``field`` when impossible."""
+    """``value`` as pump text, exactly; :class:`UnsendableError` naming ``field`` otherwise."""
     if not value.is_finite() or value < 0:
-        raise ConfigError(f"{field}={value} is not a finite number >= 0")
-    integer_digits = len(str(int(value)))
-    decimals = min(3, 4 - integer_digits)
+        raise UnsendableError(f"{field}={value} is not a finite number >= 0")
+    decimals = NUMBERS.decimals_for(value)
     if decimals < 0:
-        raise ConfigError(f"{field}={value} exceeds the pump's largest number {MAX_NUMBER}")
-    quantum = Decimal(1).scaleb(-decimals)
-    if value.quantize(quantum) != value:
-        raise ConfigError(
+        raise UnsendableError(f"{field}={value} exceeds the pump's largest number {MAX_NUMBER}")
+    if not NUMBERS.states(value):
+        raise UnsendableError(
             f"{field}={value} cannot be sent exactly: the pump takes at most 4 digits and "
             f"{decimals} decimal(s) at this size"
         )
-    text = f"{value.quantize(quantum):f}"
+    text = f"{value.quantize(NUMBERS.step(value)):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def stated_text(value: Stated, *, field: str) -> str:
+    """The wire text of a stated value: the number exactly, then its unit word."""
+    return f"{format_number(value.number, field=field)}{value.unit}"
+
+
+def parse_stated(text: str, *, what: str, units: tuple[str, ...]) -> Stated:
+    """A value the pump printed with its unit (``10.00UL``, ``500.0UM``) as a :class:`Stated`."""
+    match = _STATED_RE.fullmatch(text)
+    if match is None or match["unit"] not in units:
+        raise ProtocolError(
+            f"{what} reply {text!r} is not a number followed by one of {', '.join(units)}"
+        )
+    return Stated(parse_number(match["number"], what=what), match["unit"])
 
 
 def parse_number(text: str, *, what: str) -> Decimal:
@@ -59,22 +112,6 @@ def parse_number(text: str, *, what: str) -> Decimal:
     if not _NUMBER_RE.fullmatch(text):
         raise ProtocolError(f"{what} reply {text!r} is not a number")
     return Decimal(text.rstrip(".") or "0")
-
-
-def rate_command(rate_ul_per_min: Decimal) -> str:
-    """The ``RAT`` argument (number and units) that states ``rate_ul_per_min`` exactly."""
-    if not rate_ul_per_min.is_finite() or rate_ul_per_min <= 0:
-        raise ConfigError(f"rate_ul_per_min={rate_ul_per_min} must be > 0")
-    for units, factor in RATE_UNITS:
-        value = rate_ul_per_min * factor
-        try:
-            return f"{format_number(value, field='rate_ul_per_min')}{units}"
-        except ConfigError:
-            continue
-    raise ConfigError(
-        f"rate_ul_per_min={rate_ul_per_min} cannot be stated exactly in UM, UH, MM or MH with "
-        "at most 4 digits and 3 decimals"
-    )
 
 
 def piston_area_mm2(diameter_mm: Decimal) -> Decimal:

@@ -1,66 +1,55 @@
 """The pulse-delivery transaction: journal the intent, run one bounded bolus, prove what it did.
 
-gate (already passed) → CLD → journal INTENT (fsync) → program DIR/VOL/RAT → RUN → monitor
-(status polls feed the pump's watchdog) → DIS → journal OUTCOME. From the INTENT on, the pulse
-counts as delivered for every limit; if anything goes wrong after it and the pump cannot tell
-what happened, the outcome is UNCERTAIN and the next start-up or link recovery reconciles it
-from pump evidence. Nothing here ever re-sends a motion command (SR-16).
+gate (already passed) → the pump can be told the pulse exactly → its totals hold nothing
+unexplained (SR-26) → the link can stop a runaway within the SR-25 bound → CLD → journal INTENT
+(fsync) → program DIR/VOL/RAT → read them back (SR-27) → RUN → read the dispensed volume at the
+SR-25 cadence (the readings feed the pump's watchdog) → DIS → journal OUTCOME. Every refusal
+before the INTENT is a missed pulse, never a clamped one. From the INTENT on, the pulse counts as
+delivered for every limit; if anything goes wrong after it and the pump cannot tell what
+happened, the outcome is UNCERTAIN and the next start-up or link recovery reconciles it from
+pump evidence. Nothing here ever re-sends a motion command (SR-16).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.overshoot import LinkTiming, WatchPlan, overshoot_bound_ul, plan_watch
 from pumpctl.core.reconcile import classify_delivery
-from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpState
-from pumpctl.errors import PumpAlarmError, PumpctlError
+from pumpctl.drivers.base import Progress, PumpAlarm, PumpDriver, PumpState, PumpVocabulary
+from pumpctl.errors import (
+    PumpAlarmError,
+    PumpctlError,
+    SettingsMismatchError,
+    UnsendableError,
+)
+from pumpctl.pulse import (
+    DeliveryJournal,
+    DeliveryResult,
+    Waiter,
+    dose_for,
+    query_with_retry,
+)
+from pumpctl.watch import FlowLedger, LinkLatency, UnexplainedFlow
 
 log = structlog.get_logger("pumpctl.delivery")
 
-T = TypeVar("T")
-
-#: Read-only queries may be retried after a link fault (SR-16); motion commands never are.
-QUERY_RETRIES = 3
-
-
-class Waiter(Protocol):
-    """How the daemon lets clock time pass: real sleeping, scaled sleeping or a virtual clock."""
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class DeliveryJournal(Protocol):
-    """What the transaction needs from the journal."""
-
-    def record_intent(
-        self, slot: Slot, *, pump_settings: Mapping[str, Any] | None = None
-    ) -> object: ...
-
-    def record_run(self, slot_id: str) -> object: ...
-
-    def record_started(self, slot_id: str) -> object: ...
-
-    def record_outcome(
-        self,
-        slot_id: str,
-        outcome: Outcome,
-        *,
-        delivered_volume_ul: Decimal | None,
-        started: datetime | None = None,
-        ended: datetime | None = None,
-        detail: str = "",
-        totals_trusted: bool = True,
-    ) -> object: ...
-
+__all__ = [
+    "DeliveryJournal",
+    "DeliveryResult",
+    "PulseDelivery",
+    "Waiter",
+    "pump_alarm_kind",
+    "query_with_retry",
+]
 
 #: The daemon's alarm for each pump alarm: the one place the two vocabularies meet.
 PUMP_ALARM_KINDS = {
@@ -79,35 +68,9 @@ def pump_alarm_kind(alarm: PumpAlarm) -> AlarmKind:
     return PUMP_ALARM_KINDS[alarm]
 
 
-@dataclass(frozen=True)
-class DeliveryResult:
-    """What one transaction established. ``alarms`` are the alarms for the daemon to raise."""
-
-    slot_id: str
-    outcome: Outcome
-    delivered_volume_ul: Decimal | None
-    started: datetime | None
-    ended: datetime | None
-    detail: str = ""
-    alarms: tuple[AlarmKind, ...] = ()
-    suspend: bool = False  # unintended flow: delivery stays suspended until acknowledged (SR-06)
-    intent_written: bool = True
-    # False after a pump power reset: its totals may have been cleared, so only an operator's
-    # acknowledgement may settle this UNCERTAIN pulse, never a later DIS reading (SR-09).
-    totals_trusted: bool = True
-
-
-def query_with_retry(call: Callable[[], T]) -> T:
-    """Run a read-only query, retrying link faults a few times (SR-16 allows it for queries)."""
-    for attempt in range(QUERY_RETRIES):
-        try:
-            return call()
-        except PumpAlarmError:
-            raise
-        except PumpctlError:
-            if attempt == QUERY_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+def _kind(err: PumpctlError) -> AlarmKind:
+    """The alarm kind for a failed command: the pump's alarm, or a link fault."""
+    return pump_alarm_kind(err.alarm) if isinstance(err, PumpAlarmError) else AlarmKind.LINK_FAULT
 
 
 @dataclass
@@ -119,34 +82,67 @@ class PulseDelivery:
     clock: Clock
     waiter: Waiter
     poll_interval_s: float = 2.0
-    # Longest wait between two status polls while the bolus should still be running: the polls
-    # feed the pump's safe-mode watchdog, so this stays below its period (the heartbeat).
+    # Longest rest between two readings while a bolus runs: the readings feed the pump's
+    # safe-mode watchdog, so this stays below its period (the heartbeat).
     heartbeat_s: float = 2.0
     overrun_margin_s: float = 15.0
-    over_delivery_tolerance_ul: Decimal = Decimal("0.5")
-    seen_alarms: list[PumpAlarm] = field(default_factory=list)
+    #: The configured syringe; None takes the one the driver's last self-test set.
+    syringe_diameter_mm: Decimal | None = None
+    #: Clock seconds per real second (a scaled clock drives only the simulator). SR-25's
+    #: refusal judges the link at 1x: a simulated plunger at Nx outruns any real wire.
+    time_scale: float = 1.0
+    latency: LinkLatency = field(default_factory=LinkLatency)
+    flow: FlowLedger = field(default_factory=FlowLedger)
+
+    # -- the pump's words and the link's speed -------------------------------------------------
+
+    def vocabulary(self) -> PumpVocabulary:
+        diameter = self.syringe_diameter_mm or self.driver.capabilities.syringe_diameter_mm
+        return self.driver.vocabulary(diameter)
+
+    def read_progress(self) -> Progress:
+        """One progress reading, timed: the SR-25 cadence rests on what readings really take."""
+        asked_s = self.clock.elapsed_s()
+        reading = self.driver.progress()
+        self.latency.record(self.clock.elapsed_s() - asked_s)
+        return reading
+
+    def plan(self, slot: Slot, words: PumpVocabulary, *, at_1x: bool = False) -> WatchPlan:
+        """The SR-25 reading cadence for ``slot`` with the link as measured so far.
+
+        ``at_1x`` judges the link in real seconds (the refusal); otherwise in clock seconds
+        (the cadence the loop keeps).
+        """
+        scale = self.time_scale
+        timing = self.latency.timing(words, self.driver.baud, scale)
+        if at_1x and scale != 1.0:
+            timing = LinkTiming(timing.reading_s / scale, timing.stop_s / scale)
+        step = words.totals_step_ul(slot.volume_ul + overshoot_bound_ul(slot.volume_ul))
+        return plan_watch(
+            slot.volume_ul, slot.rate_ul_per_min, timing, step_ul=step, heartbeat_s=self.heartbeat_s
+        )
+
+    def record_flow(self, found: UnexplainedFlow, dose_ug: Decimal | None) -> None:
+        """Journal flow no pulse commanded (SR-26); the caller raises the alarm and suspends."""
+        self.journal.record_unexplained_flow(
+            volume_ul=found.volume_ul,
+            dose_ug=dose_ug,
+            totals_ul=found.totals_ul,
+            expected_ul=found.expected_ul,
+            since=found.since,
+            moving=found.moving,
+            where=found.where,
+        )
+        log.error("flow.unexplained", detail=found.describe())
+
+    # -- the transaction ---------------------------------------------------------------------
 
     def deliver(self, slot: Slot) -> DeliveryResult:
         """Deliver ``slot`` (already allowed); every exit after the INTENT journals an OUTCOME."""
-        try:
-            self.driver.clear_dispensed()
-        except PumpctlError as err:
-            # No intent yet and nothing moved: a missed pulse, not an unknown one.
-            log.warning("pulse.not_started", slot_id=slot.slot_id, error=str(err))
-            return DeliveryResult(
-                slot.slot_id,
-                Outcome.NOT_DELIVERED,
-                None,
-                None,
-                None,
-                detail=f"could not clear the pump's totals before the pulse: {err}",
-                alarms=(
-                    (pump_alarm_kind(err.alarm),)
-                    if isinstance(err, PumpAlarmError)
-                    else (AlarmKind.LINK_FAULT,)
-                ),
-                intent_written=False,
-            )
+        words = self.vocabulary()
+        refused = self._before_intent(slot, words)
+        if refused is not None:
+            return refused
         settings = {
             "volume_ul": str(slot.volume_ul),
             "rate_ul_per_min": str(slot.rate_ul_per_min),
@@ -155,10 +151,9 @@ class PulseDelivery:
         # Invariant (SR-08): the intent is on disk before any command that could move fluid.
         self.journal.record_intent(slot, pump_settings=settings)
         log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
-        try:
-            self.driver.program_bolus(slot.volume_ul, slot.rate_ul_per_min)
-        except PumpctlError as err:
-            return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
+        not_run = self._program(slot, words)
+        if not_run is not None:
+            return not_run
         # The record that RUN goes out: after a crash, zero totals prove nothing only without it.
         self.journal.record_run(slot.slot_id)
         started = self.clock.now()
@@ -172,9 +167,129 @@ class PulseDelivery:
         except PumpctlError as err:
             # The RUN may or may not have reached the pump: only its evidence can say.
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
-            return self._monitor(slot, started, first_error=err)
+            return self._monitor(slot, started, words, first_error=err)
         self._record_started(slot)
-        return self._monitor(slot, started)
+        return self._monitor(slot, started, words)
+
+    def _refused(self, slot: Slot, detail: str, *alarms: AlarmKind, **extra: Any) -> DeliveryResult:
+        """No intent, nothing commanded: a missed pulse with its reason, never a clamped one."""
+        log.warning("pulse.refused", slot_id=slot.slot_id, alarms=list(alarms), detail=detail)
+        return DeliveryResult(
+            slot.slot_id,
+            Outcome.NOT_DELIVERED,
+            None,
+            None,
+            None,
+            detail=detail,
+            alarms=alarms,
+            intent_written=False,
+            **extra,
+        )
+
+    def _before_intent(self, slot: Slot, words: PumpVocabulary) -> DeliveryResult | None:
+        """Every check that may refuse the pulse while it is still only a plan."""
+        problems = words.problems(slot.volume_ul, slot.rate_ul_per_min)
+        if problems:
+            text = "; ".join(f"{q.name}={value} {why}" for q, value, why in problems)
+            return self._refused(
+                slot,
+                f"the pump cannot be told this pulse exactly: {text}",
+                AlarmKind.PULSE_UNSENDABLE,
+            )
+        refused = self._check_totals(slot)
+        if refused is not None:
+            return refused
+        plan = self.plan(slot, words, at_1x=True)
+        if not plan.feasible:
+            # Invariant (SR-25): a runaway this link could not stop in time is never risked.
+            return self._refused(
+                slot,
+                f"{plan.describe()} with this link; pulse not started",
+                AlarmKind.OVERSHOOT_UNBOUNDED,
+            )
+        try:
+            self.driver.clear_dispensed()
+        except PumpctlError as err:
+            return self._refused(
+                slot, f"could not clear the pump's totals before the pulse: {err}", _kind(err)
+            )
+        self.flow.settled(Decimal(0), self.clock.now())
+        return None
+
+    def _check_totals(self, slot: Slot) -> DeliveryResult | None:
+        """SR-26: read state and totals before the clear; refuse on an alarm or unexplained flow."""
+        try:
+            reading = query_with_retry(self.read_progress)
+        except PumpctlError as err:
+            return self._refused(
+                slot, f"could not read the pump's totals before the pulse: {err}", _kind(err)
+            )
+        pump_alarms = reading.status.alarms
+        if pump_alarms:
+            kinds = dict.fromkeys(pump_alarm_kind(alarm) for alarm in pump_alarms)
+            names = ",".join(str(alarm) for alarm in pump_alarms)
+            return self._refused(slot, f"pump alarm(s) {names} before the pulse", *kinds)
+        if reading.status.moving:
+            self._stop_now(slot, "moving before the pulse")
+            reading = Progress(reading.status, query_with_retry(self.driver.dispensed))
+        # Invariant (SR-26): the totals are read, and any residue journaled, before every clear.
+        found = self.flow.judge(
+            reading.totals.infused_ul,
+            at=self.clock.now(),
+            moving=reading.status.moving,
+            where="read before clearing the totals for a pulse",
+        )
+        if found is None:
+            return None
+        self.record_flow(found, dose_for(found.volume_ul, slot))
+        return self._refused(
+            slot,
+            found.describe(),
+            AlarmKind.UNEXPLAINED_FLOW,
+            suspend_for=AlarmKind.UNEXPLAINED_FLOW,
+            flow=found,
+        )
+
+    def _program(self, slot: Slot, words: PumpVocabulary) -> DeliveryResult | None:
+        """Program the bolus and read it back (SR-27); a result means RUN is not sent."""
+        try:
+            self.driver.program_bolus(slot.volume_ul, slot.rate_ul_per_min)
+        except UnsendableError as err:
+            detail = f"the pump cannot be told this pulse, RUN not sent: {err}"
+            return self._finish(slot, None, detail, err, alarm=AlarmKind.PULSE_UNSENDABLE)
+        except SettingsMismatchError as err:
+            # The driver's own read-back while programming (a pump that cannot program blind).
+            return self._mismatch(slot, (str(err),))
+        except PumpctlError as err:
+            return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
+        diameter = self.syringe_diameter_mm or self.driver.capabilities.syringe_diameter_mm
+        expected = words.settings_for(diameter, slot.volume_ul, slot.rate_ul_per_min)
+        try:
+            read = query_with_retry(self.driver.read_settings)
+        except PumpctlError as err:
+            return self._finish(slot, None, f"settings not read back, RUN not sent: {err}", err)
+        if expected is None:  # pragma: no cover - _before_intent refused unsendable values
+            raise UnsendableError(f"slot {slot.slot_id} cannot be stated to the pump")
+        mismatches = expected.mismatches(read)
+        if not mismatches:
+            return None
+        return self._mismatch(slot, mismatches)
+
+    def _mismatch(self, slot: Slot, mismatches: tuple[str, ...]) -> DeliveryResult:
+        """Invariant (SR-27): a pump not set exactly as configured is never started."""
+        detail = "pump settings differ from the configuration, RUN not sent: " + "; ".join(
+            mismatches
+        )
+        log.error("pump.settings_mismatch", slot_id=slot.slot_id, mismatches=list(mismatches))
+        return self._finish(
+            slot,
+            None,
+            detail,
+            None,
+            alarm=AlarmKind.SETTINGS_MISMATCH,
+            suspend_for=AlarmKind.SETTINGS_MISMATCH,
+            pump_unready=True,
+        )
 
     def _record_started(self, slot: Slot) -> None:
         """The pump answered RUN, so it is running: the next interval is measured from now."""
@@ -186,36 +301,37 @@ class PulseDelivery:
             log.error("pulse.started_unrecorded", slot_id=slot.slot_id, error=str(err))
 
     def _monitor(
-        self, slot: Slot, started: datetime, first_error: PumpctlError | None = None
+        self,
+        slot: Slot,
+        started: datetime,
+        words: PumpVocabulary,
+        first_error: PumpctlError | None = None,
     ) -> DeliveryResult:
-        expected_s = float(slot.duration_s)
-        start_elapsed = self.clock.elapsed_s()
-        deadline = start_elapsed + expected_s + self.overrun_margin_s
+        deadline = self.clock.elapsed_s() + float(slot.duration_s) + self.overrun_margin_s
         alarms: list[PumpAlarm] = []
-        overran = False
-        end_elapsed = start_elapsed + expected_s
+        stopped_by: str | None = None
         while True:
-            # Until the bolus's expected end only a stall or a pause can show, and the pump
-            # stops itself for those: poll at the heartbeat. From the end on, poll closely so an
-            # overrun is caught within the margin (SR-06).
-            until_end_s = end_elapsed - self.clock.elapsed_s()
-            self.waiter.sleep(
-                max(0.05, min(self.heartbeat_s, max(self.poll_interval_s, until_end_s)))
-                if until_end_s > 0
-                else self.poll_interval_s
-            )
+            plan = self.plan(slot, words)
+            if plan.gap_s > 0:
+                self.waiter.sleep(plan.gap_s)
             # The question's time, not the answer's: a reply delayed by a busy host says what
             # the pump did when asked, and must not make a bolus that ended in time look overrun.
             asked_s = self.clock.elapsed_s()
             try:
-                status = self.driver.status()
+                reading = self.read_progress()
             except PumpAlarmError as err:
                 alarms.append(err.alarm)
                 break
             except PumpctlError as err:
                 return self._unknown(slot, started, f"link lost while monitoring: {err}")
-            if status.alarm is not None:
-                alarms.append(status.alarm)
+            status = reading.status
+            alarms.extend(status.alarms)
+            if status.moving and reading.totals.infused_ul > slot.volume_ul:
+                # Invariant (SR-25): a pump past its volume is stopped at the first reading
+                # that shows it; the cadence keeps that within the bound.
+                stopped_by = "runaway"
+                self._stop_now(slot, "runaway past its volume")
+                break
             if not status.moving:
                 if status.state is PumpState.PAUSED:
                     # Paused mid-bolus (keypad): end the phase so no later RUN can resume it.
@@ -224,10 +340,14 @@ class PulseDelivery:
                 break
             if asked_s > deadline:
                 # Invariant (SR-06): a pulse still running past its end + margin is stopped now.
-                overran = True
+                stopped_by = "overrun"
                 self._stop_now(slot)
                 break
-        return self._settle(slot, started, alarms, overran, first_error)
+            if plan.gap_s <= 0 and self.clock.elapsed_s() == asked_s:
+                # A clock that does not move while the pump answers (a virtual one) is moved on
+                # by a moment, or the bolus would never reach its end.
+                self.waiter.sleep(0.001)
+        return self._settle(slot, started, alarms, stopped_by, first_error)
 
     def _stop_now(self, slot: Slot, why: str = "unintended flow") -> None:
         try:
@@ -241,7 +361,7 @@ class PulseDelivery:
         slot: Slot,
         started: datetime,
         pump_alarms: list[PumpAlarm],
-        overran: bool,
+        stopped_by: str | None,
         first_error: PumpctlError | None,
     ) -> DeliveryResult:
         try:
@@ -260,20 +380,33 @@ class PulseDelivery:
             )
         delivered = totals.infused_ul
         ended = self.clock.now()
-        outcome = classify_delivery(slot.volume_ul, delivered)
+        outcome = classify_delivery(slot.volume_ul, delivered, tolerance_ul=totals.resolution_ul)
+        if stopped_by == "runaway" and delivered > slot.volume_ul:
+            outcome = Outcome.OVER_DELIVERED  # it ran past its volume, however little
         alarms = [pump_alarm_kind(alarm) for alarm in pump_alarms]
         notes = []
-        suspend = False
-        if overran or delivered > slot.volume_ul + self.over_delivery_tolerance_ul:
-            # Invariant (SR-06): over-delivery or a run past its end suspends delivery.
-            self._stop_now(slot)
-            alarms.append(AlarmKind.UNINTENDED_FLOW if overran else AlarmKind.OVER_DELIVERY)
+        suspend_for: AlarmKind | None = None
+        if outcome is Outcome.OVER_DELIVERED:
+            if stopped_by is None:
+                self._stop_now(slot, "over-delivered")
+            # Invariant (SR-25): the measured volume is the record; delivery stays suspended.
+            over = delivered - slot.volume_ul
+            bound = overshoot_bound_ul(slot.volume_ul)
+            alarms.append(AlarmKind.OVER_DELIVERY)
+            notes.append(
+                f"over-delivered: {delivered} uL for {slot.volume_ul} uL commanded ({over} uL "
+                f"over; SR-25 bound {bound} uL{'' if over <= bound else ', EXCEEDED'})"
+            )
+            suspend_for = AlarmKind.OVER_DELIVERY
+        elif stopped_by == "overrun":
+            # Invariant (SR-06): a run past its end suspends delivery.
+            alarms.append(AlarmKind.UNINTENDED_FLOW)
             notes.append(f"unintended flow: {delivered} uL for {slot.volume_ul} uL commanded")
-            suspend = True
+            suspend_for = AlarmKind.UNINTENDED_FLOW
         if outcome is Outcome.PARTIAL:
             alarms.append(AlarmKind.PARTIAL_DELIVERY)
         if pump_alarms:
-            notes.append(f"pump alarm(s) {','.join(pump_alarms)}")
+            notes.append(f"pump alarm(s) {','.join(str(a) for a in pump_alarms)}")
         if first_error is not None:
             notes.append(f"RUN reply lost ({first_error}); outcome from pump totals")
         detail = "; ".join(notes)
@@ -285,23 +418,39 @@ class PulseDelivery:
             ended=ended,
             detail=detail,
         )
+        self.flow.settled(delivered, ended)
         event = {
             Outcome.DELIVERED: "pulse.delivered",
             Outcome.PARTIAL: "pulse.partial",
+            Outcome.OVER_DELIVERED: "pulse.over_delivered",
             Outcome.NOT_DELIVERED: "pulse.not_delivered",
         }.get(outcome, "pulse.outcome")
         log.info(event, slot_id=slot.slot_id, delivered_ul=str(delivered), detail=detail)
         return DeliveryResult(
-            slot.slot_id, outcome, delivered, started, ended, detail, tuple(alarms), suspend
+            slot.slot_id,
+            outcome,
+            delivered,
+            started,
+            ended,
+            detail,
+            tuple(alarms),
+            suspend_for=suspend_for,
         )
 
     def _finish(
-        self, slot: Slot, started: datetime | None, detail: str, err: PumpctlError
+        self,
+        slot: Slot,
+        started: datetime | None,
+        detail: str,
+        err: PumpctlError | None,
+        *,
+        alarm: AlarmKind | None = None,
+        suspend_for: AlarmKind | None = None,
+        pump_unready: bool = False,
     ) -> DeliveryResult:
         """RUN was never executed: prove it from the totals, then record NOT_DELIVERED."""
-        alarm = (
-            pump_alarm_kind(err.alarm) if isinstance(err, PumpAlarmError) else AlarmKind.LINK_FAULT
-        )
+        if alarm is None:
+            alarm = AlarmKind.LINK_FAULT if err is None else _kind(err)
         try:
             totals = query_with_retry(self.driver.dispensed)
         except PumpctlError as read_err:
@@ -309,24 +458,28 @@ class PulseDelivery:
         if totals.infused_ul > 0:
             # The pump moved although we believe RUN never ran: treat it as unintended flow.
             self._stop_now(slot)
-            return self._settle(slot, started or self.clock.now(), [], True, err)
+            return self._settle(slot, started or self.clock.now(), [], "overrun", err)
+        ended = self.clock.now()
         self.journal.record_outcome(
             slot.slot_id,
             Outcome.NOT_DELIVERED,
             delivered_volume_ul=Decimal(0),
             started=started,
-            ended=self.clock.now(),
+            ended=ended,
             detail=detail,
         )
+        self.flow.settled(totals.infused_ul, ended)
         log.warning("pulse.not_delivered", slot_id=slot.slot_id, detail=detail)
         return DeliveryResult(
             slot.slot_id,
             Outcome.NOT_DELIVERED,
             Decimal(0),
             started,
-            self.clock.now(),
+            ended,
             detail,
             (alarm,),
+            suspend_for=suspend_for,
+            pump_unready=pump_unready,
         )
 
     def _unknown(
@@ -347,6 +500,7 @@ class PulseDelivery:
             detail=detail,
             totals_trusted=totals_trusted,
         )
+        self.flow.settled(None, self.clock.now())
         log.error("pulse.uncertain", slot_id=slot.slot_id, detail=detail)
         return DeliveryResult(
             slot.slot_id,

@@ -37,6 +37,9 @@ SHOWN = {
     "pulse.intent": "pulse {slot_id}: intent journaled, {volume_ul} uL",
     "pulse.delivered": "pulse {slot_id}: DELIVERED {delivered_ul} uL",
     "pulse.partial": "pulse {slot_id}: PARTIAL {delivered_ul} uL ({detail})",
+    "pulse.over_delivered": "pulse {slot_id}: OVER-DELIVERED {delivered_ul} uL ({detail})",
+    "pulse.refused": "slot {slot_id}: not started ({detail})",
+    "flow.unexplained": "UNEXPLAINED FLOW: {detail}",
     "pulse.not_delivered": "pulse {slot_id}: NOT DELIVERED ({detail})",
     "pulse.uncertain": "pulse {slot_id}: UNCERTAIN ({detail})",
     "gate.denied": "slot {slot_id}: denied by the safety gate ({reasons})",
@@ -304,7 +307,15 @@ def summarize(
         "summary: "
         + ", ".join(
             f"{k.lower()} {outcomes.get(k, 0)}"
-            for k in ("DELIVERED", "PARTIAL", "UNCERTAIN", "NOT_DELIVERED", "MISSED", "alarms")
+            for k in (
+                "DELIVERED",
+                "PARTIAL",
+                "OVER_DELIVERED",
+                "UNCERTAIN",
+                "NOT_DELIVERED",
+                "MISSED",
+                "alarms",
+            )
         ),
         f"ledger (what the plunger did): {len(starts)} pulse starts, {infused} uL infused",
         f"journal {journal_path}: "

@@ -67,6 +67,17 @@ class PumpStateError(PumpctlError):
     """The pump is in a state that forbids what was asked (wrong identity, running, not ready)."""
 
 
+class UnsendableError(PumpctlError):
+    """A value the pump cannot be told exactly (too many digits, no unit for it, out of its
+    range): refused, never rounded. At run time this is its own failure, not a configuration
+    error (the file was valid when loaded) and not a link fault (the cable is fine)."""
+
+
+class SettingsMismatchError(PumpStateError):
+    """The pump's settings, read back before RUN, are not the ones it was just given (SR-27):
+    someone changed them, or a different syringe is set. RUN is not sent."""
+
+
 class JournalError(PumpctlError):
     """The journal cannot be opened, read or written; delivery must not go on without it."""
 

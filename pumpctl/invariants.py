@@ -4,19 +4,22 @@ Used by ``pumpctl simulate`` after each pulse and at the end, by ``pumpctl demo`
 reliability tests. The ledger says what the plunger physically did; the journal what pumpctl
 recorded. A clean run has no violation: no two commanded starts closer than the minimum interval
 less the tolerance, 24 h caps held, every commanded start covered by a journaled intent, no
-intent started twice.
+intent started twice, and no volume the plunger moved that the journal does not account for
+(SR-26: never erased unseen).
 
 The tolerance is the start-latency bound the safety gate grants (``START_LATENCY_BOUND``), times
 the time scale on a scaled clock: a start may come that much sooner after the one before it than
-the minimum interval, never more (docs/design.md). Every check here is exact, in microseconds.
+the minimum interval, never more (docs/design.md). Every check of time here is exact, in
+microseconds.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pumpctl.core.clock import seconds_to_us
@@ -96,3 +99,58 @@ def check_intents_cover_starts(
             continue
         used.add(candidates[-1])
     return problems
+
+
+#: Journal records that account for volume: a pulse's intent (its commanded volume while its
+#: outcome is unknown), its outcome or reconciliation (the measured volume), unexplained flow.
+ACCOUNTING_KINDS = ("pulse.intent", "pulse.outcome", "pulse.reconciled", "flow.unexplained")
+
+
+def journaled_volumes_ul(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Decimal]:
+    """The volumes the journal accounts for, one per pulse and per unexplained flow.
+
+    A pulse counts with its last measured volume, or with its commanded volume while none is
+    known (UNCERTAIN, pending, settled by an operator: the conservative reading, SR-09);
+    unexplained flow with the volume journaled for it (SR-26).
+    """
+    pulses: dict[str, Decimal] = {}
+    flows: list[Decimal] = []
+    for kind, payload in events:
+        if kind == "pulse.intent":
+            pulses[str(payload["slot_id"])] = Decimal(str(payload["volume_ul"]))
+        elif kind in ("pulse.outcome", "pulse.reconciled"):
+            delivered = payload.get("delivered_volume_ul")
+            if delivered is not None:
+                pulses[str(payload["slot_id"])] = Decimal(str(delivered))
+        elif kind == "flow.unexplained" and payload.get("volume_ul") is not None:
+            flows.append(Decimal(str(payload["volume_ul"])))
+    return [*pulses.values(), *flows]
+
+
+#: The simulator's ledger sums floats; its total is compared at this resolution.
+LEDGER_ROUNDING_UL = Decimal("0.000001")
+
+
+def check_volume_accounted(
+    ledger_infused_ul: Decimal,
+    events: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    step_ul: Callable[[Decimal], Decimal],
+) -> list[str]:
+    """SR-26: the plunger moved no more than the journal accounts for.
+
+    Each record may fall short of the plunger by one printed step of the pump's totals around
+    its volume (``step_ul``: the pump truncates what it shows); anything beyond that moved
+    unseen.
+    """
+    volumes = journaled_volumes_ul(events)
+    accounted = sum(volumes, Decimal(0))
+    # Plus the ledger's own rounding: it sums floats, given here to 6 decimals.
+    allowed = sum((step_ul(v) for v in volumes), LEDGER_ROUNDING_UL)
+    unseen = ledger_infused_ul - accounted
+    if unseen <= allowed:
+        return []
+    return [
+        f"{unseen} uL moved that the journal does not account for (plunger "
+        f"{ledger_infused_ul} uL, journal {accounted} uL in {len(volumes)} records)"
+    ]

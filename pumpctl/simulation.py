@@ -31,7 +31,13 @@ from pumpctl.daemon.assemble import assemble
 from pumpctl.daemon.configuration import resolve
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.errors import ConfigError, JournalError, UsageError
-from pumpctl.invariants import check_intents_cover_starts, check_starts, commanded_starts
+from pumpctl.invariants import (
+    ACCOUNTING_KINDS,
+    check_intents_cover_starts,
+    check_starts,
+    check_volume_accounted,
+    commanded_starts,
+)
 from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.chain import head_path
 from pumpctl.journal.verify import verify
@@ -66,6 +72,10 @@ SUMMARY_KINDS = (
     EventKind.PULSE_RECONCILED,
     EventKind.SLOT_MISSED,
 )
+
+#: Alarms that refuse a pulse because of what the configuration asks of the pump: a simulation
+#: that raised one fails (its configuration would fail the same way on the bench).
+RUNTIME_REFUSALS = frozenset({"pulse-unsendable", "overshoot-unbounded"})
 
 OPERATOR = {"uid": 0, "gid": 0, "pid": 0, "name": "simulated operator"}
 
@@ -125,7 +135,8 @@ class SimulationOptions:
     fault_rate: float = 0.0
     operator_delay_min: float = 30.0
     #: The loop's heartbeat; None: the configured safe-mode period x VIRTUAL_HEARTBEAT_FRACTION
-    #: (200 s with the default configuration's 255 s watchdog).
+    #: (200 s with the default configuration's 255 s watchdog). The SR-26 flow watch reads
+    #: the pump's totals at this heartbeat too (the real daemon: every 5 s).
     heartbeat_s: float | None = None
     #: The pump driver (and so the simulated pump family); None: the configuration's.
     driver: str | None = None
@@ -142,6 +153,9 @@ class SimulationSummary:
     slots: int
     outcomes: Counter[str]
     alarms: Counter[str]
+    #: Unexplained flow the daemon journaled (SR-26): how often, and how much.
+    flows: int
+    flow_ul: Decimal
     physical_starts: int
     ledger_infused_ul: Decimal
     faults_injected: Counter[str]
@@ -151,8 +165,28 @@ class SimulationSummary:
     head_seq: int | None
 
     @property
+    def delivered(self) -> int:
+        """Pulses that moved fluid as commanded or more (PARTIAL included)."""
+        return sum(self.outcomes.get(k, 0) for k in ("DELIVERED", "PARTIAL", "OVER_DELIVERED"))
+
+    @property
+    def all_failed(self) -> bool:
+        """Slots came due and not one pulse was delivered: a therapy that does not work."""
+        return self.delivered == 0 and sum(self.outcomes.values()) > 0
+
+    @property
+    def refused_at_run_time(self) -> int:
+        """Pulses refused because the pump cannot be told them, or stopped in time."""
+        return sum(v for k, v in self.alarms.items() if k in RUNTIME_REFUSALS)
+
+    @property
     def ok(self) -> bool:
-        return self.chain_ok and not self.violations
+        return (
+            self.chain_ok
+            and not self.violations
+            and not self.all_failed
+            and not self.refused_at_run_time
+        )
 
     def lines(self) -> list[str]:
         out = [
@@ -163,12 +197,32 @@ class SimulationSummary:
             "pulses: "
             + ", ".join(
                 f"{k.lower()} {self.outcomes.get(k, 0)}"
-                for k in ("DELIVERED", "PARTIAL", "UNCERTAIN", "NOT_DELIVERED", "MISSED", "DENIED")
+                for k in (
+                    "DELIVERED",
+                    "PARTIAL",
+                    "OVER_DELIVERED",
+                    "UNCERTAIN",
+                    "NOT_DELIVERED",
+                    "MISSED",
+                    "DENIED",
+                )
             ),
             f"physical pulse starts (ledger): {self.physical_starts}; "
             f"infused {self.ledger_infused_ul} uL",
             "alarms: " + (", ".join(f"{k} {v}" for k, v in sorted(self.alarms.items())) or "none"),
         ]
+        if self.flows:
+            out.append(
+                f"unexplained flow: {self.flows} found, {self.flow_ul} uL moved that no pulse "
+                "commanded (journaled, alarmed, counted for the limits)"
+            )
+        refused = {k: v for k, v in self.alarms.items() if k in RUNTIME_REFUSALS}
+        if refused:
+            out.append(
+                "refused at run time: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
+                + " (the configuration asks for what this pump cannot do)"
+            )
         if self.faults_injected:
             out.append(
                 "faults injected: "
@@ -182,6 +236,8 @@ class SimulationSummary:
             if not self.violations
             else f"invariants: {len(self.violations)} VIOLATED: " + "; ".join(self.violations[:5])
         )
+        if self.all_failed:
+            out.append("therapy: FAILED, no pulse was delivered (see the alarms above)")
         return out
 
 
@@ -237,6 +293,11 @@ class Simulation:
             transport=LoopbackTransport(self.sim),
             heartbeat_s=self.heartbeat_s,
             simulated=True,
+            # Between pulses the pump is read at the heartbeat, not every 5 s: a year would
+            # otherwise be millions of readings. Flow is still seen and journaled (at the latest
+            # before the next clear) and the ledger check proves nothing moved unseen; SR-26's
+            # 10 s detection is the real daemon's, tested against the daemon itself.
+            flow_watch_s=self.heartbeat_s,
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(
@@ -322,6 +383,7 @@ class Simulation:
         outcomes: Counter[str] = Counter()
         intents = []
         with Journal(self.journal_path, self.clock) as journal:
+            accounting = [(e.kind, e.payload) for e in journal.events(kinds=ACCOUNTING_KINDS)]
             for event in journal.events(kinds=SUMMARY_KINDS):
                 if event.kind == EventKind.PULSE_INTENT:
                     intents.append(event.wall)
@@ -332,21 +394,30 @@ class Simulation:
         starts = commanded_starts(self.ledger.entries)
         violations = check_starts(starts, self.config.limits, tolerance=START_LATENCY_BOUND)
         violations += check_intents_cover_starts(starts, intents)
+        infused = Decimal(str(round(self.ledger.infused_ul(), 6)))
+        step = self.daemon.delivery.vocabulary().totals_step_ul
+        violations += check_volume_accounted(infused, accounting, step_ul=step)
+        flows = [p for k, p in accounting if k == EventKind.FLOW_UNEXPLAINED]
         try:
             result = verify(self.journal_path)
             chain_ok, head = result.ok, result.head
         except JournalError as err:
             chain_ok, head = False, None
             violations.append(str(err))
-        p = self.prescription
+        prescription = self.prescription
         return SimulationSummary(
             days=self.options.days,
             start=self.start,
             end=self.end,
-            timezone=p.timezone,
-            slots=len(Planner(p).slots_between(self.start, self.end)),
+            timezone=prescription.timezone,
+            slots=len(Planner(prescription).slots_between(self.start, self.end)),
             outcomes=outcomes,
             alarms=self.alarm_counts,
+            flows=len(flows),
+            flow_ul=sum(
+                (Decimal(str(p["volume_ul"])) for p in flows if p.get("volume_ul") is not None),
+                Decimal(0),
+            ),
             physical_starts=len(starts),
             ledger_infused_ul=Decimal(str(round(self.ledger.infused_ul(), 3))),
             faults_injected=self.faults_injected,

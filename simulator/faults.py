@@ -14,7 +14,9 @@ at injection for the control channel.
 
 Options: ``for=S`` (silence and slow replies last S seconds instead of for good / one reply),
 ``times=N`` (reply faults hit N replies, default 1), ``delay=S`` (slow replies, default 1.0),
-``ver=TEXT`` (the identity a wrong-firmware pump reports).
+``ver=TEXT`` (the identity a wrong-firmware pump reports), ``send=COMMAND`` (what a ``rogue``
+client sends the pump behind its controller's back: ``DIA20``, ``VOLML``, ``RAT900UM``, ``RUN``,
+``CLDINF``).
 """
 
 from __future__ import annotations
@@ -38,13 +40,16 @@ PUMP_FAULTS = frozenset(
         "keypad-pause",
         "reservoir-empty",
         "wrong-identity",
+        "rogue",
     }
 )
 #: Faults of the link, applied to the bytes of replies.
 LINK_FAULTS = frozenset({"silence", "garble", "truncate", "duplicate", "bad-crc", "slow"})
 FAULT_KINDS = PUMP_FAULTS | LINK_FAULTS
 
-_OPTION_NAMES = frozenset({"for", "times", "delay", "ver"})
+_OPTION_NAMES = frozenset({"for", "times", "delay", "ver", "send"})
+#: A rogue command: letters, digits and a decimal point, as typed on a terminal.
+_ROGUE_COMMAND_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ class FaultSpec:
     times: int = 1
     delay_s: float = 1.0
     ver: str = "NE500V3.934"
+    send: str = "DIA20"
     text: str = ""
 
 
@@ -154,6 +160,13 @@ def parse_fault(spec: str) -> FaultSpec:
             values["delay_s"] = _seconds(value, spec, "delay")
         elif name == "times":
             values["times"] = _count(value, spec, "times")
+        elif name == "send":
+            command = value.strip().upper()
+            if not command or not set(command) <= _ROGUE_COMMAND_CHARS:
+                raise ConfigError(
+                    f"fault {spec!r}: send {value!r} must be a pump command like DIA20 or RUN"
+                )
+            values["send"] = command
         else:
             values["ver"] = check_identity(value.strip(), f"fault {spec!r}: ver")
     return FaultSpec(kind=kind, trigger=trigger, text=spec.strip(), **values)

@@ -5,9 +5,14 @@ the simulator at once; reads return what it answered (plus what it sent on its o
 NE-1000 safe-mode alarms, a Pump 11 ``T*``). With a virtual clock this runs the whole daemon
 against a pump in milliseconds.
 Wire delays are not waited for; ``wire_time_s`` totals them for callers that want to account.
+Given ``advance`` (a virtual clock's ``advance``), the transport moves the clock on by each
+command's and each reply's wire time instead, so the pump moves while bytes travel exactly as
+it would at 1x on a real line: timing-sensitive behaviour can be tested without sleeping.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from .personality import Simulator
 
@@ -15,8 +20,15 @@ from .personality import Simulator
 class LoopbackTransport:
     """A serial-like transport whose far end is ``sim``."""
 
-    def __init__(self, sim: Simulator, *, timeout: float | None = 0.5) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        *,
+        timeout: float | None = 0.5,
+        advance: Callable[[float], None] | None = None,
+    ) -> None:
         self.sim = sim
+        self.advance = advance
         self.timeout = timeout
         self.write_timeout: float | None = timeout
         self.wire_time_s = 0.0
@@ -30,8 +42,12 @@ class LoopbackTransport:
     def write(self, data: bytes) -> None:
         """Deliver ``data`` to the simulator; its answers wait for ``read``."""
         self._check_open()
+        if self.advance is not None:
+            self.advance(self.sim.wire_time_s(len(data)))  # the pump hears it once it arrived
         for item in self.sim.receive(bytes(data)):
             self.wire_time_s += item.delay_s
+            if self.advance is not None:
+                self.advance(item.delay_s)
             self._rx.extend(item.data)
 
     def read(self, size: int = 1) -> bytes:

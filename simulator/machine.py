@@ -67,6 +67,10 @@ class PumpMachine:
         self.fired_link_faults: list[tuple[FaultSpec, float]] = []
         #: Vendor-extension queries (the simulator handshake) answered by the session.
         self.vendor_queries: dict[str, Callable[[], str]] = {}
+        #: Carries out a command as another client would (set by the session; ``rogue``).
+        self.rogue_client: Callable[[str, float], None] | None = None
+        #: The ledger's cause for motion a RUN starts: ``rogue-run`` while a rogue client acts.
+        self.run_cause = "run"
         self._armed: list[FaultSpec] = []
         self._bolus_faults: list[BolusFault] = []
 
@@ -210,6 +214,10 @@ class PumpMachine:
             self.drive.runaway = True
         elif spec.kind == "wrong-identity":
             self.firmware = spec.ver
+        elif spec.kind == "rogue":
+            # Someone else on the port: the command takes effect as if its controller sent it.
+            if self.rogue_client is not None:
+                self.rogue_client(spec.send, at)
         else:
             self.pump_fault(spec, at)
 

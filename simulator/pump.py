@@ -169,9 +169,11 @@ class Ne1000Pump(PumpMachine):
         if self.state == "paused":
             phase = self.phases[self.running_phase]
             self.state = "running"
-            self.drive.start(phase.direction, phase.rate_ul_per_min / 60.0, at, "run-resume")
+            self.drive.start(
+                phase.direction, phase.rate_ul_per_min / 60.0, at, f"{self.run_cause}-resume"
+            )
         elif self.state == "stopped":
-            self._play_program(start_phase, at, "run")
+            self._play_program(start_phase, at, self.run_cause)
         self.run_started(at)
 
     def purge(self, at: float) -> None:

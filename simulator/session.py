@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from pumpctl.core.clock import Clock
 from pumpctl.drivers.ne1000_codec import (
     BadPacket,
@@ -24,6 +26,8 @@ from .faults import FaultSpec, parse_fault
 from .ledger import Ledger
 from .link import LinkFaults
 from .pump import FIRMWARE, Ne1000Pump
+
+log = structlog.get_logger()
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 
@@ -67,6 +71,7 @@ class Ne1000Simulator:
         )
         self.link = LinkFaults(self.pump, seed)
         self.pump.vendor_queries["XSIM"] = self._xsim
+        self.pump.rogue_client = self._rogue
         # Marks where this run begins in a ledger file that several runs append to.
         self.pump.ledger.record(
             "sim.start",
@@ -176,6 +181,16 @@ class Ne1000Simulator:
         status, data = execute(pump, text, at)
         out = self._send(self._reply(status, data), at)
         return out + self._unprompted(at)
+
+    def _rogue(self, text: str, at: float) -> None:
+        """A command from someone else on the port: carried out, its answer lost to us."""
+        self.pump.run_cause = "rogue-run"
+        try:
+            status, data = execute(self.pump, text, at)
+        finally:
+            self.pump.run_cause = "run"
+        self.pump.ledger.record("rogue.command", command=text, status=status, answer=data)
+        log.info("pumpsim.rogue_command", command=text, answer=data)
 
     def _send(self, frame: bytes, at: float) -> list[Outgoing]:
         safe = self._safe()

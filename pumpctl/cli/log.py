@@ -56,6 +56,7 @@ KINDS = (
     "pulse.outcome",
     "slot.missed",
     "pulse.reconciled",
+    "flow.unexplained",
     "alarm.raised",
     "alarm.acknowledged",
     "alarm.silenced",

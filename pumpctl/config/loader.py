@@ -37,6 +37,7 @@ from pumpctl.config.sections import (
     LimitsSection,
     PrescriptionSection,
 )
+from pumpctl.config.sendable import sendable_problems
 from pumpctl.config.settings import (
     ENV_OVERRIDES,
     Config,
@@ -187,6 +188,7 @@ def build_config(
     prescription = build_prescription(validated.prescription, now)
     problems.extend(prescription_problems(prescription, limits))
     problems.extend(syringe_problems(prescription, validated.pump))
+    problems.extend(sendable_problems(prescription, limits, validated.pump))
     problems.extend(driver_problems(validated.pump))
 
     journal = validated.journal

@@ -2,7 +2,9 @@
 
 The gate is independent of whatever woke the daemon up: it re-derives every limit from the
 journaled history each time. It denies with every applicable reason and never shrinks or shifts a
-pulse (SR-04). Pending (UNCERTAIN) pulses count as fully delivered (SR-09).
+pulse (SR-04). Pending (UNCERTAIN) pulses count as fully delivered (SR-09). A pulse whose RUN was
+sent counts as a start for the minimum interval and the 24 h count even when NOT_DELIVERED: the
+pump may have started and stalled at once (SR-02).
 
 Time is exact (SR-32): every interval is a ``timedelta`` of whole microseconds, compared with its
 limit as such, so an interval equal to its limit is allowed every time.
@@ -305,8 +307,9 @@ def authorize(
         *_reservoir_findings(slot, ctx.state),
         *_pending_findings(history),
     ]
-    # Invariant (SR-09): pending pulses count as fully delivered; NOT_DELIVERED ones do not count.
-    moved = [(since_start(rec, clock, ctx), rec) for rec in history if rec.moved_fluid]
+    # Invariant (SR-09): pending pulses count as fully delivered. Invariant (SR-02): a pulse
+    # whose RUN was sent counts as a start even when NOT_DELIVERED; one never sent does not.
+    moved = [(since_start(rec, clock, ctx), rec) for rec in history if rec.counts_as_start]
     history_found, clears_in = _history_findings(slot, moved, ctx.limits, latency_allowance(clock))
     findings.extend(history_found)
 

@@ -45,10 +45,15 @@ class HardCeiling:
 
 
 class Outcome(StrEnum):
-    """What happened to a pulse that was commanded (journal OUTCOME)."""
+    """What happened to a pulse that was commanded (journal OUTCOME).
+
+    OVER_DELIVERED: the pump moved more than commanded (a runaway, SR-25); the measured volume
+    is the pulse's volume for every limit, the exposure model and the reservoir.
+    """
 
     DELIVERED = "DELIVERED"
     PARTIAL = "PARTIAL"
+    OVER_DELIVERED = "OVER_DELIVERED"
     NOT_DELIVERED = "NOT_DELIVERED"
     UNCERTAIN = "UNCERTAIN"
 
@@ -284,6 +289,9 @@ class PulseRecord:
     #: answers only once it runs) or, without one, the record that settled the pulse. None while
     #: nothing after the intent is journaled.
     started: Moment | None = None
+    #: Whether the RUN was sent (journaled before it went out): from then on the pump may have
+    #: started, even if it then stalled and moved nothing.
+    run_sent: bool = False
 
     @property
     def intent(self) -> Moment:
@@ -310,9 +318,15 @@ class PulseRecord:
         return self.dose_ug * self.delivered_volume_ul / self.volume_ul
 
     @property
-    def moved_fluid(self) -> bool:
-        """Whether this pulse counts as a pulse for interval and count limits."""
-        if self.pending:
+    def counts_as_start(self) -> bool:
+        """Whether this pulse counts as a start for the minimum interval and the 24 h count.
+
+        SR-02 is judged on the pump's physical starts. A pending pulse counts (SR-09); so does
+        one whose RUN was sent, even if it proved NOT_DELIVERED (a pump that started and stalled
+        at once moved nothing, yet started): the conservative reading. Only a pulse refused
+        before its RUN went out is certainly no start.
+        """
+        if self.pending or self.run_sent:
             return True
         return self.outcome is not Outcome.NOT_DELIVERED
 

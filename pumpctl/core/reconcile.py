@@ -28,8 +28,14 @@ from pumpctl.core.model import Outcome
 PARTIAL_BELOW_FRACTION = Decimal("0.9")
 
 
-def classify_delivery(requested_volume_ul: Decimal, delivered_volume_ul: Decimal) -> Outcome:
-    """The outcome the pump's measured volume proves: nothing, less than 90 %, or the pulse."""
+def classify_delivery(
+    requested_volume_ul: Decimal,
+    delivered_volume_ul: Decimal,
+    *,
+    tolerance_ul: Decimal = Decimal(0),
+) -> Outcome:
+    """The outcome the pump's measured volume proves: nothing, less than 90 %, the pulse, or
+    more than the pulse by over ``tolerance_ul`` (the step of the pump's printed totals)."""
     if delivered_volume_ul < 0:
         raise ValueError(
             f"delivered_volume_ul = {delivered_volume_ul}: allowed a measured volume >= 0"
@@ -38,6 +44,8 @@ def classify_delivery(requested_volume_ul: Decimal, delivered_volume_ul: Decimal
         return Outcome.NOT_DELIVERED
     if delivered_volume_ul < requested_volume_ul * PARTIAL_BELOW_FRACTION:
         return Outcome.PARTIAL
+    if delivered_volume_ul > requested_volume_ul + tolerance_ul:
+        return Outcome.OVER_DELIVERED
     return Outcome.DELIVERED
 
 
@@ -69,6 +77,8 @@ class PendingEvidence:
     reset_seen_before_start: bool = False
     reset_journaled_since_intent: bool = False
     totals_marked_untrusted: bool = False
+    #: More than the pulse by over this settles it OVER_DELIVERED (the totals' printed step).
+    tolerance_ul: Decimal = Decimal(0)
 
     @property
     def totals_may_be_cleared(self) -> bool:
@@ -113,6 +123,8 @@ def decide_pending(requested_volume_ul: Decimal, evidence: PendingEvidence) -> D
     return Decision(
         Action.SETTLE,
         "pump totals",
-        outcome=classify_delivery(requested_volume_ul, evidence.infused_ul),
+        outcome=classify_delivery(
+            requested_volume_ul, evidence.infused_ul, tolerance_ul=evidence.tolerance_ul
+        ),
         delivered_volume_ul=evidence.infused_ul,
     )

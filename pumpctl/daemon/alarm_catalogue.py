@@ -92,10 +92,60 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
         _spec(
             _K.OVER_DELIVERY,
             _P.HIGH,
-            "The pump's dispensed total exceeds the commanded volume plus tolerance; delivery is "
+            "A pulse delivered more than commanded (the pump ran past its volume); it was "
+            "stopped at once, its measured volume is recorded as OVER_DELIVERED and counts for "
+            "every limit, and delivery is suspended.",
+            "Clamp the line, inform the clinician of the measured volume, and have the pump "
+            "checked (runaway motor, wrong syringe). Acknowledging ends the suspension, so "
+            "acknowledge only once it is safe to go on.",
+        ),
+        _spec(
+            _K.UNEXPLAINED_FLOW,
+            _P.HIGH,
+            "The pump's dispensed totals show volume no pulse commanded (it started on its own, "
+            "or someone ran it outside pumpctl), or they were cleared outside pumpctl; the "
+            "volume is journaled, counts for exposure and the 24 h limits, and delivery is "
             "suspended.",
-            "Check the syringe diameter setting and the pump and inform the clinician. "
-            "Acknowledging ends the suspension, so acknowledge only once it is safe to go on.",
+            "Clamp the line, inform the clinician of the volume, and find out who or what "
+            "moved the pump (keypad, another program on the serial port). Acknowledging ends "
+            "the suspension, so acknowledge only once it is safe to go on.",
+        ),
+        _spec(
+            _K.SETTINGS_MISMATCH,
+            _P.HIGH,
+            "Read back before RUN, the pump's syringe diameter, direction, volume or rate (or "
+            "their units) differed from the configuration; the pulse was not started and "
+            "delivery is suspended.",
+            "Someone changed the pump (keypad or serial line) or a different syringe is "
+            "fitted: check the syringe against pump.syringe_diameter_mm and the pump's display. "
+            "Acknowledging ends the suspension; the pump is then set from the configuration "
+            "again and self-tested before the next pulse.",
+        ),
+        _spec(
+            _K.PULSE_UNSENDABLE,
+            _P.HIGH,
+            "The pump cannot be told this pulse exactly (a volume or rate with more digits than "
+            "it takes, or outside its range for the syringe); no pulse was started.",
+            "Run pumpctl config check on the configuration, change the dose, concentration or "
+            "pulse duration to one it accepts, reload, then acknowledge.",
+        ),
+        _spec(
+            _K.OVERSHOOT_UNBOUNDED,
+            _P.HIGH,
+            "The link to the pump is too slow, as measured now, to stop a runaway of this "
+            "pulse within its bound (5 % or 0.5 uL); no pulse was started.",
+            "Check the serial line (baud rate, adapter) and the host's load; a longer pulse "
+            "duration lowers the rate. Acknowledge once the cause is fixed.",
+        ),
+        _spec(
+            _K.PUMP_CONFIG_CHANGED,
+            _P.HIGH,
+            "A configuration reload changed the [pump] section (syringe, port, driver ...); "
+            "pump settings are never changed on a running daemon, so the reload was refused "
+            "and pulses are held until the daemon restarts or the file is put back.",
+            "Restart the daemon (systemctl restart pumpctl) to apply the new [pump] settings "
+            "with a new self-test, or restore the previous [pump] section and reload.",
+            condition=True,
         ),
         _spec(
             _K.PARTIAL_DELIVERY,
@@ -169,6 +219,18 @@ CATALOGUE: dict[AlarmKind, AlarmSpec] = {
             "A configuration reload (SIGHUP) was rejected as invalid; the previous configuration "
             "stays in force.",
             "Run pumpctl config check on the file, fix it, and reload again.",
+        ),
+        _spec(
+            _K.PUMP_DEVICE_SHARED,
+            _P.MEDIUM,
+            "The pump's serial device can be opened by other users than the daemon's (group or "
+            "world access, or another owner): anyone of them can send the pump a command, a new "
+            "syringe diameter or a RUN, behind the daemon's back (SR-31). Pulses go on: the "
+            "settings are read back before every RUN and the totals are watched between pulses.",
+            'Install systemd/99-pumpctl.rules (OWNER="pumpctl", MODE="0600") and replug or '
+            "udevadm trigger; operators belong in group pumpctl-operators, never in the device's "
+            "group. The alarm clears when the daemon next connects to a device only it can open.",
+            condition=True,
         ),
         _spec(
             _K.NOTIFY_FAILED,

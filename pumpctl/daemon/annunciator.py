@@ -50,7 +50,8 @@ class Annunciator:
         self.alarms.raise_alarm(kind, detail, priority=priority, slot_id=slot_id)
 
     def suspend_for(self, kind: AlarmKind, detail: str, *, slot_id: str | None = None) -> None:
-        """SR-06: unintended flow or over-delivery suspends delivery until acknowledged."""
+        """SR-06, SR-25, SR-26, SR-27: unintended flow, over-delivery, unexplained flow or a
+        settings mismatch suspends delivery until acknowledged."""
         if str(kind) not in self.safety_suspended:
             self.raise_alarm(kind, detail, slot_id=slot_id)
         self.safety_suspended.add(str(kind))

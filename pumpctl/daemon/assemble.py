@@ -101,6 +101,8 @@ def assemble(
     alarms_before_start: tuple[PumpAlarm, ...] = (),
     record_first_fill: bool = True,
     simulated: bool = False,
+    time_scale: float = 1.0,
+    flow_watch_s: float | None = None,
 ) -> Daemon:
     """Build the daemon for ``config``; call :meth:`Daemon.start` on the result.
 
@@ -125,6 +127,12 @@ def assemble(
         has no fill yet; test rigs that set their own fill pass False.
     :param simulated: the daemon drives a simulated pump (``pumpctl simulate``): configured
         notifications and metrics are labelled as a simulation's, never taken for the real pump's.
+    :param time_scale: clock seconds per real second of ``clock`` (a scaled clock drives only
+        pumpsim): SR-25 judges the link in real seconds, and SR-26's watch is not asked for
+        more often than the host can answer.
+    :param flow_watch_s: clock seconds between two between-pulse readings of the pump's
+        totals; by default SR-26's 5 s. Only simulations on a virtual clock pass more (their
+        heartbeat): the reading before every clear still journals any flow, later.
     """
     if driver is not None and transport is not None:
         raise ValueError("driver and transport: give one or the other, not both")
@@ -154,11 +162,16 @@ def assemble(
         options=DaemonOptions(
             syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
             syringe_volume_ul=Decimal(config.pump.syringe_volume_ul),
+            pump=config.pump,
             heartbeat_s=beat_s,
             poll_interval_s=min(MAX_POLL_INTERVAL_S, beat_s),
             config_digest=config.digest,
             config_path=None if config.source_path is None else str(config.source_path),
             identity=identity,
+            time_scale=time_scale,
+            flow_watch_s=flow_watch_s,
+            # An in-process transport or driver opens no device file.
+            device_url=config.pump.url if transport is None and driver is None else "",
         ),
         alarms_before_start=alarms_before_start,
     )

@@ -89,7 +89,7 @@ class ControlClient:
             sock.close()
             raise ControlError(
                 f"permission denied on {self.path}: run as a member of the daemon's group "
-                "(e.g. sudo usermod -aG pumpctl $USER, then log in again)"
+                "(e.g. sudo usermod -aG pumpctl-operators $USER, then log in again)"
             ) from err
         except OSError as err:
             sock.close()

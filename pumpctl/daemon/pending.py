@@ -8,11 +8,13 @@ every heartbeat while a pulse is pending (SR-08, SR-09).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.model import PulseRecord
+from pumpctl.core.model import Outcome, PulseRecord
 from pumpctl.core.reconcile import Action, PendingEvidence, decide_pending
 from pumpctl.daemon import notify
 from pumpctl.daemon.annunciator import Annunciator
@@ -21,6 +23,7 @@ from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import pump_alarm_kind
 from pumpctl.drivers.base import PumpAlarm, PumpDriver, PumpStatus
 from pumpctl.journal import EventKind, Journal
+from pumpctl.watch import FlowLedger
 
 log = structlog.get_logger("pumpctl.daemon")
 
@@ -43,9 +46,12 @@ class PendingPulses:
         annunciator: Annunciator,
         state: DeliveryState,
         poll_interval_s: float,
+        flow: FlowLedger,
         alarms_before_start: tuple[PumpAlarm, ...] = (),
     ) -> None:
         self._driver = driver
+        #: What the pump's totals should read between pulses (SR-26): a settled pulse sets it.
+        self._flow = flow
         self._journal = journal
         self._clock = clock
         self._waker = waker
@@ -93,7 +99,8 @@ class PendingPulses:
                 else f"the pump reported alarm {alarm}",
                 slot_id=record.slot_id,
             )
-        infused = None if status.moving else self._driver.dispensed().infused_ul
+        totals = None if status.moving else self._driver.dispensed()
+        infused = None if totals is None else totals.infused_ul
         evidence = PendingEvidence(
             still_moving=status.moving,
             infused_ul=infused,
@@ -102,6 +109,7 @@ class PendingPulses:
             reset_seen_before_start=self.reset_seen_before_start,
             reset_journaled_since_intent=self._reset_journaled_since_intent(record.slot_id),
             totals_marked_untrusted=record.slot_id in self._journaled_untrusted(),
+            tolerance_ul=Decimal(0) if totals is None else totals.resolution_ul,
         )
         decision = decide_pending(record.volume_ul, evidence)
         if decision.action is Action.STOP_AND_SUSPEND:
@@ -127,15 +135,27 @@ class PendingPulses:
                     "infused_ul": str(infused),
                     "alarm": None if status.alarm is None else status.alarm.value,
                 },
+                tolerance_ul=evidence.tolerance_ul,
             )
+            self._flow.settled(infused, self._clock.now())
             log.info("pulse.reconciled", slot_id=record.slot_id, outcome=str(outcome))
             self._annunciator.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
+            if outcome is Outcome.OVER_DELIVERED:
+                # SR-25: the pump's totals show more than the pulse; its measured volume is the
+                # record, and delivery stays suspended until acknowledged.
+                self._annunciator.suspend_for(
+                    AlarmKind.OVER_DELIVERY,
+                    f"pulse {record.slot_id} reconciled from the pump's totals: "
+                    f"{infused} uL for {record.volume_ul} uL commanded",
+                    slot_id=record.slot_id,
+                )
 
     def settle_by_operator(self, who: str, reason: str) -> None:
         """The operator settles every pending pulse as delivered, the conservative reading."""
         for record in self._journal.pending_pulses():
             self._journal.acknowledge_uncertain(record.slot_id, who, reason)
             self._state.awaiting_operator.discard(record.slot_id)
+        self._flow.adopt()  # what the totals now hold was the operator's to judge (SR-26)
         self._annunciator.alarms.clear_cause(AlarmKind.UNCERTAIN_PULSE)
 
     # -- evidence ------------------------------------------------------------------------------

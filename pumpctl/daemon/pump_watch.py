@@ -1,24 +1,32 @@
 """The pump between pulses: bring it up, watch it still, recover the link when it fails.
 
-Between pulses the pump must stand still; anything else is unintended flow (SR-06). A link fault
-makes the pump not ready (the gate then denies, SR-16) until a reconnect, reconciliation and a
-fresh self-test succeed (SR-13).
+Between pulses the pump must stand still; anything else is unintended flow (SR-06). Its state and
+dispensed totals are read on a schedule of their own (:mod:`pumpctl.daemon.flow_watch`), so flow
+no pulse commanded is seen within 10 s whatever the safe-mode period (SR-26). A link fault makes
+the pump not ready (the gate then denies, SR-16) until a reconnect, reconciliation and a fresh
+self-test succeed (SR-13).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
+from pumpctl.core.model import PulseRecord
 from pumpctl.daemon.annunciator import Annunciator
+from pumpctl.daemon.device_access import device_exposure
+from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.pending import PendingPulses
-from pumpctl.daemon.state import DeliveryState
-from pumpctl.delivery import pump_alarm_kind
-from pumpctl.drivers.base import PumpDriver
+from pumpctl.daemon.reservoir import Reservoir
+from pumpctl.daemon.state import DeliveryState, Therapy
+from pumpctl.delivery import PulseDelivery, pump_alarm_kind
+from pumpctl.drivers.base import PumpDriver, PumpState, PumpStatus
 from pumpctl.errors import PumpAlarmError, PumpctlError
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 
 log = structlog.get_logger("pumpctl.daemon")
 
@@ -35,6 +43,12 @@ class PumpWatch:
         pending: PendingPulses,
         state: DeliveryState,
         syringe_diameter_mm: Decimal,
+        flow_watch: FlowWatch,
+        device_url: str = "",
+        delivery: PulseDelivery,
+        therapy: Therapy,
+        reservoir: Reservoir,
+        reservoir_alarms: Callable[[], None],
     ) -> None:
         self._driver = driver
         self._journal = journal
@@ -42,13 +56,41 @@ class PumpWatch:
         self._pending = pending
         self._state = state
         self._syringe_diameter_mm = syringe_diameter_mm
+        #: The pump's device file, judged at each connection (SR-31); "" when there is none.
+        self.device_url = device_url
+        self._flow_watch = flow_watch
+        self._delivery = delivery
+        self._therapy = therapy
+        self._reservoir = reservoir
+        self._reservoir_alarms = reservoir_alarms
+
+    def load_flows(self) -> None:
+        """At start-up: the expected totals and recent unexplained flows from the journal, and
+        the reservoir charged with the flows since the last fill (SR-26)."""
+        self._flow_watch.load(self._journal, self._delivery)
+        self._reservoir.used(sum((r.volume_ul for r in self._flows_since_fill()), Decimal(0)))
+
+    def _flows_since_fill(self) -> list[PulseRecord]:
+        fills = self._journal.events(kinds=(EventKind.RESERVOIR_CHANGED,))
+        since = fills[-1].wall if fills else None
+        return [r for r in self._flow_watch.records if since is None or r.intent_wall >= since]
 
     def bring_up(self) -> None:
         """Connect, settle pending pulses, self-test; raises on any failure (no delivery then)."""
         self._driver.connect()
+        self._check_device()
         self._pending.reconcile()
         self._driver.self_test(syringe_diameter_mm=self._syringe_diameter_mm)
         self._state.pump_ready = True
+
+    def _check_device(self) -> None:
+        """SR-31: alarm while others than the daemon's user can open the pump's device."""
+        exposure = device_exposure(self.device_url) if self.device_url else None
+        if exposure is None:
+            self._annunciator.alarms.clear_cause(AlarmKind.PUMP_DEVICE_SHARED)
+        else:
+            log.warning("pump.device_shared", detail=exposure)
+            self._annunciator.raise_alarm(AlarmKind.PUMP_DEVICE_SHARED, exposure)
 
     def check(self) -> None:
         """One heartbeat; a link fault becomes an alarm and makes the pump not ready."""
@@ -62,7 +104,13 @@ class PumpWatch:
         if not self._state.pump_ready:
             self._recover()
             return
-        status = self._driver.heartbeat()
+        # With a pulse pending its totals are evidence for reconciliation, not a baseline: the
+        # watch waits (postponed, so the loop does not wake for a reading it will not take).
+        if self._journal.pending_pulses():
+            status = self._driver.heartbeat()
+            self._flow_watch.postpone()
+        else:
+            status = self._watch_flow()
         if status.alarm is not None:
             self._annunciator.raise_alarm(
                 pump_alarm_kind(status.alarm), f"pump reported alarm {status.alarm}"
@@ -75,6 +123,21 @@ class PumpWatch:
         self._annunciator.alarms.clear_cause(AlarmKind.LINK_FAULT)
         if self._journal.pending_pulses():
             self._pending.reconcile()
+
+    def _watch_flow(self) -> PumpStatus:
+        """SR-26: the scheduled reading of state and totals (a heartbeat when not yet due)."""
+        if not self._flow_watch.due():
+            status = self._driver.heartbeat()
+            if not status.moving:
+                return status
+        status, found = self._flow_watch.check(self._delivery, self._therapy.prescription)
+        if found is not None:
+            if found.volume_ul is not None:
+                self._reservoir.used(found.volume_ul)
+            self._annunciator.suspend_for(AlarmKind.UNEXPLAINED_FLOW, found.describe())
+            self._reservoir_alarms()
+        # The watch stopped a moving pump and journaled what it moved: not unintended flow twice.
+        return replace(status, state=PumpState.STOPPED) if status.moving else status
 
     def _recover(self) -> None:
         self._driver.close()

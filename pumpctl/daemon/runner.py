@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -113,6 +114,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             journal=journal,
             driver=driver,
             alarms_before_start=alarms_at_handshake,
+            time_scale=scale,
         )
         install_signals(daemon, config_path)
         try:
@@ -137,9 +139,28 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
     return 0
 
 
+def reload_loader(daemon: Daemon, config_path: Path) -> Callable[[], Config | None]:
+    """What a SIGHUP runs on the loop thread: the configuration read again, or None.
+
+    An invalid file raises the reload-rejected alarm and changes nothing. A valid one is judged
+    and applied by :meth:`pumpctl.daemon.reload.Reload.apply_config`, the one place that
+    resolves the prescription as start-up does and refuses a changed ``[pump]`` (SR-27).
+    """
+
+    def loader() -> Config | None:
+        try:
+            return load_config(config_path)
+        except ConfigError as err:
+            log.error("config.reload_rejected", problems=err.problems)
+            daemon.reject_reload("; ".join(err.problems))
+            return None
+
+    return loader
+
+
 def install_signals(daemon: Daemon, config_path: Path) -> None:
     """SIGTERM/SIGINT stop after the current tick (a running pulse finishes and is journaled);
-    SIGHUP reloads the configuration as a journaled prescription change (SR-21)."""
+    SIGHUP reloads the configuration as a journaled prescription change (SR-21, SR-27)."""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("daemon.stopping", signal=signal.Signals(signum).name)
@@ -147,15 +168,7 @@ def install_signals(daemon: Daemon, config_path: Path) -> None:
         daemon.waker.wake()
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
-        def loader() -> Config | None:
-            try:
-                return load_config(config_path)
-            except ConfigError as err:
-                log.error("config.reload_rejected", problems=err.problems)
-                daemon.reject_reload("; ".join(err.problems))
-                return None
-
-        daemon.reload_requested = loader
+        daemon.reload_requested = reload_loader(daemon, config_path)
         daemon.waker.wake()
 
     handlers: dict[signal.Signals, Any] = {

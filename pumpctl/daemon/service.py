@@ -11,6 +11,7 @@ keeps running (SR-24).
 ``annunciator``           alarms, safety suspensions, journaling of alarm transitions
 ``pending``               settling pending pulses from pump evidence (policy: core.reconcile)
 ``pump_watch``            connect and self-test, heartbeat checks between pulses, link recovery
+``flow_watch``            the between-pulse reading of the pump's totals (SR-26)
 ``slots``                 gate, delivery, missed slots and missed-pulse alarms
 ``operator``              control requests, carried out on the loop's thread
 ``status``                the status snapshot and systemd's status line
@@ -40,6 +41,7 @@ from typing import Any
 
 import structlog
 
+from pumpctl.config.sections import PumpSection
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock, ScaledClock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
@@ -47,6 +49,7 @@ from pumpctl.core.planner import Planner
 from pumpctl.daemon import notify
 from pumpctl.daemon.alarms import AlarmSet
 from pumpctl.daemon.annunciator import Annunciator
+from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.operator import OperatorRequests, ServingWaiter
 from pumpctl.daemon.pending import PendingPulses
 from pumpctl.daemon.pump_watch import PumpWatch
@@ -85,6 +88,16 @@ class DaemonOptions:
     config_path: str | None = None
     #: The syringe's capacity: a recorded fill above it is refused.
     syringe_volume_ul: Decimal | None = None
+    #: Clock seconds per real second (a scaled clock drives only the simulator).
+    time_scale: float = 1.0
+    #: The pump's device file, judged at each connection (SR-31); "" when there is none.
+    device_url: str = ""
+    #: Clock seconds between two between-pulse readings; None: SR-26's 5 s (a simulation on a
+    #: virtual clock may read less often: the reading before every clear still sees all flow).
+    flow_watch_s: float | None = None
+    #: The [pump] section the daemon starts with: a reload that changes it is refused (SR-27).
+    #: None only for test rigs built without a configuration.
+    pump: PumpSection | None = None
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
 
@@ -122,6 +135,13 @@ class Daemon:
             ServingWaiter(waker, clock, lambda: self.operator.serve(running=self.state.delivering)),
             poll_interval_s=options.poll_interval_s,
             heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
+            syringe_diameter_mm=options.syringe_diameter_mm,
+            time_scale=options.time_scale,
+        )
+        self.flow_watch = (
+            FlowWatch.for_scale(clock, options.time_scale)
+            if options.flow_watch_s is None
+            else FlowWatch(clock, options.flow_watch_s)
         )
         self.pending = PendingPulses(
             driver=driver,
@@ -131,15 +151,8 @@ class Daemon:
             annunciator=self.annunciator,
             state=self.state,
             poll_interval_s=options.poll_interval_s,
+            flow=self.delivery.flow,
             alarms_before_start=alarms_before_start,
-        )
-        self.pump_watch = PumpWatch(
-            driver=driver,
-            journal=journal,
-            annunciator=self.annunciator,
-            pending=self.pending,
-            state=self.state,
-            syringe_diameter_mm=options.syringe_diameter_mm,
         )
         self.slots = SlotKeeper(
             therapy=self.therapy,
@@ -149,6 +162,21 @@ class Daemon:
             annunciator=self.annunciator,
             reservoir=self.reservoir,
             state=self.state,
+            flow_watch=self.flow_watch,
+        )
+        self.pump_watch = PumpWatch(
+            driver=driver,
+            journal=journal,
+            annunciator=self.annunciator,
+            pending=self.pending,
+            state=self.state,
+            syringe_diameter_mm=options.syringe_diameter_mm,
+            device_url=options.device_url,
+            flow_watch=self.flow_watch,
+            delivery=self.delivery,
+            therapy=self.therapy,
+            reservoir=self.reservoir,
+            reservoir_alarms=self.slots.reservoir_alarms,
         )
         self.status = StatusBoard(
             therapy=self.therapy,
@@ -170,7 +198,15 @@ class Daemon:
             waker=waker,
             syringe_volume_ul=options.syringe_volume_ul,
         )
-        self.reload = Reload(therapy=self.therapy, journal=journal, annunciator=self.annunciator)
+        self.reload = Reload(
+            therapy=self.therapy,
+            journal=journal,
+            annunciator=self.annunciator,
+            state=self.state,
+            running_pump=options.pump,
+        )
+        #: Hooks that failed once already (their traceback was logged).
+        self._failed_hooks: set[int] = set()
         self.before_start: list[Callable[[], None]] = []
         self.after_tick: list[Callable[[], None]] = []
         self.before_shutdown: list[Callable[[], None]] = []
@@ -206,6 +242,7 @@ class Daemon:
         )
         self.pending.record_alarms_before_start()
         self.slots.load_history(now)
+        self.pump_watch.load_flows()
         self.pump_watch.bring_up()
         self.slots.ready(now)
         self.status.update()
@@ -269,6 +306,10 @@ class Daemon:
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
             until_next = min(until_next, wait_s + 0.001)
+        if self.state.pump_ready:
+            # SR-26: the between-pulse reading is a wake-up of its own, not a side effect of
+            # one. A pump not answering is retried at the heartbeat instead.
+            until_next = min(until_next, self.flow_watch.seconds_until_due())
         return max(0.0, min(self.options.heartbeat_s, until_next))
 
     def shutdown(self, reason: str) -> None:
@@ -285,8 +326,14 @@ class Daemon:
         for hook in hooks:
             try:
                 hook()
-            except Exception:  # a notifier or metrics bug must not stop delivery
-                log.exception("daemon.hook_failed", hook=name)
+            except Exception as err:  # a notifier or metrics bug must not stop delivery
+                # The traceback once per hook; then one line per failure. The loop wakes every
+                # few seconds (SR-26's flow watch): a traceback each time floods the log.
+                if id(hook) in self._failed_hooks:
+                    log.error("daemon.hook_failed", hook=name, error=repr(err), repeated=True)
+                else:
+                    self._failed_hooks.add(id(hook))
+                    log.exception("daemon.hook_failed", hook=name)
 
     # -- what the runner, simulations and tests use ---------------------------------------------
 
@@ -317,6 +364,10 @@ class Daemon:
     @property
     def pump_ready(self) -> bool:
         return self.state.pump_ready
+
+    @property
+    def held_for_restart(self) -> str | None:
+        return self.state.held_for_restart
 
     @property
     def counts(self) -> dict[str, int]:

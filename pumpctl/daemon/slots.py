@@ -25,6 +25,7 @@ from pumpctl.core.gate import (
 )
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
+from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.state import DeliveryState, Therapy, json_number
 from pumpctl.delivery import DeliveryResult, PulseDelivery
@@ -36,7 +37,7 @@ log = structlog.get_logger("pumpctl.daemon")
 #: Slots missed while the daemon was down are recorded for at most this far back.
 MISSED_BACKFILL = timedelta(days=7)
 #: Outcomes of a pulse that delivered fluid.
-_DELIVERED = (Outcome.DELIVERED, Outcome.PARTIAL)
+_DELIVERED = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.OVER_DELIVERED)
 
 
 class SlotKeeper:
@@ -52,8 +53,10 @@ class SlotKeeper:
         annunciator: Annunciator,
         reservoir: Reservoir,
         state: DeliveryState,
+        flow_watch: FlowWatch,
     ) -> None:
         self._therapy = therapy
+        self._flow_watch = flow_watch
         self._journal = journal
         self._clock = clock
         self._delivery = delivery
@@ -136,7 +139,9 @@ class SlotKeeper:
     def gate_state(self) -> GateState:
         reservoir_ul = self._reservoir.remaining_ul
         return GateState(
-            alarm_active=self._annunciator.blocks_delivery,
+            # A refused reload of [pump] holds every pulse until restart (SR-27).
+            alarm_active=self._annunciator.blocks_delivery
+            or self._state.held_for_restart is not None,
             suspended=self._state.operator_suspended is not None,
             pump_ready=self._state.pump_ready,
             reservoir_ul=reservoir_ul,
@@ -161,6 +166,8 @@ class SlotKeeper:
         now = self._clock.now()
         history = self._journal.pulse_history(history_since(now))
         pending = [r for r in self._journal.pending_pulses() if r not in history]
+        # SR-26: unexplained flow counts like a pulse given when it was found.
+        history += self._flow_watch.gate_records(history_since(now))
         ctx = GateContext(
             limits=self._therapy.limits,
             state=self.gate_state(),
@@ -209,6 +216,9 @@ class SlotKeeper:
         return None
 
     def _after_delivery(self, slot: Slot, result: DeliveryResult) -> None:
+        if not result.intent_written:
+            self._after_refusal(slot, result)
+            return
         self._state.count(result.outcome.value)
         self._state.last_pulse = {
             "slot_id": slot.slot_id,
@@ -222,23 +232,37 @@ class SlotKeeper:
         volume = (
             result.delivered_volume_ul if result.delivered_volume_ul is not None else slot.volume_ul
         )
-        if result.intent_written:
-            self._reservoir.used(volume)
+        self._reservoir.used(volume)
         for kind in result.alarms:
             self._annunciator.raise_alarm(
                 kind, f"slot {slot.slot_id}: {result.detail}", slot_id=slot.slot_id
             )
-        if result.suspend:
-            kind = (
-                AlarmKind.UNINTENDED_FLOW
-                if AlarmKind.UNINTENDED_FLOW in result.alarms
-                else AlarmKind.OVER_DELIVERY
-            )
-            self._annunciator.suspend_for(kind, result.detail, slot_id=slot.slot_id)
+        if result.suspend_for is not None:
+            self._annunciator.suspend_for(result.suspend_for, result.detail, slot_id=slot.slot_id)
+        if result.pump_unready:
+            self._state.pump_ready = False  # a new self-test sets the pump from the configuration
         if result.outcome is Outcome.UNCERTAIN:
             self._state.pump_ready = False
             if not result.totals_trusted:
                 self._state.awaiting_operator.add(slot.slot_id)
+        self.reservoir_alarms()
+
+    def _after_refusal(self, slot: Slot, result: DeliveryResult) -> None:
+        """Refused before its intent: nothing moved for it; the slot is missed, with why."""
+        for kind in result.alarms:
+            self._annunciator.raise_alarm(
+                kind, f"slot {slot.slot_id}: {result.detail}", slot_id=slot.slot_id
+            )
+        if result.flow is not None:
+            # Flow found before the clear, already journaled: it counts like a pulse (SR-26).
+            dose = None
+            if result.flow.volume_ul is not None and slot.volume_ul:
+                dose = result.flow.volume_ul * slot.dose_ug / slot.volume_ul
+                self._reservoir.used(result.flow.volume_ul)
+            self._flow_watch.count(result.flow, dose)
+        if result.suspend_for is not None:
+            self._annunciator.suspend_for(result.suspend_for, result.detail, slot_id=slot.slot_id)
+        self._record_missed(slot, (), f"not started: {result.detail}")
         self.reservoir_alarms()
 
     def reservoir_alarms(self) -> None:

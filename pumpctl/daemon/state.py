@@ -51,13 +51,16 @@ class DeliveryState:
     #: The last pulse of this run, as status shows it: slot_id, outcome, delivered_volume_ul,
     #: started_utc (slot keeper).
     last_pulse: dict[str, Any] | None = None
-    #: When the latest pulse that delivered fluid (DELIVERED or PARTIAL) started; at start-up
-    #: read from the journal's last week (slot keeper).
+    #: When the latest pulse that delivered fluid (DELIVERED, PARTIAL or OVER_DELIVERED)
+    #: started; at start-up read from the journal's last week (slot keeper).
     last_delivered: datetime | None = None
     #: The slot whose pulse is running now, or None (slot keeper).
     delivering: Slot | None = None
     #: When that pulse was started (slot keeper).
     delivering_started: datetime | None = None
+    #: Why a refused reload of [pump] holds every pulse until restart (SR-27), or None
+    #: (reload; the gate reads it as an active alarm).
+    held_for_restart: str | None = None
 
     def count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1

@@ -3,8 +3,8 @@
 They hold nothing the events do not: the safety gate reads its history from them in one indexed
 query instead of replaying the journal. An outcome without a prior intent for its slot is refused.
 The row each event gives is computed by one function (:func:`pulse_row`, :func:`start_row`,
-:func:`outcome_row`), used both when appending and when the tables are checked against the
-verified chain (SR-28).
+:func:`run_row`, :func:`outcome_row`), used both when appending and when the tables are checked
+against the verified chain (SR-28).
 """
 
 from __future__ import annotations
@@ -19,25 +19,30 @@ from pumpctl.journal.events import EventKind
 
 _INTENT = EventKind.PULSE_INTENT
 _STARTED = EventKind.PULSE_STARTED
+_RUN = EventKind.PULSE_RUN
 _RESOLVING = frozenset({EventKind.PULSE_OUTCOME, EventKind.PULSE_RECONCILED})
 #: The event kinds that derive rows; everything else derives nothing.
 DERIVING_KINDS = (
     EventKind.PULSE_INTENT,
     EventKind.PULSE_STARTED,
+    EventKind.PULSE_RUN,
     EventKind.PULSE_OUTCOME,
     EventKind.PULSE_RECONCILED,
 )
 
-#: Columns of ``pulses``, ``pulse_outcomes`` and ``pulse_starts`` in the order the row tuples use.
+#: Columns of ``pulses``, ``pulse_outcomes``, ``pulse_starts`` and ``pulse_runs`` in the order
+#: the row tuples use.
 PULSE_COLUMNS = (
     "intent_seq, slot_id, intent_wall, elapsed_s, boot_id, dose_ug, volume_ul, duration_s"
 )
 OUTCOME_COLUMNS = "seq, intent_seq, outcome, delivered_volume_ul"
 START_COLUMNS = "seq, intent_seq"
+RUN_COLUMNS = "seq, intent_seq"
 
 PulseRow = tuple[int, str, str, float, str, str, str, str]
 OutcomeRow = tuple[int, int, str, Any]
 StartRow = tuple[int, int]
+RunRow = tuple[int, int]
 
 
 class OrphanOutcomeError(ValueError):
@@ -79,12 +84,21 @@ def outcome_row(seq: int, env: Envelope, intent_seq: int | None) -> OutcomeRow:
 
 def start_row(seq: int, env: Envelope, intent_seq: int | None) -> StartRow:
     """The ``pulse_starts`` row of ``pulse.started`` event ``seq`` for the slot's latest intent."""
+    return (seq, _required_intent(env, intent_seq, "a start"))
+
+
+def run_row(seq: int, env: Envelope, intent_seq: int | None) -> RunRow:
+    """The ``pulse_runs`` row of ``pulse.run`` event ``seq`` for the slot's latest intent."""
+    return (seq, _required_intent(env, intent_seq, "a RUN"))
+
+
+def _required_intent(env: Envelope, intent_seq: int | None, what: str) -> int:
     if intent_seq is None:
         raise OrphanOutcomeError(
-            f"slot_id = {outcome_slot(env)!r}: no pulse intent recorded for this slot; a start "
+            f"slot_id = {outcome_slot(env)!r}: no pulse intent recorded for this slot; {what} "
             "is allowed only after the slot's intent"
         )
-    return (seq, intent_seq)
+    return intent_seq
 
 
 def derive_rows(
@@ -109,6 +123,13 @@ def derive_rows(
         conn.execute(
             f"INSERT INTO pulse_starts ({START_COLUMNS}) VALUES (?, ?)",  # noqa: S608  (constant column list)
             started,
+        )
+        return None
+    if kind == _RUN:
+        ran = run_row(seq, env, _latest_intent(conn, outcome_slot(env)))
+        conn.execute(
+            f"INSERT INTO pulse_runs ({RUN_COLUMNS}) VALUES (?, ?)",  # noqa: S608  (constant column list)
+            ran,
         )
         return None
     if kind in _RESOLVING:

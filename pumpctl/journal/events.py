@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     PULSE_OUTCOME = "pulse.outcome"
     SLOT_MISSED = "slot.missed"
     PULSE_RECONCILED = "pulse.reconciled"
+    FLOW_UNEXPLAINED = "flow.unexplained"
     ALARM_RAISED = "alarm.raised"
     ALARM_ACKNOWLEDGED = "alarm.acknowledged"
     ALARM_SILENCED = "alarm.silenced"
@@ -188,6 +189,34 @@ class EventRecorder(ABC):
         if not totals_trusted:
             payload["totals_trusted"] = False
         return self.append(EventKind.PULSE_OUTCOME, payload)
+
+    def record_unexplained_flow(
+        self,
+        *,
+        volume_ul: Decimal | None,
+        dose_ug: Decimal | None,
+        totals_ul: Decimal,
+        expected_ul: Decimal | None,
+        since: datetime | None,
+        moving: bool,
+        where: str,
+    ) -> Appended:
+        """SR-26: the pump's totals show volume no pulse commanded (``volume_ul``; ``None``
+        when they fell instead, cleared outside pumpctl). ``since`` is when they last read as
+        expected; the record's own time is when the flow was found, which is where every limit
+        places it (the latest moment it can have happened)."""
+        return self.append(
+            EventKind.FLOW_UNEXPLAINED,
+            {
+                "volume_ul": _opt_dec(volume_ul),
+                "dose_ug": _opt_dec(dose_ug),
+                "totals_ul": str(totals_ul),
+                "expected_ul": _opt_dec(expected_ul),
+                "since_utc": _opt_time(since),
+                "moving": moving,
+                "where": _require("where", where),
+            },
+        )
 
     def record_missed(
         self,

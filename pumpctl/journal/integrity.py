@@ -4,9 +4,10 @@ The chain proves the ``events`` table. Everything else in the file is checked ag
 
 - the schema (tables, indexes, the append-only triggers) must be exactly the one this pumpctl
   creates, so a dropped or altered trigger is found;
-- the derived ``pulses``, ``pulse_starts`` and ``pulse_outcomes`` tables, which the safety gate
-  reads, must hold exactly the rows the verified events give, so deleting or editing a row
-  (with the triggers dropped and recreated) is found before any decision is made from them;
+- the derived ``pulses``, ``pulse_starts``, ``pulse_runs`` and ``pulse_outcomes`` tables, which
+  the safety gate reads, must hold exactly the rows the verified events give, so deleting or
+  editing a row (with the triggers dropped and recreated) is found before any decision is made
+  from them;
 - SQLite's own page-level check (``PRAGMA quick_check``) finds a damaged page.
 
 Each check is one pass, run when a journal is opened for writing and by ``pumpctl log verify``;
@@ -29,13 +30,16 @@ from pumpctl.journal.derive import (
     DERIVING_KINDS,
     OUTCOME_COLUMNS,
     PULSE_COLUMNS,
+    RUN_COLUMNS,
     START_COLUMNS,
     OutcomeRow,
     PulseRow,
+    RunRow,
     StartRow,
     outcome_row,
     outcome_slot,
     pulse_row,
+    run_row,
     start_row,
 )
 from pumpctl.journal.events import EventKind
@@ -156,13 +160,14 @@ def schema_problem(conn: sqlite3.Connection, *, version: int | None = None) -> s
 
 def _expected_rows(
     conn: sqlite3.Connection,
-) -> tuple[list[PulseRow], list[StartRow], list[OutcomeRow]]:
+) -> tuple[list[PulseRow], list[StartRow], list[RunRow], list[OutcomeRow]]:
     marks = ", ".join("?" for _ in DERIVING_KINDS)
     columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
     sql = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608  (placeholders only)
     rows = conn.execute(sql, [str(k) for k in DERIVING_KINDS])
     pulses: list[PulseRow] = []
     starts: list[StartRow] = []
+    runs: list[RunRow] = []
     outcomes: list[OutcomeRow] = []
     latest: dict[str, int] = {}
     for seq, *fields in rows:
@@ -173,9 +178,11 @@ def _expected_rows(
             pulses.append(row)
         elif env.kind == EventKind.PULSE_STARTED:
             starts.append(start_row(int(seq), env, latest.get(outcome_slot(env))))
+        elif env.kind == EventKind.PULSE_RUN:
+            runs.append(run_row(int(seq), env, latest.get(outcome_slot(env))))
         else:
             outcomes.append(outcome_row(int(seq), env, latest.get(outcome_slot(env))))
-    return pulses, starts, outcomes
+    return pulses, starts, runs, outcomes
 
 
 def _first_difference(
@@ -205,6 +212,8 @@ def _first_difference(
 #: The schema version that added ``pulse_starts`` (an older journal, read by ``log verify``
 #: without migrating it, has no such table and no ``pulse.started`` records).
 STARTS_VERSION = 4
+#: The schema version that added ``pulse_runs`` (likewise absent from older journals).
+RUNS_VERSION = 5
 
 
 def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> str | None:
@@ -213,7 +222,7 @@ def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> 
     Invariant (SR-28): the gate's history comes from these tables only after this check passed.
     """
     try:
-        pulses, starts, outcomes = _expected_rows(conn)
+        pulses, starts, runs, outcomes = _expected_rows(conn)
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as err:
         return f"a pulse record cannot be read back into the derived tables ({err})"
     found_pulses = conn.execute(
@@ -227,9 +236,15 @@ def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> 
         found_starts = conn.execute(
             f"SELECT {START_COLUMNS} FROM pulse_starts ORDER BY seq"  # noqa: S608  (constant)
         ).fetchall()
+    found_runs: list[Any] = []
+    if version is None or version >= RUNS_VERSION:
+        found_runs = conn.execute(
+            f"SELECT {RUN_COLUMNS} FROM pulse_runs ORDER BY seq"  # noqa: S608  (constant)
+        ).fetchall()
     return (
         _first_difference("pulses", pulses, found_pulses)
         or _first_difference("pulse_starts", starts, found_starts)
+        or _first_difference("pulse_runs", runs, found_runs)
         or _first_difference("pulse_outcomes", outcomes, found_outcomes)
     )
 

@@ -18,12 +18,14 @@ from pumpctl.core.model import Moment, Outcome, PulseRecord
 from pumpctl.journal.events import utc_text
 
 # The start bound: the pump's confirmation of RUN, or else the first record that settled the
-# pulse (any motion began before it was written); see PulseRecord.started.
+# pulse (any motion began before it was written); see PulseRecord.started. Whether its RUN was
+# sent: see PulseRecord.run_sent.
 _PULSE_SELECT = """
 SELECT p.intent_seq, p.slot_id, p.intent_wall, p.elapsed_s, p.boot_id, p.dose_ug, p.volume_ul,
        p.duration_s, o.outcome, o.delivered_volume_ul,
        coalesce(s.wall_utc, f.wall_utc), coalesce(s.elapsed_s, f.elapsed_s),
-       coalesce(s.boot_id, f.boot_id)
+       coalesce(s.boot_id, f.boot_id),
+       EXISTS (SELECT 1 FROM pulse_runs WHERE intent_seq = p.intent_seq)
 FROM pulses AS p
 LEFT JOIN pulse_outcomes AS o
   ON o.seq = (SELECT max(seq) FROM pulse_outcomes WHERE intent_seq = p.intent_seq)
@@ -50,7 +52,7 @@ class EventRow:
 
 def _pulse(row: sqlite3.Row | tuple[Any, ...]) -> PulseRecord:
     (_, slot_id, wall, elapsed_s, boot_id, dose, volume, duration, outcome, delivered) = row[:10]
-    start_wall, start_elapsed_s, start_boot = row[10:13]
+    start_wall, start_elapsed_s, start_boot, run_sent = row[10:14]
     started = None
     if start_wall is not None:
         started = Moment(
@@ -67,6 +69,7 @@ def _pulse(row: sqlite3.Row | tuple[Any, ...]) -> PulseRecord:
         outcome=None if outcome is None else Outcome(outcome),
         delivered_volume_ul=None if delivered is None else Decimal(delivered),
         started=started,
+        run_sent=bool(run_sent),
     )
 
 

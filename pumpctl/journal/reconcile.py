@@ -44,12 +44,14 @@ class Reconciler(ABC):
         *,
         pump_status: str,
         evidence: Mapping[str, Any] | None = None,
+        tolerance_ul: Decimal = Decimal(0),
     ) -> Outcome:
         """Settle a pending pulse from what the pump measured for it; returns the outcome.
 
         ``delivered_volume_ul`` is the volume the pump's totalizer attributes to this pulse;
         ``pump_status`` is the status the pump reported (it must have stopped, otherwise the
-        volume is not final and the pulse stays pending).
+        volume is not final and the pulse stays pending). More than the pulse's volume by over
+        ``tolerance_ul`` settles it OVER_DELIVERED (SR-25).
         """
         record = self._pending_for(slot_id)
         status = pump_status.strip().lower()
@@ -58,7 +60,9 @@ class Reconciler(ABC):
                 f"pump_status = {pump_status!r}: the pump is still moving, so its totals are "
                 "not final; allowed only once it has stopped"
             )
-        outcome = classify_delivery(record.volume_ul, delivered_volume_ul)
+        outcome = classify_delivery(
+            record.volume_ul, delivered_volume_ul, tolerance_ul=tolerance_ul
+        )
         self.append(
             EventKind.PULSE_RECONCILED,
             {

@@ -103,7 +103,7 @@ def _rebuild(path: Path) -> None:
             for kind, name, _, sql in sorted(expected, key=lambda r: (_ORDER[r[0]], r[1])):
                 if (kind, name) != ("table", "events"):
                     conn.execute(sql)
-            schema.backfill_pulses(conn)
+            schema.derive_all(conn)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

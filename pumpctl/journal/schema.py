@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from pumpctl.journal.chain import Envelope
-from pumpctl.journal.derive import derive_rows
+from pumpctl.journal.derive import DERIVING_KINDS, derive_rows
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -95,19 +95,27 @@ def _statements(sql: str) -> list[str]:
     return statements
 
 
-def backfill_pulses(conn: sqlite3.Connection) -> None:
-    """Fill the derived pulse tables from the events of a version-1 journal."""
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " ORDER BY seq"
-    ).fetchall()
+def _derive_from(conn: sqlite3.Connection, *kinds: str) -> None:
+    """Fill a migration's new derived tables from the journal's own records of ``kinds``.
+
+    Each migration names only the kinds its tables hold: later migrations fill their own.
+    """
+    columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
+    marks = ", ".join("?" for _ in kinds)
+    query = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608
+    rows = conn.execute(query, kinds).fetchall()
     for seq, *fields in rows:
         derive_rows(conn, seq, Envelope(*fields))
 
 
+def derive_all(conn: sqlite3.Connection) -> None:
+    """Fill every derived table from the journal's records (``log repair`` after a rebuild)."""
+    _derive_from(conn, *(str(kind) for kind in DERIVING_KINDS))
+
+
 def _v2(conn: sqlite3.Connection) -> None:
     _script(_V2)(conn)
-    backfill_pulses(conn)
+    _derive_from(conn, "pulse.intent", "pulse.outcome", "pulse.reconciled")
 
 
 #: Forward migrations; entry ``i`` takes a journal from version ``i`` to ``i + 1``.
@@ -133,15 +141,30 @@ BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_starts refuse
 
 def _v4(conn: sqlite3.Connection) -> None:
     _script(_V4)(conn)
-    rows = conn.execute(
-        "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload FROM events"
-        " WHERE kind = 'pulse.started' ORDER BY seq"
-    ).fetchall()
-    for seq, *fields in rows:
-        derive_rows(conn, seq, Envelope(*fields))
+    _derive_from(conn, "pulse.started")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4)
+# Which pulses had their RUN sent: such a pulse counts as a start for the minimum interval and
+# the 24 h count even when it proved NOT_DELIVERED, since the pump may have started (SR-02).
+_V5 = """
+CREATE TABLE pulse_runs (
+    seq        INTEGER PRIMARY KEY REFERENCES events (seq),
+    intent_seq INTEGER NOT NULL REFERENCES pulses (intent_seq)
+);
+CREATE INDEX pulse_runs_intent ON pulse_runs (intent_seq, seq);
+CREATE TRIGGER pulse_runs_no_update BEFORE UPDATE ON pulse_runs
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: UPDATE of pulse_runs refused'); END;
+CREATE TRIGGER pulse_runs_no_delete BEFORE DELETE ON pulse_runs
+BEGIN SELECT RAISE(ABORT, 'journal is append-only: DELETE of pulse_runs refused'); END;
+"""
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    _script(_V5)(conn)
+    _derive_from(conn, "pulse.run")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_script(_V1), _v2, _script(_V3), _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -79,10 +79,17 @@ def make_bench(
     sim: Simulator | None = None,
     ledger: Ledger | None = None,
     extra_config: str = "",
+    heartbeat_s: float = 10.0,
+    safe_mode_timeout_s: int = 30,
+    wire_time: bool = False,
     driver: str = "ne1000",
 ) -> Bench:
+    """``wire_time``: the loopback moves the clock by each byte's time on the line;
+    ``safe_mode_timeout_s`` replaces the configured watchdog period (the heartbeat must stay
+    below it); ``driver`` names the pump's driver (the simulator speaks its protocol)."""
+    watchdog = f"safe_mode_timeout_s = {safe_mode_timeout_s}"
     text = CONFIG.replace('driver = "ne1000"', f'driver = "{driver}"')
-    config = parse_config_text(text + extra_config)
+    config = parse_config_text(text.replace("safe_mode_timeout_s = 30", watchdog) + extra_config)
     clock = clock or VirtualClock(START, elapsed_s=5000.0)
     ledger = ledger if ledger is not None else Ledger()
     if sim is None:
@@ -97,8 +104,8 @@ def make_bench(
         clock=clock,
         waker=VirtualWaker(clock),
         journal=journal,
-        transport=LoopbackTransport(sim),
-        heartbeat_s=10.0,
+        transport=LoopbackTransport(sim, advance=clock.advance if wire_time else None),
+        heartbeat_s=heartbeat_s,
         record_first_fill=False,
     )
     return Bench(clock, sim, ledger, journal, daemon, config)

@@ -42,9 +42,11 @@ def test_thirty_days_with_random_faults_hold_every_invariant(tmp_path: Path, dri
     assert summary.ok, summary.lines()
     assert sum(summary.faults_injected.values()) >= 50
     assert summary.outcomes["DELIVERED"] >= 300
-    # The faults left their marks: partial pulses, unintended flow stopped, link faults.
+    # The faults left their marks: partial pulses, runaways stopped as over-delivery (SR-25),
+    # spontaneous starts found as unexplained flow (SR-26), link faults.
     assert summary.outcomes["PARTIAL"] > 0
-    assert summary.alarms["unintended-flow"] > 0
+    assert summary.alarms["over-delivery"] > 0
+    assert summary.alarms["unexplained-flow"] > 0
     assert summary.alarms["link-fault"] > 0
     assert verify(journal).ok
     # The same invariants, rechecked here from the raw ledger and journal.

@@ -108,7 +108,9 @@ def test_reload_keeps_the_journaled_anchor(tmp_path: Path, restore_signals: None
     with Journal(tmp_path / "journal.sqlite3", clock) as journal:
         record_configuration(journal, started, config.limits)
         daemon = SimpleNamespace(
-            journal=journal, reload_requested=None, waker=SimpleNamespace(wake=lambda: None)
+            journal=journal,
+            reload_requested=None,
+            waker=SimpleNamespace(wake=lambda: None),
         )
         install_signals(daemon, config_path)  # type: ignore[arg-type]
         os.kill(os.getpid(), signal.SIGHUP)
@@ -127,6 +129,7 @@ def test_plan_reads_a_journal_written_by_an_older_pumpctl(tmp_path: Path) -> Non
     with Journal(path, clock) as journal:
         record_configuration(journal, config.prescription, config.limits)
     with sqlite3.connect(path) as raw:
+        raw.execute("DROP TABLE pulse_runs")
         raw.execute("DROP TABLE pulse_starts")
         raw.execute("PRAGMA user_version = 3")
     before = path.read_bytes()

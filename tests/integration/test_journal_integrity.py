@@ -226,7 +226,8 @@ def test_repair_refuses_an_edited_record(path: Path) -> None:
 
 
 def _journal_with_starts(tmp_path: Path) -> Path:
-    """Two delivered pulses, each with the pump's confirmation of RUN (``pulse.started``)."""
+    """Two delivered pulses, each with its RUN on record (``pulse.run``) and the pump's
+    confirmation of it (``pulse.started``)."""
     clock = VirtualClock(T0)
     journal_path = tmp_path / "starts.db"
     with Journal(journal_path, clock) as j:
@@ -234,6 +235,7 @@ def _journal_with_starts(tmp_path: Path) -> Path:
         for n in range(2):
             slot = Slot(f"s{n}", clock.now(), 90, Decimal(5), Decimal(50), Decimal(50), Decimal(60))
             j.record_intent(slot)
+            j.record_run(slot.slot_id)
             clock.advance(2)
             j.record_started(slot.slot_id)
             clock.advance(60)
@@ -274,3 +276,33 @@ def test_a_forged_earlier_pulse_start_is_found(tmp_path: Path) -> None:
     )
     with pytest.raises(JournalTamperedError, match="derived-mismatch"):
         _open(path)
+
+
+def test_a_deleted_pulse_run_row_is_found_and_repaired(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SR-28: SR-02 counts every pulse whose RUN was sent from pulse_runs; a row deleted from it
+    (which would let a NOT_DELIVERED pulse's slot be forgotten) is found at open and by verify,
+    and `log repair` derives it again from the chain."""
+    path = _journal_with_starts(tmp_path)
+    _sql(
+        path,
+        "DROP TRIGGER pulse_runs_no_delete",
+        "DELETE FROM pulse_runs WHERE seq = (SELECT max(seq) FROM pulse_runs)",
+        *_trigger_sql(path, "pulse_runs_no_delete"),
+    )
+    result = verify(path)
+    assert result.problem is not None and result.problem.diagnosis is Diagnosis.DERIVED
+    assert "pulse_runs" in result.problem.message and "missing" in result.problem.message
+    with pytest.raises(JournalTamperedError, match="derived-mismatch"):
+        _open(path)
+    assert main(["log", "repair", str(path), "--reason", "incident 9"]) == 0
+    assert "repaired" in capsys.readouterr().out
+    assert verify(path).ok
+    conn = sqlite3.connect(path)
+    try:
+        runs = conn.execute("SELECT count(*) FROM pulse_runs").fetchone()[0]
+        starts = conn.execute("SELECT count(*) FROM pulse_starts").fetchone()[0]
+    finally:
+        conn.close()
+    assert (runs, starts) == (2, 2)

@@ -47,7 +47,7 @@ def test_pending_pulse_counts_as_fully_delivered_for_the_gate(journal: Journal) 
     """SR-09: until settled, the gate's history shows the pulse pending and at its full dose."""
     history = journal.pulse_history(T0 - timedelta(hours=24))
     crashed = next(p for p in history if p.slot_id == "crashed")
-    assert crashed.pending and crashed.moved_fluid
+    assert crashed.pending and crashed.counts_as_start
     assert crashed.counted_dose_ug == Decimal(5)
 
 

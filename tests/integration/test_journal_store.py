@@ -145,13 +145,22 @@ EVERY_KIND = {
         "s1", Decision(reasons=(Reason.MIN_INTERVAL, Reason.EXPOSURE), details=("too soon",))
     ),
     EventKind.PULSE_INTENT: lambda j: j.record_intent(slot("s1")),
-    EventKind.PULSE_RUN: lambda j: j.record_run("s1"),
+    EventKind.PULSE_RUN: lambda j: j.record_run("s3"),
     EventKind.PULSE_STARTED: lambda j: j.record_started("s3"),
     EventKind.PULSE_OUTCOME: lambda j: j.record_outcome(
         "s3", Outcome.DELIVERED, delivered_volume_ul=Decimal(50), started=T0, ended=T0
     ),
     EventKind.SLOT_MISSED: lambda j: j.record_missed("s2", T0, reasons=(Reason.SUSPENDED,)),
     EventKind.PULSE_RECONCILED: lambda j: j.acknowledge_uncertain("s3", "op:bob", "checked line"),
+    EventKind.FLOW_UNEXPLAINED: lambda j: j.record_unexplained_flow(
+        volume_ul=Decimal("2.5"),
+        dose_ug=Decimal("2.5"),
+        totals_ul=Decimal("12.5"),
+        expected_ul=Decimal(10),
+        since=T0,
+        moving=False,
+        where="between pulses",
+    ),
     EventKind.ALARM_RAISED: lambda j: j.record_alarm("a1", "occlusion", "high", "stall"),
     EventKind.ALARM_ACKNOWLEDGED: lambda j: j.record_alarm_acknowledged("a1", "op:bob"),
     EventKind.ALARM_SILENCED: lambda j: j.record_alarm_silenced("a1", "op:bob", T0),
@@ -287,6 +296,34 @@ def test_pulse_history_gives_the_latest_moment_each_pulse_can_have_started(
     assert unconfirmed.started == Moment(T0 + timedelta(seconds=130.375), 630_375_000, "boot-a")
     assert pending.started is None
     assert pending.start_bound == pending.intent
+
+
+def test_pulse_history_says_which_pulses_had_their_run_sent(
+    clock: VirtualClock, tmp_path: Path
+) -> None:
+    """SR-02: a NOT_DELIVERED pulse whose RUN was sent counts as a start; one refused before its
+    RUN does not. A version-4 journal learns which RUNs were sent from its own events."""
+    path = tmp_path / "journal.db"
+    journal = Journal(path, clock)
+    journal.record_intent(slot("stalled"))
+    journal.record_run("stalled")
+    journal.record_started("stalled")
+    clock.advance(3)
+    journal.record_outcome("stalled", Outcome.NOT_DELIVERED, delivered_volume_ul=Decimal(0))
+    journal.record_intent(slot("mismatch"))
+    journal.record_outcome("mismatch", Outcome.NOT_DELIVERED, delivered_volume_ul=Decimal(0))
+    stalled, mismatch = journal.pulse_history(T0 - timedelta(hours=1))
+    assert (stalled.run_sent, stalled.counts_as_start) == (True, True)
+    assert (mismatch.run_sent, mismatch.counts_as_start) == (False, False)
+    journal.close()
+    with sqlite3.connect(path, isolation_level=None) as raw:  # as version 4 left it
+        raw.execute("DROP TABLE pulse_runs")
+        raw.execute("PRAGMA user_version = 4")
+    raw.close()
+    with Journal(path, clock) as again:
+        stalled, mismatch = again.pulse_history(T0 - timedelta(hours=1))
+        assert (stalled.run_sent, mismatch.run_sent) == (True, False)
+    assert verify(path).ok
 
 
 def test_pulse_history_filters_by_time_but_keeps_old_pending_pulses(

@@ -173,7 +173,7 @@ def classify(  # noqa: PLR0911
         if allow_pending:
             return "uncertain-pending", None
         return "uncertain-pending", f"{slot.slot_id}: moved, but its outcome is still unknown"
-    if final[1] in ("DELIVERED", "PARTIAL"):
+    if final[1] in ("DELIVERED", "PARTIAL", "OVER_DELIVERED"):
         key = f"{final[1].lower()}-{final[3]}"
         if final[3] == "operator":
             return key, None  # settled without evidence: counted as delivered in full

@@ -84,9 +84,11 @@ def test_a_pump_that_stops_mid_pulse_gives_partial_and_alarm(
 def test_runaway_is_stopped_alarmed_and_suspends(
     cells: dict[Key, Cell], driver: str, phase: str
 ) -> None:
-    """SR-06: a pump that keeps running is stopped, alarmed, and suspended until acknowledged."""
+    """SR-25, SR-06: a pump that keeps running past its volume is stopped, its pulse recorded
+    OVER_DELIVERED with the over-delivery alarm, and suspended until acknowledged."""
     cell = cells[(driver, "runaway", phase)]
-    assert "unintended-flow" in cell.alarms
+    assert cell.outcome == "OVER_DELIVERED"
+    assert "over-delivery" in cell.alarms
     assert cell.suspended
     assert "delivery.resumed" in cell.events  # only after the operator's acknowledgement
 

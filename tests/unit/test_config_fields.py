@@ -301,11 +301,11 @@ def test_config_is_immutable() -> None:
 def test_summary_shows_derived_values_and_limit_origins() -> None:
     """The summary shows volume, rate, duration, daily totals and which limits are defaults."""
     document = valid_document()
-    document["prescription"]["pulse_duration_s"] = 45
-    document["limits"] = {"max_pulse_volume_ul": Decimal(20)}
+    document["prescription"]["pulse_duration_s"] = 70
+    document["limits"] = {"max_pulse_volume_ul": Decimal(20), "max_pulse_duration_s": 70}
     text = "\n".join(load(document).summary_lines())
     assert "= 10.000 uL per pulse" in text
-    assert "pump rate 13.334 uL/min; pulse lasts 44.998 s (prescribed 45 s)" in text
+    assert "pump rate 8.572 uL/min; pulse lasts 69.995 s (prescribed 70 s)" in text
     assert "at most 16 pulses and 160.0 ug per 24 h" in text
     assert "  max_pulse_volume_ul = 20.0\n" in text
     assert "  max_pulses_24h = 16 (default)" in text

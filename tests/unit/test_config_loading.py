@@ -36,19 +36,22 @@ def _only_problem(call: object) -> str:
     return caught.value.problems[0]
 
 
-@pytest.mark.parametrize("name", ["demo.toml", "ne1000.toml"])
-def test_example_configurations_are_valid(name: str, tmp_path: Path) -> None:
-    """The shipped example configurations load without a problem."""
+@pytest.mark.parametrize(
+    ("name", "driver"),
+    [("demo.toml", "ne1000"), ("ne1000.toml", "ne1000"), ("harvard11.toml", "harvard11")],
+)
+def test_example_configurations_are_valid(name: str, driver: str, tmp_path: Path) -> None:
+    """The shipped example configurations load without a problem, each with its own driver."""
     copy = tmp_path / name
     shutil.copyfile(EXAMPLES / name, copy)
     copy.chmod(0o644)
     config = load_config(copy, environ={})
-    assert config.pump.driver == "ne1000"
+    assert config.pump.driver == driver
 
 
 def test_every_example_line_is_commented() -> None:
     """Each setting in the example files has a comment line right above it."""
-    for name in ("demo.toml", "ne1000.toml"):
+    for name in ("demo.toml", "ne1000.toml", "harvard11.toml"):
         lines = (EXAMPLES / name).read_text(encoding="utf-8").splitlines()
         for number, line in enumerate(lines):
             if "=" in line and not line.startswith("#"):

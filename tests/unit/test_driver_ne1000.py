@@ -13,11 +13,11 @@ from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.drivers.ne1000_codec import Command, encode_reply
 from pumpctl.drivers.testing import Rewrite, SpyTransport
 from pumpctl.errors import (
-    ConfigError,
     PumpAlarmError,
     PumpStateError,
     TransportError,
     TransportTimeoutError,
+    UnsendableError,
 )
 from pumpctl.simulator.loopback import LoopbackTransport
 from pumpctl.simulator.session import Ne1000Simulator
@@ -151,7 +151,7 @@ def test_self_test_fails_on_alarm_during_test() -> None:
 def test_self_test_refuses_diameter_the_pump_cannot_take_exactly() -> None:
     """A diameter with more than four digits is refused, not rounded."""
     r = make_rig()
-    with pytest.raises(ConfigError, match=r"syringe_diameter_mm=26\.594"):
+    with pytest.raises(UnsendableError, match=r"syringe_diameter_mm=26\.594"):
         r.driver.self_test(syringe_diameter_mm=Decimal("26.594"))
 
 
@@ -218,7 +218,7 @@ def test_zero_volume_is_never_sent() -> None:
     r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
     before = len(r.spy.commands)
     for volume in (Decimal(0), Decimal(-1), Decimal("NaN"), Decimal("Infinity")):
-        with pytest.raises(ConfigError, match="volume_ul"):
+        with pytest.raises(UnsendableError, match="volume_ul"):
             r.driver.program_bolus(volume, Decimal(500))
     assert len(r.spy.commands) == before
 
@@ -227,15 +227,15 @@ def test_volume_is_never_rounded() -> None:
     """A volume the pump cannot take exactly is refused, never rounded to another dose."""
     r = make_rig()
     r.driver.self_test(syringe_diameter_mm=BD_1ML_MM)
-    with pytest.raises(ConfigError, match="cannot be sent exactly"):
+    with pytest.raises(UnsendableError, match=r"volume_ul=12\.3456 cannot be stated exactly"):
         r.driver.program_bolus(Decimal("12.3456"), Decimal(500))
-    with pytest.raises(ConfigError, match="exceeds the pump's 9999 uL"):
+    with pytest.raises(UnsendableError, match=r"volume_ul=10000 allowed 0\.001\.\.9999"):
         r.driver.program_bolus(Decimal(10000), Decimal(500))
 
 
 def test_rate_outside_syringe_limits_is_refused(rig: Rig) -> None:
     """A rate beyond the plunger's speed for the fitted syringe is refused before sending."""
-    with pytest.raises(ConfigError, match="rate_ul_per_min=900"):
+    with pytest.raises(UnsendableError, match="rate_ul_per_min=900 allowed"):
         rig.driver.program_bolus(Decimal(50), Decimal(900))
 
 

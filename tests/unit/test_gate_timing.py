@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -123,3 +124,41 @@ def test_describe_prints_durations_exactly() -> None:
     assert describe(timedelta(microseconds=1)) == "0.000001 s"
     assert describe(timedelta(seconds=-3)) == "-3 s"
     assert describe(timedelta(0)) == "0 s"
+
+
+def test_a_not_delivered_pulse_whose_run_was_sent_counts_for_the_minimum_interval() -> None:
+    """SR-02: a pump that started and stalled at once moved nothing (NOT_DELIVERED), yet started:
+    the next pulse waits the minimum interval from that start. A pulse refused before its RUN
+    went out is no start and holds nothing back."""
+    slot = T0 + timedelta(minutes=90)
+    clock = VirtualClock(slot, elapsed_s=50_000.0)
+    started_late = timedelta(minutes=3)
+    stalled = replace(
+        pulse(clock, T0, started_late),
+        outcome=Outcome.NOT_DELIVERED,
+        delivered_volume_ul=Decimal(0),
+        run_sent=True,
+    )
+    decision = authorize(slot_at(slot), [stalled], clock, GateContext(limits=LIMITS))
+    assert decision.reasons == (Reason.MIN_INTERVAL,)
+    assert decision.interval_clears_in == started_late - START_LATENCY_BOUND
+    never_sent = replace(stalled, run_sent=False)
+    assert authorize(slot_at(slot), [never_sent], clock, GateContext(limits=LIMITS)).allowed
+
+
+def test_a_not_delivered_pulse_whose_run_was_sent_counts_for_the_24_h_count() -> None:
+    """SR-02 SR-03: the 24 h count is of starts, so a started-and-stalled pulse takes a place."""
+    limits = Limits(max_pulses_24h=1)
+    slot = T0 + timedelta(hours=12)
+    clock = VirtualClock(slot, elapsed_s=50_000.0)
+    stalled = replace(
+        pulse(clock, T0, timedelta(0)),
+        outcome=Outcome.NOT_DELIVERED,
+        delivered_volume_ul=Decimal(0),
+        run_sent=True,
+    )
+    decision = authorize(slot_at(slot), [stalled], clock, GateContext(limits=limits))
+    assert Reason.MAX_PULSES_24H in decision.reasons
+    assert Reason.MAX_DOSE_24H not in decision.reasons  # it moved nothing: no dose counted
+    never_sent = replace(stalled, run_sent=False)
+    assert authorize(slot_at(slot), [never_sent], clock, GateContext(limits=limits)).allowed

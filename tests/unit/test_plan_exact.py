@@ -23,6 +23,8 @@ from pumpctl.core.preview import preview
 
 #: Caps whose spacing is a whole number of minutes of at least the 60-min floor.
 SPACED_CAPS = [n for n in range(1, 25) if 1440 % n == 0]
+#: Pulse durations (s) whose rates the configurations below can be sent exactly (see above).
+SENDABLE_DURATIONS_S = [2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]
 
 instants = st.datetimes(
@@ -50,7 +52,10 @@ def prescriptions_on_a_limit(draw: st.DrawFn) -> tuple[str, str]:
     # n of them fit when (n - 1) x interval is shorter than the window.
     max_pulses = -(-(86_400 - 1) // (interval * 60))
     dose = draw(st.integers(min_value=1, max_value=600 // max_pulses).filter(lambda d: d <= 25))
-    duration = draw(st.integers(min_value=1, max_value=60))
+    # Durations dividing a minute keep the rate a whole uL/min the NE-1000 can be told exactly,
+    # and from 2 s a runaway at 19200 baud stays within the SR-25 bound: `config check` refuses
+    # the others (issue 10), which is not what this property is about.
+    duration = draw(st.sampled_from(SENDABLE_DURATIONS_S))
     anchor = draw(instants)
     zone = draw(st.sampled_from(ZONES))
     profile = (
@@ -203,5 +208,7 @@ def test_a_plan_that_forgets_old_pulses_judges_as_one_that_keeps_them(
         for r in rows
     ]
 
+    # Only cases whose windows deny something test the forgetting: a night profile can leave the
+    # cadence under the tightened caps (hypothesis fails the test if too few cases qualify).
+    assume(any(not r.decision.allowed for r in rows))
     assert fast == judged_on_everything(config, limits, start, 72)
-    assert any(not r.decision.allowed for r in rows)  # the windows did deny something

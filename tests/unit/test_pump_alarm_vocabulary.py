@@ -13,7 +13,7 @@ from pumpctl.core.planner import Planner
 from pumpctl.daemon.alarm_catalogue import CATALOGUE
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.delivery import PulseDelivery, pump_alarm_kind
-from pumpctl.drivers.base import PumpAlarm, PumpStatus
+from pumpctl.drivers.base import Progress, PumpAlarm, PumpStatus
 from pumpctl.drivers.ne1000 import Ne1000Driver
 from pumpctl.journal import EventKind, Journal
 from pumpctl.simulator.ledger import Ledger
@@ -53,12 +53,14 @@ class UnknownAlarmMidBolus(Ne1000Driver):
         self.armed = True
         return status
 
-    def status(self) -> PumpStatus:
-        status = super().status()
+    def progress(self) -> Progress:
+        """The bolus is watched by progress readings (SR-25): the alarm comes with the first."""
+        reading = super().progress()
         if self.armed:
             self.armed = False
-            return PumpStatus(status.state, PumpAlarm.UNKNOWN, (PumpAlarm.UNKNOWN,))
-        return status
+            unknown = PumpStatus(reading.status.state, PumpAlarm.UNKNOWN, (PumpAlarm.UNKNOWN,))
+            return Progress(unknown, reading.totals)
+        return reading
 
 
 def test_an_unknown_alarm_mid_bolus_leaves_the_pulse_uncertain(tmp_path: Path) -> None:

@@ -98,8 +98,9 @@ def test_zero_totals_a_reset_may_have_cleared_never_settle_a_pulse_whose_run_wen
 def test_a_settled_pulse_carries_the_measured_volume_and_the_outcome_it_proves(
     evidence: PendingEvidence,
 ) -> None:
-    """SR-09, SR-07: a pulse settled from the pump records exactly the pump's infused total:
-    NOT_DELIVERED for nothing, PARTIAL below 90 % of the request, DELIVERED otherwise."""
+    """SR-09, SR-07, SR-25: a pulse settled from the pump records exactly the pump's infused
+    total: NOT_DELIVERED for nothing, PARTIAL below 90 % of the request, OVER_DELIVERED above the
+    request by more than the totals' step (here 0), DELIVERED otherwise."""
     decision = decide(evidence)
     if decision.action is not Action.SETTLE:
         return
@@ -109,8 +110,33 @@ def test_a_settled_pulse_carries_the_measured_volume_and_the_outcome_it_proves(
         assert decision.outcome is Outcome.NOT_DELIVERED
     elif evidence.infused_ul < Decimal(9):
         assert decision.outcome is Outcome.PARTIAL
+    elif evidence.infused_ul > REQUESTED:
+        assert decision.outcome is Outcome.OVER_DELIVERED
     else:
         assert decision.outcome is Outcome.DELIVERED
+
+
+@pytest.mark.parametrize(
+    ("infused", "tolerance", "expected"),
+    [
+        (Decimal("10.01"), Decimal("0.01"), Outcome.DELIVERED),
+        (Decimal("10.02"), Decimal("0.01"), Outcome.OVER_DELIVERED),
+        (Decimal("10.1"), Decimal("0.1"), Outcome.DELIVERED),
+        (Decimal("10.2"), Decimal("0.1"), Outcome.OVER_DELIVERED),
+    ],
+)
+def test_over_delivery_is_judged_beyond_the_step_of_the_pump_totals(
+    infused: Decimal, tolerance: Decimal, expected: Outcome
+) -> None:
+    """SR-25: a reconciled pulse whose totals exceed the request by more than one printed step
+    of the pump's totals settles OVER_DELIVERED, with the measured volume; one step is the
+    pump's rounding, not over-delivery."""
+    evidence = PendingEvidence(
+        still_moving=False, infused_ul=infused, run_journaled=True, tolerance_ul=tolerance
+    )
+    decision = decide(evidence)
+    assert decision.outcome is expected
+    assert decision.delivered_volume_ul == infused
 
 
 def test_without_run_zero_totals_prove_nothing_moved_even_after_a_reset() -> None:

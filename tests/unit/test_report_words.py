@@ -32,6 +32,11 @@ GOLDEN = {
         "10 µL per pulse at 1000 µg/mL; local times in Europe/Berlin; cadence counted from ",
         " 08:00+01:00",
     ),
+    "harvard11.toml": (
+        "5 µg every 120 min, 1-min bolus",
+        "5 µL per pulse at 1000 µg/mL; local times in Europe/Berlin; cadence counted from ",
+        "2026-03-02 08:00+01:00",
+    ),
     "ne1000.toml": (
         "5 µg every 120 min, 1-min bolus",
         "5 µL per pulse at 1000 µg/mL; local times in Europe/Berlin; cadence counted from ",
