@@ -27,6 +27,7 @@ LABELS = {
     "operator_requests": "operator campaign: requests sent",
     "operator_refusals": "operator campaign: requests refused (nothing done)",
     "operator_reloads": "operator campaign: reloads (SIGHUP)",
+    "operator_reloads_refused": "operator campaign: reloads refused for a changed [pump] (SR-27)",
     "operator_restarts": "operator campaign: SIGTERM restarts",
     "operator_kills": "operator campaign: SIGKILLs (between ticks and mid-pulse)",
     "operator_kills_mid_pulse": "operator campaign: SIGKILLs inside a pulse",

@@ -1,8 +1,8 @@
 """The operator campaign: a hostile operator and a flaky host against a daemon and pumpsim.
 
 A Hypothesis state machine interleaves suspend, resume, ack, silence, reservoir fill, reload
-(changed and unchanged), SIGTERM, SIGKILL (between ticks and mid-pulse) + restart, pump faults
-and clock advance. The daemon talks real NE-1000 bytes to pumpsim's pump model on one virtual
+(changed, unchanged, and one changing [pump], which SR-27 refuses), SIGTERM, SIGKILL (between
+ticks and mid-pulse) + restart, pump faults and clock advance. The daemon talks real NE-1000 bytes to pumpsim's pump model on one virtual
 clock; pumpsim's ledger records every plunger movement.
 
 After every step it checks:
@@ -60,7 +60,7 @@ PUMP_FAULTS = ("stall@0.5", "power-reset@0.5", "runaway@0.5", "reservoir-empty@0
 REASONS = st.sampled_from(["site change", "meal", "line check", "INC-42", "x" * 200])
 
 
-def config_text(interval_min: int) -> str:
+def config_text(interval_min: int, safe_mode_timeout_s: int = 30) -> str:
     return f"""
 [prescription]
 dose_ug = 10
@@ -75,7 +75,7 @@ driver = "ne1000"
 url = "socket://127.0.0.1:7777"
 syringe_diameter_mm = 4.78
 syringe_volume_ul = {SYRINGE_UL}
-safe_mode_timeout_s = 30
+safe_mode_timeout_s = {safe_mode_timeout_s}
 
 [journal]
 state_dir = "/nonexistent"
@@ -248,7 +248,27 @@ class OperatorCampaign(RuleBasedStateMachine):
             assert EventKind.LIMITS_CHANGE.value not in kinds
             nxt = self.daemon.planner.next_after(self.clock.now())
             assert nxt.scheduled == next_before.scheduled or nxt.scheduled > next_before.scheduled
+        # The file's [pump] is the running one again: an SR-27 hold is released.
+        assert self.daemon.held_for_restart is None
         self.counts["reloads"] += 1
+
+    @rule()
+    def reload_with_changed_pump(self) -> None:
+        """SR-27: a SIGHUP whose file changes [pump] is refused whole: nothing of it applies
+        (not the prescription it also changes), and every pulse is held until a restart or
+        until the file's [pump] is put back."""
+        other = 120 if self.interval_min == 90 else 90
+        new = parse_config_text(config_text(other, safe_mode_timeout_s=20))
+        before = self.seq()
+        self.daemon.reload_requested = lambda: new
+        self.run_for(1)
+        kinds = self.appended_since(before)
+        assert EventKind.PRESCRIPTION_CHANGE.value not in kinds
+        assert EventKind.LIMITS_CHANGE.value not in kinds
+        assert self.daemon.prescription.interval_min == self.interval_min
+        assert self.daemon.held_for_restart is not None
+        assert self.daemon.snapshot()["state"] != "ready"
+        self.counts["reloads_refused"] += 1
 
     @rule()
     def sigterm(self) -> None:
