@@ -2,8 +2,9 @@
 
 A Hypothesis state machine interleaves suspend, resume, ack, silence, reservoir fill, reload
 (changed, unchanged, and one changing [pump], which SR-27 refuses), SIGTERM, SIGKILL (between
-ticks and mid-pulse) + restart, pump faults and clock advance. The daemon talks real NE-1000 bytes to pumpsim's pump model on one virtual
-clock; pumpsim's ledger records every plunger movement.
+ticks and mid-pulse) + restart, pump faults and clock advance. The daemon talks real NE-1000
+bytes to pumpsim's pump model on one virtual clock; pumpsim's ledger records every plunger
+movement.
 
 After every step it checks:
 
