@@ -229,19 +229,34 @@ class OperatorCampaign(RuleBasedStateMachine):
         self.run_for(minutes * 60)
         self.counts["simulated_minutes"] += minutes
 
-    @rule(changed=st.booleans())
-    def reload(self, changed: bool) -> None:
-        """SIGHUP: the loader runs at the next tick; an unchanged file changes nothing."""
-        if changed:
-            self.interval_min = 120 if self.interval_min == 90 else 90
-        new = parse_config_text(config_text(self.interval_min))
+    @rule(change=st.sampled_from(["none", "prescription", "pump"]))
+    def reload(self, change: str) -> None:
+        """SIGHUP: the loader runs at the next tick. An unchanged file changes nothing; a changed
+        prescription is journaled and in force; SR-27: a file that changes [pump] is refused
+        whole (not the prescription it also changes) and every pulse is held until a restart or
+        until the file's [pump] is put back."""
+        if change == "pump":
+            other = 120 if self.interval_min == 90 else 90
+            new = parse_config_text(config_text(other, safe_mode_timeout_s=20))
+        else:
+            if change == "prescription":
+                self.interval_min = 120 if self.interval_min == 90 else 90
+            new = parse_config_text(config_text(self.interval_min))
         before = self.seq()
         next_before = self.daemon.planner.next_after(self.clock.now())
         self.daemon.reload_requested = lambda: new
         self.run_for(1)
-        self.config = new
         kinds = self.appended_since(before)
-        if changed:
+        if change == "pump":
+            assert EventKind.PRESCRIPTION_CHANGE.value not in kinds
+            assert EventKind.LIMITS_CHANGE.value not in kinds
+            assert self.daemon.prescription.interval_min == self.interval_min
+            assert self.daemon.held_for_restart is not None
+            assert self.daemon.snapshot()["state"] != "ready"
+            self.counts["reloads_refused"] += 1
+            return
+        self.config = new
+        if change == "prescription":
             assert EventKind.PRESCRIPTION_CHANGE.value in kinds
             assert self.daemon.prescription.interval_min == self.interval_min
         else:
@@ -252,24 +267,6 @@ class OperatorCampaign(RuleBasedStateMachine):
         # The file's [pump] is the running one again: an SR-27 hold is released.
         assert self.daemon.held_for_restart is None
         self.counts["reloads"] += 1
-
-    @rule()
-    def reload_with_changed_pump(self) -> None:
-        """SR-27: a SIGHUP whose file changes [pump] is refused whole: nothing of it applies
-        (not the prescription it also changes), and every pulse is held until a restart or
-        until the file's [pump] is put back."""
-        other = 120 if self.interval_min == 90 else 90
-        new = parse_config_text(config_text(other, safe_mode_timeout_s=20))
-        before = self.seq()
-        self.daemon.reload_requested = lambda: new
-        self.run_for(1)
-        kinds = self.appended_since(before)
-        assert EventKind.PRESCRIPTION_CHANGE.value not in kinds
-        assert EventKind.LIMITS_CHANGE.value not in kinds
-        assert self.daemon.prescription.interval_min == self.interval_min
-        assert self.daemon.held_for_restart is not None
-        assert self.daemon.snapshot()["state"] != "ready"
-        self.counts["reloads_refused"] += 1
 
     @rule()
     def sigterm(self) -> None:
