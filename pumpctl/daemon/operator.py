@@ -27,7 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from pumpctl.core.alarm_kinds import AlarmKind
-from pumpctl.core.clock import Clock
+from pumpctl.core.clock import Clock, seconds_to_us
 from pumpctl.core.model import Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.control_protocol import (
@@ -230,13 +230,15 @@ class ServingWaiter:
         self._serve = serve
 
     def sleep(self, seconds: float) -> None:
-        end = self._clock.elapsed_s() + max(0.0, seconds)
+        # Counted in the clock's whole microseconds: a float remainder below one microsecond
+        # would ask a virtual clock to advance by nothing, forever.
+        end_us = self._clock.elapsed_us() + seconds_to_us(max(0.0, seconds))
         while True:
             self._serve()
-            remaining = end - self._clock.elapsed_s()
-            if remaining <= 0:
+            remaining_us = end_us - self._clock.elapsed_us()
+            if remaining_us <= 0:
                 return
-            self._waker.sleep(remaining)
+            self._waker.sleep(remaining_us / 1_000_000)
 
 
 def peer_dict(peer: Any) -> dict[str, Any]:
