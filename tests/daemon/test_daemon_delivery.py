@@ -17,7 +17,7 @@ from pumpctl.config import parse_config_text
 from pumpctl.core.model import Outcome, Reason
 from pumpctl.journal.export import export_slots
 from pumpctl.simulator.loopback import LoopbackTransport
-from tests.daemon.harness import CONFIG, OPERATOR, RUN_COMMAND, START, make_bench
+from tests.daemon.harness import OPERATOR, RUN_COMMAND, START, config_text, make_bench
 
 SLOT_1 = START + timedelta(minutes=5)  # 08:00
 SLOT_2 = SLOT_1 + timedelta(minutes=90)
@@ -345,7 +345,8 @@ def test_reload_journals_the_prescription_change(tmp_path: Path, driver: str) ->
     """SR-21: a reloaded prescription takes effect through a journaled change with who and why."""
     bench = make_bench(tmp_path, driver=driver)
     bench.daemon.start()
-    new = parse_config_text(CONFIG.replace("dose_ug = 10", "dose_ug = 8"))
+    # The bench's own file with only the dose changed (its [pump] is the running one: SR-27).
+    new = parse_config_text(config_text(driver).replace("dose_ug = 10", "dose_ug = 8"))
     bench.daemon.reload_requested = lambda: new
     bench.run_for(10)
     change = bench.journal.events(kinds=("prescription.change",))[-1].payload
