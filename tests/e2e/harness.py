@@ -247,7 +247,15 @@ class DaemonProcess:
             time.sleep(0.02)
 
     def wait_ready(self, timeout_s: float = 20.0) -> Event:
-        return self.wait_event("daemon.ready", timeout_s)
+        """The daemon's ``daemon.ready`` event, returned once its control socket also listens.
+
+        ``daemon.ready`` is logged when start-up is done, before the control socket is opened;
+        ``daemon.started`` comes after it listens (and after systemd is told READY). A loaded
+        host can hold a request sent between the two off the socket ("no control socket").
+        """
+        ready = self.wait_event("daemon.ready", timeout_s)
+        self.wait_event("daemon.started", timeout_s)
+        return ready
 
     def stop(self, timeout_s: float = 20.0) -> int:
         """SIGTERM and wait; returns the exit code."""
