@@ -321,6 +321,8 @@ class Simulation:
         self._finished = False
         #: Wall time at the end of the last turn the loop ran (None before the first).
         self._last_turn_at: datetime | None = None
+        #: The simulated pump's rest as it was at the end of that turn (see ``rest_until_s``).
+        self._rest_until_s: float | None = None
         #: Turns run and turns skipped as idle (for the benchmark and the tests).
         self.turns = 0
         self.skipped_turns = 0
@@ -335,6 +337,10 @@ class Simulation:
             pause = self.daemon.tick()
             self._operator()
             self._last_turn_at = self.clock.now()
+            if self.options.idle_skip:
+                # Judged now, at the end of the turn: what happens from here on is a fault
+                # firing or a timer running out, both known to it in advance.
+                self._rest_until_s = self.sim.rest_until_s()
             self.turns += 1
             pause = min(pause, max(0.0, (self.end - self.clock.now()).total_seconds()))
             self.daemon.waker.sleep(max(pause, 0.001))
@@ -354,8 +360,9 @@ class Simulation:
         the pump is ready, no pulse is pending, no operator suspension or reload is waiting,
         the last turn ended with the totals confirmed (the flow ledger's ``confirmed_at``) and
         no slower-than-zero reading on record; no slot's window is open; and the simulated pump
-        is at rest (``rest_until_s``: still, silent, no link fault, nothing waiting for a
-        command count). Such a reading gets the answer the last one got, until the next event:
+        was at rest when that turn ended (``rest_until_s``: still, silent, no link fault,
+        nothing waiting for a command count), with a horizon still ahead. Such a reading gets
+        the answer the last one got, until the next event:
 
         - the next slot (the last grid turn before it runs, then the slot's turn);
         - the pump acting on its own (an armed ``t=`` fault, a timed pause);
@@ -406,7 +413,9 @@ class Simulation:
             or daemon.slots.due_slot(now) is not None
         ):
             return 0
-        rest_s = self.sim.rest_until_s()
+        # The pump's rest as of the last turn: anything it did since (a timed fault firing
+        # between two turns) is past its horizon, and the turn now is the first to see it.
+        rest_s = self._rest_until_s
         if rest_s is None:
             return 0
         now_us = self.clock.elapsed_us()
