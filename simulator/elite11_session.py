@@ -155,7 +155,7 @@ class Elite11Simulator:
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
         prompts, self.pump.unprompted = self.pump.unprompted, []
-        if self.link.silenced(at):
+        if not prompts or self.link.silenced(at):
             return []
         out = []
         for prompt in prompts:

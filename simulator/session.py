@@ -166,7 +166,7 @@ class Ne1000Simulator:
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
         codes, self.pump.unprompted = self.pump.unprompted, []
-        if self.link.silenced(at) or not self._safe():
+        if not codes or self.link.silenced(at) or not self._safe():
             return []
         return [Outgoing(self._reply("A?" + c), self.wire_time_s(9)) for c in codes]
 
