@@ -101,6 +101,10 @@ def default_config(now: datetime = SIMULATION_EPOCH) -> Config:
     return parse_config_text(text, source="<embedded demo.toml>", now=now)
 
 
+#: Before each slot the idle skip runs every turn for this long (see
+#: :meth:`Simulation.skip_idle_turns`): a daemon may prepare its pulse then.
+SLOT_PREPARATION = timedelta(minutes=1)
+
 #: A simulated daemon starts this long before the first slot, as a real one would be ready.
 LEAD = timedelta(minutes=5)
 
@@ -364,7 +368,9 @@ class Simulation:
         nothing waiting for a command count), with a horizon still ahead. Such a reading gets
         the answer the last one got, until the next event:
 
-        - the next slot (the last grid turn before it runs, then the slot's turn);
+        - the next slot, less :data:`SLOT_PREPARATION`: every turn of the last minute before a
+          slot runs, where a daemon may prepare its pulse (a pre-armed one is programmed a few
+          seconds before its slot), then the slot's own turn;
         - the pump acting on its own (an armed ``t=`` fault, a timed pause);
         - a recent slot's grace and missed-alarm deadlines, if it was not attempted or not
           delivered (SR-10, SR-22);
@@ -429,8 +435,8 @@ class Simulation:
             return now_us + (when - now) / timedelta(microseconds=1)
 
         nxt = daemon.planner.next_after(now)
+        events = [at(min(nxt.scheduled - SLOT_PREPARATION, self.end))]
         # The pump's own next act (rounded down: a turn early, never one late).
-        events = [at(min(nxt.scheduled, self.end))]
         if not math.isinf(rest_s):
             events.append(math.floor(rest_s * 1_000_000) - 1)
         if self.options.fault_rate > 0 and nxt.slot_id != self._faulted_slot:
