@@ -8,14 +8,19 @@ only worth having if it skips: each test also checks that most turns were skippe
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
+from pumpctl.cli import main
 from pumpctl.journal import Journal
 from pumpctl.simulation import Simulation, SimulationOptions, default_config
+from tests.e2e.harness import journal_events
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -90,3 +95,32 @@ def test_a_spontaneous_start_between_pulses_is_found_as_soon_as_without_the_skip
     # The 5 s watch catches the pump moving (and stops it); the start moved one 60 s bolus,
     # over by the time a 200 s heartbeat reads it.
     assert flow[5]["moving"] is (flow_watch_s is not None)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """The command configures structlog and the root logger for the process: undo it after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_simulate_every_turn_prints_and_journals_what_the_skip_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pumpctl simulate --every-turn` (no idle skip) gives the same summary and the same
+    journal, record for record, as the default: anyone can check the skip on their own run."""
+    outputs, journals = [], []
+    for name, extra in (("skip", []), ("every", ["--every-turn"])):
+        path = tmp_path / f"{name}.sqlite3"
+        args = ["simulate", "--days", "2", "--seed", "5", "--fault-rate", "0.4", "-j", str(path)]
+        assert main([*args, *extra]) == 0
+        outputs.append(capsys.readouterr().out.replace(str(path), "JOURNAL"))
+        journals.append([(e["kind"], e["wall"], e["payload"]) for e in journal_events(path)])
+    assert outputs[0] == outputs[1]
+    assert journals[0] == journals[1]
+    assert "invariants: all held" in outputs[0]
