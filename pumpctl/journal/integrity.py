@@ -193,7 +193,10 @@ def _expected_rows(
         elif env.kind == EventKind.PULSE_RUN:
             runs.append(run_row(int(seq), env, latest.get(outcome_slot(env))))
         else:
-            outcomes.append(outcome_row(int(seq), env, latest.get(outcome_slot(env))))
+            # Decoded once here for both its slot and its row (as outcome_slot reads the slot).
+            payload = json.loads(env.payload_json)
+            intent = latest.get(str(payload["slot_id"]))
+            outcomes.append(outcome_row(int(seq), env, intent, payload))
     return pulses, starts, runs, outcomes
 
 
