@@ -363,7 +363,8 @@ class Simulation:
         this holds: the daemon runs no outputs (notifications and metrics run on real time),
         the pump is ready, no pulse is pending, no operator suspension or reload is waiting,
         the last turn ended with the totals confirmed (the flow ledger's ``confirmed_at``) and
-        no slower-than-zero reading on record; no slot's window is open; and the simulated pump
+        every reading on record took no clock time (the SR-25 plan uses the slowest); no slot's
+        window is open; and the simulated pump
         was at rest when that turn ended (``rest_until_s``: still, silent, no link fault,
         nothing waiting for a command count), with a horizon still ahead. Such a reading gets
         the answer the last one got, until the next event:
@@ -384,8 +385,8 @@ class Simulation:
         the turns skipped leave only their reading behind, which the next turn's own reading
         replaces (the last reading before the event, which a flow found at the event is
         measured from, is a real one), and on the pump a command count and the watchdog's
-        restart, played by ``polled``. Tests run seeded fault
-        simulations both ways and compare the journals. Returns how many turns were skipped.
+        restart, played by ``polled``. Tests run seeded fault simulations both ways and compare
+        the journals. Returns how many turns were skipped.
         """
         turns = self._idle_turns_ahead()
         if turns <= 0:
