@@ -30,7 +30,7 @@ from _bench import figure
 
 from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Slot
-from pumpctl.journal import store
+from pumpctl.journal import integrity, store
 from pumpctl.journal.chain import GENESIS_HASH, Envelope, Head, canonical_json, record_bytes
 from pumpctl.journal.chain import write_head as real_write_head
 from pumpctl.journal.derive import derive_rows
@@ -71,6 +71,12 @@ def bench_append(directory: Path, count: int) -> list[tuple[str, float]]:
     wal_bytes = write_cost(directory)["intent"][1]
     rows.append((f"raw os.write + os.fsync ({wal_bytes} B)", raw_rate(directory, count, wal_bytes)))
     rows.append((f"raw os.write + os.fsync ({size} B)", raw_rate(directory, count, size)))
+    rows.append(
+        (
+            f"raw os.write + os.fsync ({size} B), then a head",
+            raw_two_flush_rate(directory, count, size),
+        )
+    )
     return rows
 
 
@@ -107,6 +113,25 @@ def raw_rate(directory: Path, count: int, size: int) -> float:
         return count / (time.perf_counter() - start)
     finally:
         os.close(fd)
+
+
+def raw_two_flush_rate(directory: Path, count: int, size: int) -> float:
+    """The journal's durability design with nothing of pumpctl in it: the record appended and
+    fsynced, then a 400-byte head overwritten in place and fdatasynced (two device flushes)."""
+    fd = os.open(directory / f"raw2-{size}.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    head = os.open(directory / f"raw2-{size}.head", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        block, record = b"x" * size, b"h" * 400
+        start = time.perf_counter()
+        for _ in range(count):
+            os.write(fd, block)
+            os.fsync(fd)
+            os.pwrite(head, record, 0)
+            os.fdatasync(head)
+        return count / (time.perf_counter() - start)
+    finally:
+        os.close(fd)
+        os.close(head)
 
 
 def _events_for_pulse(n: int, when: datetime) -> list[tuple[str, dict[str, object]]]:
@@ -185,10 +210,14 @@ def generate(path: Path, pulses: int) -> tuple[int, list[bytes]]:
     return seq, hashed
 
 
-def _timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+def _timed(action: Callable[[], object], repeat: int = 3) -> float:
+    """The best of ``repeat`` runs: on a shared host the others measure its other tenants."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def bench_verify(directory: Path, pulses: int) -> list[tuple[str, float]]:
@@ -226,11 +255,27 @@ def bench_verify(directory: Path, pulses: int) -> list[tuple[str, float]]:
         finally:
             conn.close()
 
+    def page_check() -> None:
+        conn = sqlite3.connect(path)
+        try:
+            integrity.page_problem(conn)
+        finally:
+            conn.close()
+
+    def derived_check() -> None:
+        conn = sqlite3.connect(path)
+        try:
+            integrity.derived_problem(conn)
+        finally:
+            conn.close()
+
     return [
         ("verify() the whole journal", _timed(lambda: verify(path))),
         ("raw sha256, one call per record", _timed(chained)),
         ("raw sha256, one stream", _timed(stream)),
         ("reading the rows alone", _timed(read_rows)),
+        ("SQLite's page check alone (quick_check)", _timed(page_check)),
+        ("derived-table check alone (SR-28, own read)", _timed(derived_check)),
     ]
 
 
@@ -273,6 +318,15 @@ def main() -> None:
             None,
             floor,
         )
+        two_flushes = appends[4][1]
+        figure(
+            "  two raw flushes (record, then a head file) vs one",
+            f"{two_flushes / record_only:.2f} ({two_flushes:.0f}/s)",
+            "(informative: the ceiling of the append while the head is flushed after each "
+            "record; docs/journal.md, Write cost)",
+            None,
+            floor,
+        )
         same = appends[0][1] / same_bytes
         figure(
             "journal append vs raw append+fsync of the WAL bytes",
@@ -290,6 +344,7 @@ def main() -> None:
                 f"the intent record itself: {record_size} B" if name == "intent" else "",
             )
         verify_s, raw_s, rows_s = timings[0][1], timings[1][1], timings[3][1]
+        pages_s, derived_s = timings[4][1], timings[5][1]
         figure(
             f"log verify, {args.pulses} pulses, s",
             f"{verify_s:.2f}",
@@ -302,6 +357,13 @@ def main() -> None:
             f"{verify_s / raw_s:.1f}x",
             "<= 3x",
             verify_s / raw_s <= 3,
+            f"reading the rows alone (SQLite): {rows_s / raw_s:.1f}x",
+        )
+        figure(
+            "  of which SR-28: page check / derived tables (own read), x raw sha256",
+            f"{pages_s / raw_s:.1f}x / {derived_s / raw_s:.1f}x",
+            "(informative: checks the chain does not cover)",
+            None,
             f"reading the rows alone (SQLite): {rows_s / raw_s:.1f}x",
         )
 

@@ -8,6 +8,7 @@ driver contract's :class:`~pumpctl.drivers.base.PumpVocabulary`.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -54,11 +55,22 @@ def volume_unit(diameter_mm: Decimal) -> Unit:
 
 
 def vocabulary(diameter_mm: Decimal) -> PumpVocabulary:
+    """The vocabulary for ``diameter_mm`` (see :func:`_vocabulary`), built once per diameter.
+
+    The daemon asks for it at every reading of a running bolus (SR-25's plan); it is keyed on
+    the diameter's exact text, so a cached one is the one a fresh call would build.
+    """
+    return _vocabulary(str(diameter_mm))
+
+
+@functools.lru_cache(maxsize=16)
+def _vocabulary(diameter_text: str) -> PumpVocabulary:
     """What an NE-1000 family pump can be told exactly with a syringe of ``diameter_mm``.
 
     Volumes go out in the unit the diameter selects, so with a syringe over 14.00 mm a volume
     is a number of mL with at most three decimals: 1 uL steps, and totals printed in 1 uL steps.
     """
+    diameter_mm = Decimal(diameter_text)
     low, high = rate_limits_ul_per_min(diameter_mm)
     unit = volume_unit(diameter_mm)
     smallest_volume = Decimal("0.001") / unit.per_pumpctl_unit

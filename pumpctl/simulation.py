@@ -8,6 +8,7 @@ ground-truth ledger after every pulse and at the end.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import shutil
@@ -29,6 +30,7 @@ from pumpctl.core.timefmt import local_text
 from pumpctl.daemon.alarms import Transition
 from pumpctl.daemon.assemble import assemble
 from pumpctl.daemon.configuration import resolve
+from pumpctl.daemon.slots import CONFIRMING_OUTCOMES
 from pumpctl.daemon.waiting import VirtualWaker
 from pumpctl.errors import ConfigError, JournalError, UsageError
 from pumpctl.invariants import (
@@ -99,6 +101,10 @@ def default_config(now: datetime = SIMULATION_EPOCH) -> Config:
     return parse_config_text(text, source="<embedded demo.toml>", now=now)
 
 
+#: Before each slot the idle skip runs every turn for this long (see
+#: :meth:`Simulation.skip_idle_turns`): a daemon may prepare its pulse then.
+SLOT_PREPARATION = timedelta(minutes=1)
+
 #: A simulated daemon starts this long before the first slot, as a real one would be ready.
 LEAD = timedelta(minutes=5)
 
@@ -140,6 +146,11 @@ class SimulationOptions:
     heartbeat_s: float | None = None
     #: The pump driver (and so the simulated pump family); None: the configuration's.
     driver: str | None = None
+    #: Move the clock over the loop's turns that provably do nothing (see
+    #: :meth:`Simulation.skip_idle_turns`); False: every turn runs, as it did before.
+    idle_skip: bool = True
+    #: Clock seconds between two between-pulse readings (SR-26); None: the heartbeat.
+    flow_watch_s: float | None = None
 
 
 @dataclass
@@ -293,11 +304,14 @@ class Simulation:
             transport=LoopbackTransport(self.sim),
             heartbeat_s=self.heartbeat_s,
             simulated=True,
-            # Between pulses the pump is read at the heartbeat, not every 5 s: a year would
-            # otherwise be millions of readings. Flow is still seen and journaled (at the latest
-            # before the next clear) and the ledger check proves nothing moved unseen; SR-26's
-            # 10 s detection is the real daemon's, tested against the daemon itself.
-            flow_watch_s=self.heartbeat_s,
+            # By default the pump is read between pulses at the heartbeat, not every 5 s: the
+            # turn-by-turn rigs (soak, fault matrix) would otherwise run 40x the turns. Flow is
+            # still seen and journaled (at the latest before the next clear) and the ledger
+            # check proves nothing moved unseen; SR-26's 10 s detection is the real daemon's,
+            # and `flow_watch_s=5` runs it here too (the idle skip keeps that cheap).
+            flow_watch_s=(
+                options.flow_watch_s if options.flow_watch_s is not None else self.heartbeat_s
+            ),
         )
         self.alarm_counts: Counter[str] = Counter()
         self.daemon.alarms.add_listener(
@@ -309,14 +323,29 @@ class Simulation:
         )
         self._faulted_slot: str | None = None
         self._finished = False
+        #: Wall time at the end of the last turn the loop ran (None before the first).
+        self._last_turn_at: datetime | None = None
+        #: The simulated pump's rest as it was at the end of that turn (see ``rest_until_s``).
+        self._rest_until_s: float | None = None
+        #: Turns run and turns skipped as idle (for the benchmark and the tests).
+        self.turns = 0
+        self.skipped_turns = 0
 
     def run(self, progress: Callable[[float], None] | None = None) -> SimulationSummary:
         self.daemon.start()
         total_s = (self.end - self.clock.now()).total_seconds()
         while self.clock.now() < self.end:
+            if self.options.idle_skip:
+                self.skip_idle_turns()
             self._maybe_fault()
             pause = self.daemon.tick()
             self._operator()
+            self._last_turn_at = self.clock.now()
+            if self.options.idle_skip:
+                # Judged now, at the end of the turn: what happens from here on is a fault
+                # firing or a timer running out, both known to it in advance.
+                self._rest_until_s = self.sim.rest_until_s()
+            self.turns += 1
             pause = min(pause, max(0.0, (self.end - self.clock.now()).total_seconds()))
             self.daemon.waker.sleep(max(pause, 0.001))
             if progress is not None:
@@ -324,6 +353,118 @@ class Simulation:
                 progress(1.0 - max(0.0, left) / total_s)
         self.finish("simulation complete")
         return self.summary()
+
+    def skip_idle_turns(self) -> int:
+        """Move the clock over the coming turns of the loop that provably do nothing.
+
+        Called where a turn is about to run. Between pulses the loop wakes on a fixed grid (the
+        SR-26 reading's interval, ``flow_watch.interval_us``, from the last reading) until the
+        turn at the next slot. Such a turn does nothing but one status reading when all of
+        this holds: the daemon runs no outputs (notifications and metrics run on real time),
+        the pump is ready, no pulse is pending, no operator suspension or reload is waiting,
+        the last turn ended with the totals confirmed (the flow ledger's ``confirmed_at``) and
+        every reading on record took no clock time (the SR-25 plan uses the slowest); no slot's
+        window is open; and the simulated pump
+        was at rest when that turn ended (``rest_until_s``: still, silent, no link fault,
+        nothing waiting for a command count), with a horizon still ahead. Such a reading gets
+        the answer the last one got, until the next event:
+
+        - the next slot, less :data:`SLOT_PREPARATION`: every turn of the last minute before a
+          slot runs, where a daemon may prepare its pulse (a pre-armed one is programmed a few
+          seconds before its slot), then the slot's own turn;
+        - the pump acting on its own (an armed ``t=`` fault, a timed pause);
+        - a recent slot's grace and missed-alarm deadlines, if it was not attempted or not
+          delivered (SR-10, SR-22);
+        - the simulated operator's answer to each unacknowledged alarm;
+        - the fault dice before the next slot (``--fault-rate``);
+        - the end of the simulation.
+
+        The first grid turn at or after each event runs (deadlines rounded down, so a turn
+        runs early rather than late), and so does the turn before it, so every turn that does
+        something runs at the time it would without skipping, with the state it would have:
+        the turns skipped leave only their reading behind, which the next turn's own reading
+        replaces (the last reading before the event, which a flow found at the event is
+        measured from, is a real one), and on the pump a command count and the watchdog's
+        restart, played by ``polled``. Tests run seeded fault simulations both ways and compare
+        the journals. Returns how many turns were skipped.
+        """
+        turns = self._idle_turns_ahead()
+        if turns <= 0:
+            return 0
+        step_us = self.daemon.flow_watch.interval_us
+        now_us = self.clock.elapsed_us()
+        self.sim.polled(turns, (now_us + (turns - 1) * step_us) / 1_000_000)
+        self.clock.advance(timedelta(microseconds=turns * step_us))
+        self.skipped_turns += turns
+        return turns
+
+    def _idle_turns_ahead(self) -> int:
+        """How many turns, from this one on, do nothing (0: run this one)."""
+        daemon = self.daemon
+        watch = daemon.flow_watch
+        flow = daemon.delivery.flow
+        now = self.clock.now()
+        if (
+            self._last_turn_at is None
+            or daemon.after_tick
+            or not daemon.state.pump_ready
+            or daemon.state.operator_suspended is not None
+            or daemon.reload.requested is not None
+            or not watch.due()
+            or watch.interval_s > daemon.options.heartbeat_s
+            or flow.expected_ul is None
+            or flow.adopt_next
+            or flow.confirmed_at != self._last_turn_at
+            or daemon.delivery.latency.worst_s not in (None, 0.0)
+            or daemon.journal.pending_pulses()
+            or daemon.slots.due_slot(now) is not None
+        ):
+            return 0
+        # The pump's rest as of the last turn: anything it did since (a timed fault firing
+        # between two turns) is past its horizon, and the turn now is the first to see it.
+        rest_s = self._rest_until_s
+        if rest_s is None:
+            return 0
+        now_us = self.clock.elapsed_us()
+        step_us = watch.interval_us
+
+        def turns_before(event_us: float) -> int:
+            """Grid turns strictly before ``event_us``: the one at or after it runs."""
+            return max(0, math.ceil((event_us - now_us) / step_us))
+
+        def at(when: datetime) -> float:
+            return now_us + (when - now) / timedelta(microseconds=1)
+
+        nxt = daemon.planner.next_after(now)
+        events = [at(min(nxt.scheduled - SLOT_PREPARATION, self.end))]
+        # The pump's own next act (rounded down: a turn early, never one late).
+        if not math.isinf(rest_s):
+            events.append(math.floor(rest_s * 1_000_000) - 1)
+        if self.options.fault_rate > 0 and nxt.slot_id != self._faulted_slot:
+            events.append(at(nxt.scheduled - timedelta(seconds=self.heartbeat_s)))
+        delay = timedelta(minutes=self.options.operator_delay_min)
+        events += [at(alarm.raised_at + delay) for alarm in daemon.alarms.unacknowledged()]
+        limits = daemon.limits
+        grace = timedelta(minutes=limits.grace_min)
+        missed = timedelta(minutes=limits.missed_alarm_min)
+        # Every slot with a deadline after the last turn (one passed since runs this turn).
+        since = self._last_turn_at - max(grace, missed) - timedelta(minutes=1)
+        recent = daemon.planner.slots_between(since, now)
+        for slot in recent:
+            if slot.slot_id not in daemon.state.attempted:
+                events.append(at(slot.scheduled + grace))
+            if not self._delivered(slot.slot_id, slot.scheduled):
+                events.append(at(slot.scheduled + missed))
+        # A deadline may be met at it or just after it: both turns run. So does the turn
+        # before: its reading is the one a flow found at the event is measured from ("since").
+        return min(min(turns_before(e), turns_before(e + 1)) for e in events) - 1
+
+    def _delivered(self, slot_id: str, scheduled: datetime) -> bool:
+        """Whether the journal confirms ``slot_id`` delivered (what ends its missed alarm)."""
+        return any(
+            r.slot_id == slot_id and r.outcome in CONFIRMING_OUTCOMES
+            for r in self.daemon.journal.pulse_history(scheduled - timedelta(minutes=1))
+        )
 
     @property
     def journal_file(self) -> Path:

@@ -96,6 +96,9 @@ class Elite11Pump(PumpMachine):
             return "infusing" if self.direction == "INF" else "withdrawing"
         return "stalled" if self.stalled else "idle"
 
+    def at_rest(self) -> bool:
+        return not self.drive.moving and not self.stalled and not self.unprompted
+
     def prompt(self) -> str:
         if self.drive.moving:
             return ">" if self.direction == "INF" else "<"

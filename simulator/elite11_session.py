@@ -130,6 +130,19 @@ class Elite11Simulator:
         """Elapsed clock reading of the next thing the pump does on its own (for servers)."""
         return self.pump.next_event_s()
 
+    def rest_until_s(self) -> float | None:
+        """Until when a status poll gets the answer it would get now (see ``PumpMachine``);
+        None while a link fault is active too."""
+        at = self.pump.advance()
+        self.link.take()
+        if self.link.active(at):
+            return None
+        return self.pump.rest_until_s()
+
+    def polled(self, count: int, last_at: float) -> None:
+        """Status polls a simulation skipped while the pump was at rest (see ``PumpMachine``)."""
+        self.pump.polled(count, last_at)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _prefix(self, addressed: bool) -> int | None:
@@ -142,7 +155,7 @@ class Elite11Simulator:
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
         prompts, self.pump.unprompted = self.pump.unprompted, []
-        if self.link.silenced(at):
+        if not prompts or self.link.silenced(at):
             return []
         out = []
         for prompt in prompts:

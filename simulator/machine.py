@@ -12,6 +12,7 @@ event by event, so a virtual clock runs hours of pumping in milliseconds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -103,6 +104,41 @@ class PumpMachine:
         thresholds = [f.threshold_ul for f in self._bolus_faults]
         due = [t for t in (self.drive.next_event_s(thresholds), self._timer_s()) if t is not None]
         return min(due, default=None)
+
+    # -- rest: what a simulation may skip -------------------------------------------------------
+
+    def at_rest(self) -> bool:
+        """The personality's own part of :meth:`rest_until_s`: still, silent, nothing pending."""
+        return False
+
+    def rest_timers_s(self) -> list[float]:
+        """The personality's timers a poll does not restart (all but the watchdog)."""
+        return []
+
+    def rest_until_s(self) -> float | None:
+        """How long a status poll is certain to get the answer it would get now.
+
+        None when the pump is not at rest now: moving, an alarm or message pending, a link
+        fault fired, a fault waiting for a command count (a poll is a command). Otherwise the
+        elapsed reading at which it next acts on its own (an armed ``t=`` fault, a timed pause),
+        ``math.inf`` when only a command can change it. The watchdog is left out: polls restart
+        it, and :meth:`polled` plays the ones a simulation skipped.
+        """
+        if self.drive.moving or self.fired_link_faults or not self.at_rest():
+            return None
+        if any(s.trigger.cmd is not None for s in self._armed):
+            return None
+        times = [self.origin_s + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
+        times.extend(self.rest_timers_s())
+        return min(times, default=math.inf)
+
+    def polled(self, count: int, last_at: float) -> None:
+        """``count`` status polls reached the pump at rest, the last at ``last_at``.
+
+        What a skipped poll leaves behind on a pump at rest (see :meth:`rest_until_s`): one more
+        command counted, and (in a personality with one) the watchdog restarted.
+        """
+        self.command_count += count
 
     def advance(self) -> float:
         """Play physics and timers forward to the clock's elapsed reading; returns it."""

@@ -37,6 +37,10 @@ class Simulator(Protocol):
 
     def next_event_s(self) -> float | None: ...
 
+    def rest_until_s(self) -> float | None: ...
+
+    def polled(self, count: int, last_at: float) -> None: ...
+
 
 #: Model name -> (simulator class, default firmware identity, default baud rate).
 MODELS: dict[str, tuple[type, str, int]] = {

@@ -110,6 +110,18 @@ class Ne1000Pump(PumpMachine):
     def extra_timers_s(self) -> list[float]:
         return [t for t in (self.watchdog_deadline_s, self.pause_until_s) if t is not None]
 
+    def at_rest(self) -> bool:
+        return (
+            self.state == "stopped"
+            and self.alarm is None
+            and not self.unprompted
+            and self.pause_until_s is None
+        )
+
+    def polled(self, count: int, last_at: float) -> None:
+        super().polled(count, last_at)
+        self.restart_watchdog(last_at)
+
     def on_timer(self, at: float) -> None:
         if self.pause_until_s is not None and self.pause_until_s <= at:
             self.pause_until_s = None

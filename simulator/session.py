@@ -137,6 +137,19 @@ class Ne1000Simulator:
         """Elapsed clock reading of the next thing the pump does on its own (for servers)."""
         return self.pump.next_event_s()
 
+    def rest_until_s(self) -> float | None:
+        """Until when a status poll gets the answer it would get now (see ``PumpMachine``);
+        None while a link fault is active too."""
+        at = self.pump.advance()
+        self.link.take()
+        if self.link.active(at):
+            return None
+        return self.pump.rest_until_s()
+
+    def polled(self, count: int, last_at: float) -> None:
+        """Status polls a simulation skipped while the pump was at rest (see ``PumpMachine``)."""
+        self.pump.polled(count, last_at)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _xsim(self) -> str:
@@ -153,7 +166,7 @@ class Ne1000Simulator:
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
         codes, self.pump.unprompted = self.pump.unprompted, []
-        if self.link.silenced(at) or not self._safe():
+        if not codes or self.link.silenced(at) or not self._safe():
             return []
         return [Outgoing(self._reply("A?" + c), self.wire_time_s(9)) for c in codes]
 

@@ -34,6 +34,7 @@ def simulate(args: argparse.Namespace) -> int:
         fault_rate=args.fault_rate,
         operator_delay_min=args.operator_delay_min,
         driver=args.driver,
+        idle_skip=not args.every_turn,
     )
     simulation = Simulation(config, Path(args.journal), options)
     bar = ProgressBar(enabled=sys.stderr.isatty() and not args.verbose)
@@ -122,6 +123,12 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument(
         "-c", "--config", metavar="FILE", help="configuration (default: the embedded demo)"
+    )
+    parser.add_argument(
+        "--every-turn",
+        action="store_true",
+        help="run every turn of the daemon's loop instead of skipping the idle ones between "
+        "pulses: slower, the same journal (for checking the skip)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every event to stderr")
     add_pituitary_arguments(parser)

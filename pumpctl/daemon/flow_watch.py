@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import structlog
 
-from pumpctl.core.clock import Clock
+from pumpctl.core.clock import Clock, seconds_to_us
 from pumpctl.core.gate import HISTORY_HORIZON
 from pumpctl.core.model import Outcome, Prescription, PulseRecord
 from pumpctl.delivery import PulseDelivery
@@ -104,14 +104,20 @@ def expected_totals(events: list[EventRow]) -> tuple[Decimal | None, bool]:
 
 @dataclass
 class FlowWatch:
-    """The between-pulse watch of one daemon: when it is due, and the flows it has counted."""
+    """The between-pulse watch of one daemon: when it is due, and the flows it has counted.
+
+    The due time is kept in whole microseconds of the clock's elapsed reading, as every limit
+    is: a float sum of reading and interval can land an ulp past the reading one interval
+    later, and the loop then woke for nothing and read a millisecond late.
+    """
 
     clock: Clock
     interval_s: float
-    next_due_s: float = 0.0  # due at once: the first reading after start-up
+    next_due_us: int = 0  # due at once: the first reading after start-up
 
     def __post_init__(self) -> None:
         self.records: list[PulseRecord] = []
+        self.interval_us = seconds_to_us(self.interval_s)
 
     @classmethod
     def for_scale(cls, clock: Clock, time_scale: float) -> FlowWatch:
@@ -135,14 +141,14 @@ class FlowWatch:
         ]
 
     def due(self) -> bool:
-        return self.clock.elapsed_s() >= self.next_due_s
+        return self.clock.elapsed_us() >= self.next_due_us
 
     def postpone(self) -> None:
         """Not read now (a pulse is pending): due again one interval from now."""
-        self.next_due_s = self.clock.elapsed_s() + self.interval_s
+        self.next_due_us = self.clock.elapsed_us() + self.interval_us
 
     def seconds_until_due(self) -> float:
-        return max(0.0, self.next_due_s - self.clock.elapsed_s())
+        return max(0, self.next_due_us - self.clock.elapsed_us()) / 1_000_000
 
     def gate_records(self, since: datetime) -> list[PulseRecord]:
         return [r for r in self.records if r.intent_wall >= since]
@@ -155,7 +161,7 @@ class FlowWatch:
         Invariant (SR-26): between pulses the pump's totals are read every ``interval_s`` and
         anything no pulse commanded is journaled before the caller alarms and suspends.
         """
-        self.next_due_s = self.clock.elapsed_s() + self.interval_s
+        self.next_due_us = self.clock.elapsed_us() + self.interval_us
         reading = delivery.read_progress()
         infused = reading.totals.infused_ul
         if reading.status.moving:

@@ -38,6 +38,8 @@ log = structlog.get_logger("pumpctl.daemon")
 MISSED_BACKFILL = timedelta(days=7)
 #: Outcomes of a pulse that delivered fluid.
 _DELIVERED = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.OVER_DELIVERED)
+#: The outcomes that confirm a slot (no missed-pulse alarm, SR-22), for whoever predicts it.
+CONFIRMING_OUTCOMES = _DELIVERED
 
 
 class SlotKeeper:

@@ -69,9 +69,15 @@ def outcome_slot(env: Envelope) -> str:
     return str(json.loads(env.payload_json)["slot_id"])
 
 
-def outcome_row(seq: int, env: Envelope, intent_seq: int | None) -> OutcomeRow:
-    """The ``pulse_outcomes`` row of outcome event ``seq`` for the slot's latest intent."""
-    payload = json.loads(env.payload_json)
+def outcome_row(
+    seq: int, env: Envelope, intent_seq: int | None, payload: dict[str, Any] | None = None
+) -> OutcomeRow:
+    """The ``pulse_outcomes`` row of outcome event ``seq`` for the slot's latest intent.
+
+    ``payload`` is ``env``'s payload already decoded, when the caller has it.
+    """
+    if payload is None:
+        payload = json.loads(env.payload_json)
     slot_id = payload["slot_id"]
     if intent_seq is None:
         raise OrphanOutcomeError(

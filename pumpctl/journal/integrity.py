@@ -158,20 +158,32 @@ def schema_problem(conn: sqlite3.Connection, *, version: int | None = None) -> s
     return None
 
 
-def _expected_rows(
-    conn: sqlite3.Connection,
-) -> tuple[list[PulseRow], list[StartRow], list[RunRow], list[OutcomeRow]]:
+#: The deriving kinds as the ``kind`` column holds them.
+DERIVING_KIND_TEXTS = frozenset(str(k) for k in DERIVING_KINDS)
+
+#: An event as read: seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload (and maybe
+#: more columns after them, as the chain walk reads them).
+EventFields = Sequence[Any]
+
+
+def deriving_events(conn: sqlite3.Connection) -> Iterable[EventFields]:
+    """The events that derive rows, in order, read from the journal (when no walk kept them)."""
     marks = ", ".join("?" for _ in DERIVING_KINDS)
     columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
     sql = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608  (placeholders only)
-    rows = conn.execute(sql, [str(k) for k in DERIVING_KINDS])
+    return conn.execute(sql, [str(k) for k in DERIVING_KINDS])
+
+
+def _expected_rows(
+    rows: Iterable[EventFields],
+) -> tuple[list[PulseRow], list[StartRow], list[RunRow], list[OutcomeRow]]:
     pulses: list[PulseRow] = []
     starts: list[StartRow] = []
     runs: list[RunRow] = []
     outcomes: list[OutcomeRow] = []
     latest: dict[str, int] = {}
-    for seq, *fields in rows:
-        env = Envelope(*fields)
+    for event in rows:
+        seq, env = event[0], Envelope(*event[1:7])
         if env.kind == EventKind.PULSE_INTENT:
             row = pulse_row(int(seq), env)
             latest[row[1]] = row[0]
@@ -181,13 +193,20 @@ def _expected_rows(
         elif env.kind == EventKind.PULSE_RUN:
             runs.append(run_row(int(seq), env, latest.get(outcome_slot(env))))
         else:
-            outcomes.append(outcome_row(int(seq), env, latest.get(outcome_slot(env))))
+            # Decoded once here for both its slot and its row (as outcome_slot reads the slot).
+            payload = json.loads(env.payload_json)
+            intent = latest.get(str(payload["slot_id"]))
+            outcomes.append(outcome_row(int(seq), env, intent, payload))
     return pulses, starts, runs, outcomes
 
 
 def _first_difference(
     table: str, expected: Sequence[tuple[Any, ...]], found: Sequence[tuple[Any, ...]]
 ) -> str | None:
+    if len(expected) == len(found) and all(
+        tuple(w) == tuple(h) for w, h in zip(expected, found, strict=True)
+    ):
+        return None
     want = {int(row[0]): tuple(row) for row in expected}
     have = {int(row[0]): tuple(row) for row in found}
     for key in sorted(set(want) | set(have)):
@@ -216,13 +235,23 @@ STARTS_VERSION = 4
 RUNS_VERSION = 5
 
 
-def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> str | None:
+def derived_problem(
+    conn: sqlite3.Connection,
+    *,
+    version: int | None = None,
+    events: Iterable[EventFields] | None = None,
+) -> str | None:
     """One line naming the first derived row that differs from the verified events, or None.
+
+    ``events`` are the deriving events in order when the caller already has them (``log
+    verify`` keeps them from its walk of the chain); by default they are read here.
 
     Invariant (SR-28): the gate's history comes from these tables only after this check passed.
     """
     try:
-        pulses, starts, runs, outcomes = _expected_rows(conn)
+        pulses, starts, runs, outcomes = _expected_rows(
+            deriving_events(conn) if events is None else events
+        )
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as err:
         return f"a pulse record cannot be read back into the derived tables ({err})"
     found_pulses = conn.execute(
