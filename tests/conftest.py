@@ -41,14 +41,24 @@ _FIRST = ("e2e", "reliability", "fleet", "integration", "daemon")
 
 
 def _shared_fixture(item: pytest.Item) -> str | None:
-    """The module or session whose fixture ``item`` shares with other tests, if any."""
+    """The group of tests that share one of our module- or session-scoped fixtures with ``item``.
+
+    Only fixtures defined under tests/ count: pytest's own (tmp_path_factory is session-scoped)
+    are cheap and would put every test in one group.
+    """
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return None
-    scopes = {defs[-1].scope for defs in info.name2fixturedefs.values() if defs}
-    if "session" in scopes:
-        return "session"  # one worker builds it (the PostgreSQL cluster), not every worker
-    if "module" in scopes:
+    ours = [
+        defs[-1]
+        for defs in info.name2fixturedefs.values()
+        if defs and defs[-1].baseid.startswith("tests")
+    ]
+    sessions = sorted(d.argname for d in ours if d.scope == "session")
+    if sessions:
+        # One worker builds it (the PostgreSQL cluster), not every worker.
+        return "session:" + ",".join(sessions)
+    if any(d.scope == "module" for d in ours):
         return item.nodeid.split("::", 1)[0]
     return None
 
