@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -160,18 +161,24 @@ def test_a_stall_reaches_the_webhook_once_and_shows_in_metrics(
     assert [(a["outcome"], a["command"], a["final"]) for a in stall] == [("sent", "webhook", True)]
 
 
-def test_an_unreachable_receiver_raises_notify_failed(tmp_path: Path, receiver: Receiver) -> None:
+def test_an_unreachable_receiver_raises_notify_failed(tmp_path: Path) -> None:
     """A webhook that cannot be reached is retried, journaled per attempt, and then raises the
     notify-failed alarm on the daemon's status."""
-    dead = receiver.url
-    receiver.close()
-    with bench(
-        tmp_path,
-        scale=SCALE,
-        lead=LEAD,
-        faults=("stall@run:1:0.5",),
-        sections={"notify": _webhook(dead)},
-    ) as (_, daemon, _):
+    # Bound and never listening: connections are refused for the whole test, and no test
+    # running in parallel can start listening on the port meanwhile.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{closed.getsockname()[1]}/hook"
+    with (
+        closed,
+        bench(
+            tmp_path,
+            scale=SCALE,
+            lead=LEAD,
+            faults=("stall@run:1:0.5",),
+            sections={"notify": _webhook(dead)},
+        ) as (_, daemon, _),
+    ):
         daemon.wait_event("alarm.raised", 30, lambda e: e["kind"] == "pump-alarm-stall")
         wait_until(
             lambda: any(

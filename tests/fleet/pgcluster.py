@@ -14,12 +14,15 @@ import pwd
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 #: Set (as .ci/run does) to make a server that cannot start fail the tests instead of skipping.
 REQUIRE_ENV = "PUMPCTL_REQUIRE_POSTGRES"
 ADMIN_PASSWORD = "admin-secret"  # noqa: S105  (a throwaway test server)
+#: Tries to start the server, each on a newly free port (see start_cluster).
+PORT_ATTEMPTS = 3
 
 
 class ClusterUnavailable(RuntimeError):
@@ -47,9 +50,21 @@ def find_bindir() -> Path:
 
 
 def free_port() -> int:
+    """A port free a moment ago: another process may take it before the server binds it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A port that refuses connections while the block runs: bound here, never listening.
+
+    Unlike a port that was merely free a moment ago, no parallel test can start listening on it.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 @dataclass
@@ -156,5 +171,15 @@ def start_cluster(base: Path) -> Cluster:
     os.chmod(base, 0o755)  # noqa: S103  (the server account must reach its directory)
     cluster = Cluster(bindir, base, free_port(), run_as)
     cluster.init()
-    cluster.start()
-    return cluster
+    for attempt in range(PORT_ATTEMPTS):
+        try:
+            cluster.start()
+            return cluster
+        except ClusterUnavailable:
+            # Tests run in parallel: between free_port() and the server's bind another test
+            # may have taken the port. Only that failure is retried, on a new port.
+            log = (base / "server.log").read_text(errors="replace")
+            if "Address already in use" not in log or attempt == PORT_ATTEMPTS - 1:
+                raise
+            cluster.port = free_port()
+    raise AssertionError("unreachable")

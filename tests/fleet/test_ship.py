@@ -400,10 +400,11 @@ def test_bad_server_settings_are_one_line_and_exit_1(
     host: Host, pg_cluster: Cluster, to: str, expected: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A wrong DSN, a wrong password or a server that is down: exit 1, one line, no traceback."""
-    from tests.fleet.pgcluster import free_port  # noqa: PLC0415
+    from tests.fleet.pgcluster import refused_port  # noqa: PLC0415
 
-    dsn = to.format(port=pg_cluster.port, dead=free_port())
-    assert main(["ship", "-j", str(host.path), "--to", dsn, "--timeout-s", "3"]) == 1
+    with refused_port() as dead:
+        dsn = to.format(port=pg_cluster.port, dead=dead)
+        assert main(["ship", "-j", str(host.path), "--to", dsn, "--timeout-s", "3"]) == 1
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1 and "Traceback" not in err
     assert "wrong" not in err  # the password is never echoed

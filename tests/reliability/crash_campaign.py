@@ -50,6 +50,10 @@ INTENT_SLACK_S = 0.5 * TIME_SCALE
 #: A restarted pumpsim resumes this much real time behind, so its time line never runs ahead.
 RESTART_LAG_S = 0.5
 LIFE_LIMIT_S = 12.0
+#: The clean final life lasts this long (real seconds), and until it is ready at most...
+FINAL_LIFE_S = 4.0
+#: ...this long: a daemon not ready by then is stopped and its exit code reported.
+FINAL_READY_LIMIT_S = 60.0
 #: Joining pumpsim runs onto one time line is as exact as a control-socket round trip (a few
 #: real milliseconds, so a few simulated seconds); physical gaps are judged with this slack.
 CLOCK_JOIN_TOLERANCE_S = 10.0  # a life whose planted phase never comes is killed from outside
@@ -344,9 +348,17 @@ class CrashCampaign:
     def _final_life(self) -> None:
         """One clean life lets the daemon reconcile whatever the last kill left pending."""
         log_path = self.workdir / "daemon-final.log"
+        began = time.monotonic()
         proc = self._spawn("none", 1, log_path)
         with self._operator():
-            time.sleep(4.0)
+            # Reconciling happens before the daemon is ready: stopped earlier (a busy host can
+            # take more than the 4 s below to get there), it dies of the SIGTERM, nothing settled.
+            deadline = began + FINAL_READY_LIMIT_S
+            while b'"daemon.ready"' not in log_path.read_bytes():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            time.sleep(max(0.0, began + FINAL_LIFE_S - time.monotonic()))
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         if proc.returncode != 0:

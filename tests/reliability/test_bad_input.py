@@ -7,6 +7,8 @@ a lost or wrong record (SR-24).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import random
 import socket
@@ -20,6 +22,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -87,20 +90,50 @@ def test_random_configurations_load_or_fail_clearly(text: str) -> None:
 # -- pump-side byte streams ----------------------------------------------------------------------
 
 
+class LinkTime:
+    """The pump links' clock in a test whose pump answers at once or never (an in-process one):
+    it moves only while a read waits out its timeout, as a real port blocks when it has nothing
+    more to give. The links decide exactly as on the real clock, without spinning on it until
+    each timeout, and the same way on a busy host."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    @contextlib.contextmanager
+    def patched(self) -> Iterator[None]:
+        from pumpctl.drivers import harvard11_link, ne1000_link  # noqa: PLC0415
+
+        with (
+            mock.patch.object(ne1000_link, "time", self),
+            mock.patch.object(harvard11_link, "time", self),
+        ):
+            yield
+
+
 class MutatingTransport:
     """Between the driver and the loopback simulator: corrupts what the pump sends back."""
 
-    def __init__(self, inner: object, rng: random.Random, rate: float) -> None:
+    def __init__(self, inner: object, rng: random.Random, rate: float, clock: LinkTime) -> None:
         self.inner = inner
         self.rng = rng
         self.rate = rate
         self.mutations = 0
+        self.clock = clock
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 
     def read(self, size: int = 1) -> bytes:
         data = bytearray(self.inner.read(size))  # type: ignore[attr-defined]
+        if not data:
+            timeout = self.timeout  # the link's (set here), else the loopback's own
+            self.clock.sleep(float(timeout) if isinstance(timeout, int | float) else 0.0)
         if data and self.rng.random() < self.rate:
             self.mutations += 1
             how = self.rng.randrange(4)
@@ -123,10 +156,12 @@ def test_corrupted_pump_replies_never_crash_or_falsify(
     """SR-24 SR-16 SR-08: a day of corrupted pump replies: no crash, every motion journaled."""
     options = SimulationOptions(days=1, seed=seed, driver=driver)
     sim = Simulation(default_config(), tmp_path / "j.sqlite3", options)
+    link_time = LinkTime()
     transport = MutatingTransport(
         sim.daemon.driver._given_transport,
         random.Random(seed),  # noqa: S311 - reproducible corruption, not secrets
         0.03,
+        link_time,
     )
     sim.daemon.driver._given_transport = transport
     # A pump that garbles its self-test is refused at start (SR-13, tested elsewhere); here the
@@ -139,7 +174,8 @@ def test_corrupted_pump_replies_never_crash_or_falsify(
 
     transport.rate = 0.0
     sim.daemon.start = start_then_corrupt  # type: ignore[method-assign]
-    summary = sim.run()
+    with link_time.patched():
+        summary = sim.run()
     campaign_numbers.add("bad_inputs", transport.mutations)
     assert transport.mutations > 20
     assert summary.violations == []
@@ -148,12 +184,22 @@ def test_corrupted_pump_replies_never_crash_or_falsify(
     assert problems == []
 
 
+@functools.cache
+def driver_class(name: str) -> type:
+    """The registered driver class, looked up once (the registry reads every installed
+    package's entry points, most of an example's time when done 200 times)."""
+    from pumpctl.drivers.registry import get_driver_class  # noqa: PLC0415
+
+    cls: type = get_driver_class(name)
+    return cls
+
+
 @pytest.mark.parametrize("driver_name", ["ne1000", "harvard11"])
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_pump_bytes_are_link_faults(driver_name: str, noise: bytes) -> None:
     """SR-24 SR-16: whatever bytes a pump sends, the driver raises a PumpctlError or parses them."""
-    from pumpctl.drivers.registry import get_driver_class  # noqa: PLC0415
+    clock = LinkTime()
 
     class Noise:
         timeout: float | None = 0.05
@@ -167,6 +213,8 @@ def test_random_pump_bytes_are_link_faults(driver_name: str, noise: bytes) -> No
         def read(self, size: int = 1) -> bytes:
             chunk = bytes(self.rx[:size])
             del self.rx[:size]
+            if not chunk:
+                clock.sleep(self.timeout or 0.0)  # a real port blocks this long, then says b""
             return chunk
 
         def reset_input_buffer(self) -> None:
@@ -176,12 +224,13 @@ def test_random_pump_bytes_are_link_faults(driver_name: str, noise: bytes) -> No
             pass
 
     campaign_numbers.add("bad_inputs")
-    driver = get_driver_class(driver_name)("loop://", transport=Noise(), timeout_s=0.05)
-    for call in (driver.connect, driver.status, driver.dispensed):
-        try:
-            call()
-        except PumpctlError as err:
-            assert str(err).strip()
+    driver = driver_class(driver_name)("loop://", transport=Noise(), timeout_s=0.05)
+    with clock.patched():
+        for call in (driver.connect, driver.status, driver.dispensed):
+            try:
+                call()
+            except PumpctlError as err:
+                assert str(err).strip()
 
 
 # -- control socket ------------------------------------------------------------------------------

@@ -14,6 +14,12 @@ from tests.reliability import campaign_numbers
 from tests.reliability.crash_campaign import CampaignResult, CrashCampaign
 from tests.reliability.crashing_daemon import PHASES
 
+# The two pump families' campaigns run one after the other on one worker. Run side by side on
+# a busy 2-core host, a restarted daemon now and then fails its first read after the simulator
+# handshake's reconnect ("device reports readiness to read but returned no data") and exits 1;
+# that start-up failure is reported for investigation (it is not a kill the campaign planted).
+pytestmark = pytest.mark.xdist_group("crash-campaign")
+
 
 def run_and_check(
     workdir: Path, *, kills: int, seed: int, pump_restarts: int, driver: str
