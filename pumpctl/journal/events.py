@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     LIMITS_CHANGE = "limits.change"
     SLOT_SCHEDULED = "slot.scheduled"
     GATE_DECISION = "gate.decision"
+    PULSE_ARMED = "pulse.armed"
+    PULSE_DISARMED = "pulse.disarmed"
     PULSE_INTENT = "pulse.intent"
     PULSE_RUN = "pulse.run"
     PULSE_STARTED = "pulse.started"
@@ -137,6 +139,30 @@ class EventRecorder(ABC):
                 "reasons": [Reason(r).value for r in decision.reasons],
                 "details": list(decision.details),
                 "predicted_level_fraction": decision.predicted_level_fraction,
+            },
+        )
+
+    def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended:
+        """The bolus for ``slot`` is programmed and read back (SR-27) ahead of its slot.
+
+        Moves no fluid and counts as nothing: no delivery, no start, no attempt. Only an intent
+        makes a pulse count; an armed slot without one was never started.
+        """
+        payload = _slot_payload(slot)
+        payload["read_back"] = dict(read_back)
+        return self.append(EventKind.PULSE_ARMED, payload)
+
+    def record_disarmed(self, slot_id: str, why: str, *, armed_utc: datetime | None) -> Appended:
+        """The armed bolus for ``slot_id`` will not be started: something changed since arming.
+
+        The slot is then missed (never re-armed, never caught up); nothing moved for it.
+        """
+        return self.append(
+            EventKind.PULSE_DISARMED,
+            {
+                "slot_id": _require("slot_id", slot_id),
+                "why": _require("why", why),
+                "armed_utc": _opt_time(armed_utc),
             },
         )
 

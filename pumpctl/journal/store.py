@@ -342,6 +342,14 @@ class Journal(EventRecorder, Reconciler):
         with self._lock:
             return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
 
+    def kinds_since(self, seq: int) -> tuple[str, ...]:
+        """The kinds of every record after ``seq``, in order (what happened since a mark)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT kind FROM events WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+        return tuple(str(row[0]) for row in rows)
+
     def max_event_wall(self) -> datetime | None:
         """The latest wall time any record carries (a clock stepped back writes earlier ones)."""
         with self._lock:
