@@ -95,7 +95,10 @@ class AtSlot:
     pump_problem: str | None = None
 
 
-def why_disarm(armed: ArmedMark, now: AtSlot, *, scale: float = 1.0) -> str | None:
+# One return per reason reads clearer than a chain of flags.
+def why_disarm(  # noqa: PLR0911
+    armed: ArmedMark, now: AtSlot, *, scale: float = 1.0
+) -> str | None:
     """Why the armed pulse must not fire, in plain words; None when it may go to the gate."""
     if now.slot != armed.slot:
         what = "gone" if now.slot is None else "different"

@@ -211,9 +211,7 @@ class SlotKeeper:
         if isinstance(armed, DeliveryResult):
             self._after_refusal(slot, armed)
             return
-        mark = arming.mark(
-            self._clock, slot, armed.seq, self._arm_lead_s, wait or timedelta(0)
-        )
+        mark = arming.mark(self._clock, slot, armed.seq, self._arm_lead_s, wait or timedelta(0))
         self._armed = (armed, mark)
 
     def at_slot(self, slot: Slot | None) -> AtSlot:
@@ -239,7 +237,11 @@ class SlotKeeper:
         now = self._clock.now()
         planner = self._therapy.planner
         # Due now, or still the next slot: either way the same slot as armed, unchanged.
-        candidates = (due, planner.due(now, self._therapy.limits.grace_min), planner.next_after(now))
+        candidates = (
+            due,
+            planner.due(now, self._therapy.limits.grace_min),
+            planner.next_after(now),
+        )
         current = next(
             (c for c in candidates if c is not None and c.slot_id == armed.slot.slot_id), None
         )

@@ -32,6 +32,7 @@ from pumpctl.journal.verify import verify
 from pumpctl.simulator.personality import model_for_driver
 from tests.reliability.crashing_daemon import PHASES
 from tests.reliability.ground_truth import (
+    check_arming,
     check_physical_limits,
     check_records,
     journal_slots,
@@ -283,6 +284,7 @@ class CrashCampaign:
         slots = journal_slots(self.journal_path, self.shift_of_seq)
         problems, tally = check_records(moved, slots, slack_s=INTENT_SLACK_S)
         self.result.violations += problems
+        self.result.violations += check_arming(self.journal_path)
         self.result.violations += check_physical_limits(
             moved, self.config.limits, tolerance_s=CLOCK_JOIN_TOLERANCE_S + GATE_ALLOWANCE_S
         )

@@ -5,6 +5,9 @@ Started by the crash campaign as ``python -m tests.reliability.crashing_daemon P
 is reached, the process sends itself SIGKILL: no handler, no flush, no journal close — exactly
 what a power cut or the OOM killer does. Phases:
 
+* ``arming``: the bolus is programmed ahead of its slot; its read-back has not been taken.
+* ``armed``: the bolus is armed and journaled (``pulse.armed``); no intent yet. The restarted
+  daemon finds a programme loaded that only a new arming, read-back and intent may start.
 * ``before-intent``: the slot passed the gate; the intent is about to be journaled.
 * ``intent-run``: the intent is on disk; RUN has not been sent.
 * ``mid-pulse``: RUN was accepted; the pump is infusing.
@@ -29,6 +32,8 @@ from pumpctl.journal import store
 from pumpctl.journal.store import Journal
 
 PHASES = (
+    "arming",
+    "armed",
     "before-intent",
     "intent-run",
     "mid-pulse",
@@ -91,7 +96,12 @@ def plant(phase: str, nth: int) -> None:
 
         return wrapper
 
-    if phase == "before-intent":
+    if phase == "arming":
+        for cls in DRIVER_CLASSES:
+            cls.read_settings = before(cls.read_settings)  # type: ignore[method-assign]
+    elif phase == "armed":
+        Journal.record_armed = after(Journal.record_armed)  # type: ignore[method-assign]
+    elif phase == "before-intent":
         Journal.record_intent = before(Journal.record_intent)  # type: ignore[method-assign]
     elif phase == "intent-run":
         for cls in DRIVER_CLASSES:
