@@ -24,7 +24,7 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.model import Decision, Outcome, Slot
 from pumpctl.core.overshoot import LinkTiming, WatchPlan, overshoot_bound_ul, plan_watch
 from pumpctl.core.reconcile import classify_delivery
 from pumpctl.drivers.base import (
@@ -205,19 +205,24 @@ class PulseDelivery:
         log.warning("pulse.disarmed", slot_id=armed.slot.slot_id, why=why)
         self.journal.record_disarmed(armed.slot.slot_id, why, armed_utc=armed_at)
 
-    def fire(self, armed: Armed) -> DeliveryResult:
+    def fire(self, armed: Armed, decision: Decision | None = None) -> DeliveryResult:
         """Journal the intent and RUN the armed bolus (the gate allowed it just now); every exit
-        after the INTENT journals an OUTCOME."""
+        after the INTENT journals an OUTCOME. ``decision``: the gate's allow, journaled in the
+        intent's commit when it is not on record yet."""
         slot, words = armed.slot, armed.words
         settings = {
             "volume_ul": str(slot.volume_ul),
             "rate_ul_per_min": str(slot.rate_ul_per_min),
             "direction": "INF",
         }
-        # Invariant (SR-08): the intent is on disk before any command that could move fluid.
-        self.journal.record_intent(slot, pump_settings=settings)
-        # The record that RUN goes out: after a crash, zero totals prove nothing only without it.
-        self.journal.record_run(slot.slot_id)
+        # Invariant (SR-08): the intent is on disk before any command that could move fluid,
+        # with the record that RUN goes out (after a crash, zero totals prove nothing only
+        # without it): one commit, so neither is ever on disk without the other.
+        try:
+            self.journal.record_pulse_start(slot, pump_settings=settings, decision=decision)
+        except BaseException:
+            self.driver.disarm()  # no intent on record: this programme is never started
+            raise
         started = self.clock.now()
         try:
             self.driver.run()

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from pumpctl.core.alarm_kinds import AlarmKind
-from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.model import Decision, Outcome, Slot
 from pumpctl.errors import PumpAlarmError, PumpctlError
 from pumpctl.journal.events import Appended
 from pumpctl.watch import UnexplainedFlow
@@ -40,6 +40,14 @@ class DeliveryJournal(Protocol):
     ) -> object: ...
 
     def record_run(self, slot_id: str) -> object: ...
+
+    def record_pulse_start(
+        self,
+        slot: Slot,
+        *,
+        pump_settings: Mapping[str, Any],
+        decision: Decision | None = None,
+    ) -> object: ...
 
     def record_started(self, slot_id: str) -> object: ...
 

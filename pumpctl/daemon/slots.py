@@ -270,16 +270,19 @@ class SlotKeeper:
         wait = wait_in_window(slot, decision, self._clock.now(), self._therapy.limits)
         if wait is not None:
             return wait.total_seconds()  # still armed; the mark's validity covers this wait
-        if not self._journal_decision(slot, decision):
-            self.disarm("the gate's decision could not be journaled")
-            return None
         if not decision.allowed:
-            self.disarm("the gate denied it at its slot: " + "; ".join(decision.details))
+            if self._journal_decision(slot, decision):
+                self.disarm("the gate denied it at its slot: " + "; ".join(decision.details))
+            else:
+                self.disarm("the gate's decision could not be journaled")
             return None
+        # The allow goes on record in the intent's own commit (unless already there).
+        unrecorded = self._last_decision.get(slot.slot_id) != decision.reasons
+        self._last_decision[slot.slot_id] = decision.reasons
         armed, _ = self._armed
         self._armed = None
         try:
-            result = self._delivery.fire(armed)
+            result = self._delivery.fire(armed, decision if unrecorded else None)
         except PumpctlError as err:
             self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
             return None

@@ -85,6 +85,12 @@ class EventRecorder(ABC):
     def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
         """Durably append one record; returns only after it is on disk."""
 
+    def append_many(
+        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]]
+    ) -> list[Appended]:
+        """Durably append several records; a store that can commits them at once."""
+        return [self.append(kind, payload) for kind, payload in records]
+
     def record_daemon_start(
         self,
         version: str,
@@ -131,16 +137,26 @@ class EventRecorder(ABC):
         return self.append(EventKind.SLOT_SCHEDULED, _slot_payload(slot))
 
     def record_gate_decision(self, slot_id: str, decision: Decision) -> Appended:
-        return self.append(
-            EventKind.GATE_DECISION,
-            {
-                "slot_id": slot_id,
-                "allowed": decision.allowed,
-                "reasons": [Reason(r).value for r in decision.reasons],
-                "details": list(decision.details),
-                "predicted_level_fraction": decision.predicted_level_fraction,
-            },
-        )
+        return self.append(EventKind.GATE_DECISION, _decision_payload(slot_id, decision))
+
+    def record_pulse_start(
+        self,
+        slot: Slot,
+        *,
+        pump_settings: Mapping[str, Any],
+        decision: Decision | None = None,
+    ) -> Appended:
+        """The gate's allow (when not yet on record), the intent (SR-08) and the RUN record of
+        an armed pulse, in one commit: RUN follows at once, so nothing else can come between
+        them, and the slot's path costs one fsync instead of three."""
+        intent = _slot_payload(slot)
+        intent["pump_settings"] = dict(pump_settings)
+        records: list[tuple[EventKind | str, Mapping[str, Any]]] = []
+        if decision is not None:
+            records.append((EventKind.GATE_DECISION, _decision_payload(slot.slot_id, decision)))
+        records.append((EventKind.PULSE_INTENT, intent))
+        records.append((EventKind.PULSE_RUN, {"slot_id": _require("slot_id", slot.slot_id)}))
+        return self.append_many(records)[-1]
 
     def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended:
         """The bolus for ``slot`` is programmed and read back (SR-27) ahead of its slot.
@@ -415,4 +431,14 @@ def _slot_payload(slot: Slot) -> dict[str, Any]:
         "volume_ul": str(slot.volume_ul),
         "rate_ul_per_min": str(slot.rate_ul_per_min),
         "duration_s": str(slot.duration_s),
+    }
+
+
+def _decision_payload(slot_id: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "slot_id": slot_id,
+        "allowed": decision.allowed,
+        "reasons": [Reason(r).value for r in decision.reasons],
+        "details": list(decision.details),
+        "predicted_level_fraction": decision.predicted_level_fraction,
     }

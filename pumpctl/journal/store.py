@@ -13,7 +13,7 @@ import re
 import sqlite3
 import stat
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -248,6 +248,30 @@ class Journal(EventRecorder, Reconciler):
         Raises ``ValueError`` for a bad kind or payload (nothing is written) and
         :class:`JournalError` when the journal cannot be written.
         """
+        return self.append_many([(kind, payload)])[0]
+
+    def append_many(
+        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]]
+    ) -> list[Appended]:
+        """Durably append several records in one commit (one fsync, one head publication):
+        all of them are on disk when this returns, or none is. The chain is the same as if each
+        had been appended alone; the slot's gate record, intent and RUN record go this way."""
+        envs = [self._envelope(kind, payload) for kind, payload in records]
+        with self._lock:
+            appended, touched = self._commit(envs)
+            self._head = Head(appended[-1].seq, appended[-1].hash)
+            for intent_seq, outcome in touched:
+                if outcome is None or outcome is Outcome.UNCERTAIN:
+                    self._pending.add(intent_seq)
+                else:
+                    self._pending.discard(intent_seq)
+            self._publish(self._head, self._head.seq)
+            self._writable = True
+        for (kind, _), done in zip(records, appended, strict=True):
+            _log.debug("journal.appended", seq=done.seq, hash=done.hash, kind=str(kind))
+        return appended
+
+    def _envelope(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Envelope:
         kind = str(kind)
         if not _KIND_PATTERN.match(kind):
             raise ValueError(f"kind = {kind!r}: allowed dotted lowercase words like 'pulse.intent'")
@@ -260,36 +284,32 @@ class Journal(EventRecorder, Reconciler):
         offset = now.astimezone(self._local_tz).utcoffset()
         offset_min = 0 if offset is None else int(offset.total_seconds() // 60)
         elapsed_s = float(self.clock.elapsed_s())
-        env = Envelope(kind, wall_utc, offset_min, elapsed_s, self.clock.boot_id, payload_json)
-        with self._lock:
-            appended, touched = self._commit(env)
-            self._head = Head(appended.seq, appended.hash)
-            if touched is not None:
-                intent_seq, outcome = touched
-                if outcome is None or outcome is Outcome.UNCERTAIN:
-                    self._pending.add(intent_seq)
-                else:
-                    self._pending.discard(intent_seq)
-            self._publish(self._head, appended.seq)
-            self._writable = True
-        _log.debug("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
-        return appended
+        return Envelope(kind, wall_utc, offset_min, elapsed_s, self.clock.boot_id, payload_json)
 
-    def _commit(self, env: Envelope) -> tuple[Appended, tuple[int, Outcome | None] | None]:
+    def _commit(
+        self, envs: Sequence[Envelope]
+    ) -> tuple[list[Appended], list[tuple[int, Outcome | None]]]:
         conn = self._conn
-        body = record_bytes(env)
+        appended: list[Appended] = []
+        touched: list[tuple[int, Outcome | None]] = []
+        env = envs[0]
         try:
             conn.execute("BEGIN IMMEDIATE")
             # The head is read inside the write transaction, so the chain can never fork.
             row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, str(row[1]))
-            digest = link_hash(prev, body)
-            conn.execute(
-                "INSERT INTO events (seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id,"
-                " payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, *env, prev, digest),
-            )
-            touched = derive_rows(conn, seq, env)
+            for env in envs:
+                digest = link_hash(prev, record_bytes(env))
+                conn.execute(
+                    "INSERT INTO events (seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id,"
+                    " payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, *env, prev, digest),
+                )
+                derived = derive_rows(conn, seq, env)
+                if derived is not None:
+                    touched.append(derived)
+                appended.append(Appended(seq, digest))
+                seq, prev = seq + 1, digest
             conn.execute("COMMIT")
         except (ValueError, KeyError) as err:
             self._rollback()
@@ -299,7 +319,7 @@ class Journal(EventRecorder, Reconciler):
             self._writable = False
             _log.error("journal.write_failed", path=str(self.path), error=str(err))
             raise JournalError(_describe(self.path, err)) from err
-        return Appended(seq, digest), touched
+        return appended, touched
 
     def _rollback(self) -> None:
         # The transaction may already be gone (SQLITE_FULL rolls back by itself).

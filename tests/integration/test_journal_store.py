@@ -157,6 +157,12 @@ EVERY_KIND = {
         moving=False,
         where="between pulses",
     ),
+    EventKind.PULSE_ARMED: lambda j: j.record_armed(
+        slot("s4"), read_back={"volume": "10UL", "rate": "10UM"}
+    ),
+    EventKind.PULSE_DISARMED: lambda j: j.record_disarmed(
+        "s4", "delivery.suspended journaled since arming", armed_utc=T0
+    ),
     EventKind.ALARM_RAISED: lambda j: j.record_alarm("a1", "occlusion", "high", "stall"),
     EventKind.ALARM_ACKNOWLEDGED: lambda j: j.record_alarm_acknowledged("a1", "op:bob"),
     EventKind.ALARM_SILENCED: lambda j: j.record_alarm_silenced("a1", "op:bob", T0),
@@ -456,3 +462,20 @@ def test_head_one_behind_after_a_crash_is_accepted(tmp_path: Path, clock: Virtua
     with Journal(path, clock) as j:
         assert j.record_daemon_stop("restart").seq == 3
     assert read_head(path) == verify(path).head
+
+
+def test_a_pulse_start_is_one_commit_of_decision_intent_and_run(journal: Journal) -> None:
+    """SR-08 SR-19: the armed pulse's allow, intent and RUN record land in one commit, chained
+    as three records; a payload that cannot be journaled writes none of them."""
+    allow = Decision(reasons=())
+    journal.record_pulse_start(slot("s5"), pump_settings={"VOL": "10"}, decision=allow)
+    assert [row[1] for row in raw_rows(journal.path)] == [
+        "gate.decision",
+        "pulse.intent",
+        "pulse.run",
+    ]
+    assert [r.slot_id for r in journal.pending_pulses()] == ["s5"]
+    assert verify(journal.path).ok
+    with pytest.raises(ValueError, match=r"payload of pulse\.intent"):
+        journal.record_pulse_start(slot("s6"), pump_settings={"VOL": object()}, decision=allow)
+    assert len(raw_rows(journal.path)) == 3 and journal.head is not None and journal.head.seq == 3
