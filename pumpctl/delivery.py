@@ -228,13 +228,16 @@ class PulseDelivery:
             self.driver.run()
         except PumpAlarmError as err:
             # The pump answered RUN with an alarm: RUN was not executed, and is never re-sent.
+            self._publish_head(slot)
             return self._finish(
                 slot, started, f"RUN answered by alarm {err.alarm}: not executed", err
             )
         except PumpctlError as err:
             # The RUN may or may not have reached the pump: only its evidence can say.
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
+            self._publish_head(slot)
             return self._monitor(slot, started, words, first_error=err)
+        self._publish_head(slot)
         # Logged after RUN: nothing but the intent's fsync stands between the slot and RUN.
         log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
         self._record_started(slot)
@@ -357,6 +360,15 @@ class PulseDelivery:
             suspend_for=AlarmKind.SETTINGS_MISMATCH,
             pump_unready=True,
         )
+
+    def _publish_head(self, slot: Slot) -> None:
+        """The head file catches up with the intent's commit, once RUN is out. A failure here
+        stops nothing: the bolus runs and is watched; the journal is then unwritable, so the
+        gate denies the next pulse until it is writable again."""
+        try:
+            self.journal.publish_head()
+        except PumpctlError as err:
+            log.error("journal.head_unpublished", slot_id=slot.slot_id, error=str(err))
 
     def _record_started(self, slot: Slot) -> None:
         """The pump answered RUN, so it is running: the next interval is measured from now."""

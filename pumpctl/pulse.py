@@ -51,6 +51,8 @@ class DeliveryJournal(Protocol):
 
     def record_started(self, slot_id: str) -> object: ...
 
+    def publish_head(self) -> None: ...
+
     def record_outcome(
         self,
         slot_id: str,

@@ -86,10 +86,17 @@ class EventRecorder(ABC):
         """Durably append one record; returns only after it is on disk."""
 
     def append_many(
-        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]]
+        self,
+        records: Sequence[tuple[EventKind | str, Mapping[str, Any]]],
+        *,
+        publish: bool = True,
     ) -> list[Appended]:
-        """Durably append several records; a store that can commits them at once."""
+        """Durably append several records; a store that can commits them at once and, with
+        ``publish=False``, publishes its head only at :meth:`publish_head`."""
         return [self.append(kind, payload) for kind, payload in records]
+
+    def publish_head(self) -> None:  # noqa: B027 - nothing held back by the default above
+        """Publish a head held back by ``append_many(..., publish=False)`` (if any)."""
 
     def record_daemon_start(
         self,
@@ -148,7 +155,8 @@ class EventRecorder(ABC):
     ) -> Appended:
         """The gate's allow (when not yet on record), the intent (SR-08) and the RUN record of
         an armed pulse, in one commit: RUN follows at once, so nothing else can come between
-        them, and the slot's path costs one fsync instead of three."""
+        them, and the slot's path costs one fsync instead of three. The caller publishes the
+        head (:meth:`publish_head`) once RUN is out."""
         intent = _slot_payload(slot)
         intent["pump_settings"] = dict(pump_settings)
         records: list[tuple[EventKind | str, Mapping[str, Any]]] = []
@@ -156,7 +164,8 @@ class EventRecorder(ABC):
             records.append((EventKind.GATE_DECISION, _decision_payload(slot.slot_id, decision)))
         records.append((EventKind.PULSE_INTENT, intent))
         records.append((EventKind.PULSE_RUN, {"slot_id": _require("slot_id", slot.slot_id)}))
-        return self.append_many(records)[-1]
+        # The head file follows right after RUN (publish_head): durable is the commit itself.
+        return self.append_many(records, publish=False)[-1]
 
     def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended:
         """The bolus for ``slot`` is programmed and read back (SR-27) ahead of its slot.

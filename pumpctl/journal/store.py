@@ -251,11 +251,20 @@ class Journal(EventRecorder, Reconciler):
         return self.append_many([(kind, payload)])[0]
 
     def append_many(
-        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]]
+        self,
+        records: Sequence[tuple[EventKind | str, Mapping[str, Any]]],
+        *,
+        publish: bool = True,
     ) -> list[Appended]:
         """Durably append several records in one commit (one fsync, one head publication):
         all of them are on disk when this returns, or none is. The chain is the same as if each
-        had been appended alone; the slot's gate record, intent and RUN record go this way."""
+        had been appended alone; the slot's gate record, intent and RUN record go this way.
+
+        ``publish=False`` leaves the head file at the previous record until
+        :meth:`publish_head` (or the next append): the records are durable all the same (the
+        head file only lets ``log verify`` see a cut-off tail), so the armed pulse's RUN does
+        not wait for a second device flush.
+        """
         envs = [self._envelope(kind, payload) for kind, payload in records]
         with self._lock:
             appended, touched = self._commit(envs)
@@ -265,11 +274,18 @@ class Journal(EventRecorder, Reconciler):
                     self._pending.add(intent_seq)
                 else:
                     self._pending.discard(intent_seq)
-            self._publish(self._head, self._head.seq)
+            if publish:
+                self._publish(self._head, self._head.seq)
             self._writable = True
         for (kind, _), done in zip(records, appended, strict=True):
             _log.debug("journal.appended", seq=done.seq, hash=done.hash, kind=str(kind))
         return appended
+
+    def publish_head(self) -> None:
+        """Publish the current head (after ``append_many(..., publish=False)``)."""
+        with self._lock:
+            if self._head is not None:
+                self._publish(self._head, self._head.seq)
 
     def _envelope(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Envelope:
         kind = str(kind)
