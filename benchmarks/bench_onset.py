@@ -1,7 +1,7 @@
 """Pulse onset: a slot's time vs the moment pumpsim's plunger started (its ledger), real time.
 
 The daemon runs in this process (built by ``assemble`` from an ordinary configuration, its
-product limits untouched: 10 ug every 80 min, minimum interval 60 min, 4-s boluses) against a
+product limits untouched: 10 ug every 80 min, minimum interval 60 min, 10-s boluses) against a
 ``pumpsim`` process on a real pty at 19200-baud wire timing. Two things make >= 200 pulses fit
 in three minutes without scaling the path that is measured:
 
@@ -9,8 +9,8 @@ in three minutes without scaling the path that is measured:
   across a host suspend), whenever it would sleep with no pulse armed: from just after one
   pulse to just before the next arming. From the arming (``arm_lead_s`` before the slot)
   through the bolus and its outcome everything runs in real time: wire, fsync, Python.
-* **The plunger runs 20x.** pumpsim and the daemon share a 20x clock, so a 4-s bolus takes
-  0.2 s. The lateness is read on that clock and divided by 20: the daemon's real-time delay
+* **The plunger runs 40x.** pumpsim and the daemon share a 40x clock, so a 10-s bolus takes
+  0.25 s. The lateness is read on that clock and divided by 40: the daemon's real-time delay
   between the slot and the pump starting. Nothing between the slot and RUN waits on the scale.
 
 The daemon's clock is anchored on pumpsim's through pumpsim's control socket (the round trip
@@ -48,7 +48,7 @@ from tests.e2e.harness import SIM_START, Pumpsim, journal_events, slot_time, wri
 from tests.reliability.ground_truth import motions, read_ledger
 
 BAUD = 19200
-SCALE = 20.0
+SCALE = 40.0
 #: Real seconds before its slot that a pulse is armed (``[pump] arm_lead_s``).
 ARM_LEAD_S = 0.3
 #: Real seconds of ordinary running (a flow-watch reading or two) before each arming.
@@ -190,7 +190,7 @@ def main() -> int:  # noqa: PLR0915 - one run, read top to bottom
         sim.link,
         anchor=first_slot,
         sections={
-            "prescription": {"interval_min": INTERVAL_MIN, "pulse_duration_s": 4},
+            "prescription": {"interval_min": INTERVAL_MIN, "pulse_duration_s": 10},
             "limits": {"min_interval_min": 60, "max_pulses_24h": 24, "max_dose_24h_ug": 250},
             "pump": {"syringe_volume_ul": 50_000, "arm_lead_s": ARM_LEAD_S},
         },
@@ -202,6 +202,19 @@ def main() -> int:  # noqa: PLR0915 - one run, read top to bottom
     journal = Journal(config.journal.path, clock)
     daemon = assemble(config, clock=clock, waker=waker, journal=journal, time_scale=SCALE)
     waker.armed = lambda: daemon.slots.armed_slot is not None
+    acked: list[str] = []
+
+    def acknowledge() -> None:
+        """On a loaded host an alarm can come (a reading slow enough for SR-25 to refuse a
+        bolus); an operator would acknowledge it, so the bench does, and counts it."""
+        for alarm in daemon.alarms.unacknowledged():
+            daemon.handle(
+                {"cmd": "ack", "alarm_id": alarm.alarm_id, "reason": "onset bench"},
+                {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid()},
+            )
+            acked.append(alarm.alarm_id)
+
+    daemon.after_tick.append(acknowledge)
     until = first_slot + timedelta(minutes=INTERVAL_MIN * args.pulses - 1)
     stopper = threading.Timer(args.limit_s, lambda: setattr(daemon, "stopping", True))
     stopper.start()
@@ -239,7 +252,7 @@ def main() -> int:  # noqa: PLR0915 - one run, read top to bottom
     )
     count = len(real_ms)
     figure(
-        "onset: pulses measured (4-s boluses at 20x, idle time skipped)",
+        "onset: pulses measured (10-s boluses at 40x, idle time skipped)",
         str(count),
         ">= 200",
         count >= 200,
@@ -258,6 +271,8 @@ def main() -> int:  # noqa: PLR0915 - one run, read top to bottom
     figure(
         "onset: slots missed / disarmed", f"{missed} / {disarmed}", "0 / 0", missed + disarmed == 0
     )
+    named = ", ".join(sorted(set(acked))) or "none"
+    figure("onset: alarms acknowledged by the bench", f"{len(acked)} ({named})", "0", not acked)
     figure("onset bench, real time s", f"{took_s:.0f}", "<= 180 s", took_s <= 180.0)
     print(f"finished {datetime.now().isoformat(timespec='seconds')}; start {SIM_START.date()}")
     return 0
