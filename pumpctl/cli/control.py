@@ -25,6 +25,7 @@ from pumpctl.cli.args import Subparsers, add_command, config_option
 from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.core.timefmt import local_text
 from pumpctl.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, ControlError
+from pumpctl.text import printable_tree
 
 #: Where sockets of daemons installed with the packaged units live: the units' RuntimeDirectory
 #: (one daemon, or one per pumpctl@NAME instance), then the configuration's default inside the
@@ -177,6 +178,8 @@ def _runner(build: Build, render: Render) -> Callable[[argparse.Namespace], int]
         if args.json:
             print(json.dumps(reply, default=str))
             return EXIT_OK if reply.get("ok") is True else EXIT_FAILURE
+        # Text from the daemon (reasons, notes, alarm details) never drives the terminal.
+        reply = printable_tree(reply)
         if reply.get("ok") is not True:
             raise ControlRefusedError(request["cmd"], reply)
         print(render(reply))
@@ -252,6 +255,27 @@ def _last_pulse(value: Any) -> str:
     return text
 
 
+def _delivering(value: Any) -> str:
+    if not isinstance(value, dict):
+        return _inline(value)
+    return (
+        f"{value.get('slot_id')} {value.get('volume_ul')} uL over {value.get('duration_s')} s, "
+        f"started {value.get('started_utc')}"
+    )
+
+
+def _blocked_by(value: Any) -> str:
+    if not isinstance(value, list):
+        return _inline(value)
+    if not value:
+        return "nothing"
+    lines = [
+        f"{item.get('reason')}: {item.get('detail')}" if isinstance(item, dict) else _inline(item)
+        for item in value
+    ]
+    return "".join(f"\n  {line}" for line in lines)
+
+
 def _next_slot(value: Any) -> str:
     if not isinstance(value, dict) or "scheduled_utc" not in value:
         return _inline(value)
@@ -276,6 +300,8 @@ def _head(value: Any) -> str:
 #: null (an unknown reservoir is worth saying).
 _STATUS_FIELDS: tuple[tuple[str, str, Callable[[Any], str], bool], ...] = (
     ("state", "State", str, False),
+    ("delivering", "Delivering", _delivering, False),
+    ("blocked_by", "Blocked by", _blocked_by, False),
     ("suspended_reason", "Suspended because", str, False),
     ("last_pulse", "Last pulse", _last_pulse, False),
     ("next_slot", "Next slot", _next_slot, False),

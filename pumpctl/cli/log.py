@@ -29,9 +29,11 @@ from pumpctl.cli.args import (
     positive_int,
     print_json,
 )
+from pumpctl.cli.log_repair import register_repair
 from pumpctl.cli.render import event_fields, event_json
 from pumpctl.cli.timespec import parse_time
 from pumpctl.errors import EXIT_OK, EXIT_TAMPERED
+from pumpctl.text import printable
 
 if TYPE_CHECKING:
     import sqlite3
@@ -66,6 +68,7 @@ KINDS = (
     "reservoir.changed",
     "operator.action",
     "journal.correction",
+    "journal.repaired",
     "notify.attempt",
     "key.enrolled",
     "key.rotated",
@@ -150,8 +153,9 @@ def _verify(args: argparse.Namespace) -> int:
     bad = style.paint("BAD", "bold", "red")
     if result.problem is not None:
         p = result.problem
-        print(f"{bad} {path}: {p.diagnosis.value} at record {p.seq}: {p.message}")
+        print(f"{bad} {path}: {p.diagnosis.value}{p.where}: {p.message}")
         print(f"({result.records} records verify before it)")
+        print(f"action: {p.action}")
         return EXIT_TAMPERED
     if bad_signature is not None:
         print(f"{bad} {path}: signature: {bad_signature}")
@@ -231,7 +235,8 @@ def show_line(event: EventRow, zones: Zones) -> str:
         if event.kind.startswith("alarm.")
         else (f"{event.kind:<20}")
     )
-    return f"{event.seq:>7} {format_time(event, zones)} {kind} {fields}".rstrip()
+    # Journaled text (reasons, notes) is shown escaped, never obeyed by the terminal.
+    return f"{event.seq:>7} {format_time(event, zones)} {kind} {printable(fields)}".rstrip()
 
 
 def _read(conn: sqlite3.Connection, args: argparse.Namespace, after_seq: int) -> list[EventRow]:
@@ -363,6 +368,8 @@ def register(subparsers: Subparsers) -> None:
     )
     json_option(p, "the verdict")
     p.set_defaults(func=_verify)
+
+    register_repair(commands)
 
     p = add_command(
         commands,

@@ -187,7 +187,7 @@ def _state_findings(clock: Clock, state: GateState) -> list[Finding]:
     return found
 
 
-def _pulse_findings(slot: Slot, limits: Limits, state: GateState) -> list[Finding]:
+def _pulse_findings(slot: Slot, limits: Limits) -> list[Finding]:
     """SR-01, SR-05 (duration), SR-17: the pulse itself is bounded and within per-pulse limits."""
     found: list[Finding] = []
     if slot.volume_ul <= 0:
@@ -210,13 +210,42 @@ def _pulse_findings(slot: Slot, limits: Limits, state: GateState) -> list[Findin
                 f"duration {slot.duration_s} s > {limits.max_pulse_duration_s} s",
             )
         )
-    if state.reservoir_unknown:
-        found.append((Reason.RESERVOIR, "no reservoir fill recorded (pumpctl reservoir fill)"))
-    elif state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
-        found.append(
-            (Reason.RESERVOIR, f"reservoir {state.reservoir_ul} uL < pulse {slot.volume_ul} uL")
-        )
     return found
+
+
+def _reservoir_findings(slot: Slot, state: GateState) -> list[Finding]:
+    """SR-17: the recorded reservoir holds the whole pulse."""
+    if state.reservoir_unknown:
+        return [(Reason.RESERVOIR, "no reservoir fill recorded (pumpctl reservoir fill)")]
+    if state.reservoir_ul is not None and state.reservoir_ul < slot.volume_ul:
+        return [
+            (Reason.RESERVOIR, f"reservoir {state.reservoir_ul} uL < pulse {slot.volume_ul} uL")
+        ]
+    return []
+
+
+def _pending_findings(history: Sequence[PulseRecord]) -> list[Finding]:
+    """SR-09: no pulse while an earlier one is UNCERTAIN."""
+    pending = [rec for rec in history if rec.pending]
+    if not pending:
+        return []
+    return [(Reason.UNCERTAIN_PENDING, f"pulse {pending[0].slot_id} is UNCERTAIN until reconciled")]
+
+
+def standing_findings(
+    slot: Slot, pending: Sequence[PulseRecord], clock: Clock, state: GateState
+) -> list[Finding]:
+    """What denies ``slot`` whenever it comes, whatever the pulse history: the clock, the
+    journal, a latched alarm, a suspension, the pump, the reservoir, an uncertain pulse.
+
+    Invariant: these are the very findings :func:`authorize` denies on (same functions), so
+    ``pumpctl status`` cannot say "ready" while the gate would refuse for one of them.
+    """
+    return [
+        *_state_findings(clock, state),
+        *_reservoir_findings(slot, state),
+        *_pending_findings(pending),
+    ]
 
 
 def _history_findings(
@@ -274,13 +303,10 @@ def authorize(
     findings = [
         *_window_findings(slot, clock, ctx),
         *_state_findings(clock, ctx.state),
-        *_pulse_findings(slot, ctx.limits, ctx.state),
+        *_pulse_findings(slot, ctx.limits),
+        *_reservoir_findings(slot, ctx.state),
+        *_pending_findings(history),
     ]
-    pending = [rec for rec in history if rec.pending]
-    if pending:
-        findings.append(
-            (Reason.UNCERTAIN_PENDING, f"pulse {pending[0].slot_id} is UNCERTAIN until reconciled")
-        )
     # Invariant (SR-09): pending pulses count as fully delivered. Invariant (SR-02): a pulse
     # whose RUN was sent counts as a start even when NOT_DELIVERED; one never sent does not.
     moved = [(since_start(rec, clock, ctx), rec) for rec in history if rec.counts_as_start]

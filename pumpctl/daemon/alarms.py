@@ -142,6 +142,7 @@ class AlarmSet:
         self._listeners: list[Listener] = list(listeners)
         self._missed_in_row = 0
         self._missed_slots: set[str] = set()
+        self._last_missed_slot: str | None = None
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -180,6 +181,11 @@ class AlarmSet:
     @property
     def missed_in_row(self) -> int:
         return self._missed_in_row
+
+    @property
+    def last_missed_slot(self) -> str | None:
+        """The slot the latest missed-pulse report was about."""
+        return self._last_missed_slot
 
     # -- transitions -----------------------------------------------------------------------
 
@@ -319,6 +325,7 @@ class AlarmSet:
         if slot_id not in self._missed_slots:
             self._missed_slots.add(slot_id)
             self._missed_in_row += 1
+        self._last_missed_slot = slot_id
         priority = Priority.HIGH if self._missed_in_row >= MISSED_IN_ROW_FOR_HIGH else None
         detail = f"slot {slot_id} missed ({self._missed_in_row} in a row)"
         return self.raise_alarm(AlarmKind.MISSED_PULSE, detail, priority=priority, slot_id=slot_id)
@@ -330,11 +337,22 @@ class AlarmSet:
 
     # -- restart ---------------------------------------------------------------------------
 
-    def restore(self, alarms: Iterable[Alarm], *, missed_in_row: int = 0) -> None:
-        """Reinstate alarms rebuilt from the journal after a restart, without new events."""
+    def restore(
+        self,
+        alarms: Iterable[Alarm],
+        *,
+        missed_in_row: int = 0,
+        missed_slots: Iterable[str] = (),
+    ) -> None:
+        """Reinstate alarms rebuilt from the journal after a restart, without new events.
+
+        ``missed_slots`` were already counted in ``missed_in_row``: reporting one again does
+        not count it twice.
+        """
         for alarm in alarms:
             self._alarms[alarm.alarm_id] = alarm
         self._missed_in_row = missed_in_row
+        self._missed_slots = set(missed_slots)
 
     def _emit(
         self,

@@ -14,6 +14,7 @@ from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.clock import Clock
 from pumpctl.daemon.alarm_log import AlarmLog
 from pumpctl.daemon.alarms import AlarmEvent, AlarmSet, Transition
+from pumpctl.daemon.restore import Restored
 from pumpctl.errors import PumpctlError
 from pumpctl.journal import Journal
 
@@ -54,7 +55,18 @@ class Annunciator:
         if str(kind) not in self.safety_suspended:
             self.raise_alarm(kind, detail, slot_id=slot_id)
         self.safety_suspended.add(str(kind))
-        self._journal.record_suspend("pumpctl", f"{kind}: {detail}")
+        self._journal.record_suspend("pumpctl", f"{kind}: {detail}", cause=str(kind))
+
+    def restore(self, restored: Restored) -> None:
+        """Take over the alarms and safety suspensions the journal left latched (SR-30)."""
+        self.alarms.restore(
+            restored.alarms.values(),
+            missed_in_row=restored.missed_in_row,
+            missed_slots=restored.missed_slots,
+        )
+        self.safety_suspended = set(restored.safety_suspended)
+        for alarm in self.alarms.unacknowledged():
+            log.warning("alarm.restored", kind=str(alarm.kind), detail=alarm.detail)
 
     def acknowledge(self, alarm_id: str, *, reason: str, who: str) -> None:
         """Acknowledge an alarm; one that suspended delivery ends its suspension, journaled."""
@@ -62,23 +74,33 @@ class Annunciator:
         if alarm_id in self.safety_suspended:
             self.safety_suspended.discard(alarm_id)
             self.alarms.clear_cause(AlarmKind(alarm_id))
-            self._journal.record_resume(who, f"{alarm_id} acknowledged: {reason}")
+            self._journal.record_resume(who, f"{alarm_id} acknowledged: {reason}", cause=alarm_id)
 
     def _journal_transition(self, event: AlarmEvent) -> None:
         alarm = event.alarm
         try:
+            missed = alarm.kind is AlarmKind.MISSED_PULSE
+            slot_id = alarm.slot_id
+            if slot_id is None and missed:
+                slot_id = self.alarms.last_missed_slot
             # A repeat is journaled only when it is about another slot: each slot's record then
             # names the alarm that concerned it, and a condition raised every tick adds nothing.
+            # Every missed slot is on record, so a restart continues the count (SR-30).
             new_slot = (
                 event.transition is Transition.REPEATED
-                and alarm.slot_id is not None
-                and alarm.slot_id != self._journaled_slot.get(alarm.alarm_id)
+                and slot_id is not None
+                and slot_id != self._journaled_slot.get(alarm.alarm_id)
             )
             if event.transition in (Transition.RAISED, Transition.ESCALATED) or new_slot:
                 self._journal.record_alarm(
-                    alarm.alarm_id, alarm.kind, alarm.priority, alarm.detail, slot_id=alarm.slot_id
+                    alarm.alarm_id,
+                    alarm.kind,
+                    alarm.priority,
+                    alarm.detail,
+                    slot_id=slot_id,
+                    missed_in_row=self.alarms.missed_in_row if missed else None,
                 )
-                self._journaled_slot[alarm.alarm_id] = alarm.slot_id
+                self._journaled_slot[alarm.alarm_id] = slot_id
             elif event.transition is Transition.ACKNOWLEDGED:
                 self._journal.record_alarm_acknowledged(
                     alarm.alarm_id, event.who or "?", note=event.reason or ""

@@ -161,6 +161,8 @@ def assemble(
         waker=waker,
         options=DaemonOptions(
             syringe_diameter_mm=Decimal(config.pump.syringe_diameter_mm),
+            syringe_volume_ul=Decimal(config.pump.syringe_volume_ul),
+            pump=config.pump,
             heartbeat_s=beat_s,
             poll_interval_s=min(MAX_POLL_INTERVAL_S, beat_s),
             config_digest=config.digest,

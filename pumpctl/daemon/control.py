@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +51,12 @@ _MAX_PENDING_REPLY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class _Deferred:
+    cmd: str
+    future: Future[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class PeerCred:
     """Who is on the other end of a control connection, as the kernel saw it at connect()."""
 
@@ -71,7 +78,10 @@ class PeerCred:
         return f"{who}(uid={self.uid} gid={self.gid} pid={self.pid})"
 
 
-Handler = Callable[[dict[str, Any], PeerCred], dict[str, Any]]
+#: A handler answers at once, or hands back a future the server watches (the server thread never
+#: blocks on it). A future not done within the server's ``reply_timeout_s`` is cancelled; if it
+#: cannot be (already running) the server keeps waiting for it.
+Handler = Callable[[dict[str, Any], PeerCred], "dict[str, Any] | Future[dict[str, Any]]"]
 
 
 @dataclass
@@ -80,8 +90,17 @@ class _Conn:
     peer: PeerCred
     inbox: bytearray = field(default_factory=bytearray)
     outbox: bytearray = field(default_factory=bytearray)
-    last_active_s: float = field(default_factory=time.monotonic)
+    #: When the current request window opened: at accept, then at each reply. Bytes that do
+    #: not complete a request never move it, so trickling cannot keep a connection alive.
+    window_s: float = field(default_factory=time.monotonic)
+    #: Whether a request was ever completed on this connection.
+    answered: bool = False
     closing: bool = False
+    #: The client closed its sending side; its last answer is still owed.
+    eof: bool = False
+    waiting: Future[dict[str, Any]] | None = None
+    waiting_cmd: str = ""
+    waiting_since_s: float = 0.0
 
 
 class ControlServer:
@@ -97,6 +116,9 @@ class ControlServer:
         max_request_bytes: int = MAX_REQUEST_BYTES,
         max_connections: int = 16,
         idle_timeout_s: float = 30.0,
+        max_per_peer: int | None = None,
+        request_grace_s: float = 2.0,
+        reply_timeout_s: float = 6.0,
     ) -> None:
         self.path = Path(path)
         self._handler = handler
@@ -105,6 +127,10 @@ class ControlServer:
         self._max_request_bytes = max_request_bytes
         self._max_connections = max_connections
         self._idle_timeout_s = idle_timeout_s
+        #: Connections one user (uid) may hold at once.
+        self._max_per_peer = max_per_peer or max(1, max_connections // 4)
+        self._request_grace_s = request_grace_s
+        self._reply_timeout_s = reply_timeout_s
         self._listener: socket.socket | None = None
         # Created here so it is never None; a server is started (and stopped) once.
         self._selector: selectors.BaseSelector = selectors.DefaultSelector()
@@ -239,6 +265,8 @@ class ControlServer:
                     _log.exception("control.loop_error")
                     if isinstance(key.data, _Conn):
                         self._close(key.data)
+            self._settle_waiting()
+            self._flush_all()
             self._reap_idle()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -257,12 +285,56 @@ class ControlServer:
             sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
         )
         conn = _Conn(sock=sock, peer=PeerCred(pid=pid, uid=uid, gid=gid))
-        if len(self._conns) >= self._max_connections:
+        if not self._make_room(conn.peer):
             _log.warning("control.too_many_connections", peer=str(conn.peer))
             conn.outbox += encode_reply(error_reply(CODE_BUSY, "too many control connections"))
             conn.closing = True
         self._conns[sock.fileno()] = conn
-        self._selector.register(sock, self._interest(conn), conn)
+        self._watch(conn)
+
+    def _make_room(self, peer: PeerCred) -> bool:
+        """Room for a new connection of ``peer``, closing one to make it if need be.
+
+        Invariant: connections that trickle bytes or say nothing cannot lock other clients
+        out. A user at its cap gives up its own oldest connection; a full server gives up a
+        connection that has not completed a request within ``request_grace_s`` (a trickler
+        or a silent one); a user at its cap only gives up such a connection of its own. A
+        connection whose request the daemon is carrying out, or that completes its requests,
+        is never closed to make room. Otherwise the new connection is told the server is busy.
+        """
+        now = time.monotonic()
+        open_conns = [c for c in self._conns.values() if not c.closing]
+        own = [c for c in open_conns if c.peer.uid == peer.uid]
+        stalled = [
+            c
+            for c in open_conns
+            if c.waiting is None
+            and now - c.window_s > self._request_grace_s
+            and (c.inbox or not c.answered)
+        ]
+        if len(own) >= self._max_per_peer:
+            candidates = [c for c in stalled if c.peer.uid == peer.uid]
+            why = (
+                f"uid {peer.uid} holds {self._max_per_peer} control connections and this one "
+                f"completed no request within {self._request_grace_s:g} s"
+            )
+        elif len(open_conns) >= self._max_connections:
+            candidates = stalled
+            why = (
+                f"the server was full and this connection completed no request within "
+                f"{self._request_grace_s:g} s"
+            )
+        else:
+            return True
+        if not candidates:
+            return False
+        victim = min(candidates, key=lambda c: c.window_s)
+        _log.warning("control.connection_evicted", peer=str(victim.peer), why=why)
+        victim.outbox += encode_reply(error_reply(CODE_BUSY, f"connection closed: {why}"))
+        victim.inbox.clear()
+        victim.closing = True
+        self._watch(victim)
+        return True
 
     def _service(self, conn: _Conn, events: int) -> None:
         if events & selectors.EVENT_READ and not conn.closing:
@@ -273,7 +345,7 @@ class ControlServer:
             if conn.closing and not conn.outbox:
                 self._close(conn)
             else:
-                self._selector.modify(conn.sock, self._interest(conn), conn)
+                self._watch(conn)
 
     def _read(self, conn: _Conn) -> None:
         try:
@@ -284,15 +356,22 @@ class ControlServer:
             conn.closing, conn.outbox = True, bytearray()
             return
         if not chunk:
-            # End of input: a last request without its newline is still answered.
-            if conn.inbox.strip() and len(conn.inbox) <= self._max_request_bytes:
-                conn.outbox += encode_reply(self._answer(bytes(conn.inbox), conn.peer))
+            # End of input: a last request without its newline is still answered (the
+            # client may have shut down only its sending side and still read the reply).
+            last = conn.waiting is None and conn.inbox.strip()
+            if last and len(conn.inbox) <= self._max_request_bytes:
+                conn.inbox += b"\n"
+                self._drain(conn)
             conn.inbox.clear()
-            conn.closing = True
+            conn.eof = True
+            conn.closing = conn.waiting is None
             return
-        conn.last_active_s = time.monotonic()
         conn.inbox += chunk
-        while not conn.closing:
+        self._drain(conn)
+
+    def _drain(self, conn: _Conn) -> None:
+        """Answer the complete request lines in ``conn``'s inbox, one at a time."""
+        while not conn.closing and conn.waiting is None:
             end = conn.inbox.find(b"\n")
             if end < 0:
                 if len(conn.inbox) > self._max_request_bytes:
@@ -304,7 +383,43 @@ class ControlServer:
             line = bytes(conn.inbox[:end])
             del conn.inbox[: end + 1]
             if line.strip():
-                conn.outbox += encode_reply(self._answer(line, conn.peer))
+                self._reply(conn, self._answer(line, conn.peer))
+
+    def _reply(self, conn: _Conn, answer: dict[str, Any] | _Deferred) -> None:
+        if isinstance(answer, _Deferred):
+            conn.waiting, conn.waiting_cmd = answer.future, answer.cmd
+            conn.waiting_since_s = time.monotonic()
+            answer.future.add_done_callback(lambda _f: self._poke())
+            return
+        conn.outbox += encode_reply(answer)
+        conn.answered = True
+        conn.window_s = time.monotonic()
+
+    def _poke(self) -> None:
+        # From the loop thread: wake the selector so the finished reply goes out now.
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"r")
+
+    def _settle_waiting(self) -> None:
+        """Send the replies the loop finished; refuse (cancel) those it did not take in time."""
+        now = time.monotonic()
+        for conn in list(self._conns.values()):
+            future = conn.waiting
+            if future is None:
+                continue
+            if not future.done() and now - conn.waiting_since_s > self._reply_timeout_s:
+                # Invariant (SR-29): cancelled here means never carried out by the loop; if
+                # the loop already took it, the reply follows once it is done.
+                future.cancel()
+            if not future.done():
+                continue
+            conn.waiting = None
+            self._reply(conn, self._finished(conn.waiting_cmd, future, conn.peer))
+            self._drain(conn)
+            if conn.eof and conn.waiting is None:
+                conn.closing = True
+            if conn.sock.fileno() in self._conns:
+                self._watch(conn)
 
     def _refuse_oversized(self, conn: _Conn) -> None:
         _log.warning(
@@ -315,7 +430,7 @@ class ControlServer:
         conn.inbox.clear()
         conn.closing = True
 
-    def _answer(self, line: bytes, peer: PeerCred) -> dict[str, Any]:
+    def _answer(self, line: bytes, peer: PeerCred) -> dict[str, Any] | _Deferred:
         try:
             request = parse_request(line)
         except RequestError as err:
@@ -326,16 +441,40 @@ class ControlServer:
         log_request = _log.debug if cmd in _READING else _log.info
         log_request("control.request", cmd=cmd, peer_uid=peer.uid, peer_pid=peer.pid)
         try:
-            result = self._handler(request, peer)
-            reply = {"ok": True, **result}
-            encode_reply(reply)  # refuse here, not mid-write, a reply JSON cannot carry
-        except PumpctlError as err:
+            answer = self._handler(request, peer)
+        except Exception as err:
+            return self._failure(cmd, peer, err)
+        if isinstance(answer, Future):
+            return _Deferred(cmd, answer)
+        return self._ok(cmd, peer, answer)
+
+    def _finished(self, cmd: str, future: Future[dict[str, Any]], peer: PeerCred) -> dict[str, Any]:
+        if future.cancelled():
+            _log.warning("control.cancelled", cmd=cmd, peer=str(peer))
+            return error_reply(
+                CODE_BUSY,
+                f"{cmd} refused and not carried out: the daemon did not take it within "
+                f"{self._reply_timeout_s:g} s; try again",
+            )
+        err = future.exception()
+        if err is not None:
+            return self._failure(cmd, peer, err)
+        return self._ok(cmd, peer, future.result())
+
+    def _failure(self, cmd: str, peer: PeerCred, err: BaseException) -> dict[str, Any]:
+        if isinstance(err, PumpctlError):
             _log.warning("control.refused", cmd=cmd, peer=str(peer), error=str(err))
             return error_reply(CODE_REFUSED, str(err))
+        _log.error("control.handler_failed", cmd=cmd, peer=str(peer), error=repr(err))
+        message = f"internal error handling {cmd!r}: {type(err).__name__}: {err}"
+        return error_reply(CODE_INTERNAL, message)
+
+    def _ok(self, cmd: str, peer: PeerCred, result: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reply = {"ok": True, **result}
+            encode_reply(reply)  # refuse here, not mid-write, a reply JSON cannot carry
         except Exception as err:
-            _log.exception("control.handler_failed", cmd=cmd, peer=str(peer))
-            message = f"internal error handling {cmd!r}: {type(err).__name__}: {err}"
-            return error_reply(CODE_INTERNAL, message)
+            return self._failure(cmd, peer, err)
         return reply
 
     def _flush(self, conn: _Conn) -> None:
@@ -349,13 +488,25 @@ class ControlServer:
             conn.closing = True
             return
         del conn.outbox[:sent]
-        conn.last_active_s = time.monotonic()
+
+    def _flush_all(self) -> None:
+        for conn in list(self._conns.values()):
+            if conn.outbox:
+                self._flush(conn)
+            if conn.sock.fileno() not in self._conns:
+                continue
+            if conn.closing and not conn.outbox and conn.waiting is None:
+                self._close(conn)
+            else:
+                self._watch(conn)
 
     def _reap_idle(self) -> None:
+        """Close connections that completed no request within ``idle_timeout_s`` of their
+        window opening; a connection waiting for the daemon's answer is kept."""
         deadline = time.monotonic() - self._idle_timeout_s
         for conn in list(self._conns.values()):
-            if conn.last_active_s < deadline:
-                _log.info("control.idle_closed", peer=str(conn.peer))
+            if conn.waiting is None and conn.window_s < deadline:
+                _log.info("control.idle_closed", peer=str(conn.peer), partial=bool(conn.inbox))
                 self._close(conn)
 
     def _close(self, conn: _Conn) -> None:
@@ -368,10 +519,37 @@ class ControlServer:
     def _interest(conn: _Conn) -> int:
         events = selectors.EVENT_WRITE if conn.outbox else 0
         # Back-pressure: a client that sends without reading its replies is not read further
-        # until it catches up, so it cannot make the daemon buffer without bound.
-        if not conn.closing and len(conn.outbox) < _MAX_PENDING_REPLY_BYTES:
+        # until it catches up, so it cannot make the daemon buffer without bound; nor is one
+        # whose request the daemon is still carrying out, beyond one request's worth.
+        readable = not conn.closing and not conn.eof
+        if readable and len(conn.outbox) < _MAX_PENDING_REPLY_BYTES:
             events |= selectors.EVENT_READ
-        return events or selectors.EVENT_WRITE
+        if conn.waiting is not None and len(conn.inbox) > _MAX_PENDING_REPLY_BYTES:
+            events &= ~selectors.EVENT_READ
+        if not events and conn.closing:
+            events = selectors.EVENT_WRITE  # the next pass closes it
+        return events
+
+    def _watch(self, conn: _Conn) -> None:
+        """(Re)register ``conn`` for what it waits for; nothing at all while it only waits for
+        the daemon's answer after its client closed its side."""
+        events = self._interest(conn)
+        registered = self._registered(conn)
+        if not events:
+            if registered:
+                self._selector.unregister(conn.sock)
+            return
+        if registered:
+            self._selector.modify(conn.sock, events, conn)
+        else:
+            self._selector.register(conn.sock, events, conn)
+
+    def _registered(self, conn: _Conn) -> bool:
+        try:
+            self._selector.get_key(conn.sock)
+        except (KeyError, ValueError):
+            return False
+        return True
 
 
 def _resolve_group(group: str | int | None) -> int | None:

@@ -23,10 +23,18 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from pumpctl.core.alarm_kinds import DEFAULT_SILENCE_MIN, MAX_SILENCE_MIN
 from pumpctl.daemon.control_wire import MAX_REQUEST_BYTES, encode_reply
+from pumpctl.text import control_characters
 
 __all__ = ["MAX_REQUEST_BYTES", "encode_reply"]
 
@@ -43,7 +51,22 @@ CODE_REFUSED: Final = "refused"
 CODE_INTERNAL: Final = "internal"
 CODE_BUSY: Final = "busy"
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+def _no_control(text: str) -> str:
+    """Free text is stored as given, so it may not carry control characters (refused)."""
+    found = control_characters(text)
+    if found:
+        raise ValueError(
+            f"control characters are not allowed in free text (found {', '.join(found)})"
+        )
+    return text
+
+
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(_no_control),
+]
 AlarmId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9:._-]{0,63}$")]
 
 

@@ -15,6 +15,7 @@ from types import TracebackType
 import structlog
 
 from pumpctl.errors import PumpctlError
+from pumpctl.statefiles import open_nofollow
 
 _log = structlog.get_logger()
 
@@ -44,7 +45,8 @@ class StateLock:
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             # No O_TRUNC: truncating before we hold the lock would wipe the holder's pid.
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            # Invariant: a link planted in the state directory is refused, never followed.
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT, 0o640, what="state lock")
         except OSError as err:
             raise PumpctlError(
                 f"cannot open the state lock {self.path}: {err.strerror or err}; the state "

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 #: Pulse outcomes always exported (zero until seen), so a rate() never starts from nothing.
 OUTCOMES = ("DELIVERED", "PARTIAL", "OVER_DELIVERED", "NOT_DELIVERED", "UNCERTAIN", "MISSED")
 PRIORITIES = ("high", "medium", "low")
-STATES = ("starting", "ready", "pump-not-ready", "suspended")
+STATES = ("starting", "ready", "delivering", "blocked", "suspended")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

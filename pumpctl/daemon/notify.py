@@ -40,7 +40,9 @@ def notify(state: str, *, environ: dict[str, str] | None = None) -> bool:
         return False
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto(state.encode("utf-8", errors="replace"), address)
+            # Invariant: never blocks. A receiver whose queue is full (a stalled systemd, a
+            # lagging listener) makes this message fail, not the delivery loop wait.
+            sock.sendto(state.encode("utf-8", errors="replace"), socket.MSG_DONTWAIT, address)
     except OSError as err:
         # Invariant: a failed notification never interrupts delivery; systemd's watchdog
         # notices missing keep-alives on its own.
@@ -65,6 +67,16 @@ def status(text: str, *, environ: dict[str, str] | None = None) -> bool:
 def watchdog(*, environ: dict[str, str] | None = None) -> bool:
     """Keep-alive for ``WatchdogSec``; call it from the delivery loop itself (SR-15)."""
     return notify("WATCHDOG=1", environ=environ)
+
+
+def extend_timeout(seconds: float, *, environ: dict[str, str] | None = None) -> bool:
+    """Ask systemd for ``seconds`` more before it gives up on start-up (``EXTEND_TIMEOUT_USEC``).
+
+    Sent while start-up waits on something long but bounded (verifying a large journal,
+    waiting for a pump still moving to stand still before reconciling): the next message must
+    come within ``seconds``.
+    """
+    return notify(f"EXTEND_TIMEOUT_USEC={max(1, round(seconds * 1_000_000))}", environ=environ)
 
 
 def stopping(*, environ: dict[str, str] | None = None) -> bool:

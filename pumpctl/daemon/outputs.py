@@ -123,6 +123,8 @@ class DaemonOutputs:
             grace = min(STOP_GRACE_S, float(self.notifications.notifier.settings.timeout_s))
             self.notifications.notifier.close(grace)
             self.notifications.settle(daemon.journal, daemon.alarms)
+            # The last snapshot (and the metrics written from it) counts what was just settled.
+            daemon.status.update()
         self.write_metrics(daemon)
 
     def _notify_status(self) -> dict[str, Any]:

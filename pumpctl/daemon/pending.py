@@ -16,6 +16,7 @@ from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, PulseRecord
 from pumpctl.core.reconcile import Action, PendingEvidence, decide_pending
+from pumpctl.daemon import notify
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.state import DeliveryState
 from pumpctl.daemon.waiting import Waker
@@ -164,6 +165,8 @@ class PendingPulses:
         deadline = self._clock.elapsed_s() + float(record.duration_s) + SETTLE_MARGIN_S
         status = self._driver.status()
         while status.moving and self._clock.elapsed_s() < deadline:
+            # Start-up may wait up to a whole pulse here: systemd is told, poll by poll.
+            notify.extend_timeout(self._poll_interval_s + SETTLE_MARGIN_S)
             self._waker.sleep(self._poll_interval_s)
             status = self._driver.status()
         return status

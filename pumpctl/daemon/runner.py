@@ -17,13 +17,10 @@ from typing import Any
 
 import structlog
 
-from pumpctl.config import load_config
-from pumpctl.config.sections import PumpSection
+from pumpctl.config import Config, load_config
 from pumpctl.core.clock import Clock, ScaledClock, SystemClock
-from pumpctl.core.model import Limits, Prescription
 from pumpctl.daemon import notify
 from pumpctl.daemon.assemble import assemble, make_driver
-from pumpctl.daemon.configuration import effective_prescription
 from pumpctl.daemon.control import ControlServer
 from pumpctl.daemon.lock import StateLock
 from pumpctl.daemon.logging import configure_logging
@@ -34,8 +31,12 @@ from pumpctl.errors import ConfigError, PumpctlError, PumpStateError
 from pumpctl.journal import Journal
 from pumpctl.journal.keyfile import attach_key
 from pumpctl.journal.verify import verify
+from pumpctl.statefiles import check_inside, check_state_dir
 
 log = structlog.get_logger("pumpctl.daemon")
+
+#: What systemd is asked to add to its start-up timeout while the journal is verified.
+VERIFY_ALLOWANCE_S = 300.0
 
 
 def simulator_clock(
@@ -88,8 +89,13 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
     configure_logging(config.logging.format, config.logging.level)
     state_dir = config.journal.state_dir
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    # Invariant: nobody but the daemon's user can plant or replace a state file.
+    check_state_dir(state_dir)
+    check_inside(state_dir, config.journal.path, "journal")
     with StateLock(state_dir):
         if config.journal.path.exists():
+            # Verification reads the whole journal; a large one may take a while.
+            notify.extend_timeout(VERIFY_ALLOWANCE_S)
             verify(config.journal.path).raise_for_problem()
         driver = make_driver(config)
         clock: Clock = SystemClock()
@@ -110,7 +116,7 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
             alarms_before_start=alarms_at_handshake,
             time_scale=scale,
         )
-        install_signals(daemon, config_path, config.pump)
+        install_signals(daemon, config_path)
         try:
             daemon.start()
         except PumpctlError:
@@ -133,43 +139,26 @@ def run_daemon(config_path: Path, *, time_scale: float | None = None) -> int:
     return 0
 
 
-def changed_pump_keys(running: PumpSection, fresh: PumpSection) -> list[str]:
-    """The [pump] keys whose values differ between two configurations."""
-    return [
-        name for name in PumpSection.model_fields if getattr(running, name) != getattr(fresh, name)
-    ]
+def reload_loader(daemon: Daemon, config_path: Path) -> Callable[[], Config | None]:
+    """What a SIGHUP runs on the loop thread: the configuration read again, or None.
 
-
-def reload_loader(
-    daemon: Daemon, config_path: Path, running_pump: PumpSection
-) -> Callable[[], tuple[Prescription, Limits] | None]:
-    """What a SIGHUP runs on the loop thread: the new prescription and limits, or None.
-
-    SR-27: a file whose [pump] differs from the running one is refused as a whole (nothing of
-    it applies) and holds pulses until restart; pump settings change only with a new
-    self-test, which only a restart performs. A file whose [pump] is back to the running one
-    releases that hold.
+    An invalid file raises the reload-rejected alarm and changes nothing. A valid one is judged
+    and applied by :meth:`pumpctl.daemon.reload.Reload.apply_config`, the one place that
+    resolves the prescription as start-up does and refuses a changed ``[pump]`` (SR-27).
     """
 
-    def loader() -> tuple[Prescription, Limits] | None:
+    def loader() -> Config | None:
         try:
-            fresh = load_config(config_path)
+            return load_config(config_path)
         except ConfigError as err:
             log.error("config.reload_rejected", problems=err.problems)
             daemon.reject_reload("; ".join(err.problems))
             return None
-        changed = changed_pump_keys(running_pump, fresh.pump)
-        if changed:
-            daemon.refuse_pump_reload(changed)
-            return None
-        daemon.pump_reload_unchanged()
-        # The same slots as at start: an unchanged prescription keeps the journal's anchor.
-        return effective_prescription(fresh, daemon.journal), fresh.limits
 
     return loader
 
 
-def install_signals(daemon: Daemon, config_path: Path, running_pump: PumpSection) -> None:
+def install_signals(daemon: Daemon, config_path: Path) -> None:
     """SIGTERM/SIGINT stop after the current tick (a running pulse finishes and is journaled);
     SIGHUP reloads the configuration as a journaled prescription change (SR-21, SR-27)."""
 
@@ -179,7 +168,7 @@ def install_signals(daemon: Daemon, config_path: Path, running_pump: PumpSection
         daemon.waker.wake()
 
     def reload(_signum: int, _frame: FrameType | None) -> None:
-        daemon.reload_requested = reload_loader(daemon, config_path, running_pump)
+        daemon.reload_requested = reload_loader(daemon, config_path)
         daemon.waker.wake()
 
     handlers: dict[signal.Signals, Any] = {

@@ -31,7 +31,9 @@ Invariant: a hook never decides or delays a pulse; the gate and the delivery see
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -39,6 +41,8 @@ from typing import Any
 
 import structlog
 
+from pumpctl.config.sections import PumpSection
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.arming import DEFAULT_ARM_LEAD_S
 from pumpctl.core.clock import Clock, ScaledClock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
@@ -47,18 +51,28 @@ from pumpctl.daemon import notify
 from pumpctl.daemon.alarms import AlarmSet
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.flow_watch import FlowWatch
-from pumpctl.daemon.operator import OperatorRequests
+from pumpctl.daemon.operator import OperatorRequests, ServingWaiter
 from pumpctl.daemon.pending import PendingPulses
 from pumpctl.daemon.pump_watch import PumpWatch
 from pumpctl.daemon.reload import Loader, Reload
 from pumpctl.daemon.reservoir import Reservoir, load_reservoir
+from pumpctl.daemon.restore import restore
 from pumpctl.daemon.slots import SlotKeeper
-from pumpctl.daemon.startup import record_daemon_start, restored_suspension
+from pumpctl.daemon.startup import record_daemon_start
 from pumpctl.daemon.state import DeliveryState, Therapy
 from pumpctl.daemon.status import StatusBoard
 from pumpctl.daemon.waiting import Waker
 from pumpctl.delivery import PulseDelivery
 from pumpctl.drivers.base import PumpAlarm, PumpDriver
+from pumpctl.errors import (
+    ConfigError,
+    JournalError,
+    ProtocolError,
+    PumpAlarmError,
+    PumpctlError,
+    PumpStateError,
+    TransportError,
+)
 from pumpctl.journal import Journal
 
 log = structlog.get_logger("pumpctl.daemon")
@@ -73,6 +87,8 @@ class DaemonOptions:
     poll_interval_s: float = 2.0
     config_digest: str = ""
     config_path: str | None = None
+    #: The syringe's capacity: a recorded fill above it is refused.
+    syringe_volume_ul: Decimal | None = None
     #: Clock seconds per real second (a scaled clock drives only the simulator).
     time_scale: float = 1.0
     #: The pump's device file, judged at each connection (SR-31); "" when there is none.
@@ -80,6 +96,9 @@ class DaemonOptions:
     #: Clock seconds between two between-pulse readings; None: SR-26's 5 s (a simulation on a
     #: virtual clock may read less often: the reading before every clear still sees all flow).
     flow_watch_s: float | None = None
+    #: The [pump] section the daemon starts with: a reload that changes it is refused (SR-27).
+    #: None only for test rigs built without a configuration.
+    pump: PumpSection | None = None
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
     #: Real seconds before its slot that a pulse is armed (programmed and read back).
@@ -115,7 +134,8 @@ class Daemon:
             driver,
             journal,
             clock,
-            waker,
+            # Between a running pulse's polls the loop serves operator requests (SR-29).
+            ServingWaiter(waker, clock, lambda: self.operator.serve(running=self.state.delivering)),
             poll_interval_s=options.poll_interval_s,
             heartbeat_s=max(options.poll_interval_s, options.heartbeat_s),
             syringe_diameter_mm=options.syringe_diameter_mm,
@@ -169,7 +189,9 @@ class Daemon:
             state=self.state,
             annunciator=self.annunciator,
             reservoir=self.reservoir,
+            blockers=self.slots.standing_blockers,
         )
+        self.slots.pulse_started = self.status.update
         self.operator = OperatorRequests(
             journal=journal,
             annunciator=self.annunciator,
@@ -178,9 +200,14 @@ class Daemon:
             pending=self.pending,
             status=self.status,
             waker=waker,
+            syringe_volume_ul=options.syringe_volume_ul,
         )
         self.reload = Reload(
-            therapy=self.therapy, journal=journal, annunciator=self.annunciator, state=self.state
+            therapy=self.therapy,
+            journal=journal,
+            annunciator=self.annunciator,
+            state=self.state,
+            running_pump=options.pump,
         )
         #: Hooks that failed once already (their traceback was logged).
         self._failed_hooks: set[int] = set()
@@ -195,6 +222,10 @@ class Daemon:
         # First, so that an alarm raised while reconciling reaches someone too.
         self._run_hooks("before_start", self.before_start)
         now = self.clock.now()
+        # SR-30: alarms, suspensions and the run of missed pulses latch across a restart.
+        restored = restore(self.journal)
+        self.state.operator_suspended = restored.operator_suspended
+        self.annunciator.restore(restored)
         self.slots.backfill_missed(now)
         record_daemon_start(
             self.journal,
@@ -213,9 +244,6 @@ class Daemon:
                 ),
             },
         )
-        suspended = restored_suspension(self.journal)
-        if suspended is not None:
-            self.state.operator_suspended = suspended
         self.pending.record_alarms_before_start()
         self.slots.load_history(now)
         self.pump_watch.load_flows()
@@ -237,7 +265,33 @@ class Daemon:
             self.waker.sleep(pause)
 
     def tick(self) -> float:
-        """One pass of the loop; returns how long to sleep before the next one (clock seconds)."""
+        """One pass of the loop; returns how long to sleep before the next one (clock seconds).
+
+        Invariant (SR-24): the one error boundary of the loop. A PumpctlError raised by any
+        step (a journal write while applying a reload, a suspension, an alarm...) becomes an
+        alarm and the daemon keeps running; the steps it skipped run again at the next tick.
+        """
+        try:
+            return self._tick()
+        except PumpctlError as err:
+            self._step_failed(err)
+            return max(self.options.poll_interval_s, 0.0)
+
+    def _step_failed(self, err: PumpctlError) -> None:
+        log.error("daemon.step_failed", error=str(err), error_type=type(err).__name__)
+        if isinstance(err, JournalError):
+            self.annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+        elif isinstance(err, (TransportError, ProtocolError, PumpStateError, PumpAlarmError)):
+            self.state.pump_ready = False
+            self.annunciator.raise_alarm(AlarmKind.LINK_FAULT, str(err))
+        elif isinstance(err, ConfigError):
+            self.annunciator.raise_alarm(AlarmKind.CONFIG_RELOAD_REJECTED, str(err))
+        # The loop is alive and has said what failed: systemd's watchdog must not restart it.
+        notify.watchdog()
+        with contextlib.suppress(PumpctlError):
+            self.status.update()
+
+    def _tick(self) -> float:
         self.operator.serve()
         self.reload.apply_requested()
         now = self.clock.now()
@@ -362,9 +416,9 @@ class Daemon:
     def snapshot(self) -> dict[str, Any]:
         return self.status.snapshot()
 
-    def submit(self, body: Mapping[str, Any], peer: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+    def submit(self, body: Mapping[str, Any], peer: Any) -> dict[str, Any] | Future[dict[str, Any]]:
         """Called from the control thread (see :meth:`OperatorRequests.submit`)."""
-        return self.operator.submit(body, peer, timeout_s)
+        return self.operator.submit(body, peer)
 
     def handle(self, body: Mapping[str, Any], peer: Mapping[str, Any]) -> dict[str, Any]:
         """Carry out one operator action on the calling thread (the loop's, or a test's)."""
@@ -373,16 +427,10 @@ class Daemon:
     def reject_reload(self, why: str) -> None:
         self.reload.reject(why)
 
-    def refuse_pump_reload(self, changed: list[str]) -> None:
-        self.reload.refuse_pump_change(changed)
-
-    def pump_reload_unchanged(self) -> None:
-        self.reload.pump_unchanged()
-
     def apply_prescription(
         self, prescription: Prescription, limits: Limits, *, who: str, why: str
-    ) -> None:
-        self.reload.apply(prescription, limits, who=who, why=why)
+    ) -> bool:
+        return self.reload.apply(prescription, limits, who=who, why=why)
 
 
 __all__ = ["Daemon", "DaemonOptions"]

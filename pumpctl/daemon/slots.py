@@ -14,6 +14,7 @@ and fired at once, through the same calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -22,7 +23,14 @@ from pumpctl.core import arming
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.arming import Ahead, ArmedMark, AtSlot, why_disarm
 from pumpctl.core.clock import Clock
-from pumpctl.core.gate import GateContext, authorize, history_since, wait_in_window
+from pumpctl.core.gate import (
+    Finding,
+    GateContext,
+    authorize,
+    history_since,
+    standing_findings,
+    wait_in_window,
+)
 from pumpctl.core.model import Decision, GateState, Outcome, Reason, Slot
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.flow_watch import FlowWatch
@@ -74,6 +82,8 @@ class SlotKeeper:
         self._alarm_cursor = clock.now()
         self._boot_last_elapsed: dict[str, float] = {}
         self._max_journal_wall: datetime | None = None
+        #: Called once a pulse is about to run (the daemon rebuilds its status then).
+        self.pulse_started: Callable[[], None] = lambda: None
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -86,9 +96,14 @@ class SlotKeeper:
         self._mark_attempted_since(history_since(now))
 
     def ready(self, now: datetime) -> None:
-        """Start accounting at ``now``: earlier slots were backfilled or belong to earlier runs."""
+        """Start accounting at ``now``: earlier slots were backfilled or belong to earlier runs.
+
+        Missed-pulse alarms start where the journal ends (SR-30): every slot whose alarm time
+        came after the last record an earlier run wrote is judged now, so slots missed while
+        no daemon ran, or left unconfirmed across a restart, are alarmed.
+        """
         self._missed_cursor = now
-        self._alarm_cursor = now
+        self._alarm_cursor = self._covered_until(now)
         # Slots an earlier run already gave (or tried): after a restart inside a slot's window,
         # or a clock set back across it, the slot comes round again. It must be neither given
         # again nor recorded MISSED beside its real outcome.
@@ -100,6 +115,16 @@ class SlotKeeper:
         ]
         self._state.last_delivered = max(delivered, default=None)
 
+    def _covered_until(self, now: datetime) -> datetime:
+        """Up to when an earlier run judged missed-pulse alarms: its last record's time."""
+        last = self._journal.wall_at_open
+        if last is None or last > now:
+            return now
+        delay = timedelta(minutes=self._therapy.limits.missed_alarm_min)
+        # A slot exactly on the boundary is judged again rather than skipped; the alarm set
+        # counts a slot it restored only once.
+        return max(last - delay, now - MISSED_BACKFILL)
+
     def _mark_attempted_since(self, since: datetime) -> None:
         self._state.attempted.update(r.slot_id for r in self._journal.pulse_history(since))
         # A disarmed slot is a missed pulse, never given later, by this run or the next one
@@ -109,7 +134,7 @@ class SlotKeeper:
 
     def backfill_missed(self, now: datetime) -> None:
         """Slots whose window passed while no daemon ran are recorded MISSED (SR-10)."""
-        last = self._journal.last_event_wall()
+        last = self._journal.wall_at_open
         if last is None or last >= now:
             return
         limits = self._therapy.limits
@@ -152,6 +177,12 @@ class SlotKeeper:
         walls = [w for w in (self._max_journal_wall, self._journal.last_event_wall()) if w]
         self._max_journal_wall = max(walls) if walls else None
         return self._max_journal_wall
+
+    def standing_blockers(self, slot: Slot) -> list[Finding]:
+        """What the gate would deny ``slot`` for whenever it comes (status, item by item)."""
+        return standing_findings(
+            slot, self._journal.pending_pulses(), self._clock, self.gate_state()
+        )
 
     def decide(self, slot: Slot, clock: Clock | None = None) -> Decision:
         """The gate's verdict on ``slot`` now (or on ``clock``, a look ahead to decide arming)."""
@@ -281,11 +312,17 @@ class SlotKeeper:
         self._last_decision[slot.slot_id] = decision.reasons
         armed, _ = self._armed
         self._armed = None
+        self._state.delivering = slot
+        self._state.delivering_started = self._clock.now()
+        # Status says "delivering" for as long as the pulse runs (a fraction of a millisecond).
+        self.pulse_started()
         try:
             result = self._delivery.fire(armed, decision if unrecorded else None)
         except PumpctlError as err:
             self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
             return None
+        finally:
+            self._state.delivering = None
         self._after_delivery(slot, result)
         return None
 
@@ -321,12 +358,18 @@ class SlotKeeper:
         if not self._journal_decision(slot, decision) or not decision.allowed:
             return None
         self._state.attempted.add(slot.slot_id)
+        self._state.delivering = slot
+        self._state.delivering_started = self._clock.now()
+        # Status says "delivering" for as long as the pulse runs, not what it said before.
+        self.pulse_started()
         try:
             result = self._delivery.deliver(slot)
         except PumpctlError as err:
             # A journal failure mid-transaction: what the pump did is unknown to the record.
             self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
             return None
+        finally:
+            self._state.delivering = None
         self._after_delivery(slot, result)
         return None
 

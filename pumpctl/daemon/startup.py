@@ -1,7 +1,8 @@
 """What start-up reads from and writes to the journal before the pump is touched.
 
 The order of start-up itself is :meth:`pumpctl.daemon.service.Daemon.start`; these are its
-journal steps: the ``daemon.start`` record, and the operator's suspension restored.
+journal steps: the ``daemon.start`` record. What start-up takes over from the journal (alarms,
+suspensions, the run of missed pulses) is :mod:`pumpctl.daemon.restore`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from pumpctl import __version__
 from pumpctl.daemon.configuration import limits_dict, prescription_dict
 from pumpctl.daemon.state import Therapy
-from pumpctl.journal import EventKind, Journal
+from pumpctl.journal import Journal
 
 
 def record_daemon_start(
@@ -34,14 +35,3 @@ def record_daemon_start(
             "limits": limits_dict(therapy.limits),
         },
     )
-
-
-def restored_suspension(journal: Journal) -> str | None:
-    """An operator's suspension survives a restart: the journal says whether it is in force."""
-    reason: str | None = None
-    for event in journal.events(kinds=(EventKind.DELIVERY_SUSPENDED, EventKind.DELIVERY_RESUMED)):
-        if event.kind == EventKind.DELIVERY_SUSPENDED:
-            reason = str(event.payload.get("reason", "suspended"))
-        else:
-            reason = None
-    return reason

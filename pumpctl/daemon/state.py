@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pumpctl.core.model import Limits, Prescription
+from pumpctl.core.model import Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
 
 
@@ -54,6 +54,10 @@ class DeliveryState:
     #: When the latest pulse that delivered fluid (DELIVERED, PARTIAL or OVER_DELIVERED)
     #: started; at start-up read from the journal's last week (slot keeper).
     last_delivered: datetime | None = None
+    #: The slot whose pulse is running now, or None (slot keeper).
+    delivering: Slot | None = None
+    #: When that pulse was started (slot keeper).
+    delivering_started: datetime | None = None
     #: Why a refused reload of [pump] holds every pulse until restart (SR-27), or None
     #: (reload; the gate reads it as an active alarm).
     held_for_restart: str | None = None

@@ -4,6 +4,12 @@ Every field is typed for scripts and metrics: times are ISO 8601 in UTC (``*_utc
 are numbers of microlitres (``*_ul``), the next slot, the journal head and the last pulse are
 objects, and ``null`` means unknown.
 
+The state is truthful (SR-29): ``delivering`` while a pulse runs, ``suspended`` under an
+operator's or a safety suspension, ``blocked`` when the gate would refuse the next slot whenever
+it comes (a latched high alarm, the pump, the reservoir, an uncertain pulse, the clock, the
+journal), ``ready`` only when none of these holds. ``blocked_by`` lists each reason with its
+detail, from the gate's own findings (:func:`pumpctl.core.gate.standing_findings`).
+
 The delivery loop rebuilds the snapshot after every tick and every operator action; the control
 thread only reads it, under a lock, so ``status`` never waits for the loop.
 """
@@ -15,8 +21,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pumpctl.core.alarm_kinds import Priority
 from pumpctl.core.clock import Clock
-from pumpctl.core.model import Slot
+from pumpctl.core.gate import Finding
+from pumpctl.core.model import Reason, Slot
 from pumpctl.daemon import notify
 from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.reservoir import Reservoir
@@ -36,6 +44,7 @@ class StatusBoard:
         state: DeliveryState,
         annunciator: Annunciator,
         reservoir: Reservoir,
+        blockers: Callable[[Slot], list[Finding]],
     ) -> None:
         self._therapy = therapy
         self._journal = journal
@@ -43,6 +52,7 @@ class StatusBoard:
         self._state = state
         self._annunciator = annunciator
         self._reservoir = reservoir
+        self._blockers = blockers
         self._snapshot: dict[str, Any] = {"state": "starting"}
         self._lock = threading.Lock()
         #: More fields, each from its own callable run on the loop thread (the notifier's
@@ -57,14 +67,24 @@ class StatusBoard:
         now = self._clock.now()
         nxt = nxt or self._therapy.planner.next_after(now)
         head = self._journal.head
-        state = "ready" if self._state.pump_ready else "pump-not-ready"
         safety_suspended = self._annunciator.safety_suspended
-        if self._state.operator_suspended is not None or safety_suspended:
+        blocked_by = self._blocked_by(nxt)
+        reasons = {item["reason"] for item in blocked_by}
+        delivering = self._state.delivering
+        if delivering is not None:
+            state = "delivering"
+        elif Reason.SUSPENDED.value in reasons or safety_suspended:
             state = "suspended"
+        elif blocked_by:
+            state = "blocked"
+        else:
+            state = "ready"
         remaining = self._reservoir.remaining_ul
         alarms = self._annunciator.alarms
         snap: dict[str, Any] = {
             "state": state,
+            "blocked_by": blocked_by,
+            "delivering": None if delivering is None else self._delivering(delivering),
             "pump_ready": self._state.pump_ready,
             "suspended_reason": self._state.operator_suspended
             or (", ".join(sorted(safety_suspended)) or None),
@@ -90,6 +110,39 @@ class StatusBoard:
         if annunciating:
             text += f"; ALARM {annunciating[0].alarm_id}"
         notify.status(text)
+
+    def _blocked_by(self, nxt: Slot) -> list[dict[str, str]]:
+        """Each standing reason the gate would deny the next slot for, with what to look at."""
+        items = []
+        for reason, found in self._blockers(nxt):
+            detail = found
+            if reason is Reason.ALARM_ACTIVE:
+                detail = self._alarm_detail()
+            elif reason is Reason.SUSPENDED and self._state.operator_suspended is not None:
+                detail = f"suspended by an operator: {self._state.operator_suspended}"
+            items.append({"reason": reason.value, "detail": detail})
+        return items
+
+    def _alarm_detail(self) -> str:
+        alarms = self._annunciator.alarms
+        latched = [a.alarm_id for a in alarms.unacknowledged() if a.priority is Priority.HIGH]
+        suspensions = sorted(self._annunciator.safety_suspended)
+        parts = []
+        if latched:
+            parts.append("unacknowledged high alarm " + ", ".join(latched))
+        if suspensions:
+            parts.append("safety suspension " + ", ".join(suspensions))
+        return "; ".join(parts) + " (pumpctl alarms; pumpctl ack ID --reason ...)"
+
+    def _delivering(self, slot: Slot) -> dict[str, Any]:
+        return {
+            "slot_id": slot.slot_id,
+            "scheduled_utc": slot.scheduled.isoformat(),
+            "started_utc": _utc(self._state.delivering_started),
+            "volume_ul": json_number(slot.volume_ul),
+            "dose_ug": json_number(slot.dose_ug),
+            "duration_s": json_number(slot.duration_s),
+        }
 
     def snapshot(self) -> dict[str, Any]:
         """The latest snapshot (safe from any thread)."""

@@ -21,7 +21,10 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pumpctl.statefiles import open_nofollow
+
 GENESIS_HASH = "00" * 32
+_HEX = frozenset("0123456789abcdef")
 HEAD_SUFFIX = ".head"
 
 
@@ -139,7 +142,8 @@ def write_head(journal_path: Path, head: Head, seal: Seal | None = None) -> None
         fields |= {"journal_id": seal.journal_id, "key_id": seal.key_id, "sig": seal.signature}
     text = canonical_json(fields)
     data = text.ljust(HEAD_RECORD_BYTES - 1).encode("ascii") + b"\n"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o644)
+    # Invariant: a link planted in the state directory is refused, never followed.
+    fd = open_nofollow(target, os.O_WRONLY | os.O_CREAT, 0o644, what="journal head")
     try:
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))
@@ -164,14 +168,19 @@ def read_sealed_head(journal_path: Path) -> tuple[Head, Seal | None] | None:
     """
     target = head_path(journal_path)
     with contextlib.suppress(FileNotFoundError):
-        text = target.read_text(encoding="ascii")
+        fd = open_nofollow(target, os.O_RDONLY, what="journal head")
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(HEAD_RECORD_BYTES * 2)
         try:
+            text = raw.decode("ascii")
             data = json.loads(text)
             head = Head(int(data["seq"]), str(data["hash"]))
+            if head.seq < 0 or len(head.hash) != 64 or not set(head.hash) <= _HEX:
+                raise ValueError(f"seq {head.seq} / hash {head.hash!r} out of range")
             seal = None
             if "sig" in data:
                 seal = Seal(str(data["journal_id"]), str(data["key_id"]), str(data["sig"]))
-        except (ValueError, KeyError, TypeError) as err:
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
             raise ValueError(f"head file {target}: not a valid head ({err})") from err
         return head, seal
     return None

@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     RESERVOIR_CHANGED = "reservoir.changed"
     OPERATOR_ACTION = "operator.action"
     CORRECTION = "journal.correction"
+    REPAIRED = "journal.repaired"
     NOTIFY_ATTEMPT = "notify.attempt"
     KEY_ENROLLED = "key.enrolled"
     KEY_ROTATED = "key.rotated"
@@ -295,17 +296,20 @@ class EventRecorder(ABC):
         message: str,
         *,
         slot_id: str | None = None,
+        missed_in_row: int | None = None,
     ) -> Appended:
-        return self.append(
-            EventKind.ALARM_RAISED,
-            {
-                "alarm_id": alarm_id,
-                "code": str(code),
-                "priority": Priority(priority).value,
-                "message": message,
-                "slot_id": slot_id,
-            },
-        )
+        """``slot_id`` and ``missed_in_row``: the missed slot and how many in a row (SR-22);
+        a restarted daemon continues the count from them (SR-30)."""
+        payload: dict[str, Any] = {
+            "alarm_id": alarm_id,
+            "code": str(code),
+            "priority": Priority(priority).value,
+            "message": message,
+            "slot_id": slot_id,
+        }
+        if missed_in_row is not None:
+            payload["missed_in_row"] = missed_in_row
+        return self.append(EventKind.ALARM_RAISED, payload)
 
     def record_alarm_acknowledged(self, alarm_id: str, who: str, *, note: str = "") -> Appended:
         return self.append(
@@ -322,14 +326,18 @@ class EventRecorder(ABC):
     def record_alarm_cleared(self, alarm_id: str, *, why: str = "") -> Appended:
         return self.append(EventKind.ALARM_CLEARED, {"alarm_id": alarm_id, "why": why})
 
-    def record_suspend(self, who: str, reason: str) -> Appended:
+    def record_suspend(self, who: str, reason: str, *, cause: str = "operator") -> Appended:
+        """``cause``: ``operator``, or the alarm id whose acknowledgement ends it (SR-06)."""
         return self.append(
-            EventKind.DELIVERY_SUSPENDED, {"who": _require("who", who), "reason": reason}
+            EventKind.DELIVERY_SUSPENDED,
+            {"who": _require("who", who), "reason": reason, "cause": _require("cause", cause)},
         )
 
-    def record_resume(self, who: str, reason: str) -> Appended:
+    def record_resume(self, who: str, reason: str, *, cause: str = "operator") -> Appended:
+        """``cause``: the suspension this ends, as in :meth:`record_suspend`."""
         return self.append(
-            EventKind.DELIVERY_RESUMED, {"who": _require("who", who), "reason": reason}
+            EventKind.DELIVERY_RESUMED,
+            {"who": _require("who", who), "reason": reason, "cause": _require("cause", cause)},
         )
 
     def record_reservoir_change(self, volume_ul: Decimal, who: str, reason: str) -> Appended:
@@ -391,6 +399,21 @@ class EventRecorder(ABC):
                 "who": _require("who", who),
                 "why": _require("why", why),
                 "correction": dict(correction),
+            },
+        )
+
+    def record_repair(
+        self, who: str, reason: str, found: Sequence[str], actions: Sequence[str]
+    ) -> Appended:
+        """``pumpctl log repair`` put back what the chain does not cover, from the chain: what it
+        found, what it did, who and why."""
+        return self.append(
+            EventKind.REPAIRED,
+            {
+                "who": _require("who", who),
+                "reason": _require("reason", reason),
+                "found": list(found),
+                "actions": list(actions),
             },
         )
 

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from pumpctl.journal.chain import Envelope
-from pumpctl.journal.derive import derive_rows
+from pumpctl.journal.derive import DERIVING_KINDS, derive_rows
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -106,6 +106,11 @@ def _derive_from(conn: sqlite3.Connection, *kinds: str) -> None:
     rows = conn.execute(query, kinds).fetchall()
     for seq, *fields in rows:
         derive_rows(conn, seq, Envelope(*fields))
+
+
+def derive_all(conn: sqlite3.Connection) -> None:
+    """Fill every derived table from the journal's records (``log repair`` after a rebuild)."""
+    _derive_from(conn, *(str(kind) for kind in DERIVING_KINDS))
 
 
 def _v2(conn: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ import re
 import sqlite3
 import stat
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +24,7 @@ import structlog
 from pumpctl.core.clock import Clock
 from pumpctl.core.model import Outcome, PulseRecord
 from pumpctl.errors import JournalError, JournalTamperedError
-from pumpctl.journal import query, schema
+from pumpctl.journal import integrity, query, schema
 from pumpctl.journal.chain import (
     GENESIS_HASH,
     Envelope,
@@ -38,8 +38,10 @@ from pumpctl.journal.chain import (
 )
 from pumpctl.journal.derive import derive_rows
 from pumpctl.journal.events import Appended, EventKind, EventRecorder
+from pumpctl.journal.integrity import Diagnosis, Problem
 from pumpctl.journal.reconcile import Reconciler
 from pumpctl.journal.signing import HeadSigner, seal_head
+from pumpctl.statefiles import StateFileError, refuse_journal_links
 
 _log = structlog.get_logger()
 _KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
@@ -61,6 +63,22 @@ def _describe(path: Path, err: sqlite3.Error, *, reading: bool = False) -> str:
     return f"journal {path}: {text}"
 
 
+def _is_damage(err: sqlite3.Error) -> bool:
+    text = str(err)
+    return isinstance(err, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text
+    )
+
+
+def journal_error(path: Path, err: sqlite3.Error) -> JournalError:
+    """The error for a failed SQLite call: a damaged file is tampering's verdict (exit 3)."""
+    if _is_damage(err):
+        return JournalTamperedError(
+            Problem(Diagnosis.CORRUPT, 0, f"corrupt or not a pumpctl journal ({err})").line(path)
+        )
+    return JournalError(_describe(path, err))
+
+
 def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
     """A configured connection; read-only ones never create or change the file."""
     if not writable:
@@ -73,7 +91,7 @@ def connect(path: Path, *, writable: bool) -> sqlite3.Connection:
         schema.configure(conn, writable=writable)
     except sqlite3.Error as err:
         conn.close()
-        raise JournalError(_describe(path, err)) from err
+        raise journal_error(path, err) from err
     return conn
 
 
@@ -149,15 +167,21 @@ class Journal(EventRecorder, Reconciler):
             raise JournalError(
                 f"journal {self.path}: state directory {self.path.parent} does not exist"
             )
+        # Invariant: a link planted in the state directory is refused, never followed.
+        refuse_journal_links(self.path)
         self._conn = connect(self.path, writable=True)
         try:
             self._open_schema()
             self._head = self._read_db_head()
             self._check_published_head()
+            self._check_unchained()
             self._pending = query.pending_intent_seqs(self._conn)
+            #: The newest record's wall time when this journal was opened: where the runs
+            #: before this one stopped writing (backfill of missed slots, SR-10, SR-30).
+            self.wall_at_open = query.last_event_wall(self._conn)
         except sqlite3.Error as err:
             self._conn.close()
-            raise JournalError(_describe(self.path, err)) from err
+            raise journal_error(self.path, err) from err
         except BaseException:
             self._conn.close()
             raise
@@ -176,7 +200,7 @@ class Journal(EventRecorder, Reconciler):
         except ValueError as err:
             raise JournalError(f"journal {self.path}: {err}") from err
         except sqlite3.Error as err:
-            raise JournalError(_describe(self.path, err)) from err
+            raise journal_error(self.path, err) from err
 
     def _read_db_head(self) -> Head | None:
         row = self._conn.execute(
@@ -184,20 +208,42 @@ class Journal(EventRecorder, Reconciler):
         ).fetchone()
         return None if row is None else Head(int(row[0]), str(row[1]))
 
+    def _refuse(self, diagnosis: Diagnosis, message: str) -> JournalTamperedError:
+        return JournalTamperedError(Problem(diagnosis, 0, message).line(self.path))
+
     def _check_published_head(self) -> None:
-        """Refuse to extend a chain that has lost records since its head was published."""
+        """Refuse to extend a chain that has lost records since its head was published, or
+        whose head is missing or unreadable: the same verdicts as ``pumpctl log verify``."""
         try:
             published = read_head(self.path)
-        except (OSError, ValueError) as err:
-            raise JournalError(f"journal {self.path}: cannot read its head ({err})") from err
-        if published is None:
-            return
+        except (OSError, ValueError, StateFileError) as err:
+            raise self._refuse(
+                Diagnosis.HEAD_UNREADABLE, f"its head cannot be read ({err})"
+            ) from err
         last = 0 if self._head is None else self._head.seq
+        if published is None:
+            if last:
+                raise self._refuse(
+                    Diagnosis.HEAD_MISSING,
+                    f"{last} records but no published head: records cut off the end could "
+                    "not be detected",
+                )
+            # A new journal publishes its empty head at once, so a missing head is never normal.
+            write_head(self.path, Head(0, GENESIS_HASH))
+            return
         if published.seq > last:
             raise JournalTamperedError(
                 f"journal {self.path} ends at record {last} but its published head is "
                 f"{published}: records were cut off (run `pumpctl log verify`)"
             )
+        if last > published.seq + 1 and not query.one_commit_tail(self._conn, published.seq):
+            raise self._refuse(
+                Diagnosis.HEAD_MISSING,
+                f"{last - published.seq} records follow the published head {published}; at "
+                "most one commit is expected after a crash",
+            )
+        if published.seq == 0:
+            return
         row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (published.seq,))
         found = row.fetchone()
         if found is None or found[0] != published.hash:
@@ -205,6 +251,18 @@ class Journal(EventRecorder, Reconciler):
                 f"journal {self.path}: record {published.seq} does not match the published "
                 f"head {published} (run `pumpctl log verify`)"
             )
+
+    def _check_unchained(self) -> None:
+        """SR-28: the schema and the derived tables the gate reads agree with the chain.
+
+        One pass over the pulse records at open; appends keep them in step afterwards.
+        """
+        schema_text = integrity.schema_problem(self._conn)
+        if schema_text is not None:
+            raise self._refuse(Diagnosis.SCHEMA, schema_text)
+        derived = integrity.derived_problem(self._conn)
+        if derived is not None:
+            raise self._refuse(Diagnosis.DERIVED, derived)
 
     @property
     def writable(self) -> bool:
@@ -235,7 +293,7 @@ class Journal(EventRecorder, Reconciler):
         seal: Seal | None = None if self._signer is None else seal_head(self._signer, head)
         try:
             write_head(self.path, head, seal)
-        except OSError as err:
+        except (OSError, StateFileError) as err:
             self._writable = False
             raise JournalError(
                 f"journal {self.path}: record {seq} is committed but its head could "
@@ -343,6 +401,15 @@ class Journal(EventRecorder, Reconciler):
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Hold the connection; a failed read is a :class:`JournalError`, never a raw one."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as err:
+                raise journal_error(self.path, err) from err
+
     def pulse_history(self, since: datetime) -> list[PulseRecord]:
         """The safety gate's history: intents since ``since`` plus every pending one (SR-09).
 
@@ -352,19 +419,19 @@ class Journal(EventRecorder, Reconciler):
         """
         span_s = max(0.0, (self.clock.now() - since).total_seconds())
         boot_since = (self.clock.boot_id, self.clock.elapsed_s() - span_s)
-        with self._lock:
+        with self._reading():
             return query.pulse_history(
                 self._conn, since, sorted(self._pending), boot_since=boot_since
             )
 
     def pending_pulses(self) -> list[PulseRecord]:
         """Pulses with an intent and no final outcome (none, or UNCERTAIN): reconcile these."""
-        with self._lock:
+        with self._reading():
             return query.pulses_by_seq(self._conn, sorted(self._pending))
 
     def last_event_wall(self) -> datetime | None:
         """Wall time of the newest record, for the gate's clock-plausibility check."""
-        with self._lock:
+        with self._reading():
             return query.last_event_wall(self._conn)
 
     def events(
@@ -375,12 +442,12 @@ class Journal(EventRecorder, Reconciler):
         kinds: Collection[str] = (),
     ) -> list[query.EventRow]:
         """Records in journal order (newest last), filtered by wall time and kind."""
-        with self._lock:
+        with self._reading():
             return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
 
     def kinds_since(self, seq: int) -> tuple[str, ...]:
         """The kinds of every record after ``seq``, in order (what happened since a mark)."""
-        with self._lock:
+        with self._reading():
             rows = self._conn.execute(
                 "SELECT kind FROM events WHERE seq > ? ORDER BY seq", (seq,)
             ).fetchall()
@@ -388,13 +455,13 @@ class Journal(EventRecorder, Reconciler):
 
     def max_event_wall(self) -> datetime | None:
         """The latest wall time any record carries (a clock stepped back writes earlier ones)."""
-        with self._lock:
+        with self._reading():
             row = self._conn.execute("SELECT MAX(wall_utc) FROM events").fetchone()
         return None if row is None or row[0] is None else datetime.fromisoformat(row[0])
 
     def last_elapsed_by_boot(self) -> dict[str, float]:
         """The last elapsed-clock reading journaled in each boot (the gate's reboot bound)."""
-        with self._lock:
+        with self._reading():
             return query.last_elapsed_by_boot(self._conn)
 
     def close(self) -> None:

@@ -12,40 +12,38 @@ import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 from pumpctl.errors import JournalError, JournalTamperedError
-from pumpctl.journal.chain import GENESIS_HASH, Head, read_head, read_sealed_head, record_bytes
-from pumpctl.journal.query import iter_events
+from pumpctl.journal import integrity
+from pumpctl.journal.integrity import REPAIRABLE, Diagnosis, Problem
+
+__all__ = [
+    "REPAIRABLE",
+    "Diagnosis",
+    "Problem",
+    "VerifyResult",
+    "verify",
+    "verify_signature_of",
+]
+from pumpctl.journal.chain import (
+    GENESIS_HASH,
+    Head,
+    head_path,
+    read_head,
+    read_sealed_head,
+    record_bytes,
+)
+from pumpctl.journal.query import iter_events, one_commit_tail
+from pumpctl.journal.schema import schema_version
 from pumpctl.journal.signing import KEY_KINDS, KeyRecord, SignatureError, check_sealed_head
 from pumpctl.journal.store import connect
+from pumpctl.statefiles import StateFileError
 
 _SELECT = (
     "SELECT seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload, prev_hash, hash"
     " FROM events ORDER BY seq"
 )
-_TRIGGERS = ("events_no_update", "events_no_delete")
-
-
-class Diagnosis(StrEnum):
-    """What is wrong with the first bad record."""
-
-    EDITED = "edited"
-    REMOVED = "removed"
-    INSERTED = "inserted"
-    REORDERED = "reordered"
-    TRUNCATED = "truncated"
-    BROKEN_LINK = "broken-link"  # a record was re-hashed after an edit, or removed and renumbered
-    REWRITTEN = "rewritten"  # the chain is consistent but differs from a published head
-    CORRUPT = "corrupt"
-
-
-@dataclass(frozen=True)
-class Problem:
-    diagnosis: Diagnosis
-    seq: int
-    message: str
 
 
 @dataclass(frozen=True)
@@ -65,10 +63,7 @@ class VerifyResult:
     def raise_for_problem(self) -> None:
         """Raise :class:`JournalTamperedError` describing the problem, if there is one."""
         if self.problem is not None:
-            raise JournalTamperedError(
-                f"journal {self.path}: {self.problem.diagnosis.value} at record "
-                f"{self.problem.seq}: {self.problem.message}"
-            )
+            raise JournalTamperedError(self.problem.line(self.path))
 
 
 Row = tuple[int, str, str, int, float, str, str, str, str]
@@ -192,6 +187,8 @@ def _walk(
 
 
 def _check_anchor(anchor: Head, label: str, last: int, seen: dict[int, str]) -> Problem | None:
+    if anchor.seq == 0:  # published when the journal was created empty
+        return None
     if anchor.seq > last:
         return Problem(
             Diagnosis.TRUNCATED,
@@ -217,7 +214,7 @@ def _damaged(path: Path, err: BaseException) -> VerifyResult:
 
 def _scan(
     path: Path, anchors: Sequence[Head], keep: list[Row] | None = None
-) -> VerifyResult | tuple[int, Head | None, Problem | None, dict[int, str], set[str]]:
+) -> VerifyResult | tuple[int, Head | None, Problem | None, dict[int, str], Problem | None]:
     """Walk the chain; a damaged file becomes a CORRUPT result, an unreadable one an error."""
     try:
         conn = connect(path, writable=False)
@@ -229,10 +226,11 @@ def _scan(
             return _damaged(path, cause)
         raise
     try:
+        page = integrity.page_problem(conn)
+        if page is not None:
+            return VerifyResult(path, 0, None, Problem(Diagnosis.CORRUPT, 0, page))
         last, head, problem, seen = _walk(conn, anchors, keep)
-        triggers = {
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-        }
+        unchained = _integrity(conn) if problem is None else None
     except sqlite3.OperationalError as err:
         if "unable to open" in str(err):
             raise JournalError(f"journal {path} cannot be read ({err})") from err
@@ -241,7 +239,19 @@ def _scan(
         return _damaged(path, err)
     finally:
         conn.close()
-    return last, head, problem, seen, triggers
+    return last, head, problem, seen, unchained
+
+
+def _integrity(conn: sqlite3.Connection) -> Problem | None:
+    """What the chain does not cover, checked against it: the schema and the derived tables."""
+    schema = integrity.schema_problem(conn, version=schema_version(conn))
+    if schema is not None:
+        return Problem(Diagnosis.SCHEMA, 0, schema)
+    version = schema_version(conn)
+    derived = integrity.derived_problem(conn, version=version) if version >= 2 else None
+    if derived is not None:
+        return Problem(Diagnosis.DERIVED, 0, derived)
+    return None
 
 
 def verify(
@@ -256,36 +266,52 @@ def verify(
     permission); every sign of tampering or damage is reported in the result.
     """
     path = Path(path)
-    warnings: list[str] = []
     try:
         published = read_head(path)
-    except (OSError, ValueError) as err:
-        published = None
-        warnings.append(f"published head unreadable ({err}); truncation checked only by anchor")
+    except (OSError, ValueError, StateFileError) as err:
+        return VerifyResult(
+            path, 0, None, Problem(Diagnosis.HEAD_UNREADABLE, 0, f"its head cannot be read ({err})")
+        )
     truncated = _file_truncated(path)
     if truncated is not None:
         return VerifyResult(path, 0, None, Problem(Diagnosis.TRUNCATED, 0, truncated))
     labelled = [(published, "the published head"), (anchor, "the anchor")]
     points = [(point, label) for point, label in labelled if point is not None]
-    scanned = _scan(path, [point for point, _ in points], keep)
+    scanned = _scan(path, [point for point, _ in points if point.seq], keep)
     if isinstance(scanned, VerifyResult):
         return scanned
-    last, head, problem, seen, triggers = scanned
+    last, head, problem, seen, unchained = scanned
     for point, label in points:
         problem = problem or _check_anchor(point, label, last, seen)
-    if published is None and last and not warnings:
-        warnings.append(
-            "no published head next to the journal: truncation is checked only against --anchor"
+    if problem is None and last and published is None:
+        problem = Problem(
+            Diagnosis.HEAD_MISSING,
+            0,
+            f"{last} records but no published head ({head_path(path).name}): records cut off "
+            "the end could not be detected",
         )
-    if published is not None and last > published.seq + 1:
-        warnings.append(
-            f"{last - published.seq} records follow the published head {published}; "
-            "at most one is expected after a crash"
+    if (
+        problem is None
+        and published is not None
+        and last > published.seq + 1
+        and not _one_commit_tail(path, published.seq)
+    ):
+        problem = Problem(
+            Diagnosis.HEAD_MISSING,
+            0,
+            f"{last - published.seq} records follow the published head {published}; at most "
+            "one commit is expected after a crash, so the head was replaced or not written",
         )
-    missing = [t for t in _TRIGGERS if t not in triggers]
-    if last and missing:
-        warnings.append(f"append-only triggers missing: {', '.join(missing)}")
-    return VerifyResult(path, last, head, problem, tuple(warnings))
+    return VerifyResult(path, last, head, problem or unchained)
+
+
+def _one_commit_tail(path: Path, after_seq: int) -> bool:
+    """What a crash between a commit and its head publication can leave (query.one_commit_tail)."""
+    conn = connect(path, writable=False)
+    try:
+        return one_commit_tail(conn, after_seq)
+    finally:
+        conn.close()
 
 
 def verify_signature_of(path: str | Path, trusted: bytes) -> str:
@@ -298,7 +324,7 @@ def verify_signature_of(path: str | Path, trusted: bytes) -> str:
     path = Path(path)
     try:
         sealed = read_sealed_head(path)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, StateFileError) as err:
         raise SignatureError(f"the published head cannot be read ({err})") from err
     if sealed is None:
         raise SignatureError("the journal has no published head to check the signature of")

@@ -69,6 +69,14 @@ class Bench:
         return self.daemon.handle({"cmd": "ack", "alarm_id": alarm_id, "reason": reason}, OPERATOR)
 
 
+def config_text(driver: str = "ne1000", safe_mode_timeout_s: int = 30) -> str:
+    """The bench's configuration file for ``driver`` (a reload of it with nothing else changed
+    keeps the running [pump] section)."""
+    watchdog = f"safe_mode_timeout_s = {safe_mode_timeout_s}"
+    text = CONFIG.replace('driver = "ne1000"', f'driver = "{driver}"')
+    return text.replace("safe_mode_timeout_s = 30", watchdog)
+
+
 def make_bench(
     tmp_path: Path,
     *,
@@ -87,9 +95,7 @@ def make_bench(
     """``wire_time``: the loopback moves the clock by each byte's time on the line;
     ``safe_mode_timeout_s`` replaces the configured watchdog period (the heartbeat must stay
     below it); ``driver`` names the pump's driver (the simulator speaks its protocol)."""
-    watchdog = f"safe_mode_timeout_s = {safe_mode_timeout_s}"
-    text = CONFIG.replace('driver = "ne1000"', f'driver = "{driver}"')
-    config = parse_config_text(text.replace("safe_mode_timeout_s = 30", watchdog) + extra_config)
+    config = parse_config_text(config_text(driver, safe_mode_timeout_s) + extra_config)
     clock = clock or VirtualClock(START, elapsed_s=5000.0)
     ledger = ledger if ledger is not None else Ledger()
     if sim is None:

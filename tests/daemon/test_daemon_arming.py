@@ -89,7 +89,7 @@ def test_a_reload_that_changes_the_dose_while_armed_disarms(tmp_path: Path) -> N
     path.write_text(CONFIG.replace("dose_ug = 10", "dose_ug = 12"), encoding="utf-8")
     path.chmod(0o600)
     bench.run_until(SLOT_1 - timedelta(seconds=1))
-    bench.daemon.reload_requested = reload_loader(bench.daemon, path, bench.config.pump)
+    bench.daemon.reload_requested = reload_loader(bench.daemon, path)
     bench.run_until(SLOT_2 + timedelta(minutes=5))
     assert (
         disarmed_why(bench) == "the slot is different since arming (the prescription was reloaded)"
@@ -106,7 +106,7 @@ def test_a_reload_that_changes_nothing_leaves_the_pulse_armed(tmp_path: Path) ->
     path.write_text(CONFIG, encoding="utf-8")
     path.chmod(0o600)
     bench.run_until(SLOT_1 - timedelta(seconds=1))
-    bench.daemon.reload_requested = reload_loader(bench.daemon, path, bench.config.pump)
+    bench.daemon.reload_requested = reload_loader(bench.daemon, path)
     bench.run_until(SLOT_1 + timedelta(minutes=5))
     assert bench.journal.events(kinds=("pulse.disarmed",)) == []
     assert [e["at"] for e in bench.starts()] == [SLOT_1.isoformat()]

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from pumpctl.config import parse_config_text
 from pumpctl.core.model import Outcome, Reason
 from pumpctl.journal.export import export_slots
 from pumpctl.simulator.loopback import LoopbackTransport
-from tests.daemon.harness import OPERATOR, RUN_COMMAND, START, make_bench
+from tests.daemon.harness import OPERATOR, RUN_COMMAND, START, config_text, make_bench
 
 SLOT_1 = START + timedelta(minutes=5)  # 08:00
 SLOT_2 = SLOT_1 + timedelta(minutes=90)
@@ -233,6 +234,11 @@ def test_missed_slots_while_down_are_recorded_not_caught_up(tmp_path: Path, driv
         tmp_path, driver=driver, clock=bench.clock, sim=bench.sim, ledger=bench.ledger
     )
     restarted.daemon.start()
+    restarted.run_for(1)
+    # SR-30: the two slots missed while down raise the missed-pulse alarm, high after two.
+    alarm = restarted.daemon.alarms.get("missed-pulse")
+    assert alarm.priority == "high" and "2 in a row" in alarm.detail
+    restarted.ack("missed-pulse", "daemon was down, checked the subject")
     restarted.run_until(SLOT_1 + timedelta(hours=5))
     missed = [e.payload["slot_id"] for e in restarted.journal.events(kinds=("slot.missed",))]
     assert missed == ["S20260302T093000Z", "S20260302T110000Z"]
@@ -337,12 +343,11 @@ def test_reboot_with_rtc_behind_is_clock_suspect(tmp_path: Path, driver: str) ->
 
 def test_reload_journals_the_prescription_change(tmp_path: Path, driver: str) -> None:
     """SR-21: a reloaded prescription takes effect through a journaled change with who and why."""
-    from dataclasses import replace  # noqa: PLC0415
-
     bench = make_bench(tmp_path, driver=driver)
     bench.daemon.start()
-    new = replace(bench.config.prescription, dose_ug=Decimal(8))
-    bench.daemon.reload_requested = lambda: (new, bench.config.limits)
+    # The bench's own file with only the dose changed (its [pump] is the running one: SR-27).
+    new = parse_config_text(config_text(driver).replace("dose_ug = 10", "dose_ug = 8"))
+    bench.daemon.reload_requested = lambda: new
     bench.run_for(10)
     change = bench.journal.events(kinds=("prescription.change",))[-1].payload
     assert change["old"]["dose_ug"] == "10" and change["new"]["dose_ug"] == "8"

@@ -176,7 +176,7 @@ def test_a_reload_that_changes_the_pump_is_refused_whole_and_holds_pulses(tmp_pa
     path = write_config(tmp_path / "pumpctl.toml", CONFIG)
     changed = CONFIG.replace("syringe_diameter_mm = 4.78", "syringe_diameter_mm = 8.66")
     write_config(path, changed.replace("dose_ug = 10", "dose_ug = 12"))
-    bench.daemon.reload_requested = reload_loader(bench.daemon, path, bench.config.pump)
+    bench.daemon.reload_requested = reload_loader(bench.daemon, path)
     bench.run_until(SLOT_1 + timedelta(minutes=15))
     assert bench.starts() == []
     alarm = bench.daemon.alarms.get("pump-config-changed")
@@ -186,7 +186,7 @@ def test_a_reload_that_changes_the_pump_is_refused_whole_and_holds_pulses(tmp_pa
     missed = bench.journal.events(kinds=("slot.missed",))[-1].payload
     assert Reason.ALARM_ACTIVE.value in missed["reasons"]
     write_config(path, CONFIG)
-    bench.daemon.reload_requested = reload_loader(bench.daemon, path, bench.config.pump)
+    bench.daemon.reload_requested = reload_loader(bench.daemon, path)
     bench.ack("pump-config-changed", "syringe change postponed; file restored")
     bench.run_until(SLOT_2 + timedelta(minutes=5))
     assert bench.daemon.held_for_restart is None
@@ -199,7 +199,7 @@ def test_a_reload_with_the_same_pump_applies_the_prescription(tmp_path: Path) ->
     bench = make_bench(tmp_path)
     bench.daemon.start()
     path = write_config(tmp_path / "pumpctl.toml", CONFIG.replace("dose_ug = 10", "dose_ug = 12"))
-    bench.daemon.reload_requested = reload_loader(bench.daemon, path, bench.config.pump)
+    bench.daemon.reload_requested = reload_loader(bench.daemon, path)
     bench.run_until(SLOT_1 + timedelta(minutes=5))
     assert bench.daemon.prescription.dose_ug == Decimal(12)
     assert bench.daemon.held_for_restart is None

@@ -65,7 +65,11 @@ def test_record_carries_utc_time_local_offset_elapsed_reading_and_boot_id(
     assert wall == "2026-03-01T08:01:30.000000+00:00"
     assert offset == 60  # Paris is UTC+1 in March
     assert (elapsed, boot) == (590.0, "boot-a")
-    assert json.loads(str(payload)) == {"who": "op:alice", "reason": "syringe change"}
+    assert json.loads(str(payload)) == {
+        "who": "op:alice",
+        "reason": "syringe change",
+        "cause": "operator",
+    }
 
 
 def test_every_connection_uses_wal_and_full_synchronous_commits(journal: Journal) -> None:
@@ -176,6 +180,9 @@ EVERY_KIND = {
         {"uid": 1000, "gid": 1000, "pid": 42, "user": "bob"}, "suspend", {"reason": "break"}
     ),
     EventKind.CORRECTION: lambda j: j.record_correction(1, "op:bob", "typo", {"reason": "x"}),
+    EventKind.REPAIRED: lambda j: j.record_repair(
+        "op:bob", "INC-7 head deleted", ["head missing"], ["head published again"]
+    ),
     EventKind.KEY_ENROLLED: lambda j: j.record_key_enrolled("j1", bytes(32), reason="first"),
     EventKind.KEY_ROTATED: lambda j: j.record_key_rotated(
         "j1", bytes(32), previous_key_id="k0", rotation_signature=bytes(64), reason="yearly"

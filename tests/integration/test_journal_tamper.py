@@ -166,7 +166,8 @@ def test_truncation_is_detected_by_a_kept_anchor_when_the_head_file_is_gone(path
     attack(path, lambda rows: rows[:9])
     head_path(path).unlink()
     alone = verify(path)  # without any published head the shorter chain is self-consistent...
-    assert alone.ok and "no published head" in alone.warnings[0]  # ...but verify says so
+    assert alone.problem is not None  # ...but a missing head is itself a finding
+    assert alone.problem.diagnosis is Diagnosis.HEAD_MISSING
     result = verify(path, anchor=anchor)
     assert result.problem is not None and result.problem.diagnosis is Diagnosis.TRUNCATED
 

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ from pathlib import Path
 
 from pumpctl.config import load_config
 from pumpctl.core.model import START_LATENCY_BOUND
+from pumpctl.daemon.control_client import ControlClient
 from pumpctl.demo import demo_config_text
+from pumpctl.errors import ControlError
 from pumpctl.journal.chain import Head
 from pumpctl.journal.verify import verify
 from pumpctl.simulator.personality import model_for_driver
@@ -51,6 +54,16 @@ LIFE_LIMIT_S = 12.0
 #: Joining pumpsim runs onto one time line is as exact as a control-socket round trip (a few
 #: real milliseconds, so a few simulated seconds); physical gaps are judged with this slack.
 CLOCK_JOIN_TOLERANCE_S = 10.0  # a life whose planted phase never comes is killed from outside
+#: The latched high alarms the campaign's own kills and pump resets cause, which an operator at
+#: the bench acknowledges after looking: two pulses missed in a row latch a high missed-pulse
+#: alarm that blocks delivery until acknowledged and survives restarts (SR-22, SR-30), and a
+#: pump reset or an expired safe-mode watchdog latches its pump alarm. ``uncertain-pulse`` is
+#: never acknowledged here: acknowledging records the pulse delivered, and the campaign is about
+#: the daemon resolving it from pump evidence. Any other high alarm stays latched (and shows as
+#: missing motions), because acknowledging it would hide what the campaign looks for.
+OPERATOR_ACKS = frozenset({"missed-pulse", "pump-alarm-reset", "pump-alarm-timeout"})
+#: How often the operator looks at ``pumpctl status`` (real seconds).
+OPERATOR_POLL_S = 0.2
 #: The gate grants a start-latency allowance, N x longer on an N x clock (docs/design.md).
 GATE_ALLOWANCE_S = START_LATENCY_BOUND.total_seconds() * TIME_SCALE
 
@@ -65,6 +78,11 @@ class CampaignResult:
     motions: int = 0
     acknowledged_records: int = 0
     simulated_hours: float = 0.0
+    #: Acknowledgements the operator made, and when (campaign time line), by alarm id.
+    acks: Counter[str] = field(default_factory=Counter)
+    first_ack: datetime | None = None
+    #: Motions that started after the operator's first acknowledgement.
+    motions_after_first_ack: int = 0
 
     @property
     def kills_total(self) -> int:
@@ -141,6 +159,55 @@ class Pumpsim:
             self.proc.wait(timeout=10)
 
 
+class Operator:
+    """A bench operator who watches ``pumpctl status`` of one daemon life over its control socket.
+
+    Whenever the daemon reports an unacknowledged high alarm from :data:`OPERATOR_ACKS`, the
+    operator acknowledges it with a reason, as ``pumpctl ack ID --reason ...`` would. A daemon
+    that is starting, being killed or already dead does not answer; that is not an error here.
+    """
+
+    def __init__(self, socket_path: Path, pumpsim: Pumpsim, result: CampaignResult) -> None:
+        self.client = ControlClient(socket_path, timeout_s=3.0)
+        self.pumpsim = pumpsim
+        self.result = result
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="campaign-operator", daemon=True)
+
+    def __enter__(self) -> Operator:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+
+    def _watch(self) -> None:
+        while not self.stopped.wait(OPERATOR_POLL_S):
+            try:
+                status = self.client.request("status")
+            except ControlError:
+                continue
+            for alarm in status.get("alarms", []):
+                if (
+                    alarm.get("priority") == "high"
+                    and not alarm.get("acknowledged")
+                    and alarm.get("id") in OPERATOR_ACKS
+                ):
+                    self._ack(str(alarm["id"]))
+
+    def _ack(self, alarm_id: str) -> None:
+        try:
+            self.client.request(
+                "ack", alarm_id=alarm_id, reason="crash campaign: pump and line checked"
+            )
+        except ControlError:
+            return  # refused, cancelled or the daemon died: the next look tries again
+        self.result.acks[alarm_id] += 1
+        if self.result.first_ack is None:
+            self.result.first_ack = self.pumpsim.campaign_now()
+
+
 class CrashCampaign:
     """Run ``kills`` daemon lives, each ended by SIGKILL, then check everything."""
 
@@ -194,6 +261,13 @@ class CrashCampaign:
         nth = self.rng.randint(1, 12) if phase.startswith("append") else 1
         log_path = self.workdir / f"daemon-{index:03d}.log"
         proc = self._spawn("none" if phase == "random" else phase, nth, log_path)
+        with self._operator():
+            self._live(index, phase, proc, log_path)
+
+    def _operator(self) -> Operator:
+        return Operator(self.config.control.socket_path, self.pumpsim, self.result)
+
+    def _live(self, index: int, phase: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
         timeline = len(self.pumpsim.shifts_s) - 1
         limit_s = self.rng.uniform(1.0, 6.0) if phase == "random" else LIFE_LIMIT_S
         if index in self.pump_restart_lives:
@@ -272,9 +346,10 @@ class CrashCampaign:
         """One clean life lets the daemon reconcile whatever the last kill left pending."""
         log_path = self.workdir / "daemon-final.log"
         proc = self._spawn("none", 1, log_path)
-        time.sleep(4.0)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
+        with self._operator():
+            time.sleep(4.0)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
         if proc.returncode != 0:
             self.result.violations.append(f"final life exited with {proc.returncode}")
         self._after_death(-1, log_path, len(self.pumpsim.shifts_s) - 1)
@@ -290,6 +365,9 @@ class CrashCampaign:
         )
         self.result.tally = tally
         self.result.motions = len(moved)
+        first_ack = self.result.first_ack
+        if first_ack is not None:
+            self.result.motions_after_first_ack = sum(m.started > first_ack for m in moved)
         self.result.acknowledged_records = len(self.acknowledged)
         self.result.simulated_hours = (
             self.pumpsim.campaign_now() - self.start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -94,3 +95,30 @@ def test_unsupported_address_is_ignored() -> None:
 def test_watchdog_interval(env: dict[str, str], expected: float | None) -> None:
     """The keep-alive interval is half of WATCHDOG_USEC, and only for the supervised pid."""
     assert notify.watchdog_interval_s(environ=env) == expected
+
+
+def test_extend_timeout_asks_for_microseconds(
+    listener: tuple[socket.socket, dict[str, str]],
+) -> None:
+    """extend_timeout() sends EXTEND_TIMEOUT_USEC in whole microseconds."""
+    sock, env = listener
+    assert notify.extend_timeout(32.5, environ=env)
+    assert sock.recv(4096) == b"EXTEND_TIMEOUT_USEC=32500000"
+
+
+def test_a_full_notify_socket_never_blocks_the_sender(
+    listener: tuple[socket.socket, dict[str, str]],
+) -> None:
+    """A receiver that does not read (its queue full) makes notify() return False at once,
+    never wait: the delivery loop must not hang on systemd."""
+    sock, env = listener
+    results = [notify.status(f"beat {n}", environ=env) for n in range(200)]
+    assert results[0] is True
+    assert results[-1] is False
+    received = 0
+    sock.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            sock.recv(4096)
+            received += 1
+    assert received == results.count(True) < 200
