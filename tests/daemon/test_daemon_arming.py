@@ -151,24 +151,33 @@ def test_a_stall_alarm_sent_unprompted_at_the_slot_disarms_without_a_round_trip(
 
 
 def test_a_restart_after_arming_programs_and_reads_back_again(tmp_path: Path, driver: str) -> None:
-    """SR-08 SR-27: the daemon dies with a bolus armed (the pump still holds the programme).
-    The next daemon never runs that programme: it arms the slot anew (its own programming and
-    read-back) before its intent, and the slot is given once."""
+    """SR-08 SR-27 SR-26: the daemon dies with the second pulse armed (the pump still holds the
+    programme, and its totals were cleared by the arming). The next daemon expects those zero
+    totals (no unexplained-flow alarm), never runs the programme it finds: it arms the slot
+    anew (its own programming and read-back) before its intent, and the slot is given once."""
     bench = make_bench(tmp_path, driver=driver)
     bench.daemon.start()
-    bench.run_until(SLOT_1 - timedelta(seconds=1))
-    assert slot_ids(bench, "pulse.armed") == [SLOT_1.strftime("S%Y%m%dT%H%M%SZ")]
+    bench.run_until(SLOT_2 - timedelta(seconds=1))
+    second = SLOT_2.strftime("S%Y%m%dT%H%M%SZ")
+    assert slot_ids(bench, "pulse.armed")[-1] == second
     # Gone without a word (no stop record, no disarm): as after kill -9.
     bench.journal.close()
     again = make_bench(
         tmp_path, sim=bench.sim, ledger=bench.ledger, clock=bench.clock, driver=driver
     )
     again.daemon.start()
-    again.run_until(SLOT_1 + timedelta(minutes=5))
-    kinds = pulse_kinds(again)
-    assert kinds.count("pulse.armed") == 2 and kinds.count("pulse.intent") == 1
-    assert kinds.index("pulse.intent") > len(kinds) - 1 - kinds[::-1].index("pulse.armed")
-    assert len(again.starts()) == 1
+    again.run_until(SLOT_2 + timedelta(minutes=5))
+    assert again.journal.events(kinds=("flow.unexplained",)) == []
+    assert slot_ids(again, "pulse.armed").count(second) == 2
+    assert slot_ids(again, "pulse.intent").count(second) == 1
+    kinds = again.kinds()
+
+    def last(kind: str) -> int:
+        return len(kinds) - 1 - kinds[::-1].index(kind)
+
+    # This run's own arming, after its start and before its intent.
+    assert last("daemon.start") < last("pulse.armed") < last("pulse.intent")
+    assert len(again.starts()) == 2
 
 
 def test_a_disarmed_slot_is_not_given_after_a_restart_inside_its_window(tmp_path: Path) -> None:
