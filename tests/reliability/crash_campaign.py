@@ -284,17 +284,18 @@ class CrashCampaign:
             # random moment; the next life tries the same phase again.
             reached = phase == "random"
             phase = "random"
-        if reached:
-            self.next_phase += 1
         if (
             proc.returncode == 1
             and b"pumpctl: error: cannot open pump link" in log_path.read_bytes()
         ):
             # Started while pumpsim was being power-reset (its pty gone): a clear refusal with
-            # nothing delivered is the right answer (SR-13); this life was not a kill.
+            # nothing delivered is the right answer (SR-13); this life was not a kill, and its
+            # phase is tried again by the next one.
             self.result.refused_starts += 1
             self._after_death(index, log_path, timeline)
             return
+        if reached:
+            self.next_phase += 1
         if proc.returncode != -signal.SIGKILL:
             self.result.violations.append(
                 f"life {index} ({phase}) ended with code {proc.returncode}, not SIGKILL; "
