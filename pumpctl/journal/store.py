@@ -306,7 +306,7 @@ class Journal(EventRecorder, Reconciler):
         Raises ``ValueError`` for a bad kind or payload (nothing is written) and
         :class:`JournalError` when the journal cannot be written.
         """
-        return self.append_many([(kind, payload)])[0]
+        return self._append([(kind, payload)], publish=True)[0]
 
     def append_many(
         self,
@@ -323,6 +323,11 @@ class Journal(EventRecorder, Reconciler):
         head file only lets ``log verify`` see a cut-off tail), so the armed pulse's RUN does
         not wait for a second device flush.
         """
+        return self._append(records, publish=publish)
+
+    def _append(
+        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]], *, publish: bool
+    ) -> list[Appended]:
         envs = [self._envelope(kind, payload) for kind, payload in records]
         with self._lock:
             appended, touched = self._commit(envs)
