@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import bench, journal_events
+from tests.e2e.harness import bench, journal_events, wait_until
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -79,8 +79,14 @@ def test_a_raw_dia_from_another_client_means_no_run_at_1x(tmp_path: Path) -> Non
         assert "diameter" in alarm["detail"]
         refused = daemon.wait_event("pulse.refused", 5)
         assert "syringe diameter reads 20.00" in refused["detail"]
-        status = daemon.control.request("status")
-        assert "settings-mismatch" in [a["id"] for a in status["alarms"]]
+        # Status is a snapshot the loop refreshes at the end of its tick: ask until it has it.
+        wait_until(
+            lambda: (
+                "settings-mismatch" in [a["id"] for a in daemon.control.request("status")["alarms"]]
+            ),
+            5.0,
+            "status to show the settings-mismatch alarm",
+        )
     assert sim.motions() == []
     kinds = [e["kind"] for e in journal_events(daemon.journal_path)]
     assert "pulse.run" not in kinds and "pulse.intent" not in kinds
