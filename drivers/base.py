@@ -440,11 +440,28 @@ class PumpDriver(Protocol):
         ...
 
     def program_bolus(self, volume_ul: Decimal, rate_ul_per_min: Decimal) -> None:
-        """Program a bounded infusion of ``volume_ul`` (> 0) at ``rate_ul_per_min``; no motion."""
+        """Program (arm) a bounded infusion of ``volume_ul`` (> 0) at ``rate_ul_per_min``; no
+        motion. The daemon arms shortly before a slot and reads the settings back (SR-27)."""
+        ...
+
+    def check_armed(self) -> None:
+        """Raise unless the bolus programmed on this connection may still be started: no alarm,
+        stop, reconnection or :meth:`disarm` since. Sends nothing (reads only what the pump sent
+        on its own), so the slot's last look at the pump costs no round trip.
+
+        Raises :class:`~pumpctl.errors.PumpAlarmError` after an alarm (the programme is then
+        dropped), :class:`~pumpctl.errors.PumpStateError` when nothing is armed.
+        """
+        ...
+
+    def disarm(self) -> None:
+        """Forget the programmed bolus, so :meth:`run` refuses until :meth:`program_bolus` again.
+        Sends nothing: the pump keeps its settings, and nothing starts them without RUN."""
         ...
 
     def run(self) -> PumpStatus:
-        """Start the programmed bolus; never re-sent after an alarm or link fault (SR-16)."""
+        """Start the bolus armed by the last :meth:`program_bolus` on this connection, with no
+        alarm, stop or :meth:`disarm` since; never re-sent after an alarm or link fault (SR-16)."""
         ...
 
     def stop(self) -> PumpStatus:

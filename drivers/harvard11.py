@@ -335,8 +335,34 @@ class Harvard11Driver:
             return None
         return Decimal(int(match["volume"])) / _FL_PER_UL
 
+    def check_armed(self) -> None:
+        """Raise unless the bolus confirmed on this connection may still be started.
+
+        Sends nothing: this family says nothing unasked but ``T*``, so what is checked is what
+        the driver saw since the programming (an alarm, a stop, a lost target, a new link).
+        """
+        if self._alarms:
+            alarm = self._alarms[-1]
+            self._programmed_ul = None
+            raise PumpAlarmError(
+                alarm,
+                f"alarm {alarm} since the bolus was programmed; disarmed",
+                command="check_armed",
+                executed=False,
+            )
+        if self._programmed_ul is None:
+            raise PumpStateError("no bolus armed on this connection since the last run")
+
+    def disarm(self) -> None:
+        """Forget the confirmed bolus: ``run`` refuses until ``program_bolus`` again. Sends
+        nothing; the target stays on the pump, which nothing starts without a new programming."""
+        if self._programmed_ul is not None:
+            log.info("pump.disarmed")
+        self._programmed_ul = None
+
     def run(self) -> PumpStatus:
-        """``irun``, sent exactly once, and only right after a confirmed ``program_bolus``."""
+        """``irun``, sent exactly once, and only for the bolus confirmed (armed) on this
+        connection with no alarm, stop or ``disarm`` since."""
         if self._programmed_ul is None:
             raise PumpStateError(
                 "run() refused: no confirmed bolus since the last run; call program_bolus() "
@@ -374,6 +400,7 @@ class Harvard11Driver:
         return self.status()
 
     def _halt(self) -> Reply:
+        self._programmed_ul = None  # a stop ends whatever was armed
         failure: PumpctlError = PumpStateError(f"pump not stopped after {_STOP_ATTEMPTS} stop")
         for _ in range(_STOP_ATTEMPTS):
             try:
@@ -465,6 +492,8 @@ class Harvard11Driver:
     def _alarm(self, alarm: PumpAlarm, why: str) -> None:
         log.warning("pump.alarm", alarm=alarm.value, reason=why)
         self._alarms.append(alarm)
+        # An armed bolus survives only a quiet pump: after any alarm it is programmed anew.
+        self._programmed_ul = None
 
     def _status_from(self, reply: Reply) -> PumpStatus:
         match = _STATUS_RE.fullmatch(reply.lines[0]) if len(reply.lines) == 1 else None

@@ -256,11 +256,39 @@ class Ne1000Driver:
         )
         return PumpSettings(Stated(diameter), direction, volume, rate)
 
+    def check_armed(self) -> None:
+        """Raise unless the bolus programmed on this connection may still be started.
+
+        Sends nothing: reads what the pump sent on its own (safe mode sends alarms unprompted)
+        and refuses after any alarm since the programming, or when no bolus is armed.
+        """
+        link = self._require_link()
+        link.read_unprompted()
+        if link.alarms_seen:
+            code = link.alarms_seen[-1]
+            self._programmed_ul = None
+            raise alarm_error(
+                code,
+                f"alarm {code} ({alarm_name(code)}) since the bolus was programmed; disarmed",
+                command="check_armed",
+                executed=False,
+            )
+        if self._programmed_ul is None:
+            raise PumpStateError("no bolus armed on this connection since the last RUN")
+
+    def disarm(self) -> None:
+        """Forget the programmed bolus: ``run`` refuses until ``program_bolus`` again. Sends
+        nothing; the pump keeps its settings, which nothing starts without a new programming."""
+        if self._programmed_ul is not None:
+            log.info("pump.disarmed")
+        self._programmed_ul = None
+
     def run(self) -> PumpStatus:
-        """Send RUN once for the bolus just programmed.
+        """Send RUN once for the bolus programmed (armed) on this connection.
 
         Invariant (SR-16): never re-sent, whatever its answer. Invariant (SR-01): RUN follows a
-        successful ``program_bolus`` each time, so it never starts anything but that bolus.
+        successful ``program_bolus`` each time, with no alarm, stop or ``disarm`` since, so it
+        never starts anything but that bolus.
         """
         link = self._require_link()
         if self._programmed_ul is None:
@@ -299,6 +327,7 @@ class Ne1000Driver:
 
     def _halt(self) -> Reply:
         """STP until stopped; returns the stopped reply and leaves alarms for the next status."""
+        self._programmed_ul = None  # a stop ends whatever was armed
         failure: PumpctlError = PumpStateError(f"pump not stopped after {_STOP_ATTEMPTS} STP")
         for _ in range(_STOP_ATTEMPTS):
             try:
@@ -412,6 +441,10 @@ class Ne1000Driver:
 
     def _status_from(self, reply: Reply) -> PumpStatus:
         alarms = tuple(pump_alarm(code) for code in self._require_link().take_alarms())
+        if alarms and self._programmed_ul is not None:
+            # An armed bolus survives only a quiet pump: after any alarm it is programmed anew.
+            log.info("pump.disarmed", alarms=[a.value for a in alarms])
+            self._programmed_ul = None
         state = self._state_of(reply)
         unexpected = state.moving and not self._motion_expected
         if unexpected:

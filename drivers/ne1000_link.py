@@ -113,6 +113,16 @@ class Ne1000Link:
     def alarms_seen(self) -> tuple[str, ...]:
         return tuple(self._alarms)
 
+    def read_unprompted(self) -> None:
+        """Read what the pump sent on its own, without sending anything (its alarms are kept
+        for the next status, as after any exchange)."""
+        with self._lock:
+            try:
+                self._drain()
+            except OSError as err:
+                log.error("pump.link_lost", command="(read unprompted)", error=str(err))
+                raise TransportError(f"pump link failed while reading: {err}") from err
+
     def transact(self, command: str, kind: Kind, *, framed: bool | None = None) -> Reply:
         """Send ``command`` and return its (non-alarm) reply, applying the module's rules.
 

@@ -1,13 +1,16 @@
-"""The pulse-delivery transaction: journal the intent, run one bounded bolus, prove what it did.
+"""The pulse-delivery transaction: arm the bolus, journal the intent, run it, prove what it did.
 
-gate (already passed) → the pump can be told the pulse exactly → its totals hold nothing
-unexplained (SR-26) → the link can stop a runaway within the SR-25 bound → CLD → journal INTENT
-(fsync) → program DIR/VOL/RAT → read them back (SR-27) → RUN → read the dispensed volume at the
-SR-25 cadence (the readings feed the pump's watchdog) → DIS → journal OUTCOME. Every refusal
-before the INTENT is a missed pulse, never a clamped one. From the INTENT on, the pulse counts as
-delivered for every limit; if anything goes wrong after it and the pump cannot tell what
-happened, the outcome is UNCERTAIN and the next start-up or link recovery reconciles it from
-pump evidence. Nothing here ever re-sends a motion command (SR-16).
+Arming (shortly before the slot, or at it): the pump can be told the pulse exactly → its totals
+hold nothing unexplained (SR-26) → the link can stop a runaway within the SR-25 bound → CLD →
+program DIR/VOL/RAT → read them back (SR-27) → journal ``pulse.armed``. Arming moves no fluid;
+every refusal there is a missed pulse, never a clamped one.
+
+Firing (at the slot, after the gate's final check): journal INTENT (fsync) → RUN → read the
+dispensed volume at the SR-25 cadence (the readings feed the pump's watchdog) → DIS → journal
+OUTCOME. From the INTENT on, the pulse counts as delivered for every limit; if anything goes
+wrong after it and the pump cannot tell what happened, the outcome is UNCERTAIN and the next
+start-up or link recovery reconciles it from pump evidence. Nothing here ever re-sends a motion
+command (SR-16), and nothing runs a programme that was not armed on this connection.
 """
 
 from __future__ import annotations
@@ -21,10 +24,17 @@ import structlog
 
 from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.clock import Clock
-from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.model import Decision, Outcome, Slot
 from pumpctl.core.overshoot import LinkTiming, WatchPlan, overshoot_bound_ul, plan_watch
 from pumpctl.core.reconcile import classify_delivery
-from pumpctl.drivers.base import Progress, PumpAlarm, PumpDriver, PumpState, PumpVocabulary
+from pumpctl.drivers.base import (
+    Progress,
+    PumpAlarm,
+    PumpDriver,
+    PumpSettings,
+    PumpState,
+    PumpVocabulary,
+)
 from pumpctl.errors import (
     PumpAlarmError,
     PumpctlError,
@@ -43,6 +53,7 @@ from pumpctl.watch import FlowLedger, LinkLatency, UnexplainedFlow
 log = structlog.get_logger("pumpctl.delivery")
 
 __all__ = [
+    "Armed",
     "DeliveryJournal",
     "DeliveryResult",
     "PulseDelivery",
@@ -71,6 +82,17 @@ def pump_alarm_kind(alarm: PumpAlarm) -> AlarmKind:
 def _kind(err: PumpctlError) -> AlarmKind:
     """The alarm kind for a failed command: the pump's alarm, or a link fault."""
     return pump_alarm_kind(err.alarm) if isinstance(err, PumpAlarmError) else AlarmKind.LINK_FAULT
+
+
+@dataclass(frozen=True)
+class Armed:
+    """A bolus programmed and read back for ``slot``, not yet started (no intent, no RUN)."""
+
+    slot: Slot
+    words: PumpVocabulary
+    read_back: PumpSettings
+    #: The journal's ``pulse.armed`` record.
+    seq: int
 
 
 @dataclass
@@ -138,36 +160,86 @@ class PulseDelivery:
     # -- the transaction ---------------------------------------------------------------------
 
     def deliver(self, slot: Slot) -> DeliveryResult:
-        """Deliver ``slot`` (already allowed); every exit after the INTENT journals an OUTCOME."""
+        """Arm and fire ``slot`` at once (already allowed): the path of a slot not armed ahead."""
+        armed = self.arm(slot)
+        if isinstance(armed, DeliveryResult):
+            return armed
+        return self.fire(armed)
+
+    def arm(self, slot: Slot) -> Armed | DeliveryResult:
+        """Program ``slot``'s bolus and read it back, moving nothing; a result is a refusal.
+
+        Invariant: arming is never a reason to deliver. It writes no intent, so the pulse counts
+        for nothing until :meth:`fire`; a refusal here is a missed pulse (nothing moved).
+        """
         words = self.vocabulary()
         refused = self._before_intent(slot, words)
         if refused is not None:
             return refused
+        read = self._program(slot, words)
+        if isinstance(read, DeliveryResult):
+            self.driver.disarm()
+            return read
+        try:
+            appended = self.journal.record_armed(slot, read_back=_settings_payload(read))
+        except BaseException:
+            self.driver.disarm()  # not on record, so never started
+            raise
+        log.info("pulse.armed", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
+        return Armed(slot, words, read, appended.seq)
+
+    def pump_problem(self) -> str | None:
+        """Why the armed programme may not be started, from what the pump sent on its own (no
+        round trip); None when it is still armed and quiet."""
+        try:
+            self.driver.check_armed()
+        except PumpAlarmError as err:
+            return f"the pump raised alarm {err.alarm} since arming"
+        except PumpctlError as err:
+            return f"the pump holds no armed programme: {err}"
+        return None
+
+    def disarm(self, armed: Armed, why: str, *, armed_at: datetime | None = None) -> None:
+        """The armed bolus will not be started: forget it and journal why (a missed pulse)."""
+        self.driver.disarm()
+        log.warning("pulse.disarmed", slot_id=armed.slot.slot_id, why=why)
+        self.journal.record_disarmed(armed.slot.slot_id, why, armed_utc=armed_at)
+
+    def fire(self, armed: Armed, decision: Decision | None = None) -> DeliveryResult:
+        """Journal the intent and RUN the armed bolus (the gate allowed it just now); every exit
+        after the INTENT journals an OUTCOME. ``decision``: the gate's allow, journaled in the
+        intent's commit when it is not on record yet."""
+        slot, words = armed.slot, armed.words
         settings = {
             "volume_ul": str(slot.volume_ul),
             "rate_ul_per_min": str(slot.rate_ul_per_min),
             "direction": "INF",
         }
-        # Invariant (SR-08): the intent is on disk before any command that could move fluid.
-        self.journal.record_intent(slot, pump_settings=settings)
-        log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
-        not_run = self._program(slot, words)
-        if not_run is not None:
-            return not_run
-        # The record that RUN goes out: after a crash, zero totals prove nothing only without it.
-        self.journal.record_run(slot.slot_id)
+        # Invariant (SR-08): the intent is on disk before any command that could move fluid,
+        # with the record that RUN goes out (after a crash, zero totals prove nothing only
+        # without it): one commit, so neither is ever on disk without the other.
+        try:
+            self.journal.record_pulse_start(slot, pump_settings=settings, decision=decision)
+        except BaseException:
+            self.driver.disarm()  # no intent on record: this programme is never started
+            raise
         started = self.clock.now()
         try:
             self.driver.run()
         except PumpAlarmError as err:
             # The pump answered RUN with an alarm: RUN was not executed, and is never re-sent.
+            self._publish_head(slot)
             return self._finish(
                 slot, started, f"RUN answered by alarm {err.alarm}: not executed", err
             )
         except PumpctlError as err:
             # The RUN may or may not have reached the pump: only its evidence can say.
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
+            self._publish_head(slot)
             return self._monitor(slot, started, words, first_error=err)
+        self._publish_head(slot)
+        # Logged after RUN: nothing but the intent's fsync stands between the slot and RUN.
+        log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
         self._record_started(slot)
         return self._monitor(slot, started, words)
 
@@ -250,29 +322,29 @@ class PulseDelivery:
             flow=found,
         )
 
-    def _program(self, slot: Slot, words: PumpVocabulary) -> DeliveryResult | None:
-        """Program the bolus and read it back (SR-27); a result means RUN is not sent."""
+    def _program(self, slot: Slot, words: PumpVocabulary) -> PumpSettings | DeliveryResult:
+        """Program the bolus and read it back (SR-27): the settings read, or a refusal."""
         try:
             self.driver.program_bolus(slot.volume_ul, slot.rate_ul_per_min)
         except UnsendableError as err:
-            detail = f"the pump cannot be told this pulse, RUN not sent: {err}"
-            return self._finish(slot, None, detail, err, alarm=AlarmKind.PULSE_UNSENDABLE)
+            detail = f"the pump cannot be told this pulse: {err}"
+            return self._refused(slot, detail, AlarmKind.PULSE_UNSENDABLE)
         except SettingsMismatchError as err:
             # The driver's own read-back while programming (a pump that cannot program blind).
             return self._mismatch(slot, (str(err),))
         except PumpctlError as err:
-            return self._finish(slot, None, f"programming failed, RUN not sent: {err}", err)
+            return self._refused(slot, f"programming failed: {err}", _kind(err))
         diameter = self.syringe_diameter_mm or self.driver.capabilities.syringe_diameter_mm
         expected = words.settings_for(diameter, slot.volume_ul, slot.rate_ul_per_min)
         try:
             read = query_with_retry(self.driver.read_settings)
         except PumpctlError as err:
-            return self._finish(slot, None, f"settings not read back, RUN not sent: {err}", err)
+            return self._refused(slot, f"settings not read back: {err}", _kind(err))
         if expected is None:  # pragma: no cover - _before_intent refused unsendable values
             raise UnsendableError(f"slot {slot.slot_id} cannot be stated to the pump")
         mismatches = expected.mismatches(read)
         if not mismatches:
-            return None
+            return read
         return self._mismatch(slot, mismatches)
 
     def _mismatch(self, slot: Slot, mismatches: tuple[str, ...]) -> DeliveryResult:
@@ -281,15 +353,22 @@ class PulseDelivery:
             mismatches
         )
         log.error("pump.settings_mismatch", slot_id=slot.slot_id, mismatches=list(mismatches))
-        return self._finish(
+        return self._refused(
             slot,
-            None,
             detail,
-            None,
-            alarm=AlarmKind.SETTINGS_MISMATCH,
+            AlarmKind.SETTINGS_MISMATCH,
             suspend_for=AlarmKind.SETTINGS_MISMATCH,
             pump_unready=True,
         )
+
+    def _publish_head(self, slot: Slot) -> None:
+        """The head file catches up with the intent's commit, once RUN is out. A failure here
+        stops nothing: the bolus runs and is watched; the journal is then unwritable, so the
+        gate denies the next pulse until it is writable again."""
+        try:
+            self.journal.publish_head()
+        except PumpctlError as err:
+            log.error("journal.head_unpublished", slot_id=slot.slot_id, error=str(err))
 
     def _record_started(self, slot: Slot) -> None:
         """The pump answered RUN, so it is running: the next interval is measured from now."""
@@ -512,3 +591,13 @@ class PulseDelivery:
             (AlarmKind.LINK_FAULT, AlarmKind.UNCERTAIN_PULSE),
             totals_trusted=totals_trusted,
         )
+
+
+def _settings_payload(read: PumpSettings) -> dict[str, str]:
+    """The settings the pump read back, as the journal keeps them (the pump's own words)."""
+    return {
+        "syringe_diameter": str(read.syringe_diameter),
+        "direction": str(read.direction),
+        "volume": str(read.volume),
+        "rate": str(read.rate),
+    }

@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from pumpctl.core.alarm_kinds import AlarmKind
-from pumpctl.core.model import Outcome, Slot
+from pumpctl.core.model import Decision, Outcome, Slot
 from pumpctl.errors import PumpAlarmError, PumpctlError
+from pumpctl.journal.events import Appended
 from pumpctl.watch import UnexplainedFlow
 
 T = TypeVar("T")
@@ -30,13 +31,27 @@ class Waiter(Protocol):
 class DeliveryJournal(Protocol):
     """What the transaction needs from the journal."""
 
+    def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended: ...
+
+    def record_disarmed(self, slot_id: str, why: str, *, armed_utc: datetime | None) -> object: ...
+
     def record_intent(
         self, slot: Slot, *, pump_settings: Mapping[str, Any] | None = None
     ) -> object: ...
 
     def record_run(self, slot_id: str) -> object: ...
 
+    def record_pulse_start(
+        self,
+        slot: Slot,
+        *,
+        pump_settings: Mapping[str, Any],
+        decision: Decision | None = None,
+    ) -> object: ...
+
     def record_started(self, slot_id: str) -> object: ...
+
+    def publish_head(self) -> None: ...
 
     def record_outcome(
         self,

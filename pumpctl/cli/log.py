@@ -50,6 +50,8 @@ KINDS = (
     "limits.change",
     "slot.scheduled",
     "gate.decision",
+    "pulse.armed",
+    "pulse.disarmed",
     "pulse.intent",
     "pulse.run",
     "pulse.started",

@@ -208,6 +208,13 @@ class PumpSection(_Section):
         Decimal, PlainValidator(decimal(_ZERO, Decimal(60_000), places=3, unit="ul"))
     ] = Field(description="syringe capacity in uL, > 0 and <= 60000")
     safe_mode_timeout_s: Annotated[int, PlainValidator(whole(1, 255, unit="s"))] = 10
+    arm_lead_s: Annotated[
+        Decimal,
+        PlainValidator(decimal(Decimal("0.1"), Decimal(10), places=3, unit="s", low_open=False)),
+    ] = Field(
+        default=Decimal(2),
+        description="seconds before its slot a pulse is programmed and read back, 0.1..10",
+    )
 
 
 class JournalSection(_Section):

@@ -170,6 +170,7 @@ def assemble(
             identity=identity,
             time_scale=time_scale,
             flow_watch_s=flow_watch_s,
+            arm_lead_s=float(config.pump.arm_lead_s),
             # An in-process transport or driver opens no device file.
             device_url=config.pump.url if transport is None and driver is None else "",
         ),

@@ -32,6 +32,7 @@ log = structlog.get_logger("pumpctl.daemon")
 #: Where in a flow record's id the journal sequence goes: ``flow-<seq>``.
 FLOW_ID_PREFIX = "flow-"
 _TOTALS_KINDS = (
+    EventKind.PULSE_ARMED.value,
     EventKind.PULSE_INTENT.value,
     EventKind.PULSE_OUTCOME.value,
     EventKind.PULSE_RECONCILED.value,
@@ -81,7 +82,9 @@ def expected_totals(events: list[EventRow]) -> tuple[Decimal | None, bool]:
     """What the pump's totals should read after these records, and whether an operator's
     settlement means the next reading is to be taken as it is.
 
-    Every intent follows a clear (zero); an outcome or a reconciliation from the pump leaves
+    Every arming (and so every intent) follows a clear (zero): a daemon killed with a pulse
+    armed leaves totals of zero, which the next one must expect; an outcome or a
+    reconciliation from the pump leaves
     its measured volume; a journaled flow leaves the totals it found; an UNCERTAIN outcome
     leaves them unknown.
     """
@@ -90,7 +93,7 @@ def expected_totals(events: list[EventRow]) -> tuple[Decimal | None, bool]:
     for event in events:
         p = event.payload
         adopt = False
-        if event.kind == EventKind.PULSE_INTENT:
+        if event.kind in (EventKind.PULSE_ARMED, EventKind.PULSE_INTENT):
             expected = Decimal(0)
         elif event.kind == EventKind.FLOW_UNEXPLAINED:
             expected = Decimal(str(p["totals_ul"]))

@@ -43,6 +43,7 @@ import structlog
 
 from pumpctl.config.sections import PumpSection
 from pumpctl.core.alarm_kinds import AlarmKind
+from pumpctl.core.arming import DEFAULT_ARM_LEAD_S
 from pumpctl.core.clock import Clock, ScaledClock
 from pumpctl.core.model import Decision, GateState, Limits, Prescription, Slot
 from pumpctl.core.planner import Planner
@@ -100,6 +101,8 @@ class DaemonOptions:
     pump: PumpSection | None = None
     #: Subject and pump labels journaled at start for reports (``subject``, ``pump``).
     identity: dict[str, Any] = field(default_factory=dict)
+    #: Real seconds before its slot that a pulse is armed (programmed and read back).
+    arm_lead_s: float = DEFAULT_ARM_LEAD_S
 
 
 class Daemon:
@@ -163,6 +166,7 @@ class Daemon:
             reservoir=self.reservoir,
             state=self.state,
             flow_watch=self.flow_watch,
+            arm_lead_s=options.arm_lead_s,
         )
         self.pump_watch = PumpWatch(
             driver=driver,
@@ -291,11 +295,22 @@ class Daemon:
         self.operator.serve()
         self.reload.apply_requested()
         now = self.clock.now()
-        self.pump_watch.check()
-        self.slots.record_passed(now)
-        self.slots.missed_pulse_alarms(now)
         slot = self.slots.due_slot(now)
-        wait_s = None if slot is None else self.slots.consider(slot)
+        if slot is not None and slot == self.slots.armed_slot:
+            # An armed slot's time: its final check, intent and RUN come before the routine
+            # work of the tick (the pump was read while armed; the checks below follow).
+            wait_s = self.slots.consider(slot)
+            self.pump_watch.check()
+            self.slots.record_passed(now)
+            self.slots.missed_pulse_alarms(now)
+        else:
+            self.pump_watch.check()
+            self.slots.record_passed(now)
+            self.slots.missed_pulse_alarms(now)
+            self.slots.check_armed(slot)
+            wait_s = None if slot is None else self.slots.consider(slot)
+            if self.slots.armed_slot is None:
+                self.slots.arm_ahead(self.clock.now())
         notify.watchdog()
         # From the tick's own start: a slot that fell due while this tick ran (a heartbeat
         # that straddled its time) is next, and the pause below is then zero, not a heartbeat.
@@ -306,6 +321,9 @@ class Daemon:
         until_next = (nxt.scheduled - self.clock.now()).total_seconds()
         if wait_s is not None:
             until_next = min(until_next, wait_s + 0.001)
+        until_arming = self.slots.until_arming(self.clock.now())
+        if until_arming is not None:
+            until_next = min(until_next, until_arming)
         if self.state.pump_ready:
             # SR-26: the between-pulse reading is a wake-up of its own, not a side effect of
             # one. A pump not answering is retried at the heartbeat instead.

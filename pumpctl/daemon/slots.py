@@ -4,6 +4,12 @@ A due slot is judged by the gate (pure, :mod:`pumpctl.core.gate`) on the journal
 the daemon's state, delivered through the pulse transaction if allowed, and otherwise recorded
 MISSED once its window closes (SR-10), never later. A slot left unconfirmed raises the
 missed-pulse alarm (SR-22).
+
+A slot is armed shortly before its time (:mod:`pumpctl.core.arming`) when the gate, asked as of
+the slot, would allow it: the bolus is programmed and read back, and at the slot only the gate's
+final check, the intent and RUN remain. Anything that changed in between disarms it, journaled,
+and the slot is missed; a slot not armed ahead (a daemon started inside its window) is armed
+and fired at once, through the same calls.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from pumpctl.core import arming
 from pumpctl.core.alarm_kinds import AlarmKind
+from pumpctl.core.arming import Ahead, ArmedMark, AtSlot, why_disarm
 from pumpctl.core.clock import Clock
 from pumpctl.core.gate import (
     Finding,
@@ -28,9 +36,9 @@ from pumpctl.daemon.annunciator import Annunciator
 from pumpctl.daemon.flow_watch import FlowWatch
 from pumpctl.daemon.reservoir import Reservoir
 from pumpctl.daemon.state import DeliveryState, Therapy, json_number
-from pumpctl.delivery import DeliveryResult, PulseDelivery
+from pumpctl.delivery import Armed, DeliveryResult, PulseDelivery
 from pumpctl.errors import PumpctlError
-from pumpctl.journal import Journal
+from pumpctl.journal import EventKind, Journal
 
 log = structlog.get_logger("pumpctl.daemon")
 
@@ -56,8 +64,14 @@ class SlotKeeper:
         reservoir: Reservoir,
         state: DeliveryState,
         flow_watch: FlowWatch,
+        arm_lead_s: float = arming.DEFAULT_ARM_LEAD_S,
     ) -> None:
         self._therapy = therapy
+        self._arm_lead_s = arm_lead_s
+        #: The pulse armed ahead of its slot, and what was true when it was armed.
+        self._armed: tuple[Armed, ArmedMark] | None = None
+        #: The slot last judged for arming ahead (armed or not: judged once).
+        self._arm_judged: str | None = None
         self._flow_watch = flow_watch
         self._journal = journal
         self._clock = clock
@@ -115,6 +129,10 @@ class SlotKeeper:
 
     def _mark_attempted_since(self, since: datetime) -> None:
         self._state.attempted.update(r.slot_id for r in self._journal.pulse_history(since))
+        # A disarmed slot is a missed pulse, never given later, by this run or the next one
+        # (no catch-up, SR-10): the record of its disarming says it was considered.
+        disarmed = self._journal.events(since=since, kinds=(EventKind.PULSE_DISARMED,))
+        self._state.attempted.update(str(e.payload["slot_id"]) for e in disarmed)
 
     def backfill_missed(self, now: datetime) -> None:
         """Slots whose window passed while no daemon ran are recorded MISSED (SR-10)."""
@@ -134,7 +152,11 @@ class SlotKeeper:
     def due_slot(self, now: datetime) -> Slot | None:
         """The slot whose window is open at ``now`` and that has not been attempted."""
         slot = self._therapy.planner.due(now, self._therapy.limits.grace_min)
-        if slot is None or slot.slot_id in self._state.attempted:
+        if slot is None:
+            return None
+        if self._armed is not None and self._armed[0].slot.slot_id == slot.slot_id:
+            return slot  # armed ahead: its time has come
+        if slot.slot_id in self._state.attempted:
             return None
         return slot
 
@@ -164,8 +186,10 @@ class SlotKeeper:
             slot, self._journal.pending_pulses(), self._clock, self.gate_state()
         )
 
-    def decide(self, slot: Slot) -> Decision:
-        now = self._clock.now()
+    def decide(self, slot: Slot, clock: Clock | None = None) -> Decision:
+        """The gate's verdict on ``slot`` now (or on ``clock``, a look ahead to decide arming)."""
+        clock = clock or self._clock
+        now = clock.now()
         history = self._journal.pulse_history(history_since(now))
         pending = [r for r in self._journal.pending_pulses() if r not in history]
         # SR-26: unexplained flow counts like a pulse given when it was found.
@@ -175,10 +199,157 @@ class SlotKeeper:
             state=self.gate_state(),
             boot_last_elapsed_s=self._boot_last_elapsed,
         )
-        return authorize(slot, [*history, *pending], self._clock, ctx)
+        return authorize(slot, [*history, *pending], clock, ctx)
+
+    # -- arming ahead of the slot --------------------------------------------------------------
+
+    @property
+    def armed_slot(self) -> Slot | None:
+        """The slot armed ahead, if any."""
+        return None if self._armed is None else self._armed[0].slot
+
+    def until_arming(self, now: datetime) -> float | None:
+        """Clock seconds until the next slot should be armed (0: now); None if nothing to arm."""
+        if self._armed is not None:
+            return None
+        nxt = self._therapy.planner.next_after(now)
+        if nxt.slot_id in self._state.attempted or nxt.slot_id == self._arm_judged:
+            return None
+        lead = arming.lead(self._clock, self._arm_lead_s)
+        return max(0.0, (nxt.scheduled - lead - now).total_seconds())
+
+    def arm_ahead(self, now: datetime) -> None:
+        """Arm the next slot if it is within the lead and the gate, asked as of the slot, would
+        allow it. Arming moves no fluid; a refusal while arming is a missed pulse."""
+        if self.until_arming(now) != 0.0:
+            return
+        slot = self._therapy.planner.next_after(now)
+        # Judged once: if not armed now, the slot is judged at its time and, if allowed, armed
+        # and fired at once (a moment later than an armed one, never earlier).
+        self._arm_judged = slot.slot_id
+        if not self._state.pump_ready:
+            return
+        shift = slot.scheduled - now
+        decision = self.decide(slot, Ahead(self._clock, shift))
+        wait = wait_in_window(slot, decision, slot.scheduled, self._therapy.limits)
+        if not decision.allowed and wait is None:
+            return  # the gate will deny at the slot; it is judged and journaled there
+        self._state.attempted.add(slot.slot_id)  # considered once: armed, or missed now
+        try:
+            armed = self._delivery.arm(slot)
+        except PumpctlError as err:
+            self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+            self._record_missed(slot, (), f"not armed: {err}")
+            return
+        if isinstance(armed, DeliveryResult):
+            self._after_refusal(slot, armed)
+            return
+        mark = arming.mark(self._clock, slot, armed.seq, self._arm_lead_s, wait or timedelta(0))
+        self._armed = (armed, mark)
+
+    def at_slot(self, slot: Slot | None) -> AtSlot:
+        """What is true now, for comparing with the armed mark."""
+        assert self._armed is not None  # noqa: S101 - only asked while armed
+        return AtSlot(
+            slot=slot,
+            wall=self._clock.now(),
+            elapsed_us=self._clock.elapsed_us(),
+            boot_id=self._clock.boot_id,
+            journal_kinds=self._journal.kinds_since(self._armed[1].seq),
+            pump_ready=self._state.pump_ready,
+            suspended=self._state.operator_suspended is not None,
+            pump_problem=self._delivery.pump_problem(),
+        )
+
+    def check_armed(self, due: Slot | None) -> None:
+        """Disarm an armed pulse that can no longer fire: its slot changed or went away, or
+        something bore on it (:func:`~pumpctl.core.arming.why_disarm`) while it waits."""
+        if self._armed is None:
+            return
+        armed, mark = self._armed
+        now = self._clock.now()
+        planner = self._therapy.planner
+        # Due now, or still the next slot: either way the same slot as armed, unchanged.
+        candidates = (
+            due,
+            planner.due(now, self._therapy.limits.grace_min),
+            planner.next_after(now),
+        )
+        current = next(
+            (c for c in candidates if c is not None and c.slot_id == armed.slot.slot_id), None
+        )
+        why = why_disarm(mark, self.at_slot(current), scale=self._clock.scale)
+        if why is not None:
+            self.disarm(why)
+
+    def disarm(self, why: str) -> None:
+        """The armed pulse will not be started: journaled, and its slot is missed (SR-10)."""
+        if self._armed is None:
+            return
+        armed, mark = self._armed
+        self._armed = None
+        try:
+            self._delivery.disarm(armed, why, armed_at=mark.wall)
+        except PumpctlError as err:
+            self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+        self._record_missed(armed.slot, (), f"disarmed before its start: {why}")
+
+    def _fire(self, slot: Slot) -> float | None:
+        """The armed slot's time: the gate's final check, then intent and RUN, or disarm."""
+        self.check_armed(slot)
+        if self._armed is None:
+            return None
+        decision = self.decide(slot)
+        wait = wait_in_window(slot, decision, self._clock.now(), self._therapy.limits)
+        if wait is not None:
+            return wait.total_seconds()  # still armed; the mark's validity covers this wait
+        if not decision.allowed:
+            if self._journal_decision(slot, decision):
+                self.disarm("the gate denied it at its slot: " + "; ".join(decision.details))
+            else:
+                self.disarm("the gate's decision could not be journaled")
+            return None
+        # The allow goes on record in the intent's own commit (unless already there).
+        unrecorded = self._last_decision.get(slot.slot_id) != decision.reasons
+        self._last_decision[slot.slot_id] = decision.reasons
+        armed, _ = self._armed
+        self._armed = None
+        self._state.delivering = slot
+        self._state.delivering_started = self._clock.now()
+        # Status says "delivering" for as long as the pulse runs (a fraction of a millisecond).
+        self.pulse_started()
+        try:
+            result = self._delivery.fire(armed, decision if unrecorded else None)
+        except PumpctlError as err:
+            self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+            return None
+        finally:
+            self._state.delivering = None
+        self._after_delivery(slot, result)
+        return None
+
+    def _journal_decision(self, slot: Slot, decision: Decision) -> bool:
+        """Journal the gate's decision when it differs from the last one for ``slot``."""
+        if self._last_decision.get(slot.slot_id) == decision.reasons:
+            return True
+        self._last_decision[slot.slot_id] = decision.reasons
+        try:
+            self._journal.record_gate_decision(slot.slot_id, decision)
+        except PumpctlError as err:
+            self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
+            return False
+        if not decision.allowed:
+            log.warning("gate.denied", slot_id=slot.slot_id, reasons=list(decision.reasons))
+            if Reason.CLOCK_SUSPECT in decision.reasons:
+                self._annunciator.raise_alarm(AlarmKind.CLOCK_SUSPECT, "; ".join(decision.details))
+        return True
+
+    # -- the slot's time -----------------------------------------------------------------------
 
     def consider(self, slot: Slot) -> float | None:
         """Judge and, if allowed, deliver ``slot``; returns a shorter sleep when worth waiting."""
+        if self._armed is not None and self._armed[0].slot.slot_id == slot.slot_id:
+            return self._fire(slot)
         decision = self.decide(slot)
         wait = wait_in_window(slot, decision, self._clock.now(), self._therapy.limits)
         if wait is not None:
@@ -186,20 +357,7 @@ class SlotKeeper:
             # the interval is met a moment after this slot's time, inside its window. Wait for
             # it quietly (plan shows the same wait).
             return wait.total_seconds()
-        if self._last_decision.get(slot.slot_id) != decision.reasons:
-            self._last_decision[slot.slot_id] = decision.reasons
-            try:
-                self._journal.record_gate_decision(slot.slot_id, decision)
-            except PumpctlError as err:
-                self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
-                return None
-            if not decision.allowed:
-                log.warning("gate.denied", slot_id=slot.slot_id, reasons=list(decision.reasons))
-                if Reason.CLOCK_SUSPECT in decision.reasons:
-                    self._annunciator.raise_alarm(
-                        AlarmKind.CLOCK_SUSPECT, "; ".join(decision.details)
-                    )
-        if not decision.allowed:
+        if not self._journal_decision(slot, decision) or not decision.allowed:
             return None
         self._state.attempted.add(slot.slot_id)
         self._state.delivering = slot
@@ -264,6 +422,8 @@ class SlotKeeper:
             self._flow_watch.count(result.flow, dose)
         if result.suspend_for is not None:
             self._annunciator.suspend_for(result.suspend_for, result.detail, slot_id=slot.slot_id)
+        if result.pump_unready:
+            self._state.pump_ready = False  # a new self-test sets the pump from the configuration
         self._record_missed(slot, (), f"not started: {result.detail}")
         self.reservoir_alarms()
 

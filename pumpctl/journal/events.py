@@ -27,6 +27,8 @@ class EventKind(StrEnum):
     LIMITS_CHANGE = "limits.change"
     SLOT_SCHEDULED = "slot.scheduled"
     GATE_DECISION = "gate.decision"
+    PULSE_ARMED = "pulse.armed"
+    PULSE_DISARMED = "pulse.disarmed"
     PULSE_INTENT = "pulse.intent"
     PULSE_RUN = "pulse.run"
     PULSE_STARTED = "pulse.started"
@@ -84,6 +86,19 @@ class EventRecorder(ABC):
     def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
         """Durably append one record; returns only after it is on disk."""
 
+    def append_many(
+        self,
+        records: Sequence[tuple[EventKind | str, Mapping[str, Any]]],
+        *,
+        publish: bool = True,
+    ) -> list[Appended]:
+        """Durably append several records; a store that can commits them at once and, with
+        ``publish=False``, publishes its head only at :meth:`publish_head`."""
+        return [self.append(kind, payload) for kind, payload in records]
+
+    def publish_head(self) -> None:  # noqa: B027 - nothing held back by the default above
+        """Publish a head held back by ``append_many(..., publish=False)`` (if any)."""
+
     def record_daemon_start(
         self,
         version: str,
@@ -130,14 +145,50 @@ class EventRecorder(ABC):
         return self.append(EventKind.SLOT_SCHEDULED, _slot_payload(slot))
 
     def record_gate_decision(self, slot_id: str, decision: Decision) -> Appended:
+        return self.append(EventKind.GATE_DECISION, _decision_payload(slot_id, decision))
+
+    def record_pulse_start(
+        self,
+        slot: Slot,
+        *,
+        pump_settings: Mapping[str, Any],
+        decision: Decision | None = None,
+    ) -> Appended:
+        """The gate's allow (when not yet on record), the intent (SR-08) and the RUN record of
+        an armed pulse, in one commit: RUN follows at once, so nothing else can come between
+        them, and the slot's path costs one fsync instead of three. The caller publishes the
+        head (:meth:`publish_head`) once RUN is out."""
+        intent = _slot_payload(slot)
+        intent["pump_settings"] = dict(pump_settings)
+        records: list[tuple[EventKind | str, Mapping[str, Any]]] = []
+        if decision is not None:
+            records.append((EventKind.GATE_DECISION, _decision_payload(slot.slot_id, decision)))
+        records.append((EventKind.PULSE_INTENT, intent))
+        records.append((EventKind.PULSE_RUN, {"slot_id": _require("slot_id", slot.slot_id)}))
+        # The head file follows right after RUN (publish_head): durable is the commit itself.
+        return self.append_many(records, publish=False)[-1]
+
+    def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended:
+        """The bolus for ``slot`` is programmed and read back (SR-27) ahead of its slot.
+
+        Moves no fluid and counts as nothing: no delivery, no start, no attempt. Only an intent
+        makes a pulse count; an armed slot without one was never started.
+        """
+        payload = _slot_payload(slot)
+        payload["read_back"] = dict(read_back)
+        return self.append(EventKind.PULSE_ARMED, payload)
+
+    def record_disarmed(self, slot_id: str, why: str, *, armed_utc: datetime | None) -> Appended:
+        """The armed bolus for ``slot_id`` will not be started: something changed since arming.
+
+        The slot is then missed (never re-armed, never caught up); nothing moved for it.
+        """
         return self.append(
-            EventKind.GATE_DECISION,
+            EventKind.PULSE_DISARMED,
             {
-                "slot_id": slot_id,
-                "allowed": decision.allowed,
-                "reasons": [Reason(r).value for r in decision.reasons],
-                "details": list(decision.details),
-                "predicted_level_fraction": decision.predicted_level_fraction,
+                "slot_id": _require("slot_id", slot_id),
+                "why": _require("why", why),
+                "armed_utc": _opt_time(armed_utc),
             },
         )
 
@@ -412,4 +463,14 @@ def _slot_payload(slot: Slot) -> dict[str, Any]:
         "volume_ul": str(slot.volume_ul),
         "rate_ul_per_min": str(slot.rate_ul_per_min),
         "duration_s": str(slot.duration_s),
+    }
+
+
+def _decision_payload(slot_id: str, decision: Decision) -> dict[str, Any]:
+    return {
+        "slot_id": slot_id,
+        "allowed": decision.allowed,
+        "reasons": [Reason(r).value for r in decision.reasons],
+        "details": list(decision.details),
+        "predicted_level_fraction": decision.predicted_level_fraction,
     }

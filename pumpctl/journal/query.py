@@ -170,3 +170,27 @@ def iter_events(
             payload=json.loads(payload),
             hash=hash_,
         )
+
+
+#: The kinds one commit may leave after the published head, besides a single record: a pulse
+#: start (the gate's allow when not on record yet, the intent, the RUN record, of one slot).
+PULSE_START_COMMITS = (
+    ("gate.decision", "pulse.intent", "pulse.run"),
+    ("pulse.intent", "pulse.run"),
+)
+
+
+def one_commit_tail(conn: sqlite3.Connection, after_seq: int) -> bool:
+    """Whether the records after ``after_seq`` are what one commit writes: none or one record,
+    or one pulse start of one slot. A crash can leave that much after the published head;
+    more means the head was replaced or not written."""
+    rows = conn.execute(
+        "SELECT kind, payload FROM events WHERE seq > ? ORDER BY seq LIMIT 4", (after_seq,)
+    ).fetchall()
+    if len(rows) <= 1:
+        return True
+    kinds = tuple(str(kind) for kind, _ in rows)
+    if kinds not in PULSE_START_COMMITS:
+        return False
+    slots = {json.loads(payload).get("slot_id") for _, payload in rows}
+    return len(slots) == 1

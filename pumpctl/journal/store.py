@@ -13,7 +13,7 @@ import re
 import sqlite3
 import stat
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
@@ -236,11 +236,11 @@ class Journal(EventRecorder, Reconciler):
                 f"journal {self.path} ends at record {last} but its published head is "
                 f"{published}: records were cut off (run `pumpctl log verify`)"
             )
-        if last > published.seq + 1:
+        if last > published.seq + 1 and not query.one_commit_tail(self._conn, published.seq):
             raise self._refuse(
                 Diagnosis.HEAD_MISSING,
                 f"{last - published.seq} records follow the published head {published}; at "
-                "most one is expected after a crash",
+                "most one commit is expected after a crash",
             )
         if published.seq == 0:
             return
@@ -306,6 +306,51 @@ class Journal(EventRecorder, Reconciler):
         Raises ``ValueError`` for a bad kind or payload (nothing is written) and
         :class:`JournalError` when the journal cannot be written.
         """
+        return self._append([(kind, payload)], publish=True)[0]
+
+    def append_many(
+        self,
+        records: Sequence[tuple[EventKind | str, Mapping[str, Any]]],
+        *,
+        publish: bool = True,
+    ) -> list[Appended]:
+        """Durably append several records in one commit (one fsync, one head publication):
+        all of them are on disk when this returns, or none is. The chain is the same as if each
+        had been appended alone; the slot's gate record, intent and RUN record go this way.
+
+        ``publish=False`` leaves the head file at the previous record until
+        :meth:`publish_head` (or the next append): the records are durable all the same (the
+        head file only lets ``log verify`` see a cut-off tail), so the armed pulse's RUN does
+        not wait for a second device flush.
+        """
+        return self._append(records, publish=publish)
+
+    def _append(
+        self, records: Sequence[tuple[EventKind | str, Mapping[str, Any]]], *, publish: bool
+    ) -> list[Appended]:
+        envs = [self._envelope(kind, payload) for kind, payload in records]
+        with self._lock:
+            appended, touched = self._commit(envs)
+            self._head = Head(appended[-1].seq, appended[-1].hash)
+            for intent_seq, outcome in touched:
+                if outcome is None or outcome is Outcome.UNCERTAIN:
+                    self._pending.add(intent_seq)
+                else:
+                    self._pending.discard(intent_seq)
+            if publish:
+                self._publish(self._head, self._head.seq)
+            self._writable = True
+        for (kind, _), done in zip(records, appended, strict=True):
+            _log.debug("journal.appended", seq=done.seq, hash=done.hash, kind=str(kind))
+        return appended
+
+    def publish_head(self) -> None:
+        """Publish the current head (after ``append_many(..., publish=False)``)."""
+        with self._lock:
+            if self._head is not None:
+                self._publish(self._head, self._head.seq)
+
+    def _envelope(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Envelope:
         kind = str(kind)
         if not _KIND_PATTERN.match(kind):
             raise ValueError(f"kind = {kind!r}: allowed dotted lowercase words like 'pulse.intent'")
@@ -318,36 +363,32 @@ class Journal(EventRecorder, Reconciler):
         offset = now.astimezone(self._local_tz).utcoffset()
         offset_min = 0 if offset is None else int(offset.total_seconds() // 60)
         elapsed_s = float(self.clock.elapsed_s())
-        env = Envelope(kind, wall_utc, offset_min, elapsed_s, self.clock.boot_id, payload_json)
-        with self._lock:
-            appended, touched = self._commit(env)
-            self._head = Head(appended.seq, appended.hash)
-            if touched is not None:
-                intent_seq, outcome = touched
-                if outcome is None or outcome is Outcome.UNCERTAIN:
-                    self._pending.add(intent_seq)
-                else:
-                    self._pending.discard(intent_seq)
-            self._publish(self._head, appended.seq)
-            self._writable = True
-        _log.debug("journal.appended", seq=appended.seq, hash=appended.hash, kind=kind)
-        return appended
+        return Envelope(kind, wall_utc, offset_min, elapsed_s, self.clock.boot_id, payload_json)
 
-    def _commit(self, env: Envelope) -> tuple[Appended, tuple[int, Outcome | None] | None]:
+    def _commit(
+        self, envs: Sequence[Envelope]
+    ) -> tuple[list[Appended], list[tuple[int, Outcome | None]]]:
         conn = self._conn
-        body = record_bytes(env)
+        appended: list[Appended] = []
+        touched: list[tuple[int, Outcome | None]] = []
+        env = envs[0]
         try:
             conn.execute("BEGIN IMMEDIATE")
             # The head is read inside the write transaction, so the chain can never fork.
             row = conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = (1, GENESIS_HASH) if row is None else (int(row[0]) + 1, str(row[1]))
-            digest = link_hash(prev, body)
-            conn.execute(
-                "INSERT INTO events (seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id,"
-                " payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, *env, prev, digest),
-            )
-            touched = derive_rows(conn, seq, env)
+            for env in envs:
+                digest = link_hash(prev, record_bytes(env))
+                conn.execute(
+                    "INSERT INTO events (seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id,"
+                    " payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, *env, prev, digest),
+                )
+                derived = derive_rows(conn, seq, env)
+                if derived is not None:
+                    touched.append(derived)
+                appended.append(Appended(seq, digest))
+                seq, prev = seq + 1, digest
             conn.execute("COMMIT")
         except (ValueError, KeyError) as err:
             self._rollback()
@@ -357,7 +398,7 @@ class Journal(EventRecorder, Reconciler):
             self._writable = False
             _log.error("journal.write_failed", path=str(self.path), error=str(err))
             raise JournalError(_describe(self.path, err)) from err
-        return Appended(seq, digest), touched
+        return appended, touched
 
     def _rollback(self) -> None:
         # The transaction may already be gone (SQLITE_FULL rolls back by itself).
@@ -408,6 +449,14 @@ class Journal(EventRecorder, Reconciler):
         """Records in journal order (newest last), filtered by wall time and kind."""
         with self._reading():
             return list(query.iter_events(self._conn, since=since, until=until, kinds=kinds))
+
+    def kinds_since(self, seq: int) -> tuple[str, ...]:
+        """The kinds of every record after ``seq``, in order (what happened since a mark)."""
+        with self._reading():
+            rows = self._conn.execute(
+                "SELECT kind FROM events WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+        return tuple(str(row[0]) for row in rows)
 
     def max_event_wall(self) -> datetime | None:
         """The latest wall time any record carries (a clock stepped back writes earlier ones)."""

@@ -34,7 +34,7 @@ from pumpctl.journal.chain import (
     read_sealed_head,
     record_bytes,
 )
-from pumpctl.journal.query import iter_events
+from pumpctl.journal.query import iter_events, one_commit_tail
 from pumpctl.journal.schema import schema_version
 from pumpctl.journal.signing import KEY_KINDS, KeyRecord, SignatureError, check_sealed_head
 from pumpctl.journal.store import connect
@@ -303,14 +303,28 @@ def verify(
             f"{last} records but no published head ({head_path(path).name}): records cut off "
             "the end could not be detected",
         )
-    if problem is None and published is not None and last > published.seq + 1:
+    if (
+        problem is None
+        and published is not None
+        and last > published.seq + 1
+        and not _one_commit_tail(path, published.seq)
+    ):
         problem = Problem(
             Diagnosis.HEAD_MISSING,
             0,
             f"{last - published.seq} records follow the published head {published}; at most "
-            "one is expected after a crash, so the head was replaced or not written",
+            "one commit is expected after a crash, so the head was replaced or not written",
         )
     return VerifyResult(path, last, head, problem or unchained)
+
+
+def _one_commit_tail(path: Path, after_seq: int) -> bool:
+    """What a crash between a commit and its head publication can leave (query.one_commit_tail)."""
+    conn = connect(path, writable=False)
+    try:
+        return one_commit_tail(conn, after_seq)
+    finally:
+        conn.close()
 
 
 def verify_signature_of(path: str | Path, trusted: bytes) -> str:

@@ -90,20 +90,23 @@ def test_unexplained_flow_survives_a_restart_in_the_gate(tmp_path: Path) -> None
 
 
 def test_a_diameter_changed_behind_the_daemons_back_stops_the_next_pulse(tmp_path: Path) -> None:
-    """SR-27: a raw DIA sent to the pump between pulses shows in the read-back before RUN: no
-    RUN, a high settings-mismatch alarm naming the diameter, delivery suspended; once it is
-    acknowledged the pump is self-tested again from the configuration and therapy resumes."""
+    """SR-27: a raw DIA sent to the pump between pulses shows in the read-back while arming:
+    no intent, no RUN, the slot missed with the mismatch named, a high settings-mismatch alarm,
+    delivery suspended; once it is acknowledged the pump is self-tested again from the
+    configuration and therapy resumes."""
     bench = make_bench(tmp_path)
     bench.daemon.start()
     bench.run_until(SLOT_1 + timedelta(minutes=30))
     bench.sim.inject("rogue,send=DIA20")
     bench.run_until(SLOT_2 + timedelta(minutes=5))
     assert len(bench.starts()) == 1
-    outcome = bench.journal.events(kinds=("pulse.outcome",))[-1].payload
-    assert outcome["outcome"] == "NOT_DELIVERED"
-    assert "syringe diameter reads 20.00, expected 4.78" in outcome["detail"]
+    missed = bench.journal.events(kinds=("slot.missed",))[-1].payload
+    assert missed["slot_id"].endswith("T093000Z")
+    assert "syringe diameter reads 20.00, expected 4.78" in missed["detail"]
+    intents = [e.payload["slot_id"] for e in bench.journal.events(kinds=("pulse.intent",))]
     runs = [e.payload["slot_id"] for e in bench.journal.events(kinds=("pulse.run",))]
-    assert runs == [outcome["slot_id"].replace("T0930", "T0800")]
+    assert intents == runs == [missed["slot_id"].replace("T0930", "T0800")]
+    assert [e.payload["slot_id"] for e in bench.journal.events(kinds=("pulse.armed",))] == runs
     alarm = bench.daemon.alarms.get("settings-mismatch")
     assert alarm.priority == "high" and "syringe diameter" in alarm.detail
     assert "settings-mismatch" in bench.daemon.safety_suspended
@@ -139,7 +142,8 @@ def test_a_volume_in_other_units_is_a_mismatch(tmp_path: Path) -> None:
     lie["on"] = True
     bench.run_until(SLOT_1 + timedelta(minutes=5))
     assert bench.starts() == [] and "RUN" not in spy.texts()
-    detail = bench.journal.events(kinds=("pulse.outcome",))[-1].payload["detail"]
+    assert bench.journal.events(kinds=("pulse.intent",)) == []
+    detail = bench.journal.events(kinds=("slot.missed",))[-1].payload["detail"]
     assert "volume reads 10.00ML, expected 10UL" in detail
 
 
@@ -152,7 +156,8 @@ def test_a_pump_that_reports_another_rate_is_not_started(tmp_path: Path) -> None
     lie["on"] = True
     bench.run_until(SLOT_1 + timedelta(minutes=5))
     assert bench.starts() == [] and "RUN" not in spy.texts()
-    detail = bench.journal.events(kinds=("pulse.outcome",))[-1].payload["detail"]
+    assert bench.journal.events(kinds=("pulse.intent",)) == []
+    detail = bench.journal.events(kinds=("slot.missed",))[-1].payload["detail"]
     assert "rate reads 900.0UM, expected 10UM" in detail
     assert bench.daemon.alarms.get("settings-mismatch").priority == "high"
 

@@ -57,6 +57,14 @@ def add_latency(simulation: Simulation, profile: LatencyProfile, seed: int) -> N
         return append(kind, payload)
 
     journal.append = slow_append
+    append_many = journal.append_many
+
+    def slow_append_many(records: Any, **options: Any) -> Any:
+        # One commit (a pulse start's allow, intent and RUN record): one fsync, which may stall.
+        spend(profile.fsync_s, may_stall=True)
+        return append_many(records, **options)
+
+    journal.append_many = slow_append_many
 
     waker: Any = simulation.daemon.waker
     sleep = waker.sleep

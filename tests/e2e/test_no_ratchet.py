@@ -52,7 +52,10 @@ def config_90_90() -> Config:
 def run_days(tmp_path: Path, days: float, seed: int) -> None:
     config = config_90_90()
     simulation = Simulation(config, tmp_path / "journal.sqlite3", SimulationOptions(days=days))
-    add_latency(simulation, LatencyProfile(), seed)
+    # Stalls up to 1.5 s: with the bolus armed ahead only a stall at the slot itself (the
+    # wake-up, the intent's commit) makes a start late, and some must be later than the
+    # start-latency bound for this to prove anything.
+    add_latency(simulation, LatencyProfile(stall_s=(0.2, 1.5)), seed)
     summary = simulation.run()
 
     assert summary.outcomes["MISSED"] == 0, summary.lines()

@@ -67,8 +67,8 @@ def test_a_pump_starting_on_its_own_is_stopped_within_ten_seconds_at_1x(tmp_path
 
 def test_a_raw_dia_from_another_client_means_no_run_at_1x(tmp_path: Path) -> None:
     """SR-27, SR-31: a DIA20 sent to the pump by another client before the pulse shows in the
-    read-back before RUN: no RUN (the ledger has no motion), the settings-mismatch alarm names
-    the diameter, and delivery is suspended."""
+    read-back while arming: no intent, no RUN (the ledger has no motion), the settings-mismatch
+    alarm names the diameter, and delivery is suspended."""
     with bench(tmp_path, scale=1.0, lead=timedelta(seconds=10), sections=SHORT_PULSE) as (
         sim,
         daemon,
@@ -77,17 +77,17 @@ def test_a_raw_dia_from_another_client_means_no_run_at_1x(tmp_path: Path) -> Non
         sim.fault("rogue,send=DIA20")
         alarm = daemon.wait_event("alarm.raised", 30, lambda e: e["kind"] == "settings-mismatch")
         assert "diameter" in alarm["detail"]
-        daemon.wait_event("pulse.not_delivered", 5)
-        # The status snapshot is published at the end of the loop's tick, a moment after the
-        # tick logged the alarm; a busy host can answer the request in between.
+        refused = daemon.wait_event("pulse.refused", 5)
+        assert "syringe diameter reads 20.00" in refused["detail"]
+        # Status is a snapshot the loop refreshes at the end of its tick: ask until it has it.
         wait_until(
             lambda: (
                 "settings-mismatch" in [a["id"] for a in daemon.control.request("status")["alarms"]]
             ),
-            5,
-            "the settings-mismatch alarm on the status",
+            5.0,
+            "status to show the settings-mismatch alarm",
         )
     assert sim.motions() == []
     kinds = [e["kind"] for e in journal_events(daemon.journal_path)]
-    assert "pulse.run" not in kinds
+    assert "pulse.run" not in kinds and "pulse.intent" not in kinds
     assert "delivery.suspended" in kinds

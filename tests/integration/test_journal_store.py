@@ -161,6 +161,12 @@ EVERY_KIND = {
         moving=False,
         where="between pulses",
     ),
+    EventKind.PULSE_ARMED: lambda j: j.record_armed(
+        slot("s4"), read_back={"volume": "10UL", "rate": "10UM"}
+    ),
+    EventKind.PULSE_DISARMED: lambda j: j.record_disarmed(
+        "s4", "delivery.suspended journaled since arming", armed_utc=T0
+    ),
     EventKind.ALARM_RAISED: lambda j: j.record_alarm("a1", "occlusion", "high", "stall"),
     EventKind.ALARM_ACKNOWLEDGED: lambda j: j.record_alarm_acknowledged("a1", "op:bob"),
     EventKind.ALARM_SILENCED: lambda j: j.record_alarm_silenced("a1", "op:bob", T0),
@@ -463,3 +469,44 @@ def test_head_one_behind_after_a_crash_is_accepted(tmp_path: Path, clock: Virtua
     with Journal(path, clock) as j:
         assert j.record_daemon_stop("restart").seq == 3
     assert read_head(path) == verify(path).head
+
+
+def test_a_pulse_start_is_one_commit_of_decision_intent_and_run(journal: Journal) -> None:
+    """SR-08 SR-19 SR-20: the armed pulse's allow, intent and RUN record land in one commit,
+    chained as three records; the head file catches up when the caller publishes it (after
+    RUN), and a crash before that leaves one commit after the head, which log verify and
+    start-up accept; a payload that cannot be journaled writes none of them."""
+    journal.record_daemon_start("0.1.0", "d")
+    allow = Decision(reasons=())
+    journal.record_pulse_start(slot("s5"), pump_settings={"VOL": "10"}, decision=allow)
+    kinds = [row[1] for row in raw_rows(journal.path)]
+    assert kinds == ["daemon.start", "gate.decision", "pulse.intent", "pulse.run"]
+    assert [r.slot_id for r in journal.pending_pulses()] == ["s5"]
+    published = read_head(journal.path)
+    assert published is not None and published.seq == 1  # durable, not yet published
+    assert verify(journal.path).ok
+    with Journal(journal.path, VirtualClock()) as reopened:
+        assert reopened.head == journal.head
+    journal.publish_head()
+    assert read_head(journal.path) == journal.head
+    with pytest.raises(ValueError, match=r"payload of pulse\.intent"):
+        journal.record_pulse_start(slot("s6"), pump_settings={"VOL": object()}, decision=allow)
+    assert len(raw_rows(journal.path)) == 4 and journal.head is not None and journal.head.seq == 4
+
+
+def test_more_than_one_commit_after_the_head_is_refused(journal: Journal) -> None:
+    """SR-20 SR-28: two records after the published head that are not one pulse start (here two
+    alarms) are more than a crash can leave: log verify and start-up both refuse."""
+    journal.record_daemon_start("0.1.0", "d")
+    journal.append_many(
+        [
+            (EventKind.ALARM_RAISED, {"alarm_id": "a", "code": "x", "priority": "high"}),
+            (EventKind.ALARM_RAISED, {"alarm_id": "b", "code": "y", "priority": "high"}),
+        ],
+        publish=False,
+    )
+    result = verify(journal.path)
+    assert not result.ok and result.problem is not None
+    assert "at most one commit is expected" in result.problem.message
+    with pytest.raises(JournalError, match="at most one commit"):
+        Journal(journal.path, VirtualClock())

@@ -35,6 +35,7 @@ from pumpctl.journal.verify import verify
 from pumpctl.simulator.personality import model_for_driver
 from tests.reliability.crashing_daemon import PHASES
 from tests.reliability.ground_truth import (
+    check_arming,
     check_physical_limits,
     check_records,
     journal_slots,
@@ -287,17 +288,18 @@ class CrashCampaign:
             # random moment; the next life tries the same phase again.
             reached = phase == "random"
             phase = "random"
-        if reached:
-            self.next_phase += 1
         if (
             proc.returncode == 1
             and b"pumpctl: error: cannot open pump link" in log_path.read_bytes()
         ):
             # Started while pumpsim was being power-reset (its pty gone): a clear refusal with
-            # nothing delivered is the right answer (SR-13); this life was not a kill.
+            # nothing delivered is the right answer (SR-13); this life was not a kill, and its
+            # phase is tried again by the next one.
             self.result.refused_starts += 1
             self._after_death(index, log_path, timeline)
             return
+        if reached:
+            self.next_phase += 1
         if proc.returncode != -signal.SIGKILL:
             self.result.violations.append(
                 f"life {index} ({phase}) ended with code {proc.returncode}, not SIGKILL; "
@@ -370,6 +372,7 @@ class CrashCampaign:
         slots = journal_slots(self.journal_path, self.shift_of_seq)
         problems, tally = check_records(moved, slots, slack_s=INTENT_SLACK_S)
         self.result.violations += problems
+        self.result.violations += check_arming(self.journal_path)
         self.result.violations += check_physical_limits(
             moved, self.config.limits, tolerance_s=CLOCK_JOIN_TOLERANCE_S + GATE_ALLOWANCE_S
         )

@@ -5,7 +5,11 @@ Started by the crash campaign as ``python -m tests.reliability.crashing_daemon P
 is reached, the process sends itself SIGKILL: no handler, no flush, no journal close — exactly
 what a power cut or the OOM killer does. Phases:
 
-* ``before-intent``: the slot passed the gate; the intent is about to be journaled.
+* ``arming``: the bolus is programmed ahead of its slot; its read-back has not been taken.
+* ``armed``: the bolus is armed and journaled (``pulse.armed``); no intent yet. The restarted
+  daemon finds a programme loaded that only a new arming, read-back and intent may start.
+* ``before-intent``: the slot passed the gate's final check; the intent (with the RUN record,
+  one commit) is about to be journaled.
 * ``intent-run``: the intent is on disk; RUN has not been sent.
 * ``mid-pulse``: RUN was accepted; the pump is infusing.
 * ``after-outcome``: the outcome is on disk; the next slot is not due yet.
@@ -29,6 +33,8 @@ from pumpctl.journal import store
 from pumpctl.journal.store import Journal
 
 PHASES = (
+    "arming",
+    "armed",
     "before-intent",
     "intent-run",
     "mid-pulse",
@@ -91,8 +97,14 @@ def plant(phase: str, nth: int) -> None:
 
         return wrapper
 
-    if phase == "before-intent":
-        Journal.record_intent = before(Journal.record_intent)  # type: ignore[method-assign]
+    if phase == "arming":
+        for cls in DRIVER_CLASSES:
+            cls.read_settings = before(cls.read_settings)  # type: ignore[method-assign]
+    elif phase == "armed":
+        Journal.record_armed = after(Journal.record_armed)  # type: ignore[method-assign]
+    elif phase == "before-intent":
+        # The intent goes to disk with the gate's allow and the RUN record, in one commit.
+        Journal.record_pulse_start = before(Journal.record_pulse_start)  # type: ignore[method-assign]
     elif phase == "intent-run":
         for cls in DRIVER_CLASSES:
             cls.run = before(cls.run)  # type: ignore[method-assign]

@@ -235,3 +235,35 @@ def check_physical_limits(
                 f"(> {limits.max_dose_24h_ug} ug)"
             )
     return problems
+
+
+def check_arming(journal_path: Path) -> list[str]:
+    """Every intent follows a fresh arming of its slot in the same daemon run (programmed and
+    read back by that run, never a programme left loaded by a dead one); a disarmed slot is
+    never given later; no slot has two intents."""
+    problems: list[str] = []
+    armed: set[str] = set()
+    disarmed: set[str] = set()
+    given: set[str] = set()
+    kinds = ("daemon.start", "pulse.armed", "pulse.disarmed", "pulse.intent")
+    with Journal(journal_path, VirtualClock()) as journal:
+        for event in journal.events(kinds=kinds):
+            if event.kind == "daemon.start":
+                armed.clear()  # a new run: whatever the pump still holds is not armed for it
+                continue
+            slot_id = str(event.payload["slot_id"])
+            if event.kind == "pulse.armed":
+                armed.add(slot_id)
+            elif event.kind == "pulse.disarmed":
+                armed.discard(slot_id)
+                disarmed.add(slot_id)
+            else:
+                if slot_id not in armed:
+                    problems.append(f"{slot_id}: intent without an arming in the same run")
+                if slot_id in disarmed:
+                    problems.append(f"{slot_id}: disarmed, then given")
+                if slot_id in given:
+                    problems.append(f"{slot_id}: two intents")
+                given.add(slot_id)
+                armed.discard(slot_id)
+    return problems

@@ -51,7 +51,9 @@ def run_and_check(
 @pytest.mark.timeout(240)
 def test_crash_at_every_phase_loses_nothing_and_never_doubles(tmp_path: Path, driver: str) -> None:
     """SR-08 SR-02 SR-19: a SIGKILL per pulse phase, a pump power reset: journal matches ledger."""
-    result = run_and_check(tmp_path, kills=len(PHASES) + 3, seed=11, pump_restarts=1, driver=driver)
+    # Two lives more than phases and random: a phase whose slot does not come in time is tried
+    # again (two arming phases made the list longer).
+    result = run_and_check(tmp_path, kills=len(PHASES) + 5, seed=11, pump_restarts=1, driver=driver)
     # Each planted phase was really reached (a life whose phase never came counts as random).
     assert set(result.kills) == {*PHASES, "random"}
 
