@@ -133,6 +133,20 @@ class AlarmEvent:
 Listener = Callable[[AlarmEvent], None]
 
 
+def escalated(alarm: Alarm) -> Alarm:
+    """A more urgent alarm demands a fresh acknowledgement and is heard again: its
+    acknowledgement and silence are cleared (live in :class:`AlarmSet` and when alarms are
+    rebuilt from the journal at start)."""
+    return dataclasses.replace(
+        alarm,
+        acknowledged_at=None,
+        acknowledged_by=None,
+        ack_reason=None,
+        silenced_until=None,
+        silenced_by=None,
+    )
+
+
 class AlarmSet:
     """All alarms of one daemon. Not thread-safe: the daemon serialises access."""
 
@@ -235,15 +249,7 @@ class AlarmSet:
             slot_id=slot_id or current.slot_id,
         )
         if escalate:
-            # A more urgent alarm demands a fresh acknowledgement and is heard again.
-            alarm = dataclasses.replace(
-                alarm,
-                acknowledged_at=None,
-                acknowledged_by=None,
-                ack_reason=None,
-                silenced_until=None,
-                silenced_by=None,
-            )
+            alarm = escalated(alarm)
         self._alarms[alarm_id] = alarm
         self._emit(Transition.ESCALATED if escalate else Transition.REPEATED, alarm, now)
         return alarm

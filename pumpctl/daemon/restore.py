@@ -16,7 +16,7 @@ from datetime import datetime
 
 from pumpctl.core.alarm_kinds import AlarmKind, Priority
 from pumpctl.core.model import Outcome
-from pumpctl.daemon.alarms import CATALOGUE, Alarm
+from pumpctl.daemon.alarms import CATALOGUE, Alarm, escalated
 from pumpctl.journal import EventKind, Journal
 from pumpctl.journal.query import EventRow
 
@@ -82,23 +82,16 @@ def _raised(state: Restored, event: EventRow) -> None:
             cause_present=CATALOGUE[kind].condition,
         )
     else:
-        escalated = priority.rank < current.priority.rank
+        more_urgent = priority.rank < current.priority.rank
         alarm = dataclasses.replace(
             current,
             detail=detail or current.detail,
             last_raised_at=event.wall,
             count=current.count + 1,
-            priority=priority if escalated else current.priority,
+            priority=priority if more_urgent else current.priority,
         )
-        if escalated:
-            alarm = dataclasses.replace(
-                alarm,
-                acknowledged_at=None,
-                acknowledged_by=None,
-                ack_reason=None,
-                silenced_until=None,
-                silenced_by=None,
-            )
+        if more_urgent:
+            alarm = escalated(alarm)
         state.alarms[alarm_id] = alarm
     if kind is AlarmKind.MISSED_PULSE and isinstance(p.get("missed_in_row"), int):
         state.missed_in_row = int(p["missed_in_row"])
