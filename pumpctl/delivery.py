@@ -127,6 +127,8 @@ class PulseDelivery:
         asked_s = self.clock.elapsed_s()
         reading = self.driver.progress()
         self.latency.record(self.clock.elapsed_s() - asked_s)
+        if any(alarm.may_clear_totals for alarm in reading.status.alarms):
+            self.flow.reset_seen = True  # the totals' next fall is this reset's (SR-26)
         return reading
 
     def plan(self, slot: Slot, words: PumpVocabulary, *, at_1x: bool = False) -> WatchPlan:
@@ -154,6 +156,7 @@ class PulseDelivery:
             since=found.since,
             moving=found.moving,
             where=found.where,
+            pump_reset=found.reset,
         )
         log.error("flow.unexplained", detail=found.describe())
 
@@ -194,6 +197,8 @@ class PulseDelivery:
         try:
             self.driver.check_armed()
         except PumpAlarmError as err:
+            if err.alarm.may_clear_totals:
+                self.flow.reset_seen = True  # the totals' next fall is this reset's (SR-26)
             return f"the pump raised alarm {err.alarm} since arming"
         except PumpctlError as err:
             return f"the pump holds no armed programme: {err}"
@@ -268,9 +273,9 @@ class PulseDelivery:
                 f"the pump cannot be told this pulse exactly: {text}",
                 AlarmKind.PULSE_UNSENDABLE,
             )
-        refused = self._check_totals(slot)
-        if refused is not None:
-            return refused
+        read_ul = self._check_totals(slot)
+        if isinstance(read_ul, DeliveryResult):
+            return read_ul
         plan = self.plan(slot, words, at_1x=True)
         if not plan.feasible:
             # Invariant (SR-25): a runaway this link could not stop in time is never risked.
@@ -279,6 +284,10 @@ class PulseDelivery:
                 f"{plan.describe()} with this link; pulse not started",
                 AlarmKind.OVERSHOOT_UNBOUNDED,
             )
+        # Invariant (SR-26): the clear is on record before it is sent. A daemon killed between
+        # the clear and ``pulse.armed`` leaves zero totals that its successor must not take for
+        # a clear made outside pumpctl (a high alarm that halts therapy for nothing).
+        self.journal.record_totals_clearing(slot.slot_id, read_ul)
         try:
             self.driver.clear_dispensed()
         except PumpctlError as err:
@@ -288,8 +297,10 @@ class PulseDelivery:
         self.flow.settled(Decimal(0), self.clock.now())
         return None
 
-    def _check_totals(self, slot: Slot) -> DeliveryResult | None:
-        """SR-26: read state and totals before the clear; refuse on an alarm or unexplained flow."""
+    def _check_totals(self, slot: Slot) -> Decimal | DeliveryResult:
+        """SR-26: read state and totals before the clear; refuse on an alarm or unexplained flow.
+
+        Returns the infused total read (as expected), or the refusal."""
         try:
             reading = query_with_retry(self.read_progress)
         except PumpctlError as err:
@@ -305,20 +316,25 @@ class PulseDelivery:
             self._stop_now(slot, "moving before the pulse")
             reading = Progress(reading.status, query_with_retry(self.driver.dispensed))
         # Invariant (SR-26): the totals are read, and any residue journaled, before every clear.
+        infused_ul: Decimal = reading.totals.infused_ul
         found = self.flow.judge(
-            reading.totals.infused_ul,
+            infused_ul,
             at=self.clock.now(),
             moving=reading.status.moving,
             where="read before clearing the totals for a pulse",
         )
         if found is None:
-            return None
+            return infused_ul
         self.record_flow(found, dose_for(found.volume_ul, slot))
+        if found.reset:
+            # The pump's own reset cleared the totals: its alarm (high, acknowledged by a person)
+            # names the cause; nothing is known to have moved, so nothing is suspended for flow.
+            return self._refused(slot, found.describe(), found.alarm, flow=found)
         return self._refused(
             slot,
             found.describe(),
-            AlarmKind.UNEXPLAINED_FLOW,
-            suspend_for=AlarmKind.UNEXPLAINED_FLOW,
+            found.alarm,
+            suspend_for=found.alarm,
             flow=found,
         )
 

@@ -31,6 +31,8 @@ class Waiter(Protocol):
 class DeliveryJournal(Protocol):
     """What the transaction needs from the journal."""
 
+    def record_totals_clearing(self, slot_id: str, totals_ul: Decimal) -> object: ...
+
     def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended: ...
 
     def record_disarmed(self, slot_id: str, why: str, *, armed_utc: datetime | None) -> object: ...
@@ -75,6 +77,7 @@ class DeliveryJournal(Protocol):
         since: datetime | None,
         moving: bool,
         where: str,
+        pump_reset: bool = False,
     ) -> object: ...
 
 

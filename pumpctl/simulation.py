@@ -414,6 +414,8 @@ class Simulation:
             or watch.interval_s > daemon.options.heartbeat_s
             or flow.expected_ul is None
             or flow.adopt_next
+            or flow.cleared_maybe
+            or flow.reset_seen
             or flow.confirmed_at != self._last_turn_at
             or daemon.delivery.latency.worst_s not in (None, 0.0)
             or daemon.journal.pending_pulses()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from pumpctl.core.alarm_kinds import AlarmKind
 from pumpctl.core.overshoot import LinkTiming
 from pumpctl.drivers.base import PumpVocabulary
 
@@ -68,13 +69,27 @@ class UnexplainedFlow:
     since: datetime | None  # when the totals last read as expected
     moving: bool
     where: str  # "between pulses", "before clearing", ...
+    #: The totals fell after the pump reported a power reset (which clears them), not after a
+    #: clear made outside pumpctl: the pump's own alarm names the cause.
+    reset: bool = False
+
+    @property
+    def alarm(self) -> AlarmKind:
+        """The alarm this finding raises: the pump's reset when that explains the fall."""
+        return AlarmKind.PUMP_ALARM_RESET if self.reset else AlarmKind.UNEXPLAINED_FLOW
 
     def describe(self) -> str:
         since = f" since {self.since.isoformat()}" if self.since is not None else ""
         if self.volume_ul is None:
+            cause = (
+                "the pump reported a power reset, which clears them; what it moved before the "
+                "reset is not known"
+                if self.reset
+                else "cleared outside pumpctl"
+            )
             return (
                 f"the pump's totals fell to {self.totals_ul} uL from the expected "
-                f"{self.expected_ul} uL{since} ({self.where}): cleared outside pumpctl"
+                f"{self.expected_ul} uL{since} ({self.where}): {cause}"
             )
         moving = "; the pump was moving and has been stopped" if self.moving else ""
         return (
@@ -91,6 +106,12 @@ class FlowLedger:
     confirmed_at: datetime | None = None
     #: The next reading is taken as it is (an operator settled a pulse the totals cannot).
     adopt_next: bool = False
+    #: A clear is on record that may or may not have reached the pump (a daemon killed after
+    #: ``totals.clearing``): zero totals are explained as well as the expected ones.
+    cleared_maybe: bool = False
+    #: The pump reported an alarm that clears its totals (a power reset) since they were last
+    #: judged: a fall is then the reset's, and is alarmed as the pump's reset.
+    reset_seen: bool = False
 
     def judge(
         self, infused_ul: Decimal, *, at: datetime, moving: bool, where: str
@@ -100,11 +121,17 @@ class FlowLedger:
         Invariant (SR-26): a reading above the expectation, or motion with no pulse running,
         is unexplained flow; it is returned once and then counted as explained. With nothing
         expected (totals unknown) any volume at all is unexplained: the conservative reading.
+        After a clear on record that may not have been sent, still zero totals are the clear's.
         """
         expected = self.expected_ul
         if self.adopt_next and not moving:
             self.adopt_next = False
             expected = infused_ul
+        if self.cleared_maybe:
+            self.cleared_maybe = False
+            if infused_ul == 0 and not moving:
+                expected = infused_ul
+        reset, self.reset_seen = self.reset_seen, False
         if expected is None:
             found = (
                 UnexplainedFlow(infused_ul, infused_ul, None, self.confirmed_at, moving, where)
@@ -115,7 +142,9 @@ class FlowLedger:
             volume = infused_ul - expected
             found = UnexplainedFlow(volume, infused_ul, expected, self.confirmed_at, moving, where)
         elif infused_ul < expected:
-            found = UnexplainedFlow(None, infused_ul, expected, self.confirmed_at, moving, where)
+            found = UnexplainedFlow(
+                None, infused_ul, expected, self.confirmed_at, moving, where, reset=reset
+            )
         else:
             found = None
         self.expected_ul = infused_ul
@@ -127,6 +156,7 @@ class FlowLedger:
         """A pulse was settled from (or cleared to) this reading; ``None``: totals unknown."""
         self.expected_ul = infused_ul
         self.adopt_next = False
+        self.cleared_maybe = False
         self.confirmed_at = at if infused_ul is not None else self.confirmed_at
 
     def adopt(self) -> None:

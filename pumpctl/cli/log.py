@@ -50,6 +50,7 @@ KINDS = (
     "limits.change",
     "slot.scheduled",
     "gate.decision",
+    "totals.clearing",
     "pulse.armed",
     "pulse.disarmed",
     "pulse.intent",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import structlog
 
@@ -32,6 +33,7 @@ log = structlog.get_logger("pumpctl.daemon")
 #: Where in a flow record's id the journal sequence goes: ``flow-<seq>``.
 FLOW_ID_PREFIX = "flow-"
 _TOTALS_KINDS = (
+    EventKind.TOTALS_CLEARING.value,
     EventKind.PULSE_ARMED.value,
     EventKind.PULSE_INTENT.value,
     EventKind.PULSE_OUTCOME.value,
@@ -78,31 +80,40 @@ def record_from_event(event: EventRow) -> PulseRecord | None:
     )
 
 
-def expected_totals(events: list[EventRow]) -> tuple[Decimal | None, bool]:
-    """What the pump's totals should read after these records, and whether an operator's
-    settlement means the next reading is to be taken as it is.
+class ExpectedTotals(NamedTuple):
+    """What the pump's totals should read after the journal's records."""
+
+    expected_ul: Decimal | None  # None: not known
+    #: An operator's settlement: the next reading is to be taken as it is.
+    adopt: bool = False
+    #: The last record is a clear that may not have been sent: zero is explained too.
+    cleared_maybe: bool = False
+
+
+def expected_totals(events: list[EventRow]) -> ExpectedTotals:
+    """What the pump's totals should read after these records.
 
     Every arming (and so every intent) follows a clear (zero): a daemon killed with a pulse
-    armed leaves totals of zero, which the next one must expect; an outcome or a
-    reconciliation from the pump leaves
-    its measured volume; a journaled flow leaves the totals it found; an UNCERTAIN outcome
-    leaves them unknown.
+    armed leaves totals of zero, which the next one must expect; a daemon killed between
+    ``totals.clearing`` and ``pulse.armed`` leaves either the totals read before the clear or
+    zero; an outcome or a reconciliation from the pump leaves its measured volume; a journaled
+    flow leaves the totals it found; an UNCERTAIN outcome leaves them unknown.
     """
-    expected: Decimal | None = None
-    adopt = False
+    found = ExpectedTotals(None)
     for event in events:
         p = event.payload
-        adopt = False
         if event.kind in (EventKind.PULSE_ARMED, EventKind.PULSE_INTENT):
-            expected = Decimal(0)
+            found = ExpectedTotals(Decimal(0))
+        elif event.kind == EventKind.TOTALS_CLEARING:
+            found = ExpectedTotals(Decimal(str(p["totals_ul"])), cleared_maybe=True)
         elif event.kind == EventKind.FLOW_UNEXPLAINED:
-            expected = Decimal(str(p["totals_ul"]))
+            found = ExpectedTotals(Decimal(str(p["totals_ul"])))
         elif event.kind == EventKind.PULSE_RECONCILED and p.get("source") == "operator":
-            expected, adopt = None, True
+            found = ExpectedTotals(None, adopt=True)
         else:
             delivered = p.get("delivered_volume_ul")
-            expected = None if delivered is None else Decimal(str(delivered))
-    return expected, adopt
+            found = ExpectedTotals(None if delivered is None else Decimal(str(delivered)))
+    return found
 
 
 @dataclass
@@ -133,9 +144,10 @@ class FlowWatch:
         recent = journal.events(kinds=_TOTALS_KINDS, since=self.clock.now() - 2 * HISTORY_HORIZON)
         if not any(e.kind == EventKind.PULSE_INTENT for e in recent):
             recent = journal.events(kinds=_TOTALS_KINDS)
-        expected, adopt = expected_totals(recent)
-        delivery.flow.settled(expected, self.clock.now())
-        delivery.flow.adopt_next = adopt
+        expected = expected_totals(recent)
+        delivery.flow.settled(expected.expected_ul, self.clock.now())
+        delivery.flow.adopt_next = expected.adopt
+        delivery.flow.cleared_maybe = expected.cleared_maybe
         since = self.clock.now() - HISTORY_HORIZON
         self.records = [
             record

@@ -68,6 +68,8 @@ class PumpWatch:
         """At start-up: the expected totals and recent unexplained flows from the journal, and
         the reservoir charged with the flows since the last fill (SR-26)."""
         self._flow_watch.load(self._journal, self._delivery)
+        # A reset another connection saw first (the simulator handshake) explains a fall too.
+        self._delivery.flow.reset_seen = self._pending.reset_seen_before_start
         self._reservoir.used(sum((r.volume_ul for r in self._flows_since_fill()), Decimal(0)))
 
     def _flows_since_fill(self) -> list[PulseRecord]:
@@ -80,8 +82,15 @@ class PumpWatch:
         self._driver.connect()
         self._check_device()
         self._pending.reconcile()
-        self._driver.self_test(syringe_diameter_mm=self._syringe_diameter_mm)
+        report = self._driver.self_test(syringe_diameter_mm=self._syringe_diameter_mm)
         self._state.pump_ready = True
+        if any(alarm.may_clear_totals for alarm in report.alarms_at_connect):
+            # SR-26: totals found fallen are this reset's, and say so. The pump reports a reset
+            # once, so they are judged (and a fall journaled) now: a daemon killed before its
+            # first scheduled reading would leave its successor a fall it could not explain.
+            self._delivery.flow.reset_seen = True
+            if not self._journal.pending_pulses():
+                self._watch_flow(now=True)
 
     def _check_device(self) -> None:
         """SR-31: alarm while others than the daemon's user can open the pump's device."""
@@ -107,7 +116,7 @@ class PumpWatch:
         # With a pulse pending its totals are evidence for reconciliation, not a baseline: the
         # watch waits (postponed, so the loop does not wake for a reading it will not take).
         if self._journal.pending_pulses():
-            status = self._driver.heartbeat()
+            status = self._heartbeat()
             self._flow_watch.postpone()
         else:
             status = self._watch_flow()
@@ -124,20 +133,31 @@ class PumpWatch:
         if self._journal.pending_pulses():
             self._pending.reconcile()
 
-    def _watch_flow(self) -> PumpStatus:
-        """SR-26: the scheduled reading of state and totals (a heartbeat when not yet due)."""
-        if not self._flow_watch.due():
-            status = self._driver.heartbeat()
+    def _watch_flow(self, *, now: bool = False) -> PumpStatus:
+        """SR-26: the scheduled reading of state and totals (a heartbeat when not yet due);
+        ``now`` takes the reading whether due or not."""
+        if not now and not self._flow_watch.due():
+            status = self._heartbeat()
             if not status.moving:
                 return status
         status, found = self._flow_watch.check(self._delivery, self._therapy.prescription)
-        if found is not None:
+        if found is not None and found.reset:
+            # The totals fell to a power reset the pump reported: its alarm names the cause.
+            self._annunciator.raise_alarm(found.alarm, found.describe())
+        elif found is not None:
             if found.volume_ul is not None:
                 self._reservoir.used(found.volume_ul)
-            self._annunciator.suspend_for(AlarmKind.UNEXPLAINED_FLOW, found.describe())
+            self._annunciator.suspend_for(found.alarm, found.describe())
             self._reservoir_alarms()
         # The watch stopped a moving pump and journaled what it moved: not unintended flow twice.
         return replace(status, state=PumpState.STOPPED) if status.moving else status
+
+    def _heartbeat(self) -> PumpStatus:
+        """A heartbeat; a reset it reports explains the next fall of the totals (SR-26)."""
+        status = self._driver.heartbeat()
+        if any(alarm.may_clear_totals for alarm in status.alarms):
+            self._delivery.flow.reset_seen = True
+        return status
 
     def _recover(self) -> None:
         self._driver.close()
@@ -147,6 +167,8 @@ class PumpWatch:
 
     def _link_fault(self, err: PumpctlError) -> None:
         if isinstance(err, PumpAlarmError):
+            if err.alarm.may_clear_totals:
+                self._delivery.flow.reset_seen = True
             self._annunciator.raise_alarm(pump_alarm_kind(err.alarm), str(err))
             return
         if self._state.pump_ready:

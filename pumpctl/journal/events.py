@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     LIMITS_CHANGE = "limits.change"
     SLOT_SCHEDULED = "slot.scheduled"
     GATE_DECISION = "gate.decision"
+    TOTALS_CLEARING = "totals.clearing"
     PULSE_ARMED = "pulse.armed"
     PULSE_DISARMED = "pulse.disarmed"
     PULSE_INTENT = "pulse.intent"
@@ -168,6 +169,16 @@ class EventRecorder(ABC):
         # The head file follows right after RUN (publish_head): durable is the commit itself.
         return self.append_many(records, publish=False)[-1]
 
+    def record_totals_clearing(self, slot_id: str, totals_ul: Decimal) -> Appended:
+        """SR-26: the pump's totals read ``totals_ul`` (as expected) and are about to be cleared
+        for ``slot_id``'s bolus. On disk before the clear, so a daemon killed between the clear
+        and ``pulse.armed`` leaves zero totals its successor can account for: either reading
+        (``totals_ul`` or zero) is then explained, and nothing else is. Moves no fluid."""
+        return self.append(
+            EventKind.TOTALS_CLEARING,
+            {"slot_id": _require("slot_id", slot_id), "totals_ul": str(totals_ul)},
+        )
+
     def record_armed(self, slot: Slot, *, read_back: Mapping[str, Any]) -> Appended:
         """The bolus for ``slot`` is programmed and read back (SR-27) ahead of its slot.
 
@@ -251,23 +262,25 @@ class EventRecorder(ABC):
         since: datetime | None,
         moving: bool,
         where: str,
+        pump_reset: bool = False,
     ) -> Appended:
         """SR-26: the pump's totals show volume no pulse commanded (``volume_ul``; ``None``
-        when they fell instead, cleared outside pumpctl). ``since`` is when they last read as
-        expected; the record's own time is when the flow was found, which is where every limit
-        places it (the latest moment it can have happened)."""
-        return self.append(
-            EventKind.FLOW_UNEXPLAINED,
-            {
-                "volume_ul": _opt_dec(volume_ul),
-                "dose_ug": _opt_dec(dose_ug),
-                "totals_ul": str(totals_ul),
-                "expected_ul": _opt_dec(expected_ul),
-                "since_utc": _opt_time(since),
-                "moving": moving,
-                "where": _require("where", where),
-            },
-        )
+        when they fell instead: cleared outside pumpctl, or by a power reset the pump reported,
+        ``pump_reset``). ``since`` is when they last read as expected; the record's own time is
+        when the flow was found, which is where every limit places it (the latest moment it
+        can have happened)."""
+        payload: dict[str, Any] = {
+            "volume_ul": _opt_dec(volume_ul),
+            "dose_ug": _opt_dec(dose_ug),
+            "totals_ul": str(totals_ul),
+            "expected_ul": _opt_dec(expected_ul),
+            "since_utc": _opt_time(since),
+            "moving": moving,
+            "where": _require("where", where),
+        }
+        if pump_reset:
+            payload["pump_reset"] = True
+        return self.append(EventKind.FLOW_UNEXPLAINED, payload)
 
     def record_missed(
         self,

@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from pumpctl.daemon.runner import reload_loader
 from tests.daemon.harness import CONFIG, OPERATOR, START, Bench, make_bench
 
@@ -178,6 +180,71 @@ def test_a_restart_after_arming_programs_and_reads_back_again(tmp_path: Path, dr
     # This run's own arming, after its start and before its intent.
     assert last("daemon.start") < last("pulse.armed") < last("pulse.intent")
     assert len(again.starts()) == 2
+
+
+class Killed(BaseException):
+    """The daemon's process dies here (SIGKILL): nothing after it runs, nothing is closed."""
+
+
+def test_a_restart_after_the_clear_but_before_arming_raises_no_false_flow_alarm(
+    tmp_path: Path, driver: str
+) -> None:
+    """SR-26 SR-08: the daemon clears the totals for the second pulse and dies before it has
+    programmed anything. The clear was journaled first (``totals.clearing``), so the next
+    daemon takes the zero totals it finds for that clear, not for one made outside pumpctl:
+    no unexplained-flow alarm, no suspension, and the slot is armed anew and given once."""
+    bench = make_bench(tmp_path, driver=driver)
+    bench.daemon.start()
+    bench.run_until(SLOT_1 + timedelta(minutes=5))
+    driver_ = bench.daemon.delivery.driver
+
+    def die(*_args: object) -> None:
+        raise Killed
+
+    driver_.program_bolus = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        bench.run_until(SLOT_2 + timedelta(minutes=5))
+    second = SLOT_2.strftime("S%Y%m%dT%H%M%SZ")
+    assert bench.kinds()[-1] == "totals.clearing"
+    assert bench.sim.pump.drive.infused_ul == 0  # the clear reached the pump
+    bench.journal.close()
+    again = make_bench(
+        tmp_path, sim=bench.sim, ledger=bench.ledger, clock=bench.clock, driver=driver
+    )
+    again.daemon.start()
+    again.run_until(SLOT_2 + timedelta(minutes=5))
+    assert again.journal.events(kinds=("flow.unexplained",)) == []
+    assert again.journal.events(kinds=("delivery.suspended",)) == []
+    assert slot_ids(again, "pulse.intent") == [SLOT_1.strftime("S%Y%m%dT%H%M%SZ"), second]
+    assert len(again.starts()) == 2
+
+
+def test_totals_that_moved_after_a_journaled_clear_are_still_unexplained_flow(
+    tmp_path: Path,
+) -> None:
+    """SR-26: the record of a clear explains zero totals and the totals read before it, and
+    nothing else: a daemon killed after ``totals.clearing`` whose pump then ran on its own
+    (10 uL more) raises the unexplained-flow alarm at its first reading."""
+    bench = make_bench(tmp_path)
+    bench.daemon.start()
+    bench.run_until(SLOT_1 + timedelta(minutes=5))
+
+    def die(*_args: object) -> None:
+        raise Killed
+
+    bench.daemon.delivery.driver.clear_dispensed = die
+    with pytest.raises(Killed):
+        bench.run_until(SLOT_2 + timedelta(minutes=5))
+    assert bench.kinds()[-1] == "totals.clearing"
+    assert bench.sim.pump.drive.infused_ul == 10  # the clear never reached the pump
+    bench.sim.pump.drive.infused_ul += 10  # run by hand at the pump while no daemon watched
+    bench.journal.close()
+    again = make_bench(tmp_path, sim=bench.sim, ledger=bench.ledger, clock=bench.clock)
+    again.daemon.start()
+    again.run_for(60)
+    (flow,) = again.journal.events(kinds=("flow.unexplained",))
+    assert Decimal(flow.payload["volume_ul"]) == 10
+    assert Decimal(flow.payload["expected_ul"]) == 10
 
 
 def test_a_disarmed_slot_is_not_given_after_a_restart_inside_its_window(tmp_path: Path) -> None:

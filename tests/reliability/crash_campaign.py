@@ -196,9 +196,24 @@ class Operator:
                 if (
                     alarm.get("priority") == "high"
                     and not alarm.get("acknowledged")
-                    and alarm.get("id") in OPERATOR_ACKS
+                    and (alarm.get("id") in OPERATOR_ACKS or self._power_cycled_fall(alarm))
                 ):
                     self._ack(str(alarm["id"]))
+
+    def _power_cycled_fall(self, alarm: dict[str, object]) -> bool:
+        """Totals that fell (no volume moved) after the campaign power-cycled the pump.
+
+        The daemon names a reset the pump reported as the cause (``pump-alarm-reset``). A daemon
+        killed while journaling that evidence leaves its successor zero totals with no reset
+        to name: "cleared outside pumpctl", the conservative reading. The operator who pulled
+        the plug knows why and acknowledges it; an unexplained flow with a volume is never
+        acknowledged here (the ledger judges it).
+        """
+        return (
+            alarm.get("id") == "unexplained-flow"
+            and "totals fell to" in str(alarm.get("detail", ""))
+            and len(self.pumpsim.shifts_s) > 1
+        )
 
     def _ack(self, alarm_id: str) -> None:
         try:

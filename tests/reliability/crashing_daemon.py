@@ -6,6 +6,9 @@ is reached, the process sends itself SIGKILL: no handler, no flush, no journal c
 what a power cut or the OOM killer does. Phases:
 
 * ``arming``: the bolus is programmed ahead of its slot; its read-back has not been taken.
+* ``totals-cleared``: the pump's totals are cleared for the next bolus (``totals.clearing`` is
+  on record); nothing is programmed yet. The restarted daemon reads zero totals, which that
+  record explains: no unexplained-flow alarm.
 * ``armed``: the bolus is armed and journaled (``pulse.armed``); no intent yet. The restarted
   daemon finds a programme loaded that only a new arming, read-back and intent may start.
 * ``before-intent``: the slot passed the gate's final check; the intent (with the RUN record,
@@ -33,6 +36,7 @@ from pumpctl.journal import store
 from pumpctl.journal.store import Journal
 
 PHASES = (
+    "totals-cleared",
     "arming",
     "armed",
     "before-intent",
@@ -53,23 +57,27 @@ DRIVER_CLASSES: tuple[type[Any], ...] = (Ne1000Driver, Harvard11Driver)
 
 
 def plant_mid_pulse(cls: type[Any], due: Callable[[], bool]) -> None:
-    """Die at the first status poll after an accepted run: the plunger is moving."""
+    """Die at the first progress reading after an accepted run: the plunger is moving.
+
+    ``progress`` is the reading the running pulse is watched with (both families); a seam on
+    ``status`` would miss the pulse on a driver whose watch never asks for it alone.
+    """
     running = {"on": False}
     original_run = cls.run
-    original_status = cls.status
+    original_progress = cls.progress
 
     def run(self: Any) -> Any:
         result = original_run(self)
         running["on"] = True
         return result
 
-    def status(self: Any) -> Any:
+    def progress(self: Any) -> Any:
         if running["on"] and due():
             die()
-        return original_status(self)
+        return original_progress(self)
 
     cls.run = run
-    cls.status = status
+    cls.progress = progress
 
 
 def plant(phase: str, nth: int) -> None:
@@ -97,28 +105,29 @@ def plant(phase: str, nth: int) -> None:
 
         return wrapper
 
-    if phase == "arming":
-        for cls in DRIVER_CLASSES:
-            cls.read_settings = before(cls.read_settings)  # type: ignore[method-assign]
-    elif phase == "armed":
-        Journal.record_armed = after(Journal.record_armed)  # type: ignore[method-assign]
-    elif phase == "before-intent":
-        # The intent goes to disk with the gate's allow and the RUN record, in one commit.
-        Journal.record_pulse_start = before(Journal.record_pulse_start)  # type: ignore[method-assign]
-    elif phase == "intent-run":
-        for cls in DRIVER_CLASSES:
-            cls.run = before(cls.run)  # type: ignore[method-assign]
-    elif phase == "mid-pulse":
+    if phase == "none":
+        return
+    if phase == "mid-pulse":
         for cls in DRIVER_CLASSES:
             plant_mid_pulse(cls, due)
-    elif phase == "after-outcome":
-        Journal.record_outcome = after(Journal.record_outcome)  # type: ignore[method-assign]
-    elif phase == "append-uncommitted":
-        store.derive_rows = before(store.derive_rows)  # type: ignore[attr-defined]
-    elif phase == "append-unpublished":
-        store.write_head = before(store.write_head)  # type: ignore[attr-defined]
-    elif phase != "none":
+        return
+    # Each phase's seam: whose attribute, which one, and whether the kill comes before or after.
+    seams: dict[str, tuple[tuple[Any, ...], str, Callable[..., Any]]] = {
+        "totals-cleared": (DRIVER_CLASSES, "clear_dispensed", after),
+        "arming": (DRIVER_CLASSES, "read_settings", before),
+        "armed": ((Journal,), "record_armed", after),
+        # The intent goes to disk with the gate's allow and the RUN record, in one commit.
+        "before-intent": ((Journal,), "record_pulse_start", before),
+        "intent-run": (DRIVER_CLASSES, "run", before),
+        "after-outcome": ((Journal,), "record_outcome", after),
+        "append-uncommitted": ((store,), "derive_rows", before),
+        "append-unpublished": ((store,), "write_head", before),
+    }
+    if phase not in seams:
         raise SystemExit(f"unknown phase {phase!r}; allowed {', '.join(PHASES)} or none")
+    owners, name, wrap = seams[phase]
+    for owner in owners:
+        setattr(owner, name, wrap(getattr(owner, name)))
 
 
 def main(argv: list[str]) -> int:
