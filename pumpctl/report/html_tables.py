@@ -56,10 +56,24 @@ def _tally_row(label: Cell, t: Tally) -> list[Cell]:
         count_cell(c[SlotOutcome.UNCERTAIN], alert=True),
         str(c[SlotOutcome.DENIED]),
         str(c[SlotOutcome.MISSED]),
-        escape(decimal_text(t.delivered_dose_ug)),
+        _dose_cell(t),
         escape(decimal_text(t.prescribed_dose_ug)),
         "—" if t.adherence_pct is None else f"{t.adherence_pct}",
     ]
+
+
+def _dose_cell(t: Tally) -> Cell:
+    """µg delivered by pulses, plus unexplained flow in red (SR-26: the subject received it);
+    a flow of unknown volume as "+ ? µL", never a number."""
+    delivered = escape(decimal_text(t.delivered_dose_ug))
+    if not t.unexplained_flows:
+        return delivered
+    parts = []
+    if t.unexplained_flows > t.unexplained_flows_volume_unknown:
+        parts.append(f"+ {decimal_text(t.unexplained_flow_dose_ug)}")
+    if t.unexplained_flows_volume_unknown:
+        parts.append("+ volume unknown")
+    return f'{delivered} <span class="flag">{escape(" ".join(parts))} unexplained flow</span>'
 
 
 _TALLY_HEAD = [
