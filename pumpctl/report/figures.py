@@ -124,6 +124,13 @@ def pulse_map(report: Report) -> str:
             term.colour,
             stroke="#000000" if alert else None,
         )
+    flows = [f for f in report.safety.unexplained_flow if f.when.astimezone(zone).date() in index]
+    for f in flows:  # SR-26: flow no pulse commanded, at the time it was found, full row height
+        i = index[f.when.astimezone(zone).date()]
+        canvas.rect(
+            box.x(_minute_of_day(f.when, zone)) - mark / 2, box.top + i * row_h + 0.5, mark * 1.6,
+            row_h - 1, FLOW, stroke="#000000", title=f"unexplained flow: {f.volume_text}",
+        )  # fmt: skip
     highs = [a for a in report.alarms if a.priority == Priority.HIGH]
     for alarm in highs:
         day = alarm.raised.astimezone(zone).date()
@@ -134,6 +141,8 @@ def pulse_map(report: Report) -> str:
     canvas.line(box.left, box.top, box.left, box.bottom)
     canvas.line(box.left, box.bottom, box.right, box.bottom)
     items = [("box", TERMS[o].colour, TERMS[o].label) for o in SlotOutcome if o in present]
+    if flows:
+        items.append(("box", FLOW, "unexplained flow"))
     if _night_windows(report):
         items.append(("box", "#c9d2e3", "longer night interval"))
     if highs:

@@ -64,16 +64,16 @@ def _tally_row(label: Cell, t: Tally) -> list[Cell]:
 
 def _dose_cell(t: Tally) -> Cell:
     """µg delivered by pulses, plus unexplained flow in red (SR-26: the subject received it);
-    a flow of unknown volume as "+ ? µL", never a number."""
+    a flow of unknown volume in words, never a number."""
     delivered = escape(decimal_text(t.delivered_dose_ug))
     if not t.unexplained_flows:
         return delivered
     parts = []
     if t.unexplained_flows > t.unexplained_flows_volume_unknown:
-        parts.append(f"+ {decimal_text(t.unexplained_flow_dose_ug)}")
+        parts.append(f"+ {decimal_text(t.unexplained_flow_dose_ug)} flow")
     if t.unexplained_flows_volume_unknown:
-        parts.append("+ volume unknown")
-    return f'{delivered} <span class="flag">{escape(" ".join(parts))} unexplained flow</span>'
+        parts.append("+ flow of unknown volume")
+    return f'{delivered} <span class="flag">{escape(" ".join(parts))}</span>'
 
 
 _TALLY_HEAD = [

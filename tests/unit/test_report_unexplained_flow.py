@@ -144,10 +144,11 @@ def test_flow_of_known_volume_counts_in_what_the_subject_received(between_pulses
     assert '<span class="flag">10 µg in 1 unexplained flow</span>' in key
     assert "of 20 µg prescribed for the due slots (150.0 %)" in key
     days = _element(page, "days", "</table>")
-    assert '20 <span class="flag">+ 10 unexplained flow</span>' in days
+    assert '20 <span class="flag">+ 10 flow</span>' in days
     figure = figures.daily_dose(report, report.days, "day")
     assert "unexplained flow (no pulse commanded)" in figure
     assert "<title>10 µg unexplained flow</title>" in figure
+    assert "<title>unexplained flow: 10 µL (10 µg)</title>" in figures.pulse_map(report)
 
 
 def test_a_report_without_flow_says_dose_delivered_as_before(tmp_path: Path) -> None:
@@ -217,7 +218,10 @@ def test_a_flow_whose_totals_fell_says_volume_unknown_and_adds_no_number(with_fa
     key = _element(page, "dose", "</div>")
     assert "2 unexplained flows, 1 of them of unknown volume (not counted)" in key
     days = _element(page, "days", "</table>")
-    assert "+ 10 + volume unknown unexplained flow" in days
+    assert "+ 10 flow + flow of unknown volume" in days
+    row = _element(page, "safety-unexplained-flow", "</tr>")
+    assert "expected at 2026-03-02 08:01+00:00<br>2026-03-02 10:20+00:00: volume unknown" in row
+    assert "<title>unexplained flow: volume unknown</title>" in figures.pulse_map(report)
 
 
 def test_every_machine_format_carries_each_flow(with_fall: Path, tmp_path: Path) -> None:
