@@ -138,10 +138,12 @@ class JournalBuilder:
         expected_ul: str | None = "0",
         moving: bool = False,
         where: str = "between pulses",
+        slot_id: str | None = None,
     ) -> UnexplainedFlow:
         """SR-26 as the daemon journals it: ``flow.unexplained`` (1 µg per µL here), then the
         high ``unexplained-flow`` alarm with the flow's own words, then the safety suspension.
-        ``volume_ul`` None: the totals fell (to ``totals_ul``, default 0)."""
+        ``volume_ul`` None: the totals fell (to ``totals_ul``, default 0). ``slot_id``: found
+        before clearing the totals for that slot's pulse, which the daemon then refused."""
         self.at(found_at)
         volume = None if volume_ul is None else Decimal(volume_ul)
         expected = None if expected_ul is None else Decimal(expected_ul)
@@ -159,7 +161,9 @@ class JournalBuilder:
             moving=moving,
             where=where,
         )
-        self.journal.record_alarm("unexplained-flow", "unexplained-flow", "high", found.describe())
+        self.journal.record_alarm(
+            "unexplained-flow", "unexplained-flow", "high", found.describe(), slot_id=slot_id
+        )
         self.journal.record_suspend(
             "pumpctl", f"unexplained-flow: {found.describe()}", cause="unexplained-flow"
         )

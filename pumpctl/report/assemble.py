@@ -282,7 +282,28 @@ def _flows(events: Sequence[EventRow], alarms: Sequence[AlarmRow], zone: ZoneInf
     """Flow no pulse commanded (SR-26), in the order found: every ``flow.unexplained`` record,
     and each unintended-flow alarm that names no slot, unless a record measured the same flow
     (then it is named on that record's entry, not listed twice)."""
-    flows = [_flow_record(e, zone) for e in events if e.kind == EventKind.FLOW_UNEXPLAINED]
+    flows: list[Flow] = []
+    waiting: int | None = None  # the last record, until the unexplained-flow alarm raised for it
+    for e in events:
+        if e.kind == EventKind.FLOW_UNEXPLAINED:
+            flows.append(_flow_record(e, zone))
+            waiting = len(flows) - 1
+        elif e.kind == EventKind.PULSE_INTENT:
+            waiting = None
+        elif (
+            waiting is not None
+            and e.kind == EventKind.ALARM_RAISED
+            and e.payload.get("code") == AlarmKind.UNEXPLAINED_FLOW
+        ):
+            # Found before clearing the totals for a pulse: the daemon refused that slot and
+            # named it on the alarm it raised for the flow.
+            slot = e.payload.get("slot_id")
+            if isinstance(slot, str):
+                f = flows[waiting]
+                flows[waiting] = dataclasses.replace(
+                    f, slot_id=slot, detail=f"{f.detail}; slot {slot} was not started for it"
+                )
+            waiting = None
     for a in alarms:
         if a.code not in FLOW_ALARMS or a.slot_ids:
             continue

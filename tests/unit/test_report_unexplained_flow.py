@@ -418,3 +418,32 @@ def test_fhir_of_an_alarm_only_flow_implicates_the_device(tmp_path: Path) -> Non
         if r["resourceType"] == "DetectedIssue" and r["code"]["text"] == "unexplained-flow"
     ]
     assert [r["implicated"] for r in flow_issue] == [[{"reference": device}]]
+
+
+def test_a_flow_found_before_a_pulse_names_the_slot_it_stopped(tmp_path: Path) -> None:
+    """SR-26: totals found off before clearing them for a pulse: the flow names the slot whose
+    pulse the daemon refused (from the alarm it raised for it); one found between pulses none."""
+    b = _start(tmp_path / "before.sqlite3")
+    b.deliver(T8)
+    refused = b.slot(T8 + timedelta(minutes=90))
+    b.flow(
+        T8 + timedelta(minutes=90),
+        "3",
+        since=T8 + timedelta(minutes=1),
+        expected_ul="10",
+        where="read before clearing the totals for a pulse",
+        slot_id=refused.slot_id,
+    )
+    b.deliver(T8 + timedelta(minutes=180))
+    b.flow(T8 + timedelta(minutes=200), "2", since=T8 + timedelta(minutes=181), expected_ul="10")
+    b.close()
+    report = build_report(b.path)
+    before, between = report.safety.unexplained_flow
+    assert (before.slot_id, before.where) == (
+        refused.slot_id,
+        "read before clearing the totals for a pulse",
+    )
+    assert before.detail.endswith(f"; slot {refused.slot_id} was not started for it")
+    assert between.slot_id is None
+    data = json.loads(write_report(b.path, "json", tmp_path / "r.json").read_text("utf-8"))
+    assert [f["slot_id"] for f in data["safety"]["unexplained_flow"]] == [refused.slot_id, None]
