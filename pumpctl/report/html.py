@@ -161,9 +161,10 @@ def _alert(report: Report) -> str:
         for r in safety.over_delivered
         if r.scheduled is not None
     ]
-    # The detail opens with the volume and dose, or "volume unknown": never a bare number.
+    # One line each, opening with the volume and dose or "volume unknown" (never a bare
+    # number); the words in full are in the unexplained-flow table after page 1.
     items += [
-        f"<li>Unexplained flow: {escape(local_time(f.when, zone))}: {escape(f.detail)}</li>"
+        f"<li>Unexplained flow: {escape(local_time(f.when, zone))}: {escape(f.summary)}</li>"
         for f in safety.unexplained_flow
     ]
     count = len(safety.over_delivered) + len(safety.unexplained_flow)
@@ -203,12 +204,11 @@ def _dose_key(total: Tally, share: str) -> str:
         )
     unknown = total.unexplained_flows_volume_unknown
     flows = count_words(total.unexplained_flows, "unexplained flow")
-    of_unknown = f", {unknown} of them of unknown volume (not counted)" if unknown else ""
+    of_unknown = f", {unknown} of unknown volume" if unknown else ""
     return (
         f'<div class="key" id="dose">dose received<b>{escape(ug(total.received_dose_ug))}</b>'
-        f"{escape(ug(total.delivered_dose_ug))} by pulses and "
-        f'<span class="flag">{escape(ug(total.unexplained_flow_dose_ug))} in '
-        f"{escape(flows)}{escape(of_unknown)}</span>, {prescribed}</div>"
+        f'<span class="flag">incl. {escape(ug(total.unexplained_flow_dose_ug))} in '
+        f"{escape(flows)}{escape(of_unknown)}</span> {prescribed}</div>"
     )
 
 

@@ -28,9 +28,10 @@ def safety(report: Report) -> str:
         for r in s.over_delivered
         if r.scheduled
     )
-    # One line each: a flow's words have semicolons of their own.
+    # One line each, short: the alert above gives each flow's words in full.
     flow = "<br>".join(
-        escape(f"{local_time(f.when, zone)}: {f.detail}") for f in s.unexplained_flow
+        escape(f"{local_time(f.when, zone)}: {f.volume_text}, {f.where or 'alarm only'}")
+        for f in s.unexplained_flow
     )
     uncertain = "; ".join(local_time(r.scheduled, zone) for r in s.uncertain if r.scheduled)
     by_priority = s.alarms_by_priority

@@ -200,6 +200,22 @@ def _suspensions(report: Report) -> str:
     return table("suspensions", head, rows)
 
 
+def _flows(report: Report) -> str:
+    """Each unexplained flow (SR-26) as the journal recorded it, its words in full."""
+    head = [("found", "33mm"), ("volume (dose)", "24mm"), ("totals last as expected", "33mm"),
+            ("what the journal says", "auto")]  # fmt: skip
+    rows = [
+        [
+            when_text(report, f.when),
+            f'<span class="flag">{escape(f.volume_text)}</span>',
+            when_text(report, f.since),
+            escape(f.detail),
+        ]
+        for f in report.safety.unexplained_flow
+    ]
+    return table("flows", head, rows)
+
+
 def _changes(report: Report) -> str:
     if not report.changes:
         return "<p>none in the period</p>"
@@ -233,6 +249,8 @@ def tables(report: Report) -> list[str]:
         out.append(table("exceptions", _SLOT_HEAD, _slot_rows(report, reviewed), numeric=(2, 3)))
     else:
         out.append('<p id="exceptions">none</p>')
+    if report.safety.unexplained_flow:
+        out += ['<h2 id="flows-title">Unexplained flow</h2>', _flows(report)]
     missed = [r for r in report.slots if r.outcome in (SlotOutcome.DENIED, SlotOutcome.MISSED)]
     out.append("<h2>Denied and missed slots</h2>")
     if not missed:

@@ -218,6 +218,20 @@ class Flow:
         return f"alarm-{alarm}-{self.when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
     @property
+    def summary(self) -> str:
+        """One short line for page 1 (the words in full are in :attr:`detail`)."""
+        if self.flow_id is None:  # an alarm no record measured: its words are short already
+            return self.detail
+        if self.totals_fell:
+            what = "volume unknown: the pump's totals fell (cleared outside pumpctl)"
+        else:
+            what = f"{self.volume_text} moved that no pulse commanded"
+        where = f", found {self.where}" if self.where else ""
+        stopped = "; the pump was running and was stopped" if self.moving else ""
+        slot = f"; slot {self.slot_id} was not started for it" if self.slot_id else ""
+        return f"{what}{where}{stopped}{slot}"
+
+    @property
     def volume_text(self) -> str:
         """``10 µL (10 µg)``, or words saying the volume is not known (never a number)."""
         if self.volume_ul is None:

@@ -100,13 +100,19 @@ def test_a_journaled_between_pulse_flow_is_an_unexplained_flow_of_the_report(
     alert = _alert(page)
     assert "SAFETY: 1 event of over-delivery or unexplained flow" in alert
     assert (
-        "Unexplained flow: 2026-03-02 08:40+00:00: 10 µL (10 µg) moved that no pulse commanded "
-        "(found between pulses; totals 20 µL, expected 10 µL); the pump&#x27;s totals last read "
-        "as expected at 2026-03-02 08:01+00:00"
+        "<li>Unexplained flow: 2026-03-02 08:40+00:00: 10 µL (10 µg) moved that no pulse "
+        "commanded, found between pulses</li>"
     ) in alert
     row = _element(page, "safety-unexplained-flow", "</tr>")
     assert '<td class="n"><span class="flag">1</span></td>' in row
-    assert "2026-03-02 08:40+00:00: 10 µL (10 µg) moved" in row
+    assert "2026-03-02 08:40+00:00: 10 µL (10 µg), between pulses</td>" in row
+    # After page 1, the record's words in full.
+    table = _element(page, "flows", "</table>")
+    assert (
+        "<td>10 µL (10 µg) moved that no pulse commanded (found between pulses; totals 20 µL, "
+        "expected 10 µL); the pump&#x27;s totals last read as expected at 2026-03-02 "
+        "08:01+00:00</td>"
+    ) in table
 
 
 def test_the_report_counts_a_flow_as_the_gate_does(between_pulses: Path) -> None:
@@ -140,9 +146,10 @@ def test_flow_of_known_volume_counts_in_what_the_subject_received(between_pulses
     assert report.total.adherence_pct == 100
     page = render_html(report)
     key = _element(page, "dose", "</div>")
-    assert "dose received<b>30 µg</b>20 µg by pulses and" in key
-    assert '<span class="flag">10 µg in 1 unexplained flow</span>' in key
-    assert "of 20 µg prescribed for the due slots (150.0 %)" in key
+    assert (
+        'dose received<b>30 µg</b><span class="flag">incl. 10 µg in 1 unexplained flow</span> '
+        "of 20 µg prescribed for the due slots (150.0 %)"
+    ) in key
     days = _element(page, "days", "</table>")
     assert '20 <span class="flag">+ 10 flow</span>' in days
     figure = figures.daily_dose(report, report.days, "day")
@@ -160,6 +167,7 @@ def test_a_report_without_flow_says_dose_delivered_as_before(tmp_path: Path) -> 
     page = render_html(report)
     assert "dose delivered<b>10 µg</b>" in _element(page, "dose", "</div>")
     assert 'id="safety-alert"' not in page
+    assert 'id="flows"' not in page
     assert "unexplained flow (no pulse commanded)" not in page
     assert report.total.received_dose_ug == report.total.delivered_dose_ug == 10
 
@@ -216,11 +224,14 @@ def test_a_flow_whose_totals_fell_says_volume_unknown_and_adds_no_number(with_fa
     assert "SAFETY: 2 events of over-delivery or unexplained flow" in alert
     assert "Unexplained flow: 2026-03-02 10:20+00:00: volume unknown: the pump" in alert
     key = _element(page, "dose", "</div>")
-    assert "2 unexplained flows, 1 of them of unknown volume (not counted)" in key
+    assert "incl. 10 µg in 2 unexplained flows, 1 of unknown volume</span>" in key
     days = _element(page, "days", "</table>")
     assert "+ 10 flow + flow of unknown volume" in days
     row = _element(page, "safety-unexplained-flow", "</tr>")
-    assert "expected at 2026-03-02 08:01+00:00<br>2026-03-02 10:20+00:00: volume unknown" in row
+    assert "between pulses<br>2026-03-02 10:20+00:00: volume unknown, between pulses" in row
+    table = _element(page, "flows", "</table>")
+    assert '<span class="flag">volume unknown</span>' in table
+    assert "volume unknown: the pump&#x27;s totals fell to 0 µL from the expected 10 µL" in table
     assert "<title>unexplained flow: volume unknown</title>" in figures.pulse_map(report)
 
 
