@@ -139,11 +139,13 @@ class JournalBuilder:
         moving: bool = False,
         where: str = "between pulses",
         slot_id: str | None = None,
+        dose_recorded: bool = True,
     ) -> UnexplainedFlow:
         """SR-26 as the daemon journals it: ``flow.unexplained`` (1 µg per µL here), then the
         high ``unexplained-flow`` alarm with the flow's own words, then the safety suspension.
         ``volume_ul`` None: the totals fell (to ``totals_ul``, default 0). ``slot_id``: found
-        before clearing the totals for that slot's pulse, which the daemon then refused."""
+        before clearing the totals for that slot's pulse, which the daemon then refused.
+        ``dose_recorded`` False: no dose journaled with it (no prescribed volume to scale by)."""
         self.at(found_at)
         volume = None if volume_ul is None else Decimal(volume_ul)
         expected = None if expected_ul is None else Decimal(expected_ul)
@@ -154,7 +156,7 @@ class JournalBuilder:
         found = UnexplainedFlow(volume, totals, expected, since, moving, where)
         self.journal.record_unexplained_flow(
             volume_ul=volume,
-            dose_ug=volume,  # 1000 ug/mL
+            dose_ug=volume if dose_recorded else None,  # 1000 ug/mL
             totals_ul=totals,
             expected_ul=expected,
             since=since,

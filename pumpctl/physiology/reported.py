@@ -189,7 +189,8 @@ def report_pituitary(report: Report, *, settings: ModelSettings = DEFAULT_SETTIN
         end = min(end, report.period_to)
     end = max(end, last)
     uncertain = report.total.counts[SlotOutcome.UNCERTAIN]
-    unknown = sum(1 for f in flows if f.volume_ul is None or f.dose_ug is None)
+    unknown = sum(1 for f in flows if f.volume_ul is None)
+    no_dose = sum(1 for f in flows if f.volume_ul is not None and f.dose_ug is None)
     left_out = []
     if uncertain:
         left_out.append(f"{count_words(uncertain, 'uncertain pulse')} (unknown if fluid moved)")
@@ -197,6 +198,8 @@ def report_pituitary(report: Report, *, settings: ModelSettings = DEFAULT_SETTIN
         left_out.append(
             f"{count_words(unknown, 'unexplained flow')} of unknown volume (no pulse commanded)"
         )
+    if no_dose:
+        left_out.append(f"{count_words(no_dose, 'unexplained flow')} with no dose recorded")
     response = pituitary_response(
         pulses,
         start,

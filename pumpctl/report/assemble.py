@@ -55,7 +55,8 @@ READ_MARGIN = timedelta(days=1)
 #: Alarm codes that report flow no pulse commanded when they name no slot (SR-06). Unexplained
 #: flow (SR-26) is listed from its own ``flow.unexplained`` records, which carry its volume.
 FLOW_ALARMS = frozenset((AlarmKind.UNINTENDED_FLOW,))
-#: A flow record's id, as the gate counts it (``pumpctl.daemon.flow_watch``): ``flow-<seq>``.
+#: A flow record's id, as the gate names it when rebuilt from the journal
+#: (``pumpctl.daemon.flow_watch.record_from_event``): ``flow-<seq>``.
 FLOW_ID_PREFIX = "flow-"
 ALARM_KINDS = frozenset(
     (

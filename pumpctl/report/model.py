@@ -105,7 +105,7 @@ class Tally:
     prescribed_dose_ug: Decimal = Decimal(0)
     #: Unexplained flow found in the period (SR-26), and the dose of those of known volume.
     unexplained_flows: int = 0
-    unexplained_flows_volume_unknown: int = 0  # listed, but nothing of them can be counted
+    unexplained_flows_volume_unknown: int = 0  # listed; what moved is not known, none counted
     unexplained_flow_dose_ug: Decimal = Decimal(0)
 
     @property
@@ -190,10 +190,11 @@ class Suspension:
 class Flow:
     """Fluid that moved with no pulse commanded (SR-26), as the journal recorded it.
 
-    From a ``flow.unexplained`` record (``flow_id`` ``flow-<seq>``, the id the gate counts it
-    under) or, for an unintended-flow alarm that names no slot and no record tells of, from the
-    alarm alone (``flow_id`` None, volume unknown). ``when`` is when it was found: where the gate
-    places it for every limit (the latest moment it can have happened).
+    From a ``flow.unexplained`` record (``flow_id`` ``flow-<seq>``, the id the gate gives it
+    when it rebuilds its records from the journal) or, for an unintended-flow alarm that names
+    no slot and no record tells of, from the alarm alone (``flow_id`` None, volume unknown).
+    ``when`` is when it was found: where the gate places it for every limit (the latest moment
+    it can have happened).
     """
 
     when: datetime
@@ -236,8 +237,8 @@ class Flow:
         """``10 µL (10 µg)``, or words saying the volume is not known (never a number)."""
         if self.volume_ul is None:
             return "volume unknown"
-        dose = "" if self.dose_ug is None else f" ({decimal_text(self.dose_ug)} µg)"
-        return f"{decimal_text(self.volume_ul)} µL{dose}"
+        dose = "dose not recorded" if self.dose_ug is None else f"{decimal_text(self.dose_ug)} µg"
+        return f"{decimal_text(self.volume_ul)} µL ({dose})"
 
 
 @dataclass(frozen=True)

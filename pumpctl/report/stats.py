@@ -74,9 +74,9 @@ def tally(
             target = days[day] = Tally(start=day)
         for summary in (target, total):
             summary.unexplained_flows += 1
-            if flow.volume_ul is None or flow.dose_ug is None:
+            if flow.volume_ul is None:
                 summary.unexplained_flows_volume_unknown += 1
-            else:
+            elif flow.dose_ug is not None:  # else its words say "dose not recorded"
                 summary.unexplained_flow_dose_ug += flow.dose_ug
     ordered = [days[d] for d in sorted(days)]
     if ordered:

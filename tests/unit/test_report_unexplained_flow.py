@@ -458,3 +458,27 @@ def test_a_flow_found_before_a_pulse_names_the_slot_it_stopped(tmp_path: Path) -
     assert between.slot_id is None
     data = json.loads(write_report(b.path, "json", tmp_path / "r.json").read_text("utf-8"))
     assert [f["slot_id"] for f in data["safety"]["unexplained_flow"]] == [refused.slot_id, None]
+
+
+def test_a_flow_with_no_dose_recorded_is_listed_but_adds_no_dose(tmp_path: Path) -> None:
+    """SR-26: a flow journaled with its volume but no dose is listed with its volume and
+    "dose not recorded"; like the gate (which cannot count it either), nothing is added."""
+    b = _start(tmp_path / "nodose.sqlite3")
+    b.deliver(T8)
+    b.flow(FOUND, "5", since=T8 + timedelta(minutes=1), expected_ul="10", dose_recorded=False)
+    b.close()
+    with closing(connect(b.path, writable=False)) as conn:
+        (event,) = iter_events(conn, kinds=(EventKind.FLOW_UNEXPLAINED.value,))
+    assert flow_watch.record_from_event(event) is None
+    report = build_report(b.path)
+    (flow,) = report.safety.unexplained_flow
+    assert (flow.volume_ul, flow.dose_ug, flow.volume_text) == (
+        Decimal(5),
+        None,
+        "5 µL (dose not recorded)",
+    )
+    assert "5 µL (dose not recorded, not counted) moved that no pulse commanded" in flow.detail
+    assert (report.total.received_dose_ug, report.total.unexplained_flows_volume_unknown) == (10, 0)
+    assert "Unexplained flow: 2026-03-02 08:40+00:00: 5 µL (dose not recorded) moved" in (
+        render_html(report)
+    )
