@@ -368,8 +368,15 @@ def figures(report: Report) -> list[tuple[str, str, str]]:
     grain = stats.grain_for(report.span_days)
     buckets = tuple(stats.rollup(report.days, grain))  # every bucket, empty ones included
     zone = _offsets_text(report)
+    flowed = bool(report.safety.unexplained_flow)
+    mapped = "; unexplained flow in orange where it was found" if flowed else ""
+    stacked = ", unexplained flow of known volume on top (orange)" if flowed else ""
     first = (
-        ("pulse-map", f"Every slot at its local time ({zone}), one row per day.", pulse_map(report))
+        (
+            "pulse-map",
+            f"Every slot at its local time ({zone}), one row per day{mapped}.",
+            pulse_map(report),
+        )
         if grain == "day"
         else (
             "outcomes",
@@ -381,7 +388,8 @@ def figures(report: Report) -> list[tuple[str, str, str]]:
         first,
         (
             "daily-dose",
-            f"Dose per day: delivered (bars) and prescribed for the slots due (line); {zone} days.",
+            f"Dose per day: delivered (bars){stacked} and prescribed for the slots due (line); "
+            f"{zone} days.",
             daily_dose(report, buckets, grain),
         ),
         (

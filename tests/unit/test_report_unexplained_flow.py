@@ -156,6 +156,7 @@ def test_flow_of_known_volume_counts_in_what_the_subject_received(between_pulses
     assert "unexplained flow (no pulse commanded)" in figure
     assert "<title>10 µg unexplained flow</title>" in figure
     assert "<title>unexplained flow: 10 µL (10 µg)</title>" in figures.pulse_map(report)
+    assert "unexplained flow of known volume on top (orange)" in page
 
 
 def test_a_report_without_flow_says_dose_delivered_as_before(tmp_path: Path) -> None:
