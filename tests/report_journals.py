@@ -17,6 +17,7 @@ from typing import Any
 from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Decision, Outcome, Reason, Slot
 from pumpctl.journal import Journal
+from pumpctl.watch import UnexplainedFlow
 
 DAY1 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 
@@ -126,6 +127,49 @@ class JournalBuilder:
         self.at(when + timedelta(minutes=10))
         self.journal.record_missed(slot.slot_id, when, detail=detail)
         return slot
+
+    def flow(
+        self,
+        found_at: datetime,
+        volume_ul: str | None,
+        *,
+        since: datetime | None = None,
+        totals_ul: str | None = None,
+        expected_ul: str | None = "0",
+        moving: bool = False,
+        where: str = "between pulses",
+        slot_id: str | None = None,
+        dose_recorded: bool = True,
+    ) -> UnexplainedFlow:
+        """SR-26 as the daemon journals it: ``flow.unexplained`` (1 µg per µL here), then the
+        high ``unexplained-flow`` alarm with the flow's own words, then the safety suspension.
+        ``volume_ul`` None: the totals fell (to ``totals_ul``, default 0). ``slot_id``: found
+        before clearing the totals for that slot's pulse, which the daemon then refused.
+        ``dose_recorded`` False: no dose journaled with it (no prescribed volume to scale by)."""
+        self.at(found_at)
+        volume = None if volume_ul is None else Decimal(volume_ul)
+        expected = None if expected_ul is None else Decimal(expected_ul)
+        if totals_ul is not None:
+            totals = Decimal(totals_ul)
+        else:
+            totals = (expected or Decimal(0)) + volume if volume is not None else Decimal(0)
+        found = UnexplainedFlow(volume, totals, expected, since, moving, where)
+        self.journal.record_unexplained_flow(
+            volume_ul=volume,
+            dose_ug=volume if dose_recorded else None,  # 1000 ug/mL
+            totals_ul=totals,
+            expected_ul=expected,
+            since=since,
+            moving=moving,
+            where=where,
+        )
+        self.journal.record_alarm(
+            "unexplained-flow", "unexplained-flow", "high", found.describe(), slot_id=slot_id
+        )
+        self.journal.record_suspend(
+            "pumpctl", f"unexplained-flow: {found.describe()}", cause="unexplained-flow"
+        )
+        return found
 
     def close(self) -> None:
         self.journal.close()

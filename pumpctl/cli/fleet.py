@@ -39,6 +39,8 @@ INDEX_FIELDS = (
     "denied",
     "adherence_pct",
     "delivered_dose_ug",
+    "unexplained_flows",
+    "unexplained_flow_dose_ug",
     "last_shipped",
     "file",
 )
@@ -211,6 +213,10 @@ def _report(args: argparse.Namespace) -> int:
                     "denied": str(total.counts[SlotOutcome.DENIED]),
                     "adherence_pct": "" if adherence is None else str(adherence),
                     "delivered_dose_ug": str(total.delivered_dose_ug),
+                    # SR-26: a study's index must show a subject who received flow no pulse
+                    # commanded (its dose: flows of known volume only).
+                    "unexplained_flows": str(total.unexplained_flows),
+                    "unexplained_flow_dose_ug": str(total.unexplained_flow_dose_ug),
                     "last_shipped": _when(journal.last_shipped),
                     "file": target.name,
                 }

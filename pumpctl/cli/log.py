@@ -228,12 +228,20 @@ def format_time(event: EventRow, zones: Zones) -> str:
     return f"{event.wall.strftime('%Y-%m-%dT%H:%M:%S')}Z (local {zones.local(event)})"
 
 
+#: Kinds shown in bold: alarms, and unexplained flow (SR-26), which must not be missed.
+_BOLD_KINDS = ("alarm.", "flow.unexplained")
+
+
 def show_line(event: EventRow, zones: Zones) -> str:
     """One record on one line: sequence, time, kind and its fields as ``key=value``."""
-    fields = " ".join(f"{key}={value}" for key, value in event_fields(event.payload))
+    payload = event.payload
+    if event.kind == "flow.unexplained" and payload.get("volume_ul") is None:
+        # Empty values are left out of a line; this one's absence is the news (SR-26).
+        payload = {**payload, "volume_ul": "unknown (the totals fell)"}
+    fields = " ".join(f"{key}={value}" for key, value in event_fields(payload))
     kind = (
         style.paint(f"{event.kind:<20}", "bold")
-        if event.kind.startswith("alarm.")
+        if event.kind.startswith(_BOLD_KINDS)
         else (f"{event.kind:<20}")
     )
     # Journaled text (reasons, notes) is shown escaped, never obeyed by the terminal.

@@ -6,8 +6,10 @@ writers draw and tabulate it without numpy. Only this module needs the ``[model]
 
 What goes in: every pulse that moved fluid (delivered, partial, over-delivered), at the dose the
 pump measured, from its recorded start to its recorded end (a pulse without a recorded end is
-taken as the reference 1-min bolus). Uncertain pulses and unexplained flow are left out, and the
-section says how many: the report never claims a dose the pump did not confirm.
+taken as the reference 1-min bolus), and unexplained flow of known volume (SR-26: the subject
+received it) as a 1-min bolus of its dose at the time it was found, where the gate counts it.
+Uncertain pulses and unexplained flow of unknown volume are left out, and the section says how
+many: the report never claims a dose the pump did not confirm.
 """
 
 from __future__ import annotations
@@ -170,6 +172,10 @@ def report_pituitary(report: Report, *, settings: ModelSettings = DEFAULT_SETTIN
         started = r.started or r.scheduled
         if r.outcome in MOVED and r.delivered_dose_ug is not None and started is not None:
             pulses.append(DeliveredPulse(started, r.ended, float(r.delivered_dose_ug), r.slot_id))
+    flows = report.safety.unexplained_flow
+    for f in flows:
+        if f.volume_ul is not None and f.dose_ug is not None and f.dose_ug > 0:
+            pulses.append(DeliveredPulse(f.when, None, float(f.dose_ug), f.row_id))
     if not pulses:
         return report
     zone = report.zone
@@ -183,12 +189,17 @@ def report_pituitary(report: Report, *, settings: ModelSettings = DEFAULT_SETTIN
         end = min(end, report.period_to)
     end = max(end, last)
     uncertain = report.total.counts[SlotOutcome.UNCERTAIN]
-    flows = len(report.safety.unexplained_flow)
+    unknown = sum(1 for f in flows if f.volume_ul is None)
+    no_dose = sum(1 for f in flows if f.volume_ul is not None and f.dose_ug is None)
     left_out = []
     if uncertain:
         left_out.append(f"{count_words(uncertain, 'uncertain pulse')} (unknown if fluid moved)")
-    if flows:
-        left_out.append(f"{count_words(flows, 'unexplained flow')} (no pulse commanded)")
+    if unknown:
+        left_out.append(
+            f"{count_words(unknown, 'unexplained flow')} of unknown volume (no pulse commanded)"
+        )
+    if no_dose:
+        left_out.append(f"{count_words(no_dose, 'unexplained flow')} with no dose recorded")
     response = pituitary_response(
         pulses,
         start,

@@ -37,7 +37,7 @@ from pumpctl.report.model import (
     Suspension,
 )
 from pumpctl.report.outcomes import NO_ATTEMPT, NO_OUTCOME, SlotOutcome, classify
-from pumpctl.report.words import NOT_RECORDED, limits_of
+from pumpctl.report.words import NOT_RECORDED, flow_words, limits_of, local_time
 
 #: Records that describe the whole therapy, read in full whatever the period.
 CONTEXT_KINDS = (
@@ -52,8 +52,12 @@ CONTEXT_KINDS = (
 #: tolerance of seconds) on; a day of margin before the period keeps every one of them.
 READ_MARGIN = timedelta(days=1)
 
-#: Alarm codes that report flow no pulse commanded when they name no slot (SR-06, SR-26).
+#: Alarm codes that report flow no pulse commanded when they name no slot (SR-06). Unexplained
+#: flow (SR-26) is listed from its own ``flow.unexplained`` records, which carry its volume.
 FLOW_ALARMS = frozenset((AlarmKind.UNINTENDED_FLOW,))
+#: A flow record's id, as the gate names it when rebuilt from the journal
+#: (``pumpctl.daemon.flow_watch.record_from_event``): ``flow-<seq>``.
+FLOW_ID_PREFIX = "flow-"
 ALARM_KINDS = frozenset(
     (
         EventKind.ALARM_RAISED,
@@ -234,13 +238,97 @@ def _slot_rows(
     return rows
 
 
-def _flows(alarms: Sequence[AlarmRow]) -> list[Flow]:
-    """Flow no pulse commanded: an unintended-flow alarm that names no slot."""
-    return [
-        Flow(when=a.raised, volume_ul=None, dose_ug=None, detail=a.message)
-        for a in alarms
-        if a.code in FLOW_ALARMS and not a.slot_ids
-    ]
+def _flow_record(e: EventRow, zone: ZoneInfo) -> Flow:
+    """A ``flow.unexplained`` record as the report lists it: its own volume, dose and words."""
+    p = e.payload
+    volume, dose = _dec(p.get("volume_ul")), _dec(p.get("dose_ug"))
+    since = _time(p.get("since_utc"))
+    where = _text(p.get("where"), "where not recorded")
+    moving = p.get("moving") is True
+    detail = flow_words(
+        volume_ul=volume,
+        dose_ug=dose,
+        totals_ul=_dec(p.get("totals_ul")),
+        expected_ul=_dec(p.get("expected_ul")),
+        since=since,
+        where=where,
+        moving=moving,
+        zone=zone,
+    )
+    return Flow(
+        when=e.wall,
+        volume_ul=volume,
+        dose_ug=dose if volume is not None else None,
+        detail=detail,
+        flow_id=f"{FLOW_ID_PREFIX}{e.seq}",
+        since=since,
+        where=where,
+        moving=moving,
+        totals_fell=volume is None,
+    )
+
+
+def _tells_of(alarm: AlarmRow, flow: Flow) -> bool:
+    """Whether an unintended-flow alarm saw the flow a record measured: raised in the window
+    the flow happened in (after the totals last read as expected, by the time it was found)
+    and still standing when it was found."""
+    return (
+        alarm.raised <= flow.when
+        and (flow.since is None or flow.since <= alarm.raised)
+        and (alarm.cleared is None or alarm.cleared >= flow.when)
+    )
+
+
+def _flows(events: Sequence[EventRow], alarms: Sequence[AlarmRow], zone: ZoneInfo) -> list[Flow]:
+    """Flow no pulse commanded (SR-26), in the order found: every ``flow.unexplained`` record,
+    and each unintended-flow alarm that names no slot, unless a record measured the same flow
+    (then it is named on that record's entry, not listed twice)."""
+    flows: list[Flow] = []
+    waiting: int | None = None  # the last record, until the unexplained-flow alarm raised for it
+    for e in events:
+        if e.kind == EventKind.FLOW_UNEXPLAINED:
+            flows.append(_flow_record(e, zone))
+            waiting = len(flows) - 1
+        elif e.kind == EventKind.PULSE_INTENT:
+            waiting = None
+        elif (
+            waiting is not None
+            and e.kind == EventKind.ALARM_RAISED
+            and e.payload.get("code") == AlarmKind.UNEXPLAINED_FLOW
+        ):
+            # Found before clearing the totals for a pulse: the daemon refused that slot and
+            # named it on the alarm it raised for the flow.
+            slot = e.payload.get("slot_id")
+            if isinstance(slot, str):
+                f = flows[waiting]
+                flows[waiting] = dataclasses.replace(
+                    f, slot_id=slot, detail=f"{f.detail}; slot {slot} was not started for it"
+                )
+            waiting = None
+    for a in alarms:
+        if a.code not in FLOW_ALARMS or a.slot_ids:
+            continue
+        at = next((k for k, f in enumerate(flows) if f.flow_id and _tells_of(a, f)), None)
+        if at is None:
+            flows.append(
+                Flow(
+                    when=a.raised,
+                    volume_ul=None,
+                    dose_ug=None,
+                    detail=f"volume unknown: {a.message} (the {a.code} alarm; no reading of "
+                    "the pump's totals measured it)",
+                    alarm_ids=(a.alarm_id,),
+                )
+            )
+        else:
+            f = flows[at]
+            flows[at] = dataclasses.replace(
+                f,
+                alarm_ids=(*f.alarm_ids, a.alarm_id),
+                detail=f"{f.detail}; the {a.code} alarm at {local_time(a.raised, zone)} told "
+                "of the same flow",
+            )
+    return sorted(flows, key=lambda f: f.when)
 
 
 def _reference(
@@ -354,8 +442,9 @@ def report_from_events(
     tz_name, zone = _zone(prescription)
 
     rows = [r for r in _slot_rows(events, prescriptions) if _within(r.scheduled, start, end)]
-    alarms = [a for a in _alarms(events) if _within(a.raised, start, end)]
-    flows = _flows(alarms)
+    every_alarm = _alarms(events)
+    alarms = [a for a in every_alarm if _within(a.raised, start, end)]
+    flows = [f for f in _flows(events, every_alarm, zone) if _within(f.when, start, end)]
     suspensions = [
         s
         for s in _suspensions(events)
@@ -370,7 +459,7 @@ def report_from_events(
         since = max(w for w in (start, min(walls)) if w is not None)
         until = min(w for w in (end and end - timedelta(microseconds=1), max(walls)) if w)
         first_day, last_day = since.astimezone(zone).date(), until.astimezone(zone).date()
-    days, total = stats.tally(rows, zone, first=first_day, last=last_day)
+    days, total = stats.tally(rows, zone, first=first_day, last=last_day, flows=flows)
     exposed_starts = [t for r in rows if (t := stats.pulse_start(r)) is not None]
     origin = min([*exposed_starts, *(f.when for f in flows)], default=None)
     extra = [

@@ -1,8 +1,12 @@
-"""CSV: one row per slot, the columns documented in ``docs/reports.md``.
+"""CSV: one row per slot, then one per unexplained flow, the columns documented in
+``docs/reports.md``.
 
-Summaries (per day, intervals, alarms) are in the HTML and JSON formats; every count and dose in
-them can be recomputed from these rows, which is what tests check. Outcomes are spelled as in
-:mod:`pumpctl.report.outcomes`.
+A flow's row (outcome ``UNEXPLAINED_FLOW``, id ``flow-<seq>``) carries the dose and volume the
+subject received with no pulse commanded (SR-26), found at its ``scheduled_utc``.
+
+Summaries (per day, intervals, alarms) are in the HTML and JSON formats; every count and dose
+in them can be recomputed from these rows, which is what tests check. Outcomes are spelled as
+in :mod:`pumpctl.report.outcomes`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import csv
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pumpctl.report.model import Report, SlotRow
+from pumpctl.report.model import Flow, Report, SlotRow
+from pumpctl.report.outcomes import UNEXPLAINED_FLOW
 
 COLUMNS = (
     "slot_id",
@@ -56,6 +61,29 @@ def csv_row(row: SlotRow, zone: ZoneInfo, fraction: float | None) -> list[object
     ]
 
 
+def flow_row(flow: Flow, zone: ZoneInfo) -> list[object]:
+    """An unexplained flow in the slot columns: found at ``scheduled``, since ``start``, its
+    words in ``reasons``; no volume or dose when it is not known (the words say so)."""
+    local = flow.when.astimezone(zone)
+    return [
+        flow.row_id,
+        flow.when.isoformat(),
+        local.isoformat(),
+        local.date().isoformat(),
+        UNEXPLAINED_FLOW,
+        None,
+        flow.dose_ug,
+        None,
+        flow.volume_ul,
+        "" if flow.since is None else flow.since.isoformat(),
+        flow.when.isoformat(),
+        flow.detail,
+        None,
+        ";".join(f"{alarm}:high" for alarm in flow.alarm_ids),
+        "",
+    ]
+
+
 def write_csv(report: Report, output: Path) -> None:
     with output.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)  # writes None as an empty field
@@ -64,6 +92,7 @@ def write_csv(report: Report, output: Path) -> None:
         if report.pituitary is None:
             writer.writerow(COLUMNS)
             writer.writerows(csv_row(row, zone, fractions.get(row.slot_id)) for row in report.slots)
+            writer.writerows(flow_row(f, zone) for f in report.safety.unexplained_flow)
             return
         lh = report.pituitary.by_slot
         writer.writerow((*COLUMNS, PITUITARY_COLUMN))
@@ -73,4 +102,8 @@ def write_csv(report: Report, output: Path) -> None:
                 "" if (r := lh.get(row.slot_id)) is None else f"{r:.4f}",
             ]
             for row in report.slots
+        )
+        writer.writerows(
+            [*flow_row(f, zone), "" if (r := lh.get(f.row_id)) is None else f"{r:.4f}"]
+            for f in report.safety.unexplained_flow
         )

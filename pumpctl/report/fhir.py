@@ -3,8 +3,12 @@
 - one ``MedicationAdministration`` per due slot; ``status`` from the outcome vocabulary
   (:mod:`pumpctl.report.outcomes`), the outcome code itself in an extension, the dose in µg
   (UCUM ``ug``), the route subcutaneous (SNOMED CT 34206005). Slots not yet due are left out.
+- one ``MedicationAdministration`` per journaled unexplained flow (SR-26: the subject received
+  it), its outcome code ``UNEXPLAINED_FLOW``; ``completed`` with the dose at the volume the
+  pump's totals showed, ``unknown`` with no dose when they fell;
 - one ``DetectedIssue`` per alarm (severity from its priority) and per unexplained flow,
-  ``implicated`` naming the administrations of the slots it concerns, or the device.
+  ``implicated`` naming the administrations of the slots (or of the flow) it concerns, or the
+  device.
 
 Identifiers carry a ``system``: the journal's URN, in which slot ids are unique. The medication
 carries text only: no code was verified against a public terminology source.
@@ -22,7 +26,7 @@ from typing import Any
 from pumpctl.core.alarm_kinds import Priority
 from pumpctl.report.build import JOURNAL_NAMESPACE
 from pumpctl.report.model import AlarmRow, Flow, Report, SlotRow
-from pumpctl.report.outcomes import TERMS
+from pumpctl.report.outcomes import TERMS, UNEXPLAINED_FLOW, UNEXPLAINED_FLOW_MEANING
 from pumpctl.report.words import NOT_RECORDED
 
 SNOMED = "http://snomed.info/sct"
@@ -114,19 +118,48 @@ def _issue(
     }
 
 
-def _flow_issue(flow: Flow, system: str, seed: str, device: str) -> dict[str, Any]:
-    volume = f"{flow.volume_ul} µL: " if flow.volume_ul is not None else ""
+def _flow_administration(
+    flow: Flow, system: str, seed: str, *, device: str, medication: str, subject: dict[str, Any]
+) -> dict[str, Any]:
+    """A journaled unexplained flow as what the subject received (SR-26): ``completed`` at the
+    volume the totals showed, or ``unknown`` (no dose) when they fell."""
+    known = flow.volume_ul is not None and flow.dose_ug is not None
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationAdministration",
+        "extension": [{"url": OUTCOME_EXTENSION, "valueCode": UNEXPLAINED_FLOW}],
+        "identifier": [{"system": system, "value": str(flow.flow_id)}],
+        "status": "completed" if known else "unknown",
+        "medicationReference": {"reference": medication},
+        "subject": subject,
+        "effectivePeriod": {"start": _time(flow.since or flow.when), "end": _time(flow.when)},
+        "device": [{"reference": device}],
+        "note": [{"text": f"pumpctl {UNEXPLAINED_FLOW}: {UNEXPLAINED_FLOW_MEANING}"}],
+        "dosage": {
+            "text": _filled(flow.detail, flow.volume_text),
+            "route": {"coding": [SUBCUTANEOUS], "text": "subcutaneous"},
+        },
+    }
+    if known and flow.dose_ug is not None:
+        resource["dosage"]["dose"] = _dose(flow.dose_ug)
+    return {"fullUrl": _urn(seed, "flow", str(flow.flow_id)), "resource": resource}
+
+
+def _flow_issue(
+    flow: Flow, system: str, seed: str, implicated: list[dict[str, str]]
+) -> dict[str, Any]:
+    key = flow.flow_id or f"flow/{_time(flow.when)}"
+    detail = _filled(flow.detail, flow.volume_text)
     return {
-        "fullUrl": _urn(seed, "flow", _time(flow.when)),
+        "fullUrl": _urn(seed, "flow-issue", key),
         "resource": {
             "resourceType": "DetectedIssue",
-            "identifier": [{"system": system, "value": f"flow/{_time(flow.when)}"}],
+            "identifier": [{"system": system, "value": f"issue/{key}"}],
             "status": "final",
             "code": {"text": "unexplained-flow"},
             "severity": "high",
             "identifiedDateTime": _time(flow.when),
-            "implicated": [{"reference": device}],
-            "detail": f"fluid moved with no pulse commanded: {volume}{flow.detail}",
+            "implicated": implicated,
+            "detail": f"fluid moved with no pulse commanded: {detail}",
         },
     }
 
@@ -181,7 +214,15 @@ def to_bundle(report: Report) -> dict[str, Any]:
     for alarm in report.alarms:
         implicated = [{"reference": urls[s]} for s in alarm.slot_ids if s in urls]
         entries.append(_issue(alarm, system, seed, implicated or [{"reference": device_url}]))
-    entries += [_flow_issue(f, system, seed, device_url) for f in report.safety.unexplained_flow]
+    for flow in report.safety.unexplained_flow:
+        implicated = [{"reference": device_url}]
+        if flow.flow_id is not None:  # a journaled flow: received, listed as administered
+            administered = _flow_administration(
+                flow, system, seed, device=device_url, medication=medication_url, subject=subject
+            )
+            entries.append(administered)
+            implicated = [{"reference": administered["fullUrl"]}]
+        entries.append(_flow_issue(flow, system, seed, implicated))
     head = report.integrity.head_text
     period = f"{report.period_from}/{report.period_to}"
     return {

@@ -24,6 +24,7 @@ LIMIT = "#b2182b"  # limits and anything beyond them
 PRESCRIBED = "#000000"
 DELIVERED = TERMS[SlotOutcome.DELIVERED].colour
 OVER = TERMS[SlotOutcome.OVER_DELIVERED].colour
+FLOW = "#e66101"  # unexplained flow (SR-26): received, but no pulse commanded it
 NIGHT = "#eef1f6"
 LEFT, RIGHT, LEGEND = 64.0, 12.0, 14.0
 TOP = LEGEND + 24  # the plotting area starts below the legend and the axis title
@@ -123,6 +124,13 @@ def pulse_map(report: Report) -> str:
             term.colour,
             stroke="#000000" if alert else None,
         )
+    flows = [f for f in report.safety.unexplained_flow if f.when.astimezone(zone).date() in index]
+    for f in flows:  # SR-26: flow no pulse commanded, at the time it was found, full row height
+        i = index[f.when.astimezone(zone).date()]
+        canvas.rect(
+            box.x(_minute_of_day(f.when, zone)) - mark / 2, box.top + i * row_h + 0.5, mark * 1.6,
+            row_h - 1, FLOW, stroke="#000000", title=f"unexplained flow: {f.volume_text}",
+        )  # fmt: skip
     highs = [a for a in report.alarms if a.priority == Priority.HIGH]
     for alarm in highs:
         day = alarm.raised.astimezone(zone).date()
@@ -133,6 +141,8 @@ def pulse_map(report: Report) -> str:
     canvas.line(box.left, box.top, box.left, box.bottom)
     canvas.line(box.left, box.bottom, box.right, box.bottom)
     items = [("box", TERMS[o].colour, TERMS[o].label) for o in SlotOutcome if o in present]
+    if flows:
+        items.append(("box", FLOW, "unexplained flow"))
     if _night_windows(report):
         items.append(("box", "#c9d2e3", "longer night interval"))
     if highs:
@@ -175,11 +185,14 @@ def outcome_bars(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -
 
 
 def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> str:
-    """Delivered µg per day as bars on a day axis, the prescribed dose as a step over each bar."""
+    """Delivered µg per day as bars on a day axis, the prescribed dose as a step over each bar;
+    unexplained flow of known volume (SR-26) stacked on top in its own colour."""
     per_day = grain != "day"
     delivered = [float(b.delivered_dose_ug) / max(b.days, 1) for b in buckets]
+    flowed = [float(b.unexplained_flow_dose_ug) / max(b.days, 1) for b in buckets]
     prescribed = [float(b.prescribed_dose_ug) / max(b.days, 1) for b in buckets]
-    ticks = nice_ticks(0, max([*delivered, *prescribed, 1.0]) * 1.05, 4)
+    received = [a + b for a, b in zip(delivered, flowed, strict=True)]
+    ticks = nice_ticks(0, max([*received, *prescribed, 1.0]) * 1.05, 4)
     box = Box(LEFT, TOP, WIDTH - LEFT - RIGHT, 130, 0, len(buckets), 0, ticks[-1])
     canvas = Canvas(box.bottom + 22, "dose per day, delivered and prescribed")
     y_axis(canvas, box, ticks, "µg per day" + (f" (mean of the {grain})" if per_day else ""))
@@ -191,6 +204,12 @@ def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> 
         if want and got > want:
             over = True
             canvas.rect(x, box.y(got), w, box.y(want) - box.y(got), OVER, stroke="#000000")
+        if flowed[i]:
+            top = got + flowed[i]
+            canvas.rect(
+                x, box.y(top), w, box.y(got) - box.y(top), FLOW, stroke="#000000",
+                title=f"{flowed[i]:g} µg unexplained flow",
+            )  # fmt: skip
     steps: list[tuple[float, float]] = []
     for i, want in enumerate(prescribed):  # drawn after the bars: on top of them
         steps += [(box.x(i), box.y(want)), (box.x(i + 1), box.y(want))]
@@ -199,6 +218,8 @@ def daily_dose(report: Report, buckets: Sequence[Tally], grain: stats.Grain) -> 
     items = [("box", DELIVERED, "delivered"), ("line", PRESCRIBED, "prescribed (slots due)")]
     if over:
         items.append(("box", OVER, "above the prescribed dose"))
+    if any(flowed):
+        items.append(("box", FLOW, "unexplained flow (no pulse commanded)"))
     canvas.legend(LEFT, LEGEND, items)
     return canvas.render()
 
@@ -347,8 +368,15 @@ def figures(report: Report) -> list[tuple[str, str, str]]:
     grain = stats.grain_for(report.span_days)
     buckets = tuple(stats.rollup(report.days, grain))  # every bucket, empty ones included
     zone = _offsets_text(report)
+    flowed = bool(report.safety.unexplained_flow)
+    mapped = "; unexplained flow in orange where it was found" if flowed else ""
+    stacked = ", unexplained flow of known volume on top (orange)" if flowed else ""
     first = (
-        ("pulse-map", f"Every slot at its local time ({zone}), one row per day.", pulse_map(report))
+        (
+            "pulse-map",
+            f"Every slot at its local time ({zone}), one row per day{mapped}.",
+            pulse_map(report),
+        )
         if grain == "day"
         else (
             "outcomes",
@@ -360,7 +388,8 @@ def figures(report: Report) -> list[tuple[str, str, str]]:
         first,
         (
             "daily-dose",
-            f"Dose per day: delivered (bars) and prescribed for the slots due (line); {zone} days.",
+            f"Dose per day: delivered (bars){stacked} and prescribed for the slots due (line); "
+            f"{zone} days.",
             daily_dose(report, buckets, grain),
         ),
         (

@@ -16,7 +16,7 @@ from typing import Any
 from pumpctl import __version__
 from pumpctl.report import figures, html_facts, html_pituitary, html_tables
 from pumpctl.report.assemble import limits_from
-from pumpctl.report.model import Report
+from pumpctl.report.model import Report, Tally
 from pumpctl.report.outcomes import TERMS, SlotOutcome
 from pumpctl.report.words import (
     NOT_RECORDED,
@@ -161,10 +161,10 @@ def _alert(report: Report) -> str:
         for r in safety.over_delivered
         if r.scheduled is not None
     ]
+    # One line each, opening with the volume and dose or "volume unknown" (never a bare
+    # number); the words in full are in the unexplained-flow table after page 1.
     items += [
-        f"<li>Unexplained flow: {escape(local_time(f.when, zone))}: "
-        + (f"{escape(decimal_text(f.volume_ul))} µL " if f.volume_ul is not None else "")
-        + f"{escape(f.detail)}</li>"
+        f"<li>Unexplained flow: {escape(local_time(f.when, zone))}: {escape(f.summary)}</li>"
         for f in safety.unexplained_flow
     ]
     count = len(safety.over_delivered) + len(safety.unexplained_flow)
@@ -178,11 +178,8 @@ def _alert(report: Report) -> str:
 def _keys(report: Report) -> str:
     total = report.total
     adherence = "—" if total.adherence_pct is None else f"{total.adherence_pct} %"
-    share = (
-        f" ({(100 * total.delivered_dose_ug / total.prescribed_dose_ug):.1f} %)"
-        if total.prescribed_dose_ug
-        else ""
-    )
+    prescribed = total.prescribed_dose_ug
+    share = f" ({(100 * total.received_dose_ug / prescribed):.1f} %)" if prescribed else ""
     counts = ", ".join(
         f"{total.counts[o]} {TERMS[o].label}" for o in SlotOutcome if total.counts[o]
     )
@@ -190,10 +187,28 @@ def _keys(report: Report) -> str:
         '<div class="keys" id="keys">'
         f'<div class="key" id="adherence">adherence<b>{adherence}</b>'
         f"{total.full} of {total.due} due slots given in full</div>"
-        f'<div class="key" id="dose">dose delivered<b>{escape(ug(total.delivered_dose_ug))}</b>'
-        f"of {escape(ug(total.prescribed_dose_ug))} prescribed for the due slots{share}</div>"
+        f"{_dose_key(total, share)}"
         f'<div class="key" id="slots">slots<b>{total.scheduled}</b>{escape(counts) or "none"}'
         "</div></div>"
+    )
+
+
+def _dose_key(total: Tally, share: str) -> str:
+    """Dose delivered by pulses; with unexplained flow (SR-26), what the subject received, the
+    flow's part in red, since the gate counted it as delivered."""
+    prescribed = f"of {escape(ug(total.prescribed_dose_ug))} prescribed for the due slots{share}"
+    if not total.unexplained_flows:
+        return (
+            f'<div class="key" id="dose">dose delivered<b>{escape(ug(total.delivered_dose_ug))}'
+            f"</b>{prescribed}</div>"
+        )
+    unknown = total.unexplained_flows_volume_unknown
+    flows = count_words(total.unexplained_flows, "unexplained flow")
+    of_unknown = f", {unknown} of unknown volume" if unknown else ""
+    return (
+        f'<div class="key" id="dose">dose received<b>{escape(ug(total.received_dose_ug))}</b>'
+        f'<span class="flag">incl. {escape(ug(total.unexplained_flow_dose_ug))} in '
+        f"{escape(flows)}{escape(of_unknown)}</span> {prescribed}</div>"
     )
 
 

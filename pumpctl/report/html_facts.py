@@ -14,6 +14,9 @@ from pumpctl.report.model import Report
 from pumpctl.report.outcomes import SlotOutcome
 from pumpctl.report.words import decimal_text, local_time
 
+#: Safety rows whose detail is built as escaped HTML already (one line per event).
+_HTML_DETAIL = frozenset(("unexplained-flow",))
+
 
 def safety(report: Report) -> str:
     """Every safety event of the period, each on its own row, zero counts included."""
@@ -25,7 +28,11 @@ def safety(report: Report) -> str:
         for r in s.over_delivered
         if r.scheduled
     )
-    flow = "; ".join(f"{local_time(f.when, zone)}: {f.detail}" for f in s.unexplained_flow)
+    # One line each, short: the alert above gives each flow's words in full.
+    flow = "<br>".join(
+        escape(f"{local_time(f.when, zone)}: {f.volume_text}, {f.where or 'alarm only'}")
+        for f in s.unexplained_flow
+    )
     uncertain = "; ".join(local_time(r.scheduled, zone) for r in s.uncertain if r.scheduled)
     by_priority = s.alarms_by_priority
     alarms_total = sum(by_priority.values())
@@ -62,7 +69,7 @@ def safety(report: Report) -> str:
     body = "".join(
         f'<tr id="safety-{key}"><th>{escape(label)}</th>'
         f'<td class="n">{flag(n, str(n)) if n else flag(0, "")}</td>'
-        f"<td>{escape(detail) if n else ''}</td></tr>"
+        f"<td>{(detail if key in _HTML_DETAIL else escape(detail)) if n else ''}</td></tr>"
         for key, label, n, detail in rows
     )
     integrity = report.integrity

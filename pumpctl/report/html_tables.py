@@ -56,10 +56,24 @@ def _tally_row(label: Cell, t: Tally) -> list[Cell]:
         count_cell(c[SlotOutcome.UNCERTAIN], alert=True),
         str(c[SlotOutcome.DENIED]),
         str(c[SlotOutcome.MISSED]),
-        escape(decimal_text(t.delivered_dose_ug)),
+        _dose_cell(t),
         escape(decimal_text(t.prescribed_dose_ug)),
         "—" if t.adherence_pct is None else f"{t.adherence_pct}",
     ]
+
+
+def _dose_cell(t: Tally) -> Cell:
+    """µg delivered by pulses, plus unexplained flow in red (SR-26: the subject received it);
+    a flow of unknown volume in words, never a number."""
+    delivered = escape(decimal_text(t.delivered_dose_ug))
+    if not t.unexplained_flows:
+        return delivered
+    parts = []
+    if t.unexplained_flows > t.unexplained_flows_volume_unknown:
+        parts.append(f"+ {decimal_text(t.unexplained_flow_dose_ug)} flow")
+    if t.unexplained_flows_volume_unknown:
+        parts.append("+ flow of unknown volume")
+    return f'{delivered} <span class="flag">{escape(" ".join(parts))}</span>'
 
 
 _TALLY_HEAD = [
@@ -186,6 +200,22 @@ def _suspensions(report: Report) -> str:
     return table("suspensions", head, rows)
 
 
+def _flows(report: Report) -> str:
+    """Each unexplained flow (SR-26) as the journal recorded it, its words in full."""
+    head = [("found", "33mm"), ("volume (dose)", "24mm"), ("totals last as expected", "33mm"),
+            ("what the journal says", "auto")]  # fmt: skip
+    rows = [
+        [
+            when_text(report, f.when),
+            f'<span class="flag">{escape(f.volume_text)}</span>',
+            when_text(report, f.since),
+            escape(f.detail),
+        ]
+        for f in report.safety.unexplained_flow
+    ]
+    return table("flows", head, rows)
+
+
 def _changes(report: Report) -> str:
     if not report.changes:
         return "<p>none in the period</p>"
@@ -219,6 +249,8 @@ def tables(report: Report) -> list[str]:
         out.append(table("exceptions", _SLOT_HEAD, _slot_rows(report, reviewed), numeric=(2, 3)))
     else:
         out.append('<p id="exceptions">none</p>')
+    if report.safety.unexplained_flow:
+        out += ['<h2 id="flows-title">Unexplained flow</h2>', _flows(report)]
     missed = [r for r in report.slots if r.outcome in (SlotOutcome.DENIED, SlotOutcome.MISSED)]
     out.append("<h2>Denied and missed slots</h2>")
     if not missed:

@@ -44,6 +44,10 @@ def _day(row: Tally) -> dict[str, Any]:
         "delivered_dose_ug": row.delivered_dose_ug,
         "prescribed_dose_ug": row.prescribed_dose_ug,
         "adherence_pct": row.adherence_pct,
+        "unexplained_flows": row.unexplained_flows,
+        "unexplained_flows_volume_unknown": row.unexplained_flows_volume_unknown,
+        "unexplained_flow_dose_ug": row.unexplained_flow_dose_ug,
+        "received_dose_ug": row.received_dose_ug,
     }
 
 
@@ -132,8 +136,16 @@ def to_data(report: Report) -> dict[str, Any]:
                     "when_utc": f.when,
                     "volume_ul": f.volume_ul,
                     "dose_ug": f.dose_ug,
+                    "volume_known": f.volume_ul is not None,
+                    "volume_text": f.volume_text,
                     "detail": f.detail,
                     "slot_id": f.slot_id,
+                    "flow_id": f.flow_id,
+                    "since_utc": f.since,
+                    "where": f.where,
+                    "moving": f.moving,
+                    "totals_fell": f.totals_fell,
+                    "alarm_ids": list(f.alarm_ids),
                 }
                 for f in safety.unexplained_flow
             ],

@@ -8,12 +8,13 @@ the prescription's zone with the UTC offset, or in UTC); intervals are minutes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pumpctl.report.outcomes import FULL, TERMS, SlotOutcome
+from pumpctl.report.words import decimal_text
 
 #: Bump when a JSON field changes meaning or disappears; adding a field keeps the number.
 REPORT_SCHEMA = "pumpctl.report/2"
@@ -100,8 +101,18 @@ class Tally:
     counts: dict[SlotOutcome, int] = field(default_factory=_zero_counts)
     denied_by_reason: dict[str, int] = field(default_factory=dict)
     missed_by_reason: dict[str, int] = field(default_factory=dict)
-    delivered_dose_ug: Decimal = Decimal(0)
+    delivered_dose_ug: Decimal = Decimal(0)  # by pulses (slots), as the pump measured them
     prescribed_dose_ug: Decimal = Decimal(0)
+    #: Unexplained flow found in the period (SR-26), and the dose of those of known volume.
+    unexplained_flows: int = 0
+    unexplained_flows_volume_unknown: int = 0  # listed; what moved is not known, none counted
+    unexplained_flow_dose_ug: Decimal = Decimal(0)
+
+    @property
+    def received_dose_ug(self) -> Decimal:
+        """What the subject received: the pulses' measured doses and unexplained flow of known
+        volume (the gate counts both as delivered, SR-26)."""
+        return self.delivered_dose_ug + self.unexplained_flow_dose_ug
 
     @property
     def scheduled(self) -> int:
@@ -177,13 +188,57 @@ class Suspension:
 
 @dataclass(frozen=True)
 class Flow:
-    """Fluid that moved with no pulse commanded (SR-26), as the journal recorded it."""
+    """Fluid that moved with no pulse commanded (SR-26), as the journal recorded it.
+
+    From a ``flow.unexplained`` record (``flow_id`` ``flow-<seq>``, the id the gate gives it
+    when it rebuilds its records from the journal) or, for an unintended-flow alarm that names
+    no slot and no record tells of, from the alarm alone (``flow_id`` None, volume unknown).
+    ``when`` is when it was found: where the gate places it for every limit (the latest moment
+    it can have happened).
+    """
 
     when: datetime
-    volume_ul: Decimal | None
+    volume_ul: Decimal | None  # None: not known (the totals fell, or only an alarm tells of it)
     dose_ug: Decimal | None
-    detail: str
+    detail: str  # in plain words, local times in the report's zone
     slot_id: str | None = None
+    flow_id: str | None = None
+    since: datetime | None = None  # when the pump's totals last read as expected
+    where: str | None = None  # "between pulses", "read before clearing the totals for a pulse"
+    moving: bool = False  # the pump was found moving (and was stopped)
+    totals_fell: bool = False  # the totals fell: cleared outside pumpctl, what moved is unknown
+    alarm_ids: tuple[str, ...] = ()  # unintended-flow alarms that told of this same flow
+
+    @property
+    def row_id(self) -> str:
+        """Its id beside the slots: ``flow-<seq>``, or for an alarm with no record
+        ``alarm-<alarm id>-<time found, UTC>``."""
+        if self.flow_id is not None:
+            return self.flow_id
+        alarm = self.alarm_ids[0] if self.alarm_ids else "none"
+        return f"alarm-{alarm}-{self.when.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+    @property
+    def summary(self) -> str:
+        """One short line for page 1 (the words in full are in :attr:`detail`)."""
+        if self.flow_id is None:  # an alarm no record measured: its words are short already
+            return self.detail
+        if self.totals_fell:
+            what = "volume unknown: the pump's totals fell (cleared outside pumpctl)"
+        else:
+            what = f"{self.volume_text} moved that no pulse commanded"
+        where = f", found {self.where}" if self.where else ""
+        stopped = "; the pump was running and was stopped" if self.moving else ""
+        slot = f"; slot {self.slot_id} was not started for it" if self.slot_id else ""
+        return f"{what}{where}{stopped}{slot}"
+
+    @property
+    def volume_text(self) -> str:
+        """``10 µL (10 µg)``, or words saying the volume is not known (never a number)."""
+        if self.volume_ul is None:
+            return "volume unknown"
+        dose = "dose not recorded" if self.dose_ug is None else f"{decimal_text(self.dose_ug)} µg"
+        return f"{decimal_text(self.volume_ul)} µL ({dose})"
 
 
 @dataclass(frozen=True)

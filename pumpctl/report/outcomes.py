@@ -94,6 +94,14 @@ FULL = frozenset((_O.DELIVERED, _O.OVER_DELIVERED))
 #: slot (a pump still running) is not one by itself: the measured volume decides.
 OVER_DELIVERY_ALARMS = frozenset((AlarmKind.OVER_DELIVERY,))
 
+#: The code a CSV row and a FHIR administration carry for unexplained flow (SR-26): fluid no
+#: pulse commanded, listed beside the slots (never one of them) under its ``flow-<seq>`` id.
+UNEXPLAINED_FLOW = "UNEXPLAINED_FLOW"
+UNEXPLAINED_FLOW_MEANING = (
+    "fluid moved with no pulse commanded (SR-26); counted as received when found, at the volume "
+    "the pump's totals showed"
+)
+
 #: The reason shown for an intent that never got an outcome (the daemon stopped mid-pulse).
 NO_OUTCOME = "intent journaled, no outcome yet (settled from pump evidence at the next start)"
 #: The reason shown for a missed slot whose record gives none.

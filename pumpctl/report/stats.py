@@ -23,7 +23,7 @@ from pumpctl.core.exposure import (
     single_pulse_peak,
 )
 from pumpctl.core.model import START_LATENCY_BOUND
-from pumpctl.report.model import Exposure, Intervals, SlotRow, Tally
+from pumpctl.report.model import Exposure, Flow, Intervals, SlotRow, Tally
 from pumpctl.report.outcomes import EXPOSED, MOVED, TERMS, SlotOutcome
 
 #: Periods up to this long get a dense curve; longer ones one point before and at each peak.
@@ -44,10 +44,13 @@ def tally(
     *,
     first: date | None = None,
     last: date | None = None,
+    flows: Iterable[Flow] = (),
 ) -> tuple[list[Tally], Tally]:
     """Per local day (in ``zone``) and for the whole period: counts by outcome and doses.
 
-    Days from ``first`` to ``last`` without any slot are present too, empty.
+    Days from ``first`` to ``last`` without any slot are present too, empty. ``flows``
+    (unexplained flow, SR-26) count on the day they were found, with the dose of those of known
+    volume: what the subject received (:attr:`Tally.received_dose_ug`).
     """
     days: dict[date, Tally] = {}
     if first is not None and last is not None:
@@ -64,6 +67,17 @@ def tally(
             target = days[day] = Tally(start=day)
         _add(target, row)
         _add(total, row)
+    for flow in flows:
+        day = flow.when.astimezone(zone).date()
+        target = days.get(day)
+        if target is None:
+            target = days[day] = Tally(start=day)
+        for summary in (target, total):
+            summary.unexplained_flows += 1
+            if flow.volume_ul is None:
+                summary.unexplained_flows_volume_unknown += 1
+            elif flow.dose_ug is not None:  # else its words say "dose not recorded"
+                summary.unexplained_flow_dose_ug += flow.dose_ug
     ordered = [days[d] for d in sorted(days)]
     if ordered:
         total.days = (ordered[-1].start - ordered[0].start).days + 1  # type: ignore[operator]
@@ -144,6 +158,9 @@ def _merge(into: Tally, day: Tally) -> None:
         into.missed_by_reason[reason] = into.missed_by_reason.get(reason, 0) + n
     into.delivered_dose_ug += day.delivered_dose_ug
     into.prescribed_dose_ug += day.prescribed_dose_ug
+    into.unexplained_flows += day.unexplained_flows
+    into.unexplained_flows_volume_unknown += day.unexplained_flows_volume_unknown
+    into.unexplained_flow_dose_ug += day.unexplained_flow_dose_ug
 
 
 def pulse_start(row: SlotRow) -> datetime | None:
@@ -294,9 +311,11 @@ def exposure(
     """The predicted level over the period and each pulse's pre-pulse level over its own peak.
 
     Uncertain pulses count in full (SR-09); ``extra`` adds flow no pulse commanded (SR-26), on
-    the minute axis from ``origin``. ``reference`` is (dose µg, duration s) of the prescription,
-    whose single-pulse peak scales the threshold to pg/mL. ``curve``: return the sampled level
-    always, only for periods up to a week ("short": a longer one keeps just its highest level),
+    the minute axis from ``origin`` (required with it): in the curve, its peak and every later
+    pulse's pre-pulse level, with or without pulses in the period. ``reference`` is (dose µg,
+    duration s) of the prescription, whose single-pulse peak scales the threshold to pg/mL.
+    ``curve``: return the sampled level always, only for periods up to a week ("short": a
+    longer one keeps just its highest level),
     or never (the CSV needs only pre-pulse levels).
     """
     pulses = [
@@ -305,7 +324,8 @@ def exposure(
         if row.outcome in EXPOSED and (start := pulse_start(row)) is not None
     ]
     ref_peak = None if reference is None else _peak(float(reference[0]), float(reference[1]) / 60)
-    if not pulses:
+    flows = [i for i in extra if i.dose_ug > 0]
+    if not pulses and (not flows or origin is None):
         return Exposure(ref_peak, threshold_fraction, (), (), None, None, 0), {}
     zero = origin or min(start for _, start in pulses)
     zero_s = zero.timestamp()
@@ -318,29 +338,32 @@ def exposure(
             duration_min = minutes_of[row.duration_s] = float(row.duration_s or 60) / 60
         specs.append((row, (start.timestamp() - zero_s) / 60, float(dose or 0), duration_min))
     specs.sort(key=lambda s: s[1])
-    infusions = [Infusion(t, dose, dur) for _, t, dose, dur in specs] + list(extra)
+    infusions = [Infusion(t, dose, dur) for _, t, dose, dur in specs] + flows
     starts_min = [t for _, t, _, _ in specs]
+    # Every dose in the curve, flow no pulse commanded too (SR-26): its start and its peak.
+    doses = [(t, dur) for _, t, _, dur in specs] + [(i.start_min, i.duration_min) for i in flows]
     pre = levels_pg_per_ml(infusions, starts_min)
     fractions: dict[str, float] = {}
     for (row, _, _, dur), level in zip(specs, pre, strict=True):
         own = row.prescribed_dose_ug or row.delivered_dose_ug
         if own:
             fractions[row.slot_id] = level / _peak(float(own), dur)
-    end = starts_min[-1] + 180.0
-    short = timedelta(minutes=end - starts_min[0]) <= DENSE_CURVE_SPAN
+    first_min = min(t for t, _ in doses)
+    end = max(t for t, _ in doses) + 180.0
+    short = timedelta(minutes=end - first_min) <= DENSE_CURVE_SPAN
     highest: float | None = None
     if curve == "never":
         grid: list[float] = []
     elif short:
-        first = math.floor(starts_min[0] / DENSE_STEP_MIN) * DENSE_STEP_MIN
+        first = math.floor(first_min / DENSE_STEP_MIN) * DENSE_STEP_MIN
         grid = [first + k * DENSE_STEP_MIN for k in range(int((end - first) / DENSE_STEP_MIN) + 1)]
     elif curve == "short":
-        # A long period's curve is not drawn: only its highest level, at some pulse's peak.
-        peaks = sorted({t + _peak_offset_min(dur) for _, t, _, dur in specs})
+        # A long period's curve is not drawn: only its highest level, at some dose's peak.
+        peaks = sorted({t + _peak_offset_min(dur) for t, dur in doses})
         highest = max(levels_pg_per_ml(infusions, peaks), default=None)
         grid = []
     else:
-        grid = sorted({p for _, t, _, dur in specs for p in (t, t + _peak_offset_min(dur))})
+        grid = sorted({p for t, dur in doses for p in (t, t + _peak_offset_min(dur))})
     levels = tuple(levels_pg_per_ml(infusions, grid))
     if levels:
         highest = max(levels)

@@ -213,3 +213,39 @@ def count_words(n: int, one: str, many: str | None = None) -> str:
     if n == 0:
         return "none"
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def flow_words(
+    *,
+    volume_ul: Decimal | None,
+    dose_ug: Decimal | None,
+    totals_ul: Decimal | None,
+    expected_ul: Decimal | None,
+    since: datetime | None,
+    where: str,
+    moving: bool,
+    zone: ZoneInfo,
+) -> str:
+    """A journaled unexplained flow (SR-26) in plain words, without the time it was found
+    (each format shows that beside it). A flow whose totals fell says "volume unknown", never
+    a number for what moved."""
+    expected = "not known" if expected_ul is None else f"{decimal_text(expected_ul)} µL"
+    totals = NOT_RECORDED if totals_ul is None else f"{decimal_text(totals_ul)} µL"
+    last = (
+        f"the pump's totals last read as expected at {local_time(since, zone)}"
+        if since is not None
+        else "no earlier reading of the pump's totals was known"
+    )
+    if volume_ul is None:
+        return (
+            f"volume unknown: the pump's totals fell to {totals} from the expected {expected} "
+            f"(found {where}): cleared outside pumpctl, so what moved cannot be known; {last}"
+        )
+    dose = (
+        f"{decimal_text(dose_ug)} µg" if dose_ug is not None else "dose not recorded, not counted"
+    )
+    stopped = "; the pump was moving and was stopped" if moving else ""
+    return (
+        f"{decimal_text(volume_ul)} µL ({dose}) moved that no pulse commanded (found {where}; "
+        f"totals {totals}, expected {expected}); {last}{stopped}"
+    )

@@ -60,6 +60,10 @@ def test_report_per_study_renders_the_same_csv_as_the_host_report(
         ("3", "0", "100.0"),
     ]
     assert [r["delivered_dose_ug"] for r in index] == ["20.000", "30.000"]
+    assert [(r["unexplained_flows"], r["unexplained_flow_dose_ug"]) for r in index] == [
+        ("0", "0"),
+        ("0", "0"),
+    ]
     for row, host in zip(index, shipped, strict=False):
         host_csv = write_report(host.path, "csv", tmp_path / f"{row['subject']}.csv")
         assert (out / row["file"]).read_text() == host_csv.read_text()

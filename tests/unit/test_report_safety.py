@@ -113,7 +113,10 @@ def test_flow_with_no_pulse_is_unexplained_flow_on_the_first_page(tmp_path: Path
     (flow,) = report.safety.unexplained_flow
     assert flow.when == T8 + timedelta(minutes=40)
     page = render_html(report)
-    assert "Unexplained flow: 2026-03-02 08:40+00:00: pump infusing with no pulse commanded" in page
+    assert (
+        "Unexplained flow: 2026-03-02 08:40+00:00: volume unknown: pump infusing with no pulse "
+        "commanded" in page
+    )
     bundle = to_bundle(report)
     Bundle.model_validate(bundle)
     issues = [
