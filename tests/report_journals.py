@@ -140,12 +140,15 @@ class JournalBuilder:
         where: str = "between pulses",
         slot_id: str | None = None,
         dose_recorded: bool = True,
+        pump_reset: bool = False,
     ) -> UnexplainedFlow:
         """SR-26 as the daemon journals it: ``flow.unexplained`` (1 µg per µL here), then the
         high ``unexplained-flow`` alarm with the flow's own words, then the safety suspension.
         ``volume_ul`` None: the totals fell (to ``totals_ul``, default 0). ``slot_id``: found
         before clearing the totals for that slot's pulse, which the daemon then refused.
-        ``dose_recorded`` False: no dose journaled with it (no prescribed volume to scale by)."""
+        ``dose_recorded`` False: no dose journaled with it (no prescribed volume to scale by).
+        ``pump_reset``: the totals fell to a power reset the pump reported; the daemon then
+        raises the pump's reset alarm instead, and suspends nothing."""
         self.at(found_at)
         volume = None if volume_ul is None else Decimal(volume_ul)
         expected = None if expected_ul is None else Decimal(expected_ul)
@@ -153,7 +156,7 @@ class JournalBuilder:
             totals = Decimal(totals_ul)
         else:
             totals = (expected or Decimal(0)) + volume if volume is not None else Decimal(0)
-        found = UnexplainedFlow(volume, totals, expected, since, moving, where)
+        found = UnexplainedFlow(volume, totals, expected, since, moving, where, reset=pump_reset)
         self.journal.record_unexplained_flow(
             volume_ul=volume,
             dose_ug=volume if dose_recorded else None,  # 1000 ug/mL
@@ -162,7 +165,13 @@ class JournalBuilder:
             since=since,
             moving=moving,
             where=where,
+            pump_reset=pump_reset,
         )
+        if pump_reset:
+            self.journal.record_alarm(
+                "pump-alarm-reset", "pump-alarm-reset", "high", found.describe(), slot_id=slot_id
+            )
+            return found
         self.journal.record_alarm(
             "unexplained-flow", "unexplained-flow", "high", found.describe(), slot_id=slot_id
         )

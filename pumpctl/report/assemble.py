@@ -254,6 +254,7 @@ def _flow_record(e: EventRow, zone: ZoneInfo) -> Flow:
         where=where,
         moving=moving,
         zone=zone,
+        pump_reset=p.get("pump_reset") is True,
     )
     return Flow(
         when=e.wall,
@@ -265,6 +266,7 @@ def _flow_record(e: EventRow, zone: ZoneInfo) -> Flow:
         where=where,
         moving=moving,
         totals_fell=volume is None,
+        pump_reset=p.get("pump_reset") is True,
     )
 
 

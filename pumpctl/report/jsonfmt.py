@@ -145,6 +145,7 @@ def to_data(report: Report) -> dict[str, Any]:
                     "where": f.where,
                     "moving": f.moving,
                     "totals_fell": f.totals_fell,
+                    "pump_reset": f.pump_reset,
                     "alarm_ids": list(f.alarm_ids),
                 }
                 for f in safety.unexplained_flow

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pumpctl.report.outcomes import FULL, TERMS, SlotOutcome
-from pumpctl.report.words import decimal_text
+from pumpctl.report.words import decimal_text, fell_cause
 
 #: Bump when a JSON field changes meaning or disappears; adding a field keeps the number.
 REPORT_SCHEMA = "pumpctl.report/2"
@@ -207,6 +207,7 @@ class Flow:
     where: str | None = None  # "between pulses", "read before clearing the totals for a pulse"
     moving: bool = False  # the pump was found moving (and was stopped)
     totals_fell: bool = False  # the totals fell: cleared outside pumpctl, what moved is unknown
+    pump_reset: bool = False  # ...cleared by a power reset the pump reported
     alarm_ids: tuple[str, ...] = ()  # unintended-flow alarms that told of this same flow
 
     @property
@@ -224,7 +225,7 @@ class Flow:
         if self.flow_id is None:  # an alarm no record measured: its words are short already
             return self.detail
         if self.totals_fell:
-            what = "volume unknown: the pump's totals fell (cleared outside pumpctl)"
+            what = f"volume unknown: the pump's totals fell ({fell_cause(self.pump_reset)})"
         else:
             what = f"{self.volume_text} moved that no pulse commanded"
         where = f", found {self.where}" if self.where else ""

@@ -215,6 +215,11 @@ def count_words(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
+def fell_cause(pump_reset: bool) -> str:
+    """Why a flow's totals fell, as the journal tells it."""
+    return "cleared by a power reset the pump reported" if pump_reset else "cleared outside pumpctl"
+
+
 def flow_words(
     *,
     volume_ul: Decimal | None,
@@ -225,10 +230,12 @@ def flow_words(
     where: str,
     moving: bool,
     zone: ZoneInfo,
+    pump_reset: bool = False,
 ) -> str:
     """A journaled unexplained flow (SR-26) in plain words, without the time it was found
     (each format shows that beside it). A flow whose totals fell says "volume unknown", never
-    a number for what moved."""
+    a number for what moved, and names the cause: a power reset the pump reported, or a clear
+    made outside pumpctl."""
     expected = "not known" if expected_ul is None else f"{decimal_text(expected_ul)} µL"
     totals = NOT_RECORDED if totals_ul is None else f"{decimal_text(totals_ul)} µL"
     last = (
@@ -239,7 +246,7 @@ def flow_words(
     if volume_ul is None:
         return (
             f"volume unknown: the pump's totals fell to {totals} from the expected {expected} "
-            f"(found {where}): cleared outside pumpctl, so what moved cannot be known; {last}"
+            f"(found {where}): {fell_cause(pump_reset)}, so what moved cannot be known; {last}"
         )
     dose = (
         f"{decimal_text(dose_ug)} µg" if dose_ug is not None else "dose not recorded, not counted"

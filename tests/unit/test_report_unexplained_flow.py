@@ -236,6 +236,30 @@ def test_a_flow_whose_totals_fell_says_volume_unknown_and_adds_no_number(with_fa
     assert "<title>unexplained flow: volume unknown</title>" in figures.pulse_map(report)
 
 
+def test_totals_that_fell_to_a_power_reset_name_it_in_every_format(tmp_path: Path) -> None:
+    """SR-26: totals that fell to a power reset the pump reported are listed like any fall
+    (volume unknown, nothing counted) but name the reset as the cause, not a clear outside
+    pumpctl, on page 1, in the flow table and in JSON."""
+    b = _start(tmp_path / "reset.sqlite3")
+    b.deliver(T8)
+    b.flow(FELL, None, since=T8 + timedelta(minutes=1), expected_ul="10", pump_reset=True)
+    b.close()
+    report = build_report(b.path)
+    (fell,) = report.safety.unexplained_flow
+    assert (fell.volume_ul, fell.totals_fell, fell.pump_reset) == (None, True, True)
+    assert "cleared by a power reset the pump reported" in fell.detail
+    assert "outside pumpctl" not in fell.detail
+    assert fell.summary.startswith(
+        "volume unknown: the pump's totals fell (cleared by a power reset the pump reported)"
+    )
+    assert report.total.received_dose_ug == 10  # the pulse only
+    page = render_html(report)
+    assert "cleared by a power reset the pump reported" in _alert(page)
+    data = json.loads(write_report(b.path, "json", tmp_path / "r.json").read_text("utf-8"))
+    (flow,) = data["safety"]["unexplained_flow"]
+    assert (flow["totals_fell"], flow["pump_reset"]) == (True, True)
+
+
 def test_every_machine_format_carries_each_flow(with_fall: Path, tmp_path: Path) -> None:
     """SR-26: CSV, JSON and FHIR list both flows with the same id, time, volume and dose; a
     spreadsheet's sum of ``delivered_dose_ug`` is what the subject received."""
