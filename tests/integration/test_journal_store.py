@@ -161,6 +161,7 @@ EVERY_KIND = {
         moving=False,
         where="between pulses",
     ),
+    EventKind.TOTALS_CLEARING: lambda j: j.record_totals_clearing("s4", Decimal("10")),
     EventKind.PULSE_ARMED: lambda j: j.record_armed(
         slot("s4"), read_back={"volume": "10UL", "rate": "10UM"}
     ),
