@@ -15,6 +15,7 @@ command (SR-16), and nothing runs a programme that was not armed on this connect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -131,6 +132,11 @@ class PulseDelivery:
             self.flow.reset_seen = True  # the totals' next fall is this reset's (SR-26)
         return reading
 
+    def reading_s(self, words: PumpVocabulary) -> float:
+        """Clock seconds one reading of the pump takes at worst: the slowest recent one
+        measured on this link, or its wire time until one is."""
+        return self.latency.timing(words, self.driver.baud, self.time_scale).reading_s
+
     def plan(self, slot: Slot, words: PumpVocabulary, *, at_1x: bool = False) -> WatchPlan:
         """The SR-25 reading cadence for ``slot`` with the link as measured so far.
 
@@ -210,10 +216,33 @@ class PulseDelivery:
         log.warning("pulse.disarmed", slot_id=armed.slot.slot_id, why=why)
         self.journal.record_disarmed(armed.slot.slot_id, why, armed_utc=armed_at)
 
-    def fire(self, armed: Armed, decision: Decision | None = None) -> DeliveryResult:
+    def fire(
+        self,
+        armed: Armed,
+        decision: Decision | None = None,
+        *,
+        after_run: Callable[[], None] = lambda: None,
+    ) -> DeliveryResult:
         """Journal the intent and RUN the armed bolus (the gate allowed it just now); every exit
         after the INTENT journals an OUTCOME. ``decision``: the gate's allow, journaled in the
-        intent's commit when it is not on record yet."""
+        intent's commit when it is not on record yet. ``after_run`` is called exactly once: as
+        soon as RUN has been answered (or has failed), or on an exit before RUN."""
+        called = False
+
+        def once() -> None:
+            nonlocal called
+            if not called:
+                called = True
+                after_run()
+
+        try:
+            return self._fire(armed, decision, once)
+        finally:
+            once()
+
+    def _fire(
+        self, armed: Armed, decision: Decision | None, after_run: Callable[[], None]
+    ) -> DeliveryResult:
         slot, words = armed.slot, armed.words
         settings = {
             "volume_ul": str(slot.volume_ul),
@@ -232,16 +261,19 @@ class PulseDelivery:
         try:
             self.driver.run()
         except PumpAlarmError as err:
+            after_run()
             # The pump answered RUN with an alarm: RUN was not executed, and is never re-sent.
             self._publish_head(slot)
             return self._finish(
                 slot, started, f"RUN answered by alarm {err.alarm}: not executed", err
             )
         except PumpctlError as err:
+            after_run()
             # The RUN may or may not have reached the pump: only its evidence can say.
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
             self._publish_head(slot)
             return self._monitor(slot, started, words, first_error=err)
+        after_run()
         self._publish_head(slot)
         # Logged after RUN: nothing but the intent's fsync stands between the slot and RUN.
         log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))

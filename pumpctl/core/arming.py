@@ -38,6 +38,9 @@ CLOCK_STEP_TOLERANCE_S = 0.1
 #: its slot whatever the scale.
 MAX_SCALED_LEAD = timedelta(minutes=10)
 
+#: Real seconds of margin for the host in the quiet window before an armed slot (:func:`quiet`).
+QUIET_MARGIN_S = 0.02
+
 #: Journal kinds that do not disarm: records of the delivery path itself and of the outputs,
 #: which never decide anything. Every other kind (alarms, suspensions, reloads, operator
 #: actions, reservoir, flow, another pulse) disarms: an unknown kind disarms too.
@@ -48,6 +51,20 @@ def lead(clock: Clock, lead_s: float) -> timedelta:
     """The arming lead on ``clock``: ``lead_s`` real seconds, times the clock's scale (capped)."""
     scaled = timedelta(seconds=lead_s * clock.scale)
     return min(scaled, MAX_SCALED_LEAD) if clock.scale != 1.0 else scaled
+
+
+def quiet(reading_s: float, heartbeat_s: float, scale: float = 1.0) -> timedelta:
+    """How long before an armed slot no routine pump check may start, in clock seconds.
+
+    A check (a heartbeat, or SR-26's reading of state and totals) is one round trip on the
+    pump's line and can be two (a stop); started just before the slot it would hold the line
+    and the loop past the slot, and RUN would wait for it. So the window is twice the slowest
+    recent reading on this link (``reading_s``, clock seconds, measured or its wire time) plus
+    :data:`QUIET_MARGIN_S` for the host, and at most half a heartbeat, so that a check put off
+    until just after RUN still comes well inside the pump's safe-mode period (three heartbeats).
+    """
+    window_s = min(2 * reading_s + QUIET_MARGIN_S * scale, heartbeat_s / 2)
+    return timedelta(microseconds=max(0, round(window_s * 1_000_000)))
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,23 @@ class Daemon:
         self.reload.apply_requested()
         now = self.clock.now()
         slot = self.slots.due_slot(now)
+        quiet_s = (
+            self.slots.quiet_until_armed_slot(now, self.options.heartbeat_s)
+            if slot is None
+            else None
+        )
+        if quiet_s is not None:
+            # Anything that bore on the armed pulse still disarms it (no round trip: only what
+            # the pump sent on its own is read).
+            self.slots.check_armed(None)
+            if self.slots.armed_slot is not None:
+                # Invariant: no routine pump check (heartbeat, SR-26 reading) and no routine
+                # journal write starts in the armed slot's quiet window: started now it would
+                # hold the line and the loop past the slot, and RUN would wait for it. They
+                # run in the slot's own tick, right after RUN. The loop sleeps to the slot,
+                # never past it and never firing before it (the slot is not due yet).
+                notify.watchdog()
+                return quiet_s
         if slot is not None and slot == self.slots.armed_slot:
             # An armed slot's time: its final check, intent and RUN come before the routine
             # work of the tick (the pump was read while armed; the checks below follow).

@@ -14,6 +14,7 @@ and fired at once, through the same calls.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -48,6 +49,20 @@ MISSED_BACKFILL = timedelta(days=7)
 _DELIVERED = (Outcome.DELIVERED, Outcome.PARTIAL, Outcome.OVER_DELIVERED)
 #: The outcomes that confirm a slot (no missed-pulse alarm, SR-22), for whoever predicts it.
 CONFIRMING_OUTCOMES = _DELIVERED
+
+
+class GcHeld:
+    """Python's cyclic garbage collector off until :meth:`release` (idempotent); left off if
+    it was already off."""
+
+    def __init__(self) -> None:
+        self._restore = gc.isenabled()
+        gc.disable()
+
+    def release(self) -> None:
+        if self._restore:
+            self._restore = False
+            gc.enable()
 
 
 class SlotKeeper:
@@ -247,6 +262,19 @@ class SlotKeeper:
         mark = arming.mark(self._clock, slot, armed.seq, self._arm_lead_s, wait or timedelta(0))
         self._armed = (armed, mark)
 
+    def quiet_until_armed_slot(self, now: datetime, heartbeat_s: float) -> float | None:
+        """Clock seconds until the armed slot when it is inside its quiet window (no routine
+        pump check may start then, :func:`~pumpctl.core.arming.quiet`); None otherwise."""
+        if self._armed is None:
+            return None
+        armed = self._armed[0]
+        reading_s = self._delivery.reading_s(armed.words)
+        window = arming.quiet(reading_s, heartbeat_s, self._clock.scale)
+        until = armed.slot.scheduled - now
+        if timedelta(0) < until <= window:
+            return until.total_seconds()
+        return None
+
     def at_slot(self, slot: Slot | None) -> AtSlot:
         """What is true now, for comparing with the armed mark."""
         assert self._armed is not None  # noqa: S101 - only asked while armed
@@ -295,7 +323,27 @@ class SlotKeeper:
         self._record_missed(armed.slot, (), f"disarmed before its start: {why}")
 
     def _fire(self, slot: Slot) -> float | None:
-        """The armed slot's time: the gate's final check, then intent and RUN, or disarm."""
+        """The armed slot's time: the gate's final check, then intent and RUN, or disarm.
+
+        Python's cyclic garbage collector is held off from here until RUN is answered: a full
+        collection takes ~15 ms, and one falling between the slot and RUN would delay the
+        pulse by as much. Reference counting frees everything else meanwhile; the collector
+        runs again right after RUN, before the bolus is watched."""
+        held = GcHeld()
+        try:
+            return self._fire_held(slot, held.release)
+        finally:
+            held.release()
+
+    def _status_after_run(self) -> None:
+        """Status says "delivering" from RUN on: rebuilt after RUN, not between the slot and
+        RUN. A failure here must not stop the running bolus from being watched."""
+        try:
+            self.pulse_started()
+        except PumpctlError as err:
+            log.error("status.update_failed", error=str(err))
+
+    def _fire_held(self, slot: Slot, after_run: Callable[[], None]) -> float | None:
         self.check_armed(slot)
         if self._armed is None:
             return None
@@ -316,10 +364,13 @@ class SlotKeeper:
         self._armed = None
         self._state.delivering = slot
         self._state.delivering_started = self._clock.now()
-        # Status says "delivering" for as long as the pulse runs (a fraction of a millisecond).
-        self.pulse_started()
+
+        def ran() -> None:
+            after_run()
+            self._status_after_run()
+
         try:
-            result = self._delivery.fire(armed, decision if unrecorded else None)
+            result = self._delivery.fire(armed, decision if unrecorded else None, after_run=ran)
         except PumpctlError as err:
             self._annunciator.raise_alarm(AlarmKind.JOURNAL_UNAVAILABLE, str(err))
             return None

@@ -109,16 +109,21 @@ def test_an_uncertain_pulse_blocks_until_acknowledged(tmp_path: Path) -> None:
 
 def test_status_during_a_pulse_says_delivering_which_slot(tmp_path: Path) -> None:
     """While a pulse runs, status (read from the snapshot, never waiting for the loop) says
-    delivering with the slot, its volume and when it started; afterwards ready again."""
+    delivering with the slot, its volume and when it started; afterwards ready again. The
+    snapshot is rebuilt once RUN is answered (not between the slot and RUN, issue 13), so the
+    first command after RUN (the bolus's first reading) already sees it."""
     bench = make_bench(tmp_path)
     seen: list[dict[str, Any]] = []
     transport = bench.daemon.driver._given_transport  # type: ignore[attr-defined]
     original = transport.write
+    run_sent: list[bytes] = []
 
     def write(data: bytes) -> None:
         original(data)
-        if b"RUN" in data:
+        if run_sent and not seen:
             seen.append(bench.daemon.snapshot())
+        if b"RUN" in data:
+            run_sent.append(data)
 
     transport.write = write  # type: ignore[method-assign]
     bench.daemon.start()

@@ -180,3 +180,14 @@ def test_ahead_reads_both_clocks_shifted_alike() -> None:
     assert ahead.now() == SLOT_TIME
     assert ahead.elapsed_us() == clock.elapsed_us() + 2_000_000
     assert ahead.boot_id == clock.boot_id and ahead.scale == clock.scale
+
+
+def test_the_quiet_window_is_twice_the_slowest_reading_plus_a_margin() -> None:
+    """Issue 13: no routine pump check starts this close to an armed slot. Twice the slowest
+    reading (a check can be two round trips) plus 20 ms for the host, on the clock's scale;
+    never more than half a heartbeat, so the put-off check keeps the pump's watchdog fed."""
+    assert arming.quiet(0.0127, heartbeat_s=3.0) == timedelta(microseconds=45_400)
+    # At 40x a reading measured in clock seconds is already scaled; the margin is scaled too.
+    assert arming.quiet(0.508, heartbeat_s=30.0, scale=40.0) == timedelta(seconds=1.816)
+    assert arming.quiet(0.508, heartbeat_s=3.0, scale=40.0) == timedelta(seconds=1.5)
+    assert arming.quiet(2.0, heartbeat_s=3.0) == timedelta(seconds=1.5)
