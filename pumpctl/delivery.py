@@ -225,8 +225,9 @@ class PulseDelivery:
     ) -> DeliveryResult:
         """Journal the intent and RUN the armed bolus (the gate allowed it just now); every exit
         after the INTENT journals an OUTCOME. ``decision``: the gate's allow, journaled in the
-        intent's commit when it is not on record yet. ``after_run`` is called exactly once: as
-        soon as RUN has been answered (or has failed), or on an exit before RUN."""
+        intent's commit when it is not on record yet. ``after_run`` is called exactly once: once
+        RUN has been answered and the start recorded (or RUN failed), before the bolus is
+        watched, or on an exit before RUN."""
         called = False
 
         def once() -> None:
@@ -273,11 +274,12 @@ class PulseDelivery:
             log.error("pulse.run_unconfirmed", slot_id=slot.slot_id, error=str(err))
             self._publish_head(slot)
             return self._monitor(slot, started, words, first_error=err)
-        after_run()
         self._publish_head(slot)
         # Logged after RUN: nothing but the intent's fsync stands between the slot and RUN.
         log.info("pulse.intent", slot_id=slot.slot_id, volume_ul=str(slot.volume_ul))
         self._record_started(slot)
+        # Only now: the start is on record as close to RUN's answer as before.
+        after_run()
         return self._monitor(slot, started, words)
 
     def _refused(self, slot: Slot, detail: str, *alarms: AlarmKind, **extra: Any) -> DeliveryResult:

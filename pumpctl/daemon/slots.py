@@ -325,10 +325,10 @@ class SlotKeeper:
     def _fire(self, slot: Slot) -> float | None:
         """The armed slot's time: the gate's final check, then intent and RUN, or disarm.
 
-        Python's cyclic garbage collector is held off from here until RUN is answered: a full
-        collection takes ~15 ms, and one falling between the slot and RUN would delay the
-        pulse by as much. Reference counting frees everything else meanwhile; the collector
-        runs again right after RUN, before the bolus is watched."""
+        Python's cyclic garbage collector is held off from here until RUN is answered and its
+        start recorded: a full collection takes ~15 ms, and one falling between the slot and
+        RUN would delay the pulse by as much. Reference counting frees everything else
+        meanwhile; the collector runs again before the bolus is watched."""
         held = GcHeld()
         try:
             return self._fire_held(slot, held.release)
