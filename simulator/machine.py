@@ -97,10 +97,9 @@ class PumpMachine:
     def _timer_s(self) -> float | None:
         times = self.extra_timers_s()
         if self._armed:
-            times = [
-                *times,
-                *(self.origin_s + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None),
-            ]
+            origin = self.origin_s
+            armed = [origin + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
+            times = [*times, *armed]
         return min(times, default=None)
 
     def next_event_s(self) -> float | None:
