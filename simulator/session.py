@@ -167,6 +167,8 @@ class Ne1000Simulator:
 
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
+        if not self.pump.unprompted:
+            return []
         codes, self.pump.unprompted = self.pump.unprompted, []
         if not codes or self.link.silenced(at) or not self._safe():
             return []
