@@ -296,9 +296,12 @@ def split_address(text: str) -> tuple[int | None, str]:
     return (int(text[:digits]) if digits else None), text[digits:]
 
 
+#: Spaces and every byte outside printable ASCII: dropped from a command line.
+_NOT_COMMAND_TEXT = bytes(b for b in range(256) if not 0x20 < b < 0x7F)
+
+
 def _normalise(raw: bytes) -> str:
-    kept = bytes(b for b in raw if 0x20 < b < 0x7F)
-    return kept.decode("ascii").upper()
+    return raw.translate(None, _NOT_COMMAND_TEXT).decode("ascii").upper()
 
 
 class CommandDecoder:
