@@ -63,6 +63,12 @@ _MIN_BASIC_FRAME = _MIN_REPLY_PAYLOAD + 2
 _MAX_SAFE_LENGTH = _SAFE_OVERHEAD + MAX_REPLY_DATA
 
 
+def _printable(data: bytes | bytearray) -> bool:
+    """Whether every byte is printable ASCII, 0x20..0x7E (what ``str.isprintable`` means for
+    an ASCII string; an empty one is printable)."""
+    return data.isascii() and data.decode("ascii").isprintable()
+
+
 def crc16(data: bytes) -> int:
     """CRC-16/XMODEM (CCITT polynomial, init 0) of ``data``, as the pump computes it."""
     return binascii.crc_hqx(data, 0)
@@ -82,7 +88,8 @@ def encode_command(address: int | None, command: str, *, safe: bool) -> bytes:
     """Frame ``command`` for the pump at ``address`` (``None``: no address, as ``0`` takes it)."""
     if address is not None:
         _check_address(address)
-    if not command.isascii() or not all(c.isprintable() for c in command):
+    # str.isprintable() of an ASCII string: every character in 0x20..0x7E (no CR, no controls).
+    if not command.isascii() or not command.isprintable():
         raise ValueError(f"command={command!r} must be printable ASCII without CR")
     text = ("" if address is None else str(address)) + command
     data = text.encode("ascii")
@@ -102,7 +109,7 @@ def encode_reply(address: int, status: str, data: str = "", *, safe: bool) -> by
         status in STATUSES or (len(status) == 3 and status[:2] == "A?" and status[2] in ALARMS)
     ):
         raise ValueError(f"status={status!r} is not a status (I W S P T U X) or alarm (A?R..A?O)")
-    if not data.isascii() or not all(c.isprintable() for c in data):
+    if not data.isascii() or not data.isprintable():
         raise ValueError(f"data={data!r} must be printable ASCII")
     payload = f"{address:02d}{status}{data}".encode("ascii")
     if len(payload) > MAX_REPLY_DATA:
@@ -129,7 +136,7 @@ class Reply:
 
 def parse_reply_payload(payload: bytes) -> Reply:
     """Decode the bytes between STX and ETX (basic) or the data of a safe frame."""
-    if not all(0x20 <= b < 0x7F for b in payload):
+    if not _printable(payload):
         raise ProtocolError(f"reply payload {payload!r} holds non-printable bytes")
     text = payload.decode("ascii")
     match = _PAYLOAD_RE.fullmatch(text)
@@ -289,9 +296,12 @@ def split_address(text: str) -> tuple[int | None, str]:
     return (int(text[:digits]) if digits else None), text[digits:]
 
 
+#: Spaces and every byte outside printable ASCII: dropped from a command line.
+_NOT_COMMAND_TEXT = bytes(b for b in range(256) if not 0x20 < b < 0x7F)
+
+
 def _normalise(raw: bytes) -> str:
-    kept = bytes(b for b in raw if 0x20 < b < 0x7F)
-    return kept.decode("ascii").upper()
+    return raw.translate(None, _NOT_COMMAND_TEXT).decode("ascii").upper()
 
 
 class CommandDecoder:
@@ -314,13 +324,22 @@ class CommandDecoder:
         if data and now_s is not None:
             self._last_byte_s = now_s
         out: list[Command | BadPacket] = []
-        for byte in data:
-            if self._packet is not None:
-                self._packet.append(byte)
-                item = self._packet_done(self._packet)
+        index, size = 0, len(data)
+        while index < size:
+            packet = self._packet
+            if packet is not None:
+                # The bytes the packet still lacks are taken at once: its length byte says how
+                # many (one at a time until it has come).
+                want = 1 if len(packet) < 2 else max(1, packet[1] + 1 - len(packet))
+                packet += data[index : index + want]
+                index += want
+                item = self._packet_done(packet)
                 if item is not None:
                     out.append(item)
-            elif byte == STX:
+                continue
+            byte = data[index]
+            index += 1
+            if byte == STX:
                 self._line.clear()
                 self._packet = bytearray([STX])
             elif byte == CR:
@@ -352,7 +371,7 @@ def _check_packet(packet: bytes | bytearray, length: int) -> Command | BadPacket
     crc = (packet[-3] << 8) | packet[-2]
     if crc16(data) != crc:
         return BadPacket(f"CRC 0x{crc:04X} does not match 0x{crc16(data):04X}")
-    if not all(0x20 <= b < 0x7F for b in data):
+    if not _printable(data):
         return BadPacket("packet data holds non-printable bytes")
     address, text = split_address(_normalise(data))
     return Command(address=address, text=text, framed=True)

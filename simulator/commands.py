@@ -9,7 +9,7 @@ unknown command gets ``?``, a value out of range ``?OOR``, a change the current 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 
 from .pump import MAX_PHASES, Ne1000Pump, Phase
 from .units import (
@@ -294,14 +294,13 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-def split_command(text: str, extra_names: Iterable[str] = ()) -> tuple[str, str]:
+def split_command(text: str, extra_names: Collection[str] = ()) -> tuple[str, str]:
     """``"RAT500UM"`` -> ``("RAT", "500UM")``: the command name, then the argument."""
     match = _NAME_RE.match(text)
     name = match.group(0) if match else ""
-    known = set(HANDLERS) | set(extra_names)
     for length in range(len(name), 0, -1):
         # Arguments may be letters too ("DIRINF" is DIR + INF): take the longest known name.
-        if name[:length] in known:
+        if name[:length] in HANDLERS or name[:length] in extra_names:
             return name[:length], text[length:]
     return name, text[len(name) :]
 

@@ -32,6 +32,8 @@ class LinkFaults:
 
     def take(self) -> None:
         """Activate the link faults that fired on the pump since the last call."""
+        if not self.pump.fired_link_faults:
+            return
         for spec, at in self.pump.fired_link_faults:
             until = None if spec.duration_s is None else at + spec.duration_s
             replies = None if spec.duration_s is not None or spec.kind == "silence" else spec.times
@@ -39,6 +41,8 @@ class LinkFaults:
         self.pump.fired_link_faults.clear()
 
     def active(self, at: float) -> list[ActiveLinkFault]:
+        if not self._faults:
+            return self._faults
         self._faults = [
             f
             for f in self._faults
@@ -49,7 +53,7 @@ class LinkFaults:
     def silenced(self, at: float) -> bool:
         """Whether the line is unplugged now: nothing heard, nothing answered."""
         self.take()
-        return any(f.spec.kind == "silence" for f in self.active(at))
+        return bool(self._faults) and any(f.spec.kind == "silence" for f in self.active(at))
 
     def distort(
         self,
@@ -66,6 +70,8 @@ class LinkFaults:
         damages a checksum where the framing has one (without one, ``bad-crc`` garbles).
         """
         self.take()  # one fired while handling this command hits its reply
+        if not self._faults:
+            return [(frame, delay_s)]
         frames = [frame]
         for fault in self.active(at):
             kind = fault.spec.kind

@@ -95,15 +95,22 @@ class PumpMachine:
         """The plunger hit the end of the syringe."""
 
     def _timer_s(self) -> float | None:
-        times = [self.origin_s + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
-        times.extend(self.extra_timers_s())
+        times = self.extra_timers_s()
+        if self._armed:
+            origin = self.origin_s
+            armed = [origin + s.trigger.at_s for s in self._armed if s.trigger.at_s is not None]
+            times = [*times, *armed]
         return min(times, default=None)
 
     def next_event_s(self) -> float | None:
         """Elapsed reading at which the pump next does something on its own (None: never)."""
-        thresholds = [f.threshold_ul for f in self._bolus_faults]
-        due = [t for t in (self.drive.next_event_s(thresholds), self._timer_s()) if t is not None]
-        return min(due, default=None)
+        timer_s = self._timer_s()
+        if self.drive.motion is None:
+            return timer_s  # a still drive has no event of its own
+        motion_s = self.drive.next_event_s([f.threshold_ul for f in self._bolus_faults])
+        if motion_s is None or timer_s is None:
+            return timer_s if motion_s is None else motion_s
+        return min(motion_s, timer_s)
 
     # -- rest: what a simulation may skip -------------------------------------------------------
 

@@ -113,12 +113,16 @@ class Drive:
             return None
         if motion.rate_ul_per_s <= 0:
             return None
-        limits = [self._room_ul(motion)]
+        # The nearest of the end of travel, the target and the thresholds still ahead.
+        limit = self._room_ul(motion)
         remaining = self.remaining_ul()
-        if remaining is not None:
-            limits.append(remaining)
-        limits.extend(t - self.progress_ul for t in thresholds_ul if t >= self.progress_ul)
-        return self._at_s + max(min(limits), 0.0) / motion.rate_ul_per_s
+        if remaining is not None and remaining < limit:
+            limit = remaining
+        progress = self.progress_ul
+        for threshold in thresholds_ul:
+            if threshold >= progress and threshold - progress < limit:
+                limit = threshold - progress
+        return self._at_s + max(limit, 0.0) / motion.rate_ul_per_s
 
     def move_to(self, now_s: float, thresholds_ul: list[float] | None = None) -> None:
         """Advance the plunger to ``now_s`` (never past the target or the end of travel).

@@ -108,7 +108,10 @@ class Ne1000Pump(PumpMachine):
     # -- time ---------------------------------------------------------------------------------
 
     def extra_timers_s(self) -> list[float]:
-        return [t for t in (self.watchdog_deadline_s, self.pause_until_s) if t is not None]
+        watchdog, pause = self.watchdog_deadline_s, self.pause_until_s
+        if pause is None:
+            return [] if watchdog is None else [watchdog]
+        return [pause] if watchdog is None else [watchdog, pause]
 
     def at_rest(self) -> bool:
         return (

@@ -108,8 +108,10 @@ class Ne1000Simulator:
         out = self._unprompted(at)
         if self.link.silenced(at):
             return out  # unplugged: the pump hears nothing
-        for item in self._decoder.feed(data, at if now_s is None else now_s):
-            out.extend(self._answer(item))
+        for index, item in enumerate(self._decoder.feed(data, at if now_s is None else now_s)):
+            # The pump was just brought up to this clock reading; only a command it carried
+            # out since (one before this item in the same bytes) can have made an event due.
+            out.extend(self._answer(item, at if index == 0 else None))
         return out
 
     def poll(self) -> list[Outgoing]:
@@ -165,14 +167,19 @@ class Ne1000Simulator:
 
     def _unprompted(self, at: float) -> list[Outgoing]:
         self.link.take()
+        if not self.pump.unprompted:
+            return []
         codes, self.pump.unprompted = self.pump.unprompted, []
         if not codes or self.link.silenced(at) or not self._safe():
             return []
         return [Outgoing(self._reply("A?" + c), self.wire_time_s(9)) for c in codes]
 
-    def _answer(self, item: Command | BadPacket) -> list[Outgoing]:
+    def _answer(self, item: Command | BadPacket, at: float | None = None) -> list[Outgoing]:
+        """The pump's answer to ``item``; ``at``: the clock reading the pump was just advanced
+        to, with nothing done to it since (None: advance it now)."""
         pump = self.pump
-        at = pump.advance()
+        if at is None:
+            at = pump.advance()
         if isinstance(item, BadPacket) or (self._safe() and not item.framed):
             # In safe mode only framed packets are valid; a bad one is answered ?COM.
             return self._send(self._reply(pump.status_char(), "?COM"), at)

@@ -17,6 +17,8 @@ refused before its intent (deny, never clamp). Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import decimal
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -95,7 +97,40 @@ def plan_watch(
 
     ``step_ul`` is the step of the pump's printed totals just above the volume; ``heartbeat_s``
     the longest rest the pump's watchdog allows between two exchanges.
+
+    The daemon asks again before every reading of a running bolus, mostly with the same link
+    timing, so answers are kept in a small cache. Its key is every input exactly (the Decimals
+    by their text, so ``10`` and ``10.0`` are different questions and each plan repeats the
+    numbers it was asked about); nothing else enters the arithmetic, so a kept answer is the one
+    a fresh computation gives (errors are never kept).
     """
+    context = decimal.getcontext()  # the arithmetic's precision and rounding are inputs too
+    return _plan_watch(
+        str(volume_ul),
+        str(rate_ul_per_min),
+        timing,
+        str(step_ul),
+        heartbeat_s,
+        context.prec,
+        context.rounding,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_watch(
+    volume_text: str,
+    rate_text: str,
+    timing: LinkTiming,
+    step_text: str,
+    heartbeat_s: float,
+    _prec: int,
+    _rounding: str,
+) -> WatchPlan:
+    volume_ul, rate_ul_per_min, step_ul = (
+        Decimal(volume_text),
+        Decimal(rate_text),
+        Decimal(step_text),
+    )
     if volume_ul <= 0 or rate_ul_per_min <= 0:
         raise ValueError(
             f"volume_ul = {volume_ul}, rate_ul_per_min = {rate_ul_per_min}: allowed > 0"

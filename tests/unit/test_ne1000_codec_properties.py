@@ -117,3 +117,46 @@ def test_random_bytes_on_pump_side_never_raise(data: bytes, gaps: list[float]) -
         now_s += gap
         for item in decoder.feed(part, now_s=now_s):
             assert isinstance(item, Command | BadPacket)
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.one_of(st.none(), addresses), command_text, st.booleans()).map(
+                lambda c: encode_command(c[0], c[1], safe=c[2])
+            ),
+            st.binary(max_size=12),
+        ),
+        max_size=8,
+    ),
+    st.integers(min_value=1, max_value=40),
+)
+def test_command_stream_decodes_alike_in_any_chunking(parts: list[bytes], chunk: int) -> None:
+    """The pump side takes a safe packet's bytes by its length, not one at a time: commands,
+    damaged packets and noise, fed in chunks of any size, decode to exactly what the same
+    bytes fed one by one give."""
+    stream = b"".join(parts)
+    one_by_one = CommandDecoder()
+    expected = [item for i in range(len(stream)) for item in one_by_one.feed(stream[i : i + 1])]
+    chunked = CommandDecoder()
+    got = [
+        item for i in range(0, len(stream), chunk) for item in chunked.feed(stream[i : i + chunk])
+    ]
+    assert got == expected
+
+
+def test_safe_commands_split_anywhere_decode_whole() -> None:
+    """Two safe packets and a basic line cut into 3-byte pieces decode as sent."""
+    stream = (
+        encode_command(0, "DIS", safe=True)
+        + encode_command(0, "RAT10UM", safe=True)
+        + encode_command(None, "VER", safe=False)
+    )
+    decoder = CommandDecoder()
+    got = [item for i in range(0, len(stream), 3) for item in decoder.feed(stream[i : i + 3])]
+    assert got == [
+        Command(0, "DIS", framed=True),
+        Command(0, "RAT10UM", framed=True),
+        Command(None, "VER", framed=False),
+    ]

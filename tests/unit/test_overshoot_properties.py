@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import random
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
@@ -9,6 +10,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from pumpctl.core import overshoot
 from pumpctl.core.overshoot import LinkTiming, overshoot_bound_ul, plan_watch
 
 
@@ -110,3 +112,45 @@ def test_a_one_second_ten_microlitre_bolus_needs_a_fast_link() -> None:
     )
     assert quick.feasible and quick.worst_overshoot_ul <= Decimal("0.5")
     assert not slow.feasible
+
+
+def _uncached_plan(
+    volume: Decimal, rate: Decimal, timing: LinkTiming, step: Decimal, heartbeat_s: float
+) -> object:
+    """The plan computed afresh: the cache bypassed through the function it wraps."""
+    context = decimal.getcontext()
+    return overshoot._plan_watch.__wrapped__(  # type: ignore[attr-defined]
+        str(volume), str(rate), timing, str(step), heartbeat_s, context.prec, context.rounding
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(runaways())
+def test_a_kept_plan_is_the_one_a_fresh_computation_gives(case: Runaway) -> None:
+    """SR-25: the plans plan_watch keeps between readings equal a fresh computation for the
+    same inputs, asked twice (the second answer kept) and after the same numbers written
+    otherwise (10 and 10.0 are kept apart: each plan repeats the volume it was asked about)."""
+    args = (case.volume, case.rate, case.timing, case.step, case.heartbeat_s)
+    first = plan_watch(*args[:3], step_ul=case.step, heartbeat_s=case.heartbeat_s)
+    again = plan_watch(*args[:3], step_ul=case.step, heartbeat_s=case.heartbeat_s)
+    assert first == again == _uncached_plan(*args)
+    wide = case.volume.quantize(Decimal("0.0001"))  # equal in value, another exponent
+    other = plan_watch(
+        wide, case.rate, case.timing, step_ul=case.step, heartbeat_s=case.heartbeat_s
+    )
+    assert str(other.volume_ul) == str(wide)
+    assert other == _uncached_plan(wide, case.rate, case.timing, case.step, case.heartbeat_s)
+
+
+def test_a_kept_plan_follows_the_decimal_context() -> None:
+    """SR-25: the arithmetic's precision is part of the question; a plan kept under one
+    context is not the answer under another."""
+    volume, rate, step = Decimal("10"), Decimal("7"), Decimal("0.001")
+    timing = LinkTiming(0.013, 0.007)
+    default = plan_watch(volume, rate, timing, step_ul=step, heartbeat_s=2.0)
+    with decimal.localcontext() as coarse:
+        coarse.prec = 6
+        narrow = plan_watch(volume, rate, timing, step_ul=step, heartbeat_s=2.0)
+        assert narrow == _uncached_plan(volume, rate, timing, step, 2.0)
+    assert narrow.worst_overshoot_ul != default.worst_overshoot_ul
+    assert plan_watch(volume, rate, timing, step_ul=step, heartbeat_s=2.0) == default
