@@ -186,6 +186,11 @@ class Killed(BaseException):
     """The daemon's process dies here (SIGKILL): nothing after it runs, nothing is closed."""
 
 
+def _die(*_args: object) -> None:
+    """The daemon's process ends here: nothing after this call runs."""
+    raise Killed
+
+
 def test_a_restart_after_the_clear_but_before_arming_raises_no_false_flow_alarm(
     tmp_path: Path, driver: str
 ) -> None:
@@ -198,10 +203,7 @@ def test_a_restart_after_the_clear_but_before_arming_raises_no_false_flow_alarm(
     bench.run_until(SLOT_1 + timedelta(minutes=5))
     driver_ = bench.daemon.delivery.driver
 
-    def die(*_args: object) -> None:
-        raise Killed
-
-    driver_.program_bolus = die  # type: ignore[method-assign]
+    driver_.program_bolus = _die  # type: ignore[method-assign]
     with pytest.raises(Killed):
         bench.run_until(SLOT_2 + timedelta(minutes=5))
     second = SLOT_2.strftime("S%Y%m%dT%H%M%SZ")
@@ -229,10 +231,7 @@ def test_totals_that_moved_after_a_journaled_clear_are_still_unexplained_flow(
     bench.daemon.start()
     bench.run_until(SLOT_1 + timedelta(minutes=5))
 
-    def die(*_args: object) -> None:
-        raise Killed
-
-    bench.daemon.delivery.driver.clear_dispensed = die
+    bench.daemon.delivery.driver.clear_dispensed = _die
     with pytest.raises(Killed):
         bench.run_until(SLOT_2 + timedelta(minutes=5))
     assert bench.kinds()[-1] == "totals.clearing"
