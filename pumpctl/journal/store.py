@@ -32,7 +32,6 @@ from pumpctl.journal.chain import (
     Seal,
     canonical_json,
     link_hash,
-    place_head,
     read_head,
     record_bytes,
     write_head,
@@ -164,9 +163,6 @@ class Journal(EventRecorder, Reconciler):
         self._local_tz = local_tz
         self._lock = threading.Lock()
         self._signer: HeadSigner | None = None
-        #: The head placed after the last commit and the descriptor whose fdatasync makes it
-        #: durable, until the next commit (or close) flushes it.
-        self._unflushed: tuple[Head, int] | None = None
         if not self.path.parent.is_dir():
             raise JournalError(
                 f"journal {self.path}: state directory {self.path.parent} does not exist"
@@ -294,46 +290,15 @@ class Journal(EventRecorder, Reconciler):
                 self._publish(self._head, self._head.seq)
 
     def _publish(self, head: Head, seq: int) -> None:
-        """Write the head in place now (every reader, and a daemon restarted after this one
-        was killed, sees it at once); its fdatasync comes before the next commit or at close
-        (:meth:`_flush_head`), so an append costs one device flush on its caller's path."""
-        self._flush_head()
         seal: Seal | None = None if self._signer is None else seal_head(self._signer, head)
         try:
-            fd = place_head(self.path, head, seal)
+            write_head(self.path, head, seal)
         except (OSError, StateFileError) as err:
             self._writable = False
             raise JournalError(
                 f"journal {self.path}: record {seq} is committed but its head could "
                 f"not be published ({err})"
             ) from err
-        self._unflushed = (head, fd)
-
-    def _flush_head(self) -> None:
-        """Make the head placed last durable (nothing to do when it already is).
-
-        A failed flush is tried once more as a full write and fdatasync; if that fails too,
-        :class:`JournalError`, and nothing more is committed: a record must never reach the
-        disk before the head of the commit before it (docs/journal.md, "Head publication").
-        """
-        if self._unflushed is None:
-            return
-        head, fd = self._unflushed
-        self._unflushed = None
-        try:
-            os.fdatasync(fd)
-        except OSError as first:
-            try:
-                seal = None if self._signer is None else seal_head(self._signer, head)
-                write_head(self.path, head, seal)
-            except (OSError, StateFileError) as err:
-                self._writable = False
-                raise JournalError(
-                    f"journal {self.path}: its head {head} could not be made durable ({first}; "
-                    f"again: {err}); nothing more is appended until it can"
-                ) from err
-        finally:
-            os.close(fd)
 
     def append(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Appended:
         """Durably append one record; returns ``(seq, hash)`` only once it is on disk (SR-19).
@@ -365,10 +330,6 @@ class Journal(EventRecorder, Reconciler):
     ) -> list[Appended]:
         envs = [self._envelope(kind, payload) for kind, payload in records]
         with self._lock:
-            # Invariant: the records of a commit are not written before the head of the commit
-            # before them is durable, so a power cut leaves at most one commit after the head
-            # on disk, as when each append flushed its own head (docs/journal.md).
-            self._flush_head()
             appended, touched = self._commit(envs)
             self._head = Head(appended[-1].seq, appended[-1].hash)
             for intent_seq, outcome in touched:
@@ -510,12 +471,7 @@ class Journal(EventRecorder, Reconciler):
 
     def close(self) -> None:
         with self._lock:
-            try:
-                self._flush_head()
-            except JournalError as err:
-                _log.error("journal.head_flush_failed", path=str(self.path), error=str(err))
-            finally:
-                self._conn.close()
+            self._conn.close()
 
     def __enter__(self) -> Journal:
         return self

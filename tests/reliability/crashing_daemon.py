@@ -121,7 +121,7 @@ def plant(phase: str, nth: int) -> None:
         "intent-run": (DRIVER_CLASSES, "run", before),
         "after-outcome": ((Journal,), "record_outcome", after),
         "append-uncommitted": ((store,), "derive_rows", before),
-        "append-unpublished": ((store,), "place_head", before),
+        "append-unpublished": ((store,), "write_head", before),
     }
     if phase not in seams:
         raise SystemExit(f"unknown phase {phase!r}; allowed {', '.join(PHASES)} or none")
