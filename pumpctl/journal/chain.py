@@ -136,18 +136,6 @@ def write_head(journal_path: Path, head: Head, seal: Seal | None = None) -> None
     head that is lost or older after a power cut is still below the durable journal, and a
     torn record is reported as unreadable, never taken for a shorter journal.
     """
-    fd = place_head(journal_path, head, seal)
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def place_head(journal_path: Path, head: Head, seal: Seal | None = None) -> int:
-    """Write ``head`` in place as :func:`write_head` does, without waiting for the disk: every
-    reader sees it at once, and it survives the writer's death (it is in the kernel's page
-    cache), not yet a power cut. Returns the open descriptor, which the caller must
-    ``fdatasync`` and close (the journal does it in the background, before its next commit)."""
     target = head_path(journal_path)
     fields: dict[str, object] = {"hash": head.hash, "seq": head.seq}
     if seal is not None:
@@ -159,10 +147,9 @@ def place_head(journal_path: Path, head: Head, seal: Seal | None = None) -> int:
     try:
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))
-    except BaseException:
+        os.fdatasync(fd)
+    finally:
         os.close(fd)
-        raise
-    return fd
 
 
 def read_head(journal_path: Path) -> Head | None:
