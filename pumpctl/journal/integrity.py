@@ -17,31 +17,14 @@ the append path stays as cheap as before.
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
-from pumpctl.journal.chain import Envelope
-from pumpctl.journal.derive import (
-    DERIVING_KINDS,
-    OUTCOME_COLUMNS,
-    PULSE_COLUMNS,
-    RUN_COLUMNS,
-    START_COLUMNS,
-    OutcomeRow,
-    PulseRow,
-    RunRow,
-    StartRow,
-    outcome_row,
-    outcome_slot,
-    pulse_row,
-    run_row,
-    start_row,
-)
+from pumpctl.core.model import Outcome
+from pumpctl.journal.derive import DERIVING_KINDS
 from pumpctl.journal.events import EventKind
 
 #: The operator's way out once the cause is understood (docs/journal.md, "Repair").
@@ -161,121 +144,188 @@ def schema_problem(conn: sqlite3.Connection, *, version: int | None = None) -> s
 #: The deriving kinds as the ``kind`` column holds them.
 DERIVING_KIND_TEXTS = frozenset(str(k) for k in DERIVING_KINDS)
 
-#: An event as read: seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload (and maybe
-#: more columns after them, as the chain walk reads them).
-EventFields = Sequence[Any]
-
-
-def deriving_events(conn: sqlite3.Connection) -> Iterable[EventFields]:
-    """The events that derive rows, in order, read from the journal (when no walk kept them)."""
-    marks = ", ".join("?" for _ in DERIVING_KINDS)
-    columns = "seq, kind, wall_utc, utc_offset_min, elapsed_s, boot_id, payload"
-    sql = f"SELECT {columns} FROM events WHERE kind IN ({marks}) ORDER BY seq"  # noqa: S608  (placeholders only)
-    return conn.execute(sql, [str(k) for k in DERIVING_KINDS])
-
-
-def _expected_rows(
-    rows: Iterable[EventFields],
-) -> tuple[list[PulseRow], list[StartRow], list[RunRow], list[OutcomeRow]]:
-    pulses: list[PulseRow] = []
-    starts: list[StartRow] = []
-    runs: list[RunRow] = []
-    outcomes: list[OutcomeRow] = []
-    latest: dict[str, int] = {}
-    for event in rows:
-        seq, env = event[0], Envelope(*event[1:7])
-        if env.kind == EventKind.PULSE_INTENT:
-            row = pulse_row(int(seq), env)
-            latest[row[1]] = row[0]
-            pulses.append(row)
-        elif env.kind == EventKind.PULSE_STARTED:
-            starts.append(start_row(int(seq), env, latest.get(outcome_slot(env))))
-        elif env.kind == EventKind.PULSE_RUN:
-            runs.append(run_row(int(seq), env, latest.get(outcome_slot(env))))
-        else:
-            # Decoded once here for both its slot and its row (as outcome_slot reads the slot).
-            payload = json.loads(env.payload_json)
-            intent = latest.get(str(payload["slot_id"]))
-            outcomes.append(outcome_row(int(seq), env, intent, payload))
-    return pulses, starts, runs, outcomes
-
-
-def _first_difference(
-    table: str, expected: Sequence[tuple[Any, ...]], found: Sequence[tuple[Any, ...]]
-) -> str | None:
-    if len(expected) == len(found) and all(
-        tuple(w) == tuple(h) for w, h in zip(expected, found, strict=True)
-    ):
-        return None
-    want = {int(row[0]): tuple(row) for row in expected}
-    have = {int(row[0]): tuple(row) for row in found}
-    for key in sorted(set(want) | set(have)):
-        if key not in have:
-            return (
-                f"derived table {table} does not match the chain: the row of record {key} is "
-                "missing"
-            )
-        if key not in want:
-            return (
-                f"derived table {table} does not match the chain: it holds a row (record {key}) "
-                "that no verified record gives"
-            )
-        if want[key] != have[key]:
-            return (
-                f"derived table {table} does not match the chain: the row of record {key} was "
-                "changed"
-            )
-    return None
-
-
 #: The schema version that added ``pulse_starts`` (an older journal, read by ``log verify``
 #: without migrating it, has no such table and no ``pulse.started`` records).
 STARTS_VERSION = 4
 #: The schema version that added ``pulse_runs`` (likewise absent from older journals).
 RUNS_VERSION = 5
 
+_RESOLVING_TEXTS = (str(EventKind.PULSE_OUTCOME), str(EventKind.PULSE_RECONCILED))
+_OUTCOME_TEXTS = ", ".join(f"'{o.value}'" for o in Outcome)
+#: The slot's latest intent before event ``e`` (as derive.derive_rows finds it when appending),
+#: answered from ``pulses`` once that table has been checked against the intents.
+_LATEST_INTENT = (
+    "(SELECT max(intent_seq) FROM pulses WHERE slot_id = json_extract(e.payload, '$.slot_id')"
+    " AND intent_seq < e.seq)"
+)
 
-def derived_problem(
-    conn: sqlite3.Connection,
-    *,
-    version: int | None = None,
-    events: Iterable[EventFields] | None = None,
-) -> str | None:
-    """One line naming the first derived row that differs from the verified events, or None.
 
-    ``events`` are the deriving events in order when the caller already has them (``log
-    verify`` keeps them from its walk of the chain); by default they are read here.
+@dataclass(frozen=True)
+class _Derived:
+    """How one derived table follows from the events: the kinds that give its rows, its key
+    column, and the SQL condition under which a row ``t`` differs from what event ``e`` gives
+    (``IS NOT`` compares NULLs too; the table's TEXT affinity applies to the JSON values as it
+    did when ``derive_rows`` inserted them)."""
+
+    table: str
+    key: str
+    kinds: tuple[str, ...]
+    differs: str
+    version: int
+
+
+_PULSES = _Derived(
+    "pulses",
+    "intent_seq",
+    (str(EventKind.PULSE_INTENT),),
+    " OR ".join(
+        (
+            "t.slot_id IS NOT json_extract(e.payload, '$.slot_id')",
+            "t.intent_wall IS NOT e.wall_utc",
+            "t.elapsed_s IS NOT e.elapsed_s",
+            "t.boot_id IS NOT e.boot_id",
+            "t.dose_ug IS NOT json_extract(e.payload, '$.dose_ug')",
+            "t.volume_ul IS NOT json_extract(e.payload, '$.volume_ul')",
+            "t.duration_s IS NOT json_extract(e.payload, '$.duration_s')",
+        )
+    ),
+    2,
+)
+_LINKED = (
+    _Derived(
+        "pulse_starts",
+        "seq",
+        (str(EventKind.PULSE_STARTED),),
+        f"t.intent_seq IS NOT {_LATEST_INTENT}",
+        STARTS_VERSION,
+    ),
+    _Derived(
+        "pulse_runs",
+        "seq",
+        (str(EventKind.PULSE_RUN),),
+        f"t.intent_seq IS NOT {_LATEST_INTENT}",
+        RUNS_VERSION,
+    ),
+    _Derived(
+        "pulse_outcomes",
+        "seq",
+        _RESOLVING_TEXTS,
+        " OR ".join(
+            (
+                f"t.intent_seq IS NOT {_LATEST_INTENT}",
+                "t.outcome IS NOT json_extract(e.payload, '$.outcome')",
+                "t.delivered_volume_ul IS NOT json_extract(e.payload, '$.delivered_volume_ul')",
+            )
+        ),
+        2,
+    ),
+)
+
+
+def _marks(kinds: Sequence[str]) -> str:
+    return ", ".join("?" for _ in kinds)
+
+
+def _table_difference(conn: sqlite3.Connection, spec: _Derived, version: int | None) -> str | None:
+    """The first row (lowest record) of ``spec.table`` that is missing, changed or extra."""
+    marks = _marks(spec.kinds)
+    prefix = f"derived table {spec.table} does not match the chain"
+    if version is not None and version < spec.version:  # the table does not exist yet
+        row = conn.execute(
+            f"SELECT min(seq) FROM events WHERE kind IN ({marks})",  # noqa: S608  (placeholders)
+            spec.kinds,
+        ).fetchone()
+        if row[0] is None:
+            return None
+        return f"{prefix}: the row of record {row[0]} is missing"
+    # Every record of the kinds: its row missing, or holding other values than it gives.
+    wrong = conn.execute(
+        f"SELECT e.seq, t.{spec.key} IS NULL FROM events AS e"  # noqa: S608  (constants)
+        f" LEFT JOIN {spec.table} AS t ON t.{spec.key} = e.seq"
+        f" WHERE e.kind IN ({marks}) AND (t.{spec.key} IS NULL OR {spec.differs})"
+        " ORDER BY e.seq LIMIT 1",
+        spec.kinds,
+    ).fetchone()
+    # Every row of the table: one that no record of the kinds gives.
+    extra = conn.execute(
+        f"SELECT t.{spec.key} FROM {spec.table} AS t"  # noqa: S608  (constants)
+        f" LEFT JOIN events AS e ON e.seq = t.{spec.key} AND e.kind IN ({marks})"
+        f" WHERE e.seq IS NULL ORDER BY t.{spec.key} LIMIT 1",
+        spec.kinds,
+    ).fetchone()
+    if extra is not None and (wrong is None or int(extra[0]) < int(wrong[0])):
+        return f"{prefix}: it holds a row (record {extra[0]}) that no verified record gives"
+    if wrong is None:
+        return None
+    orphan = _orphan(conn, spec, int(wrong[0]))
+    if orphan is not None:
+        return orphan
+    what = "is missing" if wrong[1] else "was changed"
+    return f"{prefix}: the row of record {wrong[0]} {what}"
+
+
+def _orphan(conn: sqlite3.Connection, spec: _Derived, seq: int) -> str | None:
+    """Why record ``seq`` cannot give a row at all (a start, RUN or outcome for a slot with no
+    intent before it, as ``derive_rows`` refuses it when appending), or None."""
+    if spec is _PULSES:
+        return None
+    row = conn.execute(
+        f"SELECT json_extract(e.payload, '$.slot_id'), {_LATEST_INTENT} FROM events AS e"  # noqa: S608
+        " WHERE e.seq = ?",
+        (seq,),
+    ).fetchone()
+    if row is None or row[1] is not None:
+        return None
+    return (
+        f"a pulse record cannot be read back into the derived tables (record {seq}: slot_id = "
+        f"{row[0]!r}: no pulse intent recorded for this slot before it; a start, RUN or outcome "
+        "is allowed only after the slot's intent)"
+    )
+
+
+def _bad_outcome(conn: sqlite3.Connection) -> str | None:
+    """A derived outcome (equal to its record's, once the tables matched) none of pumpctl's."""
+    row = conn.execute(
+        f"SELECT seq, outcome FROM pulse_outcomes WHERE outcome NOT IN ({_OUTCOME_TEXTS})"  # noqa: S608
+        " ORDER BY seq LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return (
+        f"a pulse record cannot be read back into the derived tables (record {row[0]}: outcome "
+        f"{row[1]!r} is not a pulse outcome)"
+    )
+
+
+def _malformed(conn: sqlite3.Connection) -> str:
+    kinds = sorted(DERIVING_KIND_TEXTS)
+    row = conn.execute(
+        f"SELECT min(seq) FROM events WHERE kind IN ({_marks(kinds)})"  # noqa: S608
+        " AND NOT json_valid(payload)",
+        kinds,
+    ).fetchone()
+    return f"record {row[0]}: its payload is not JSON"
+
+
+def derived_problem(conn: sqlite3.Connection, *, version: int | None = None) -> str | None:
+    """One line naming the first derived row that differs from the events, or None.
+
+    The comparison runs inside SQLite, table by table: every record of a deriving kind must
+    have its row with exactly the values :mod:`pumpctl.journal.derive` inserts for it (the
+    slot's latest intent before it, for a start, RUN or outcome), and every row must come from
+    such a record. ``log verify`` runs it on the snapshot whose chain it has just verified.
 
     Invariant (SR-28): the gate's history comes from these tables only after this check passed.
     """
     try:
-        pulses, starts, runs, outcomes = _expected_rows(
-            deriving_events(conn) if events is None else events
-        )
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError) as err:
-        return f"a pulse record cannot be read back into the derived tables ({err})"
-    found_pulses = conn.execute(
-        f"SELECT {PULSE_COLUMNS} FROM pulses ORDER BY intent_seq"  # noqa: S608  (constant)
-    ).fetchall()
-    found_outcomes = conn.execute(
-        f"SELECT {OUTCOME_COLUMNS} FROM pulse_outcomes ORDER BY seq"  # noqa: S608  (constant)
-    ).fetchall()
-    found_starts: list[Any] = []
-    if version is None or version >= STARTS_VERSION:
-        found_starts = conn.execute(
-            f"SELECT {START_COLUMNS} FROM pulse_starts ORDER BY seq"  # noqa: S608  (constant)
-        ).fetchall()
-    found_runs: list[Any] = []
-    if version is None or version >= RUNS_VERSION:
-        found_runs = conn.execute(
-            f"SELECT {RUN_COLUMNS} FROM pulse_runs ORDER BY seq"  # noqa: S608  (constant)
-        ).fetchall()
-    return (
-        _first_difference("pulses", pulses, found_pulses)
-        or _first_difference("pulse_starts", starts, found_starts)
-        or _first_difference("pulse_runs", runs, found_runs)
-        or _first_difference("pulse_outcomes", outcomes, found_outcomes)
-    )
+        found = _table_difference(conn, _PULSES, version)
+        for spec in _LINKED:
+            found = found or _table_difference(conn, spec, version)
+    except sqlite3.OperationalError as err:
+        if "JSON" not in str(err):
+            raise
+        return f"a pulse record cannot be read back into the derived tables ({_malformed(conn)})"
+    return found or _bad_outcome(conn)
 
 
 def page_problem(conn: sqlite3.Connection) -> str | None:

@@ -150,26 +150,21 @@ def _rows(conn: sqlite3.Connection) -> Iterator[Row]:
     has_events = conn.execute(
         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'"
     ).fetchone()[0]
-    if has_events:
-        yield from conn.execute(_SELECT)
+    return iter(conn.execute(_SELECT) if has_events else ())
 
 
 def _walk(
-    conn: sqlite3.Connection,
-    anchors: Sequence[Head],
-    keep: list[Row] | None = None,
-    deriving: list[Row] | None = None,
+    conn: sqlite3.Connection, anchors: Sequence[Head], keep: list[Row] | None = None
 ) -> tuple[int, Head | None, Problem | None, dict[int, str]]:
-    """One pass over the chain; ``deriving`` receives the good records that derive pulse rows
-    (the check of the derived tables then needs no second read of the journal)."""
+    """One pass over the chain, with as little Python per record as the check allows: the
+    link's bytes come from the previous verified hash, the record's bytes from
+    :func:`record_bytes` (the one definition of what is hashed), nothing is decoded."""
     wanted = {a.seq for a in anchors}
     seen: dict[int, str] = {}
     expected_seq, expected_prev = 1, GENESIS_HASH
     link = bytes(32)  # the previous hash's bytes: GENESIS_HASH, then each verified record's
     sha256 = hashlib.sha256
     fromhex = bytes.fromhex
-    derives = integrity.DERIVING_KIND_TEXTS if deriving is not None else frozenset()
-    kept = deriving if deriving is not None else []
     rows = _rows(conn)
     for row in rows:
         seq, prev_hash, stored = row[0], row[7], row[8]
@@ -188,8 +183,6 @@ def _walk(
             seen[seq] = stored
         if keep is not None:
             keep.append(row)
-        if row[1] in derives:
-            kept.append(row)
         expected_seq, expected_prev, link = seq + 1, stored, fromhex(stored)
     last = expected_seq - 1
     return last, (Head(last, expected_prev) if last else None), None, seen
@@ -238,9 +231,11 @@ def _scan(
         page = integrity.page_problem(conn)
         if page is not None:
             return VerifyResult(path, 0, None, Problem(Diagnosis.CORRUPT, 0, page))
-        deriving: list[Row] = []
-        last, head, problem, seen = _walk(conn, anchors, keep, deriving)
-        unchained = _integrity(conn, deriving) if problem is None else None
+        # One read snapshot: the derived tables are compared with exactly the records walked.
+        conn.execute("BEGIN")
+        last, head, problem, seen = _walk(conn, anchors, keep)
+        unchained = _integrity(conn) if problem is None else None
+        conn.execute("COMMIT")
     except sqlite3.OperationalError as err:
         if "unable to open" in str(err):
             raise JournalError(f"journal {path} cannot be read ({err})") from err
@@ -252,16 +247,14 @@ def _scan(
     return last, head, problem, seen, unchained
 
 
-def _integrity(conn: sqlite3.Connection, deriving: list[Row]) -> Problem | None:
+def _integrity(conn: sqlite3.Connection) -> Problem | None:
     """What the chain does not cover, checked against it: the schema and the derived tables
-    (from ``deriving``, the verified records that give their rows, kept by the walk)."""
+    (compared in SQLite with the records the walk has just verified, in the same snapshot)."""
     schema = integrity.schema_problem(conn, version=schema_version(conn))
     if schema is not None:
         return Problem(Diagnosis.SCHEMA, 0, schema)
     version = schema_version(conn)
-    derived = (
-        integrity.derived_problem(conn, version=version, events=deriving) if version >= 2 else None
-    )
+    derived = integrity.derived_problem(conn, version=version) if version >= 2 else None
     if derived is not None:
         return Problem(Diagnosis.DERIVED, 0, derived)
     return None

@@ -147,12 +147,20 @@ def full_journal(tmp_path: Path) -> Iterator[Journal]:
 
 
 def _fill(journal: Journal) -> JournalError:
-    for n in range(200):
-        try:
-            journal.append("note.padding", {"n": n, "text": "x" * 1000})
-        except JournalError as err:
-            return err
-    raise AssertionError("the journal never filled up")
+    """Append until even a short record no longer fits in the pages the file has (with small
+    pages, a record shorter than the one that failed can still fit in a page's free space)."""
+    failed: JournalError | None = None
+    for size in (1000, 100, 10):
+        for n in range(400):
+            try:
+                journal.append("note.padding", {"n": n, "text": "x" * size})
+            except JournalError as err:
+                failed = err
+                break
+        else:
+            raise AssertionError("the journal never filled up")
+    assert failed is not None
+    return failed
 
 
 def test_full_disk_raises_and_marks_journal_unwritable(full_journal: Journal) -> None:

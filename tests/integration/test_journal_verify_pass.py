@@ -1,5 +1,5 @@
-"""``log verify`` reads the chain once: the derived tables are checked against the records the
-walk verified, not against a second read of the journal (SR-20, SR-28)."""
+"""``log verify`` reads the chain into Python once: the derived tables are checked against the
+records the walk verified, inside SQLite and in the walk's snapshot (SR-20, SR-28)."""
 
 from __future__ import annotations
 
@@ -57,17 +57,26 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_verify_reads_the_records_once(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SR-28: a good journal is verified with one read of ``events`` (the chain walk); the
-    derived tables are compared with the rows the walk's verified records give."""
+    """SR-28: a good journal is verified with one read of every record into Python (the chain
+    walk); the derived tables are compared with the pulse records inside SQLite, in the same
+    read snapshot as the walk, so they are checked against exactly the records it verified."""
     statements = traced(monkeypatch)
     result = verify(path)
     assert result.ok and result.records == 18
     reads = [s for s in statements if " FROM events" in s]
-    assert len(reads) == 1, reads
-    assert "ORDER BY seq" in reads[0]
-    # The derived tables themselves are still read, each once.
+    walks = [s for s in reads if s.startswith("SELECT seq, kind,") and "WHERE" not in s]
+    assert len(walks) == 1, reads
+    assert "ORDER BY seq" in walks[0]
+    # Every other read of the records is the derived-table comparison, by kind (the index).
+    assert all("kind IN" in s for s in reads if s not in walks), reads
+    # Each derived table is compared: its rows against the records, and back.
     for table in ("pulses", "pulse_outcomes", "pulse_starts", "pulse_runs"):
-        assert sum(f" FROM {table} " in s for s in statements) == 1, table
+        assert sum(f"JOIN {table} AS t" in s for s in statements) == 1, table
+        assert sum(f"FROM {table} AS t" in s for s in statements) == 1, table
+    # The walk and the comparison share one snapshot.
+    begin, commit = statements.index("BEGIN"), statements.index("COMMIT")
+    assert begin < statements.index(walks[0]) < commit
+    assert all(begin < statements.index(s) < commit for s in reads if s not in walks)
 
 
 def _edit(path: Path, trigger: str, statement: str) -> None:
@@ -106,9 +115,8 @@ def _edit(path: Path, trigger: str, statement: str) -> None:
 def test_derived_rows_changed_are_found_from_the_walk_as_from_a_second_read(
     path: Path, trigger: str, statement: str, words: tuple[str, ...]
 ) -> None:
-    """SR-28: a derived row edited or deleted behind recreated triggers is found by ``verify``
-    (from the records its walk kept), with the same line the check gives reading the journal
-    itself (as the daemon's open does)."""
+    """SR-28: a derived row edited or deleted behind recreated triggers is found by ``verify``,
+    with the same line the check gives on the daemon's own connection at open."""
     _edit(path, trigger, statement)
     result = verify(path)
     assert result.problem is not None and result.problem.diagnosis is Diagnosis.DERIVED

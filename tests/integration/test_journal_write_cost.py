@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from pumpctl.core.clock import VirtualClock
 from pumpctl.core.model import Slot
-from pumpctl.journal import Journal
+from pumpctl.journal import Journal, schema
+from pumpctl.journal.verify import verify
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 WAL_HEADER, FRAME_HEADER = 32, 24
@@ -55,3 +58,24 @@ def test_pages_written_per_commit(tmp_path: Path) -> None:
     per_other = (after_others - after_intents) / count
     assert 7 <= per_intent <= 8
     assert 3 <= per_other <= 4
+    # A new journal's pages are 2048 bytes: an intent's commit writes about 15 KB, not 30.
+    assert size == 2048
+    assert per_intent * (size + FRAME_HEADER) < 16_500
+
+
+def test_a_journal_created_with_4096_byte_pages_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a new (empty) file takes the smaller page size: a journal written by an earlier
+    pumpctl (SQLite's default 4096) is opened, appended to and verified as it is."""
+    path = tmp_path / "journal.db"
+    monkeypatch.setattr(schema, "PAGE_SIZE", 4096)
+    with Journal(path, VirtualClock(T0)) as journal:
+        journal.record_intent(_slot(0))
+    monkeypatch.undo()
+    assert schema.PAGE_SIZE == 2048
+    with Journal(path, VirtualClock(T0)) as journal:
+        journal.record_intent(_slot(1))
+    assert _page_size(path) == 4096
+    result = verify(path)
+    assert result.ok and result.records == 2
