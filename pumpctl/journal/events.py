@@ -100,6 +100,14 @@ class EventRecorder(ABC):
     def publish_head(self) -> None:  # noqa: B027 - nothing held back by the default above
         """Publish a head held back by ``append_many(..., publish=False)`` (if any)."""
 
+    def checkpoint(self) -> None:  # noqa: B027 - a store without a write-ahead log has none
+        """Fold the write-ahead log into the database now, while nothing waits on it.
+
+        Called once a bolus is armed, ahead of its slot, so that the store's own automatic
+        checkpoint does not fall into the intent's commit between the slot and RUN. Best effort:
+        a checkpoint that cannot run now changes nothing that was committed.
+        """
+
     def record_daemon_start(
         self,
         version: str,
@@ -187,7 +195,9 @@ class EventRecorder(ABC):
         """
         payload = _slot_payload(slot)
         payload["read_back"] = dict(read_back)
-        return self.append(EventKind.PULSE_ARMED, payload)
+        appended = self.append(EventKind.PULSE_ARMED, payload)
+        self.checkpoint()  # the slot's intent commits into a short log (pulse onset, #13)
+        return appended
 
     def record_disarmed(self, slot_id: str, why: str, *, armed_utc: datetime | None) -> Appended:
         """The armed bolus for ``slot_id`` will not be started: something changed since arming.

@@ -350,6 +350,16 @@ class Journal(EventRecorder, Reconciler):
             if self._head is not None:
                 self._publish(self._head, self._head.seq)
 
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint: copies committed pages into the database file without
+        waiting on readers. An error is logged, not raised: the records are already durable in
+        the log, and SQLite's automatic checkpoint still runs later."""
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error as err:
+                _log.warning("journal.checkpoint_failed", error=str(err))
+
     def _envelope(self, kind: EventKind | str, payload: Mapping[str, Any]) -> Envelope:
         kind = str(kind)
         if not _KIND_PATTERN.match(kind):

@@ -79,3 +79,21 @@ def test_a_journal_created_with_4096_byte_pages_keeps_them(
     assert _page_size(path) == 4096
     result = verify(path)
     assert result.ok and result.records == 2
+
+
+def test_arming_folds_the_log_into_the_database_before_the_slot(tmp_path: Path) -> None:
+    """Once a bolus is armed the write-ahead log is checkpointed, so SQLite's automatic
+    checkpoint (every 1000 pages) does not land in the slot's intent commit, between the slot
+    and RUN (issue 13, onset tail). Seen from the database file alone: without the log beside it,
+    it already holds every record up to ``pulse.armed``."""
+    path = tmp_path / "journal.db"
+    with Journal(path, VirtualClock(T0)) as journal:
+        journal.record_daemon_start("0.1.0", "digest")
+        for n in range(20):
+            journal.record_pulse_start(_slot(n), pump_settings={"volume_ul": "50"})
+        armed = journal.record_armed(_slot(20), read_back={"volume": "50"})
+        alone = tmp_path / "alone.db"
+        alone.write_bytes(path.read_bytes())  # the database file without its -wal
+        with sqlite3.connect(alone) as conn:
+            last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        assert last == armed.seq
